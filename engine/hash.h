@@ -1,0 +1,59 @@
+// Hashes Ferry computes in its one read pass.
+//   Sha256:  content identity of chunks, files and manifests (OpenSSL EVP).
+//   Xxh3_128: fast local change detection (xxhash), stored in canonical
+//             big-endian form as xxHash specifies.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+struct evp_md_ctx_st;
+struct XXH3_state_s;
+
+namespace ferry {
+
+using Digest = std::array<uint8_t, 32>;   // SHA-256
+using Xxh128 = std::array<uint8_t, 16>;   // XXH3-128, canonical (big-endian)
+
+std::string DigestHex(const Digest& d);
+std::string_view DigestBytes(const Digest& d);
+
+class Sha256 {
+ public:
+  Sha256();
+  ~Sha256();
+  Sha256(const Sha256&) = delete;
+  Sha256& operator=(const Sha256&) = delete;
+
+  void Update(const void* data, size_t n);
+  void Update(std::string_view s) { Update(s.data(), s.size()); }
+  // Returns the digest and resets for reuse.
+  Digest Finish();
+
+  static Digest Of(const void* data, size_t n);
+  static Digest Of(std::string_view s) { return Of(s.data(), s.size()); }
+
+ private:
+  evp_md_ctx_st* ctx_;
+};
+
+class Xxh3 {
+ public:
+  Xxh3();
+  ~Xxh3();
+  Xxh3(const Xxh3&) = delete;
+  Xxh3& operator=(const Xxh3&) = delete;
+
+  void Update(const void* data, size_t n);
+  Xxh128 Finish();  // resets for reuse
+
+  static Xxh128 Of(const void* data, size_t n);
+
+ private:
+  XXH3_state_s* state_;
+};
+
+}  // namespace ferry

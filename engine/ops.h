@@ -1,0 +1,99 @@
+// Ferry's operations: push, verify, restore. The CLI, the daemon and the
+// audit mode call these; they print nothing (reports come back as structs).
+#pragma once
+
+#include <atomic>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "engine/pipeline.h"
+#include "manifest/manifest.h"
+#include "transport/object_store.h"
+#include "util/status.h"
+
+namespace ferry {
+
+// ---- push -------------------------------------------------------------------
+
+struct PushOptions {
+  std::vector<std::string> sources;
+  std::string ref;  // empty: no ref is moved
+  std::vector<std::pair<std::string, std::string>> tags;
+  int zstd_level = 3;  // 0 stores chunks uncompressed
+  PipelineOptions pipeline;
+  std::atomic<uint64_t>* progress_bytes = nullptr;
+};
+
+struct PushReport {
+  Digest manifest_id{};
+  std::optional<Digest> parent;
+  uint64_t files = 0, dirs = 0, symlinks = 0;
+  uint64_t bytes_read = 0;      // source bytes read and hashed
+  uint64_t bytes_new = 0;       // of those, in chunks the store did not have
+  uint64_t bytes_dedup = 0;     // bytes_read - bytes_new
+  uint64_t bytes_stored = 0;    // bytes written for new chunks (after compression)
+  uint64_t chunks = 0, chunks_new = 0;
+  double seconds = 0;
+  std::string io_backend;
+  std::vector<std::string> skipped;  // special files not pushed
+  std::vector<Status> file_errors;   // sources that could not be read
+};
+
+// Reads every source once, stores new chunks, then the manifest, then moves
+// the ref. If any source cannot be read, no manifest is written and no ref
+// moves (kSourceUnreadable; the report lists every file).
+Status Push(ObjectStore* store, const PushOptions& opts, PushReport* report);
+
+// ---- verify -----------------------------------------------------------------
+
+struct VerifyOptions {
+  std::vector<std::string> refs;  // refs or manifest IDs
+  bool all = false;               // every manifest and ref in the store
+  unsigned threads = 0;           // 0: 2 per core (I/O bound)
+};
+
+struct ChunkProblem {
+  Digest id{};
+  Status status;                   // kNotFound (missing) or kVerifyFailed (corrupt)
+  std::vector<std::string> files;  // "path (manifest 1a2b3c4d)"
+};
+
+struct VerifyReport {
+  std::vector<Digest> manifests;   // verified manifest IDs
+  uint64_t chunks_checked = 0;
+  uint64_t bytes_checked = 0;      // uncompressed bytes rehashed
+  double seconds = 0;
+  std::vector<Status> manifest_problems;  // damaged manifests, dangling refs
+  std::vector<ChunkProblem> chunk_problems;
+};
+
+// Re-reads, decompresses and rehashes every chunk the selected manifests
+// reference. kVerifyFailed if anything is missing or corrupt.
+Status Verify(ObjectStore* store, const VerifyOptions& opts, VerifyReport* report);
+
+// ---- restore ----------------------------------------------------------------
+
+struct RestoreOptions {
+  std::string what;    // ref or manifest ID
+  std::string target;  // directory; created if missing
+  unsigned threads = 0;
+};
+
+struct RestoreReport {
+  Digest manifest_id{};
+  uint64_t files_written = 0, files_unchanged = 0, dirs = 0, symlinks = 0;
+  uint64_t bytes_written = 0;
+  double seconds = 0;
+  std::vector<Status> errors;
+};
+
+// Writes the manifest's tree under `target`, byte-identical with its modes.
+// Every path is checked first; any unsafe one refuses the whole restore before
+// a byte is written. Each file is written to a temp name, verified against its
+// SHA-256, then renamed into place. A file already present with the right
+// size and XXH3-128 is left as it is.
+Status Restore(ObjectStore* store, const RestoreOptions& opts, RestoreReport* report);
+
+}  // namespace ferry

@@ -1,0 +1,90 @@
+// The read -> chunk -> hash pipeline: every byte of every file is read once.
+//
+// Threads: one reader (io_uring, or pread when io_uring is unavailable) fills
+// fixed-size blocks from a bounded pool; `threads` workers run three kinds of
+// tasks: per file, in block order, a scan lane (gear chunker + XXH3-128) and a
+// whole-file SHA-256 lane, which run on different workers concurrently; and
+// per chunk, a SHA-256 + sink task that any worker may take. Blocks go back to
+// the pool when every lane and chunk that uses them is done, so memory stays
+// within PipelineOptions::memory_budget whatever the input (a 10 GiB file or
+// 100,000 small ones).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "engine/chunker.h"
+#include "engine/hash.h"
+#include "util/status.h"
+
+namespace ferry {
+
+struct SourceFile {
+  std::string path;  // opened for reading
+  uint64_t size = 0;  // size at listing time; a file that changes while read is an error
+  int64_t mtime_ns = 0;
+};
+
+struct ChunkInfo {
+  Digest id;
+  uint32_t size = 0;
+};
+
+struct FileDigest {
+  Status status;  // not OK: this file could not be read; the rest is unset
+  Digest sha256{};
+  Xxh128 xxh3{};
+  std::vector<ChunkInfo> chunks;
+};
+
+// Receives every chunk. Called from worker threads concurrently.
+class ChunkSink {
+ public:
+  virtual ~ChunkSink() = default;
+  // Whether the sink wants this chunk's bytes (false: already stored). A sink
+  // that returns true for an id must get Put() for it next, from the same thread.
+  virtual bool Want(const Digest& id, uint32_t size) = 0;
+  // The chunk's bytes, contiguous. An error stops the whole pipeline.
+  virtual Status Put(const Digest& id, const uint8_t* data, size_t n) = 0;
+  // Bytes of per-thread working memory the sink needs (counted in the budget).
+  virtual size_t PerThreadMemory() const { return 0; }
+};
+
+enum class IoBackend { kAuto, kUring, kPread };
+
+struct PipelineOptions {
+  ChunkerParams chunking;
+  // Upper bound for buffers: I/O blocks + per-worker chunk buffers + the
+  // sink's per-thread memory. Default: 256 MiB.
+  size_t memory_budget = 256ull << 20;
+  // I/O block size. Default: 1 MiB.
+  size_t block_size = 1 << 20;
+  // Worker threads; 0 = one per core.
+  unsigned threads = 0;
+  // Reads in flight at once (io_uring queue depth). Default: 64.
+  unsigned queue_depth = 64;
+  IoBackend io = IoBackend::kAuto;
+};
+
+struct PipelineStats {
+  uint64_t bytes_read = 0;
+  uint64_t chunks = 0;
+  size_t io_blocks = 0;       // blocks in the pool
+  size_t peak_blocks_used = 0;
+  std::string io_backend;     // "io_uring" or "pread"
+};
+
+// Checks the options against the budget; a Usage error names what to change.
+Status ValidatePipelineOptions(const PipelineOptions& opts, size_t sink_per_thread);
+
+// Reads, chunks and hashes `files`; results[i] belongs to files[i]. A file
+// that cannot be read gets a non-OK FileDigest::status and does not stop the
+// others. A sink error stops the run and is returned. `progress_bytes`, if
+// not null, is advanced as bytes are hashed (for a progress line).
+Status RunPipeline(const std::vector<SourceFile>& files, const PipelineOptions& opts,
+                   ChunkSink* sink, std::vector<FileDigest>* results, PipelineStats* stats,
+                   std::atomic<uint64_t>* progress_bytes = nullptr);
+
+}  // namespace ferry

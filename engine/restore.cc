@@ -1,0 +1,253 @@
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include "engine/chunk_codec.h"
+#include "engine/ops.h"
+#include "manifest/repo.h"
+#include "util/posix.h"
+
+namespace ferry {
+
+namespace {
+
+class Fd {
+ public:
+  explicit Fd(int fd = -1) : fd_(fd) {}
+  ~Fd() {
+    if (fd_ >= 0) close(fd_);
+  }
+  Fd(Fd&& o) noexcept : fd_(o.fd_) { o.fd_ = -1; }
+  Fd& operator=(Fd&& o) noexcept {
+    std::swap(fd_, o.fd_);
+    return *this;
+  }
+  int get() const { return fd_; }
+
+ private:
+  int fd_;
+};
+
+Status Unsafe(const std::string& path, const std::string& why) {
+  return Status::UnsafePath("refusing to restore '" + path + "': " + why +
+                            "; nothing outside the target is ever written");
+}
+
+// Opens the directory that will hold `rel` (creating missing directories),
+// never following a symlink on the way. *name gets the last component.
+Result<Fd> OpenParent(int root, const std::string& rel, std::string* name) {
+  Fd cur(dup(root));
+  size_t start = 0;
+  for (;;) {
+    size_t slash = rel.find('/', start);
+    if (slash == std::string::npos) {
+      *name = rel.substr(start);
+      return cur;
+    }
+    std::string comp = rel.substr(start, slash - start);
+    int fd = openat(cur.get(), comp.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0 && errno == ENOENT) {
+      if (mkdirat(cur.get(), comp.c_str(), 0755) != 0 && errno != EEXIST)
+        return PosixError("cannot create directory for " + rel, errno, Code::kTargetUnwritable);
+      fd = openat(cur.get(), comp.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    }
+    if (fd < 0) {
+      if (errno == ELOOP || errno == ENOTDIR)
+        return Unsafe(rel, "'" + rel.substr(0, slash) + "' in the target is a symlink or not a directory");
+      return PosixError("cannot open directory for " + rel, errno, Code::kTargetUnwritable);
+    }
+    cur = Fd(fd);
+    start = slash + 1;
+  }
+}
+
+// True if the file already in place has the manifest's size and XXH3-128.
+bool AlreadyRestored(int dirfd, const std::string& name, const FileEntry& e) {
+  struct stat st;
+  if (fstatat(dirfd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode) ||
+      static_cast<uint64_t>(st.st_size) != e.size)
+    return false;
+  Fd fd(openat(dirfd, name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+  if (fd.get() < 0) return false;
+  Xxh3 h;
+  std::string buf(1 << 20, '\0');
+  for (;;) {
+    ssize_t n = read(fd.get(), buf.data(), buf.size());
+    if (n < 0) return false;
+    if (n == 0) break;
+    h.Update(buf.data(), static_cast<size_t>(n));
+  }
+  if (h.Finish() != e.xxh3) return false;
+  if ((st.st_mode & 07777) != e.mode) fchmod(fd.get(), e.mode);
+  return true;
+}
+
+void SetMtime(int fd, int64_t mtime_ns) {
+  struct timespec ts[2];
+  ts[0].tv_sec = 0;
+  ts[0].tv_nsec = UTIME_OMIT;
+  ts[1].tv_sec = mtime_ns / 1000000000LL;
+  ts[1].tv_nsec = mtime_ns % 1000000000LL;
+  futimens(fd, ts);
+}
+
+Status RestoreFile(ObjectStore* store, int root, const FileEntry& e, RestoreReport* report,
+                   std::mutex* mu) {
+  std::string name;
+  ASSIGN_OR_RETURN(Fd dir, OpenParent(root, e.path, &name));
+  if (AlreadyRestored(dir.get(), name, e)) {
+    std::lock_guard<std::mutex> l(*mu);
+    report->files_unchanged++;
+    return Status::OK();
+  }
+  std::string tmp = std::string(kTempPrefix) + UniqueSuffix();
+  Fd fd(openat(dir.get(), tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
+  if (fd.get() < 0) return PosixError("cannot create a file for " + e.path, errno, Code::kTargetUnwritable);
+  auto fail = [&](Status st) {
+    unlinkat(dir.get(), tmp.c_str(), 0);
+    return st;
+  };
+  Sha256 sha;
+  std::string data;
+  for (const auto& c : e.chunks) {
+    auto obj = store->Get(ChunkKey(c.id));
+    if (!obj.ok()) {
+      Status st = obj.take_status();
+      if (st.code() == Code::kNotFound)
+        st = Status::VerifyFailed("chunk " + DigestHex(c.id) + " of " + e.path + " is missing from the store").SetDataLoss();
+      return fail(st);
+    }
+    Status st = DecodeChunk(*obj, c.id, c.size, &data);
+    if (!st.ok()) return fail(st.WithContext(e.path));
+    sha.Update(data);
+    st = WriteAll(fd.get(), data, e.path);
+    if (!st.ok()) return fail(Status(st.code() == Code::kNoSpace ? Code::kNoSpace : Code::kTargetUnwritable, st.message()));
+  }
+  if (sha.Finish() != e.sha256)
+    return fail(Status::VerifyFailed(e.path + ": restored bytes do not match the manifest's SHA-256").SetDataLoss());
+  if (fchmod(fd.get(), e.mode) != 0) return fail(PosixError("cannot set mode of " + e.path, errno, Code::kTargetUnwritable));
+  SetMtime(fd.get(), e.mtime_ns);
+  if (renameat(dir.get(), tmp.c_str(), dir.get(), name.c_str()) != 0)
+    return fail(PosixError("cannot move " + e.path + " into place", errno, Code::kTargetUnwritable));
+  std::lock_guard<std::mutex> l(*mu);
+  report->files_written++;
+  report->bytes_written += e.size;
+  return Status::OK();
+}
+
+Status RestoreDir(int root, const FileEntry& e) {
+  std::string name;
+  ASSIGN_OR_RETURN(Fd parent, OpenParent(root, e.path, &name));
+  struct stat st;
+  if (fstatat(parent.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) {
+    if (!S_ISDIR(st.st_mode)) return Unsafe(e.path, "the target already has a non-directory there");
+    return Status::OK();
+  }
+  if (mkdirat(parent.get(), name.c_str(), 0755) != 0 && errno != EEXIST)
+    return PosixError("cannot create directory " + e.path, errno, Code::kTargetUnwritable);
+  return Status::OK();
+}
+
+Status RestoreSymlink(int root, const FileEntry& e) {
+  std::string name;
+  ASSIGN_OR_RETURN(Fd parent, OpenParent(root, e.path, &name));
+  std::string tmp = std::string(kTempPrefix) + UniqueSuffix();
+  if (symlinkat(e.link_target.c_str(), parent.get(), tmp.c_str()) != 0)
+    return PosixError("cannot create symlink " + e.path, errno, Code::kTargetUnwritable);
+  if (renameat(parent.get(), tmp.c_str(), parent.get(), name.c_str()) != 0) {
+    int err = errno;
+    unlinkat(parent.get(), tmp.c_str(), 0);
+    return PosixError("cannot move symlink " + e.path + " into place", err, Code::kTargetUnwritable);
+  }
+  return Status::OK();
+}
+
+}  // namespace
+
+Status Restore(ObjectStore* store, const RestoreOptions& opts, RestoreReport* report) {
+  auto t0 = std::chrono::steady_clock::now();
+  if (opts.target.empty()) return Status::Usage("restore needs --to DIR");
+  ASSIGN_OR_RETURN(report->manifest_id, ResolveManifest(store, opts.what));
+  ASSIGN_OR_RETURN(Manifest m, LoadManifest(store, report->manifest_id));
+
+  // Check every path before writing anything.
+  std::set<std::string> symlinks;
+  for (const auto& e : m.files)
+    if (e.type == EntryType::kSymlink) symlinks.insert(e.path);
+  for (const auto& e : m.files) {
+    if (!IsSafeRelativePath(e.path)) return Unsafe(e.path, "it is absolute or has a '..' component");
+    for (size_t p = e.path.find('/'); p != std::string::npos; p = e.path.find('/', p + 1))
+      if (symlinks.count(e.path.substr(0, p)))
+        return Unsafe(e.path, "it would be written through the symlink '" + e.path.substr(0, p) + "'");
+  }
+
+  Status st = MkdirAll(opts.target);
+  if (!st.ok()) return Status(st.code() == Code::kNoSpace ? Code::kNoSpace : Code::kTargetUnwritable, st.message());
+  Fd root(open(opts.target.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (root.get() < 0) return PosixError("cannot open restore target " + opts.target, errno, Code::kTargetUnwritable);
+
+  std::mutex mu;
+  auto record = [&](Status s) {
+    if (s.ok()) return;
+    std::lock_guard<std::mutex> l(mu);
+    report->errors.push_back(std::move(s));
+  };
+  std::vector<const FileEntry*> files;
+  for (const auto& e : m.files) {
+    if (e.type == EntryType::kDir) {
+      Status s = RestoreDir(root.get(), e);
+      if (s.code() == Code::kUnsafePath) return s;
+      if (s.ok()) report->dirs++;
+      record(std::move(s));
+    } else if (e.type == EntryType::kFile) {
+      files.push_back(&e);
+    }
+  }
+  std::atomic<size_t> next{0};
+  auto worker = [&] {
+    for (size_t i = next++; i < files.size(); i = next++)
+      record(RestoreFile(store, root.get(), *files[i], report, &mu));
+  };
+  unsigned n = opts.threads ? opts.threads : std::max(2u, 2 * std::thread::hardware_concurrency());
+  n = std::min<unsigned>(n, std::max<size_t>(1, files.size()));
+  std::vector<std::thread> threads;
+  for (unsigned i = 0; i < n; i++) threads.emplace_back(worker);
+  for (auto& t : threads) t.join();
+  for (const auto& e : m.files) {
+    if (e.type != EntryType::kSymlink) continue;
+    Status s = RestoreSymlink(root.get(), e);
+    if (s.ok()) report->symlinks++;
+    record(std::move(s));
+  }
+  // Directory modes last (deepest first), so a read-only directory is filled before it closes.
+  for (auto it = m.files.rbegin(); it != m.files.rend(); ++it) {
+    if (it->type != EntryType::kDir) continue;
+    std::string name;
+    auto parent = OpenParent(root.get(), it->path, &name);
+    if (!parent.ok()) continue;  // already reported when the directory was created
+    Fd dir(openat(parent->get(), name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    if (dir.get() < 0 || fchmod(dir.get(), it->mode) != 0)
+      record(PosixError("cannot set mode of directory " + it->path, errno, Code::kTargetUnwritable));
+  }
+  syncfs(root.get());
+  report->seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  if (report->errors.empty()) return Status::OK();
+  bool data_loss = false;
+  for (const auto& e : report->errors) data_loss |= e.data_loss() || e.code() == Code::kVerifyFailed;
+  std::string msg = std::to_string(report->errors.size()) + " entr" +
+                    (report->errors.size() == 1 ? "y" : "ies") + " could not be restored (first: " +
+                    report->errors[0].message() + ")";
+  if (data_loss) return Status::VerifyFailed(msg + "; the store is damaged: run ferry verify");
+  if (report->files_written + report->files_unchanged == 0) return Status(report->errors[0].code(), msg);
+  return Status(Code::kPartial, msg);
+}
+
+}  // namespace ferry

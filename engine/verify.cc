@@ -1,0 +1,127 @@
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <map>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include "engine/chunk_codec.h"
+#include "engine/ops.h"
+#include "manifest/repo.h"
+#include "util/hex.h"
+
+namespace ferry {
+
+namespace {
+
+unsigned IoThreads(unsigned requested) {
+  return requested ? requested : std::max(2u, 2 * std::thread::hardware_concurrency());
+}
+
+}  // namespace
+
+Status Verify(ObjectStore* store, const VerifyOptions& opts, VerifyReport* report) {
+  auto t0 = std::chrono::steady_clock::now();
+  std::set<Digest> ids;
+  if (opts.all) {
+    ASSIGN_OR_RETURN(auto manifests, ListManifests(store));
+    ids.insert(manifests.begin(), manifests.end());
+    ASSIGN_OR_RETURN(auto refs, ListRefs(store));
+    for (const auto& r : refs) {
+      auto id = ReadRef(store, r);
+      if (!id.ok()) {
+        report->manifest_problems.push_back(id.take_status());
+      } else if (!ids.count(*id)) {
+        report->manifest_problems.push_back(Status::VerifyFailed(
+            "ref '" + r + "' points to manifest " + DigestHex(*id) + ", which is missing"));
+      }
+    }
+    if (ids.empty() && report->manifest_problems.empty())
+      return Status::NotFound("store " + store->Describe() + " holds no manifests: nothing to verify");
+  } else {
+    if (opts.refs.empty()) return Status::Usage("verify needs --ref NAME (or a manifest ID) or --all");
+    for (const auto& r : opts.refs) {
+      auto id = ResolveManifest(store, r);
+      if (!id.ok()) return id.take_status();
+      ids.insert(*id);
+    }
+  }
+
+  // Load every manifest (each is checked against its ID) and collect the chunks.
+  std::vector<std::pair<Digest, Manifest>> manifests;
+  std::map<Digest, uint32_t> chunks;
+  for (const auto& id : ids) {
+    auto m = LoadManifest(store, id);
+    if (!m.ok()) {
+      Status st = m.take_status();
+      if (st.code() == Code::kNotFound) st = Status::VerifyFailed(st.message());
+      report->manifest_problems.push_back(st);
+      continue;
+    }
+    for (const auto& f : m->files)
+      for (const auto& c : f.chunks) chunks.emplace(c.id, c.size);
+    report->manifests.push_back(id);
+    manifests.emplace_back(id, std::move(*m));
+  }
+
+  // Rehash every chunk, in parallel.
+  std::vector<std::pair<Digest, uint32_t>> work(chunks.begin(), chunks.end());
+  std::atomic<size_t> next{0};
+  std::atomic<uint64_t> bytes{0};
+  std::mutex mu;
+  std::map<Digest, Status> bad;
+  auto worker = [&] {
+    std::string data;
+    for (size_t i = next++; i < work.size(); i = next++) {
+      const auto& [id, size] = work[i];
+      auto obj = store->Get(ChunkKey(id));
+      Status st;
+      if (!obj.ok()) {
+        st = obj.status().code() == Code::kNotFound
+                 ? Status::NotFound("chunk " + DigestHex(id) + " is missing")
+                 : obj.take_status();
+      } else {
+        st = DecodeChunk(*obj, id, size, &data);
+      }
+      if (st.ok()) {
+        bytes += size;
+      } else {
+        std::lock_guard<std::mutex> l(mu);
+        bad.emplace(id, st);
+      }
+    }
+  };
+  std::vector<std::thread> threads;
+  unsigned n = std::min<unsigned>(IoThreads(opts.threads), std::max<size_t>(1, work.size()));
+  for (unsigned i = 0; i < n; i++) threads.emplace_back(worker);
+  for (auto& t : threads) t.join();
+  report->chunks_checked = work.size();
+  report->bytes_checked = bytes;
+
+  // Name the files each bad chunk belongs to.
+  for (const auto& [id, st] : bad) {
+    ChunkProblem p;
+    p.id = id;
+    p.status = st;
+    for (const auto& [mid, m] : manifests)
+      for (const auto& f : m.files)
+        for (const auto& c : f.chunks)
+          if (c.id == id) {
+            p.files.push_back(f.path + " (manifest " + DigestHex(mid).substr(0, 12) + ")");
+            break;
+          }
+    report->chunk_problems.push_back(std::move(p));
+  }
+  report->seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  if (!report->chunk_problems.empty() || !report->manifest_problems.empty()) {
+    return Status::VerifyFailed(std::to_string(report->chunk_problems.size()) +
+                                " chunk(s) missing or corrupt, " +
+                                std::to_string(report->manifest_problems.size()) +
+                                " manifest/ref problem(s) in " + store->Describe());
+  }
+  return Status::OK();
+}
+
+}  // namespace ferry

@@ -1,0 +1,58 @@
+// Build manifests: what one push contains, chunk by chunk
+// (docs/manifest-format.md). Encode() is canonical; Decode() never trusts its
+// input and reports every defect as a kCorruptManifest naming the manifest.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "engine/chunker.h"
+#include "engine/hash.h"
+#include "engine/pipeline.h"
+#include "util/status.h"
+
+namespace ferry {
+
+inline constexpr uint32_t kManifestVersion = 1;
+
+enum class EntryType : uint8_t { kFile = 0, kSymlink = 1, kDir = 2 };
+
+struct FileEntry {
+  std::string path;
+  EntryType type = EntryType::kFile;
+  uint32_t mode = 0644;
+  int64_t mtime_ns = 0;
+  uint64_t size = 0;
+  Digest sha256{};
+  Xxh128 xxh3{};
+  std::vector<ChunkInfo> chunks;
+  std::string link_target;  // symlinks only
+};
+
+struct Manifest {
+  int64_t created_unix_ns = 0;
+  std::string ref;
+  std::optional<Digest> parent;
+  std::vector<std::pair<std::string, std::string>> tags;
+  ChunkerParams chunking;
+  std::vector<FileEntry> files;
+};
+
+// Sorts files and tags into canonical order (in place) and encodes.
+std::string EncodeManifest(Manifest* m);
+
+// `name` is used in error messages (e.g. "manifest 3fa1..." or a file path).
+Result<Manifest> DecodeManifest(std::string_view bytes, const std::string& name);
+
+// Whether `path` is a safe relative path (see the format doc).
+bool IsSafeRelativePath(std::string_view path);
+
+// Ref names: git-like, [A-Za-z0-9._-] components joined by '/', no component
+// starting with '.', no empty component. Usage error naming the rule otherwise.
+Status ValidateRefName(std::string_view name);
+
+}  // namespace ferry

@@ -1,0 +1,33 @@
+// Ferry's layout on an ObjectStore (docs/store-format.md): content-addressed
+// chunks and manifests, and named refs.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "manifest/manifest.h"
+#include "transport/object_store.h"
+
+namespace ferry {
+
+std::string ChunkKey(const Digest& id);     // chunks/ab/ab12...
+std::string ManifestKey(const Digest& id);  // manifests/ab12...
+std::string RefKey(const std::string& name);  // refs/<name>
+
+// Encodes, stores (if not already there) and returns the manifest's ID.
+Result<Digest> PutManifest(ObjectStore* store, Manifest* m);
+
+// Fetches manifests/<id>, checks that its SHA-256 is `id`, and decodes it.
+Result<Manifest> LoadManifest(ObjectStore* store, const Digest& id);
+
+// The manifest a ref points to; kNotFound if the ref does not exist.
+Result<Digest> ReadRef(ObjectStore* store, const std::string& name);
+// Points `name` at `id`. The manifest must already be stored.
+Status WriteRef(ObjectStore* store, const std::string& name, const Digest& id);
+Result<std::vector<std::string>> ListRefs(ObjectStore* store);
+Result<std::vector<Digest>> ListManifests(ObjectStore* store);
+
+// "ref-or-manifest-id": a 64-hex manifest ID, or a ref name.
+Result<Digest> ResolveManifest(ObjectStore* store, const std::string& what);
+
+}  // namespace ferry

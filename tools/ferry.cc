@@ -1,0 +1,329 @@
+// The `ferry` command: push, verify, restore.
+// Exit codes: docs/exit-codes.md (the numeric value of ferry::Code).
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <iostream>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "engine/ops.h"
+#include "util/hex.h"
+#include "util/log.h"
+
+namespace ferry {
+namespace {
+
+using json = nlohmann::ordered_json;
+
+std::string Human(uint64_t bytes) {
+  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  double v = static_cast<double>(bytes);
+  int u = 0;
+  while (v >= 1024 && u < 4) {
+    v /= 1024;
+    u++;
+  }
+  char buf[32];
+  std::snprintf(buf, sizeof buf, u == 0 ? "%.0f %s" : "%.1f %s", v, units[u]);
+  return buf;
+}
+
+json ErrorJson(const Status& st) {
+  return json{{"code", CodeName(st.code())}, {"exit_code", static_cast<int>(st.code())},
+              {"message", st.message()}};
+}
+
+int Fail(const Status& st, const std::string& command) {
+  std::fprintf(stderr, "ferry %s: error: %s\n", command.c_str(), st.message().c_str());
+  return static_cast<int>(st.code());
+}
+
+// A "\r"-rewritten progress line on a TTY stderr, updated every 200 ms.
+class Progress {
+ public:
+  Progress(bool enabled, uint64_t total, std::atomic<uint64_t>* done)
+      : enabled_(enabled && isatty(STDERR_FILENO)), total_(total), done_(done) {
+    if (enabled_) thread_ = std::thread([this] { Loop(); });
+  }
+  ~Progress() {
+    if (!enabled_) return;
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+    std::fprintf(stderr, "\r\033[K");
+  }
+
+ private:
+  void Loop() {
+    auto t0 = std::chrono::steady_clock::now();
+    std::unique_lock<std::mutex> l(mu_);
+    while (!cv_.wait_for(l, std::chrono::milliseconds(200), [&] { return stop_; })) {
+      double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      uint64_t d = done_->load();
+      std::fprintf(stderr, "\r\033[Kferry: %s of %s (%.0f%%), %s/s", Human(d).c_str(),
+                   Human(total_).c_str(), total_ ? 100.0 * d / total_ : 100.0,
+                   Human(static_cast<uint64_t>(d / std::max(s, 1e-3))).c_str());
+    }
+  }
+  bool enabled_;
+  uint64_t total_;
+  std::atomic<uint64_t>* done_;
+  std::thread thread_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ = false;
+};
+
+uint64_t TotalSize(const std::vector<std::string>& roots);
+
+int RunPush(const std::vector<std::string>& sources, const std::string& to, const std::string& ref,
+            const std::vector<std::string>& tag_args, bool as_json, int level,
+            const std::string& chunk_spec, size_t memory_mib, unsigned threads,
+            const std::string& io, bool progress) {
+  PushOptions opts;
+  opts.sources = sources;
+  opts.ref = ref;
+  opts.zstd_level = level;
+  for (const auto& t : tag_args) {
+    size_t eq = t.find('=');
+    if (eq == std::string::npos || eq == 0)
+      return Fail(Status::Usage("--tag takes key=value (got '" + t + "')"), "push");
+    opts.tags.emplace_back(t.substr(0, eq), t.substr(eq + 1));
+  }
+  if (!chunk_spec.empty()) {
+    auto p = ParseChunkerParams(chunk_spec);
+    if (!p.ok()) return Fail(p.status(), "push");
+    opts.pipeline.chunking = *p;
+  }
+  opts.pipeline.memory_budget = memory_mib << 20;
+  opts.pipeline.threads = threads;
+  opts.pipeline.io = io == "uring" ? IoBackend::kUring : io == "pread" ? IoBackend::kPread : IoBackend::kAuto;
+  auto store = OpenStore(to, /*create=*/true);
+  if (!store.ok()) return Fail(store.status(), "push");
+
+  std::atomic<uint64_t> done{0};
+  opts.progress_bytes = &done;
+  PushReport r;
+  Status st;
+  {
+    Progress p(progress, progress ? TotalSize(sources) : 0, &done);
+    st = Push(store->get(), opts, &r);
+  }
+  json j;
+  j["status"] = st.ok() ? "ok" : "error";
+  if (st.ok()) {
+    j["manifest"] = DigestHex(r.manifest_id);
+    j["parent"] = r.parent ? json(DigestHex(*r.parent)) : json(nullptr);
+  }
+  j["ref"] = ref.empty() ? json(nullptr) : json(ref);
+  j["store"] = (*store)->Describe();
+  j["files"] = r.files;
+  j["dirs"] = r.dirs;
+  j["symlinks"] = r.symlinks;
+  j["bytes_read"] = r.bytes_read;
+  j["bytes_new"] = r.bytes_new;
+  j["bytes_deduplicated"] = r.bytes_dedup;
+  j["bytes_stored"] = r.bytes_stored;
+  j["chunks"] = r.chunks;
+  j["chunks_new"] = r.chunks_new;
+  j["seconds"] = r.seconds;
+  j["io_backend"] = r.io_backend;
+  j["skipped"] = r.skipped;
+  j["errors"] = json::array();
+  for (const auto& e : r.file_errors) j["errors"].push_back(ErrorJson(e));
+  if (!st.ok()) j["error"] = ErrorJson(st);
+  if (as_json) std::cout << j.dump(2) << std::endl;
+  for (const auto& s : r.skipped) LogWarn("skipped " + s + " (not a regular file, symlink or directory)");
+  for (const auto& e : r.file_errors) std::fprintf(stderr, "ferry push: %s\n", e.message().c_str());
+  if (!st.ok()) return Fail(st, "push");
+  double mbps = r.seconds > 0 ? r.bytes_read / r.seconds / 1e6 : 0;
+  std::fprintf(stderr,
+               "ferry push: %llu files, %s read in %.2f s (%.0f MB/s, %s)\n"
+               "  new: %s in %llu of %llu chunks, stored as %s; deduplicated: %s\n"
+               "  manifest %s%s%s\n",
+               static_cast<unsigned long long>(r.files), Human(r.bytes_read).c_str(), r.seconds,
+               mbps, r.io_backend.c_str(), Human(r.bytes_new).c_str(),
+               static_cast<unsigned long long>(r.chunks_new),
+               static_cast<unsigned long long>(r.chunks), Human(r.bytes_stored).c_str(),
+               Human(r.bytes_dedup).c_str(), DigestHex(r.manifest_id).c_str(),
+               ref.empty() ? "" : " -> ref ", ref.c_str());
+  return 0;
+}
+
+uint64_t TotalSize(const std::vector<std::string>& roots) {
+  // Only for the progress line; the push itself walks the trees once more.
+  uint64_t total = 0;
+  std::error_code ec;
+  for (const auto& r : roots) {
+    if (std::filesystem::is_regular_file(r, ec)) {
+      total += std::filesystem::file_size(r, ec);
+      continue;
+    }
+    for (auto it = std::filesystem::recursive_directory_iterator(r, ec);
+         !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec))
+      if (it->is_regular_file(ec) && !it->is_symlink(ec)) total += it->file_size(ec);
+  }
+  return total;
+}
+
+int RunVerify(const std::string& store_url, const std::vector<std::string>& refs, bool all,
+              bool as_json, unsigned threads) {
+  if (all == !refs.empty())
+    return Fail(Status::Usage("verify takes either --ref NAME (repeatable) or --all"), "verify");
+  auto store = OpenStore(store_url, /*create=*/false);
+  if (!store.ok()) return Fail(store.status(), "verify");
+  VerifyOptions opts;
+  opts.refs = refs;
+  opts.all = all;
+  opts.threads = threads;
+  VerifyReport r;
+  Status st = Verify(store->get(), opts, &r);
+  json j;
+  j["status"] = st.ok() ? "verified" : "failed";
+  j["store"] = (*store)->Describe();
+  j["manifests"] = json::array();
+  for (const auto& m : r.manifests) j["manifests"].push_back(DigestHex(m));
+  j["chunks_checked"] = r.chunks_checked;
+  j["bytes_checked"] = r.bytes_checked;
+  j["seconds"] = r.seconds;
+  j["manifest_problems"] = json::array();
+  for (const auto& p : r.manifest_problems) j["manifest_problems"].push_back(ErrorJson(p));
+  j["chunk_problems"] = json::array();
+  for (const auto& p : r.chunk_problems) {
+    j["chunk_problems"].push_back(json{{"chunk", DigestHex(p.id)},
+                                       {"problem", p.status.code() == Code::kNotFound ? "missing" : "corrupt"},
+                                       {"message", p.status.message()},
+                                       {"files", p.files}});
+  }
+  if (!st.ok()) j["error"] = ErrorJson(st);
+  if (as_json) std::cout << j.dump(2) << std::endl;
+  for (const auto& p : r.manifest_problems)
+    std::fprintf(stderr, "ferry verify: %s\n", p.message().c_str());
+  for (const auto& p : r.chunk_problems) {
+    std::string files;
+    for (const auto& f : p.files) files += (files.empty() ? "" : ", ") + f;
+    std::fprintf(stderr, "ferry verify: %s; used by: %s\n", p.status.message().c_str(), files.c_str());
+  }
+  if (!st.ok()) return Fail(st, "verify");
+  std::fprintf(stderr, "ferry verify: OK: %zu manifest(s), %llu chunks, %s rehashed in %.2f s\n",
+               r.manifests.size(), static_cast<unsigned long long>(r.chunks_checked),
+               Human(r.bytes_checked).c_str(), r.seconds);
+  return 0;
+}
+
+int RunRestore(const std::string& what, const std::string& from, const std::string& to,
+               bool as_json, unsigned threads) {
+  auto store = OpenStore(from, /*create=*/false);
+  if (!store.ok()) return Fail(store.status(), "restore");
+  RestoreOptions opts;
+  opts.what = what;
+  opts.target = to;
+  opts.threads = threads;
+  RestoreReport r;
+  Status st = Restore(store->get(), opts, &r);
+  json j;
+  j["status"] = st.ok() ? "ok" : "error";
+  j["manifest"] = DigestHex(r.manifest_id);
+  j["target"] = to;
+  j["files_written"] = r.files_written;
+  j["files_unchanged"] = r.files_unchanged;
+  j["dirs"] = r.dirs;
+  j["symlinks"] = r.symlinks;
+  j["bytes_written"] = r.bytes_written;
+  j["seconds"] = r.seconds;
+  j["errors"] = json::array();
+  for (const auto& e : r.errors) j["errors"].push_back(ErrorJson(e));
+  if (!st.ok()) j["error"] = ErrorJson(st);
+  if (as_json) std::cout << j.dump(2) << std::endl;
+  for (const auto& e : r.errors) std::fprintf(stderr, "ferry restore: %s\n", e.message().c_str());
+  if (!st.ok()) return Fail(st, "restore");
+  std::fprintf(stderr,
+               "ferry restore: %llu files written (%s), %llu already identical, all verified "
+               "against manifest %s\n",
+               static_cast<unsigned long long>(r.files_written), Human(r.bytes_written).c_str(),
+               static_cast<unsigned long long>(r.files_unchanged), DigestHex(r.manifest_id).c_str());
+  return 0;
+}
+
+int Main(int argc, char** argv) {
+  CLI::App app{"ferry: replicate CI/CD build artifacts to a DR store and prove they arrived intact"};
+  app.require_subcommand(1);
+  bool quiet = false, verbose = false;
+  app.add_flag("-q,--quiet", quiet, "Only errors on stderr");
+  app.add_flag("-v,--verbose", verbose, "Debug logging");
+  app.set_version_flag("--version", "ferry 0.1.0");
+
+  // push
+  auto* push = app.add_subcommand("push", "Chunk, hash and store build output; move a ref");
+  std::vector<std::string> sources, tags;
+  std::string to, ref, chunk_spec, io = "auto";
+  bool json_out = false, no_progress = false;
+  int level = 3;
+  size_t memory_mib = 256;
+  unsigned threads = 0;
+  push->add_option("dirs", sources, "Directories (or files) to push")->required();
+  push->add_option("--to", to, "Store: a directory path or file:///path")->required();
+  push->add_option("--ref", ref, "Point this ref (e.g. app/main) at the new manifest");
+  push->add_option("--tag", tags, "Build metadata key=value (repeatable): commit, pipeline, build");
+  push->add_flag("--json", json_out, "Print a JSON report on stdout");
+  push->add_option("--compression", level, "zstd level for stored chunks, 0 = none")
+      ->capture_default_str()->check(CLI::Range(0, 19));
+  push->add_option("--chunk-size", chunk_spec, "MIN,AVG,MAX chunk sizes (default 256K,1M,4M)");
+  push->add_option("--memory", memory_mib, "Buffer memory budget in MiB")->capture_default_str()
+      ->check(CLI::Range(16, 1 << 20));
+  push->add_option("--threads", threads, "Worker threads (default: one per core)");
+  push->add_option("--io", io, "Read backend: auto, uring, pread")->capture_default_str()
+      ->check(CLI::IsMember({"auto", "uring", "pread"}));
+  push->add_flag("--no-progress", no_progress, "No progress line");
+
+  // verify
+  auto* verify = app.add_subcommand("verify", "Re-read and rehash every stored chunk of a build");
+  std::string store_url;
+  std::vector<std::string> vrefs;
+  bool all = false, vjson = false;
+  unsigned vthreads = 0;
+  verify->add_option("--store", store_url, "Store: a directory path or file:///path")->required();
+  verify->add_option("--ref", vrefs, "Ref or manifest ID to verify (repeatable)");
+  verify->add_flag("--all", all, "Every manifest and ref in the store");
+  verify->add_flag("--json", vjson, "Print a JSON report on stdout");
+  verify->add_option("--threads", vthreads, "Parallel reads (default: two per core)");
+
+  // restore
+  auto* restore = app.add_subcommand("restore", "Write a build back out, byte-identical and verified");
+  std::string what, from, target;
+  bool rjson = false;
+  unsigned rthreads = 0;
+  restore->add_option("ref-or-manifest-id", what, "Ref name or manifest ID")->required();
+  restore->add_option("--from", from, "Store: a directory path or file:///path")->required();
+  restore->add_option("--to", target, "Target directory (created if missing)")->required();
+  restore->add_flag("--json", rjson, "Print a JSON report on stdout");
+  restore->add_option("--threads", rthreads, "Parallel files (default: two per core)");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int rc = app.exit(e);
+    return rc == 0 ? 0 : static_cast<int>(Code::kUsage);
+  }
+  if (quiet) SetLogLevel(LogLevel::kError);
+  if (verbose) SetLogLevel(LogLevel::kDebug);
+  if (*push)
+    return RunPush(sources, to, ref, tags, json_out, level, chunk_spec, memory_mib, threads, io,
+                   !no_progress && !quiet);
+  if (*verify) return RunVerify(store_url, vrefs, all, vjson, vthreads);
+  if (*restore) return RunRestore(what, from, target, rjson, rthreads);
+  return static_cast<int>(Code::kUsage);
+}
+
+}  // namespace
+}  // namespace ferry
+
+int main(int argc, char** argv) { return ferry::Main(argc, argv); }

@@ -1,0 +1,38 @@
+// The local-filesystem store: one file per object under a root directory
+// (a local disk, or an NFS/EFS mount in real use). Put() is temp file +
+// fsync + rename + fsync(dir), so a crash never leaves a partial object under
+// its final name.
+#pragma once
+
+#include <mutex>
+#include <set>
+#include <string>
+
+#include "transport/object_store.h"
+
+namespace ferry {
+
+class LocalStore final : public ObjectStore {
+ public:
+  // `root` must exist. `sync`: fsync data and directories (default true; only
+  // tests and benchmarks of the CPU path turn it off).
+  explicit LocalStore(std::string root, bool sync = true);
+
+  std::string Describe() const override { return "file://" + root_; }
+  Status Put(std::string_view key, std::string_view data) override;
+  Result<std::string> Get(std::string_view key) override;
+  Result<uint64_t> Size(std::string_view key) override;
+  Result<std::vector<std::string>> List(std::string_view prefix) override;
+  Status Delete(std::string_view key) override;
+
+  const std::string& root() const { return root_; }
+
+ private:
+  Status EnsureDir(const std::string& dir);
+  std::string root_;
+  bool sync_;
+  std::mutex mu_;
+  std::set<std::string> dirs_;  // guarded by mu_: directories known to exist
+};
+
+}  // namespace ferry

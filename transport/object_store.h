@@ -1,0 +1,46 @@
+// ObjectStore: the seam between Ferry and where DR data lives.
+//
+// Keys are '/'-separated relative names ("chunks/ab/ab12...", "manifests/...",
+// "refs/app/main"); docs/store-format.md lists them. Every implementation is
+// safe for concurrent use from many threads. The local filesystem store is the
+// embedded default; an S3 store implements the same interface.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "util/status.h"
+
+namespace ferry {
+
+class ObjectStore {
+ public:
+  virtual ~ObjectStore() = default;
+
+  // A URL-like name for messages ("file:///srv/dr"). Never contains secrets.
+  virtual std::string Describe() const = 0;
+
+  // Creates or replaces `key`. Atomic: readers see the old object or the new
+  // one, never a part; a crash never leaves a partial object under `key`.
+  virtual Status Put(std::string_view key, std::string_view data) = 0;
+
+  // The whole object; kNotFound if it does not exist.
+  virtual Result<std::string> Get(std::string_view key) = 0;
+
+  // Size of the object, or kNotFound.
+  virtual Result<uint64_t> Size(std::string_view key) = 0;
+
+  // Every key that starts with `prefix`, in no particular order.
+  virtual Result<std::vector<std::string>> List(std::string_view prefix) = 0;
+
+  // Removes `key`; OK if it did not exist.
+  virtual Status Delete(std::string_view key) = 0;
+};
+
+// Opens "file:///path" or a plain directory path. With create=false a
+// directory that is not a Ferry store is an error naming the fix.
+Result<std::unique_ptr<ObjectStore>> OpenStore(const std::string& url, bool create);
+
+}  // namespace ferry

@@ -1,0 +1,18 @@
+// Lower-case hex encoding of byte strings (hash IDs in keys and reports).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace ferry {
+
+std::string ToHex(const uint8_t* data, size_t n);
+inline std::string ToHex(std::string_view s) {
+  return ToHex(reinterpret_cast<const uint8_t*>(s.data()), s.size());
+}
+// Decodes lower- or upper-case hex; nullopt on odd length or a non-hex char.
+std::optional<std::string> FromHex(std::string_view hex);
+
+}  // namespace ferry
