@@ -1,1 +1,257 @@
+#include "engine/ops.h"
+
 #include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "engine/test_util.h"
+#include "manifest/repo.h"
+#include "transport/mem_store.h"
+#include "util/posix.h"
+
+namespace ferry {
+namespace {
+
+using testing::RandomBytes;
+using testing::TempDir;
+
+PushOptions Opts(const std::string& src, const std::string& ref = "app/main") {
+  PushOptions o;
+  o.sources = {src};
+  o.ref = ref;
+  o.pipeline.chunking.min_size = 16 << 10;
+  o.pipeline.chunking.avg_size = 64 << 10;
+  o.pipeline.chunking.max_size = 256 << 10;
+  o.pipeline.block_size = 64 << 10;
+  o.pipeline.memory_budget = 32 << 20;
+  return o;
+}
+
+std::string Slurp(const std::string& p) { return *ReadFileToString(p); }
+
+TEST(PushTest, SecondPushOfAnUnchangedTreeStoresNothing) {
+  TempDir src;
+  src.Write("a.bin", RandomBytes(3 << 20, 1));
+  src.Write("lib/b.txt", "hello");
+  MemStore store;
+  PushReport r1, r2;
+  ASSERT_TRUE(Push(&store, Opts(src.path()), &r1).ok());
+  EXPECT_EQ(r1.bytes_new, r1.bytes_read);
+  EXPECT_GT(r1.chunks_new, 10u);
+  size_t objects = store.Snapshot().size();
+  ASSERT_TRUE(Push(&store, Opts(src.path()), &r2).ok());
+  EXPECT_EQ(r2.bytes_read, r1.bytes_read);
+  EXPECT_EQ(r2.bytes_new, 0u);
+  EXPECT_EQ(r2.bytes_stored, 0u);
+  EXPECT_EQ(r2.bytes_dedup, r2.bytes_read);
+  // Only a new manifest (new timestamp) was added; the ref moved to it with the old one as parent.
+  EXPECT_EQ(store.Snapshot().size(), objects + 1);
+  ASSERT_TRUE(r2.parent.has_value());
+  EXPECT_EQ(*r2.parent, r1.manifest_id);
+  EXPECT_EQ(*ReadRef(&store, "app/main"), r2.manifest_id);
+}
+
+TEST(PushTest, EditInTheMiddleOfALargeFileStoresOnlyNearbyChunks) {
+  TempDir src;
+  std::string data = RandomBytes(8 << 20, 2);
+  src.Write("big.bin", data);
+  MemStore store;
+  PushReport r1, r2;
+  ASSERT_TRUE(Push(&store, Opts(src.path()), &r1).ok());
+  data.replace(4 << 20, 100, std::string(100, 'X'));
+  src.Write("big.bin", data);
+  ASSERT_TRUE(Push(&store, Opts(src.path()), &r2).ok());
+  EXPECT_GE(r2.chunks_new, 1u);
+  EXPECT_LE(r2.chunks_new, 3u);
+  EXPECT_LE(r2.bytes_new, 3u * (256u << 10));
+  EXPECT_EQ(r2.bytes_read, data.size());
+}
+
+TEST(PushTest, CompressesCompressibleChunks) {
+  TempDir src;
+  std::string text;
+  for (int i = 0; i < 100000; i++) text += "line " + std::to_string(i % 100) + " of a build log\n";
+  src.Write("build.log", text);
+  MemStore store;
+  PushReport r;
+  ASSERT_TRUE(Push(&store, Opts(src.path()), &r).ok());
+  EXPECT_LT(r.bytes_stored * 5, r.bytes_new);
+}
+
+TEST(PushTest, CrashPartWayLeavesTheStoreConsistentAndARerunCompletes) {
+  TempDir src;
+  src.Write("v1.bin", RandomBytes(1 << 20, 3));
+  MemStore base;
+  PushReport r0;
+  ASSERT_TRUE(Push(&base, Opts(src.path()), &r0).ok());
+  src.Write("v2.bin", RandomBytes(4 << 20, 4));
+
+  FaultyStore faulty(&base);
+  faulty.fail_puts_after = 5;  // the "disk" fills after 5 new chunks
+  PushReport r1;
+  Status st = Push(&faulty, Opts(src.path()), &r1);
+  EXPECT_EQ(st.code(), Code::kNoSpace);
+  // The ref still points at the last complete push, and everything it names is intact.
+  EXPECT_EQ(*ReadRef(&base, "app/main"), r0.manifest_id);
+  EXPECT_EQ(ListManifests(&base)->size(), 1u);
+  VerifyReport vr;
+  EXPECT_TRUE(Verify(&base, VerifyOptions{{}, true, 2}, &vr).ok());
+
+  PushReport r2;
+  ASSERT_TRUE(Push(&base, Opts(src.path()), &r2).ok());
+  EXPECT_GT(r2.bytes_dedup, 0u);  // the chunks stored before the crash were reused
+  VerifyReport vr2;
+  EXPECT_TRUE(Verify(&base, VerifyOptions{{"app/main"}, false, 2}, &vr2).ok());
+}
+
+TEST(PushTest, MissingSourceIsSourceUnreadableAndWritesNothing) {
+  MemStore store;
+  PushReport r;
+  EXPECT_EQ(Push(&store, Opts("/nonexistent/build"), &r).code(), Code::kSourceUnreadable);
+  EXPECT_TRUE(store.Snapshot().empty());
+}
+
+TEST(VerifyTest, NamesCorruptAndMissingChunksAndTheirFiles) {
+  TempDir src;
+  src.Write("one.bin", RandomBytes(100 << 10, 5));
+  src.Write("two.bin", RandomBytes(100 << 10, 6));
+  MemStore store;
+  PushReport r;
+  ASSERT_TRUE(Push(&store, Opts(src.path()), &r).ok());
+  auto m = LoadManifest(&store, r.manifest_id);
+  const auto& one = m->files[0];
+  const auto& two = m->files[1];
+  ASSERT_EQ(one.path, "one.bin");
+  store.Mutate(ChunkKey(one.chunks[0].id), [](std::string* s) { (*s)[s->size() / 2] ^= 1; });
+  ASSERT_TRUE(store.Delete(ChunkKey(two.chunks.back().id)).ok());
+
+  VerifyReport vr;
+  Status st = Verify(&store, VerifyOptions{{"app/main"}, false, 2}, &vr);
+  EXPECT_EQ(st.code(), Code::kVerifyFailed);
+  ASSERT_EQ(vr.chunk_problems.size(), 2u);
+  int corrupt = 0, missing = 0;
+  for (const auto& p : vr.chunk_problems) {
+    ASSERT_EQ(p.files.size(), 1u);
+    if (p.id == one.chunks[0].id) {
+      corrupt++;
+      EXPECT_EQ(p.status.code(), Code::kVerifyFailed);
+      EXPECT_TRUE(p.status.data_loss());
+      EXPECT_EQ(p.files[0].rfind("one.bin", 0), 0u);
+    } else {
+      missing++;
+      EXPECT_EQ(p.status.code(), Code::kNotFound);
+      EXPECT_EQ(p.files[0].rfind("two.bin", 0), 0u);
+    }
+  }
+  EXPECT_EQ(corrupt, 1);
+  EXPECT_EQ(missing, 1);
+}
+
+TEST(VerifyTest, AllReportsDanglingRefsAndDamagedManifests) {
+  TempDir src;
+  src.Write("f", "x");
+  MemStore store;
+  PushReport r;
+  ASSERT_TRUE(Push(&store, Opts(src.path()), &r).ok());
+  Digest fake;
+  fake.fill(7);
+  ASSERT_TRUE(WriteRef(&store, "app/ghost", fake).ok());
+  store.Mutate(ManifestKey(r.manifest_id), [](std::string* s) { s->resize(s->size() - 3); });
+  VerifyReport vr;
+  EXPECT_FALSE(Verify(&store, VerifyOptions{{}, true, 2}, &vr).ok());
+  ASSERT_EQ(vr.manifest_problems.size(), 2u);
+}
+
+TEST(RestoreTest, RoundTripIsByteIdenticalWithModesAndLinks) {
+  TempDir src, out;
+  std::string big = RandomBytes(2 << 20, 8);
+  src.Write("bin/app", big, 0755);
+  src.Write("etc/conf", "k=v\n", 0600);
+  src.Write("empty", "");
+  std::filesystem::create_directories(src.path() + "/var/empty-dir");
+  symlink("app", (src.path() + "/bin/current").c_str());
+  MemStore store;
+  PushReport r;
+  ASSERT_TRUE(Push(&store, Opts(src.path()), &r).ok());
+  RestoreReport rr;
+  ASSERT_TRUE(Restore(&store, RestoreOptions{"app/main", out.path() + "/t", 2}, &rr).ok());
+  std::string t = out.path() + "/t";
+  EXPECT_EQ(Slurp(t + "/bin/app"), big);
+  EXPECT_EQ(Slurp(t + "/etc/conf"), "k=v\n");
+  EXPECT_EQ(Slurp(t + "/empty"), "");
+  EXPECT_TRUE(std::filesystem::is_directory(t + "/var/empty-dir"));
+  EXPECT_EQ(std::filesystem::read_symlink(t + "/bin/current"), "app");
+  struct stat st;
+  stat((t + "/bin/app").c_str(), &st);
+  EXPECT_EQ(st.st_mode & 07777, 0755u);
+  stat((t + "/etc/conf").c_str(), &st);
+  EXPECT_EQ(st.st_mode & 07777, 0600u);
+  EXPECT_EQ(rr.files_written, 3u);
+
+  RestoreReport again;
+  ASSERT_TRUE(Restore(&store, RestoreOptions{r.manifest_id == Digest{} ? "" : DigestHex(r.manifest_id), t, 2}, &again).ok());
+  EXPECT_EQ(again.files_unchanged, 3u);
+  EXPECT_EQ(again.files_written, 0u);
+}
+
+TEST(RestoreTest, RefusesAManifestThatWritesThroughItsOwnSymlink) {
+  MemStore store;
+  Manifest m;
+  FileEntry link;
+  link.path = "evil";
+  link.type = EntryType::kSymlink;
+  link.link_target = "/etc";
+  FileEntry f;
+  f.path = "evil/passwd";
+  f.size = 1;
+  f.sha256 = Sha256::Of("x");
+  f.chunks = {{Sha256::Of("x"), 1}};
+  m.files = {link, f};
+  auto id = PutManifest(&store, &m);
+  TempDir out;
+  RestoreReport rr;
+  Status st = Restore(&store, RestoreOptions{DigestHex(*id), out.path(), 1}, &rr);
+  EXPECT_EQ(st.code(), Code::kUnsafePath);
+  EXPECT_NE(st.message().find("evil/passwd"), std::string::npos);
+  EXPECT_TRUE(std::filesystem::is_empty(out.path()));
+}
+
+TEST(RestoreTest, NeverWritesThroughASymlinkAlreadyInTheTarget) {
+  TempDir src, out, outside;
+  src.Write("sub/file", "payload");
+  MemStore store;
+  PushReport r;
+  ASSERT_TRUE(Push(&store, Opts(src.path()), &r).ok());
+  symlink(outside.path().c_str(), (out.path() + "/sub").c_str());
+  RestoreReport rr;
+  Status st = Restore(&store, RestoreOptions{"app/main", out.path(), 1}, &rr);
+  EXPECT_EQ(st.code(), Code::kUnsafePath);
+  EXPECT_TRUE(std::filesystem::is_empty(outside.path()));
+}
+
+TEST(RestoreTest, CorruptChunkFailsTheFileAndLeavesNoPartialFile) {
+  TempDir src, out;
+  src.Write("data.bin", RandomBytes(300 << 10, 9));
+  MemStore store;
+  PushReport r;
+  ASSERT_TRUE(Push(&store, Opts(src.path()), &r).ok());
+  auto m = LoadManifest(&store, r.manifest_id);
+  store.Mutate(ChunkKey(m->files[0].chunks[1].id), [](std::string* s) { (*s)[5] ^= 1; });
+  RestoreReport rr;
+  Status st = Restore(&store, RestoreOptions{"app/main", out.path(), 1}, &rr);
+  EXPECT_EQ(st.code(), Code::kVerifyFailed);
+  EXPECT_TRUE(std::filesystem::is_empty(out.path()));  // no temp file, no data.bin
+}
+
+TEST(RestoreTest, UnknownRefIsNotFound) {
+  MemStore store;
+  TempDir out;
+  RestoreReport rr;
+  EXPECT_EQ(Restore(&store, RestoreOptions{"app/none", out.path(), 1}, &rr).code(), Code::kNotFound);
+}
+
+}  // namespace
+}  // namespace ferry

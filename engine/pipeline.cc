@@ -237,15 +237,7 @@ class Pipeline {
     unsigned inflight = 0;
     const unsigned qd = use_uring_ ? std::max(1u, opts_.queue_depth) : 1;
     for (;;) {
-      if (Stopped()) {
-        if (cur_) {
-          FailFile(cur_, stop_status());
-          MaybeReaderDone(cur_);
-        }
-        cur_ = nullptr;
-        for (; next_file < files_.size(); next_file++)
-          (*results_)[next_file].status = stop_status();
-      }
+      if (Stopped()) AbandonRemaining(&next_file);
       while (inflight < qd && !Stopped()) {
         if (!cur_) {
           if (next_file == files_.size()) break;
@@ -270,7 +262,11 @@ class Pipeline {
       }
       if (use_uring_ && inflight > 0) io_uring_submit(&ring_);
       if (inflight == 0) {
-        if (Stopped() || (!cur_ && next_file == files_.size())) break;
+        if (Stopped()) {
+          AbandonRemaining(&next_file);  // the stop may have come after the check above
+          break;
+        }
+        if (!cur_ && next_file == files_.size()) break;
         pool_.WaitFree();
         continue;
       }
@@ -290,6 +286,17 @@ class Pipeline {
       }
       io_uring_cq_advance(&ring_, seen);
     }
+  }
+
+  // After a stop: fails the file being read and marks the unopened ones.
+  void AbandonRemaining(size_t* next_file) {
+    if (cur_) {
+      FileState* f = cur_;
+      cur_ = nullptr;
+      FailFile(f, stop_status());
+      MaybeReaderDone(f);
+    }
+    for (; *next_file < files_.size(); (*next_file)++) (*results_)[*next_file].status = stop_status();
   }
 
   Status stop_status() {

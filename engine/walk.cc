@@ -14,6 +14,11 @@ namespace ferry {
 
 namespace {
 
+// Every failure to read a source is a source error, whatever errno says.
+Status SourceError(const std::string& context, int err) {
+  return Status::SourceUnreadable(PosixError(context, err).message());
+}
+
 int64_t MtimeNs(const struct stat& st) {
   return static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000LL + st.st_mtim.tv_nsec;
 }
@@ -37,7 +42,7 @@ Status Add(const std::string& abs, const std::string& rel, const struct stat& st
     e.entry.type = EntryType::kSymlink;
     std::string target(static_cast<size_t>(st.st_size) + 256, '\0');
     ssize_t n = readlink(abs.c_str(), target.data(), target.size());
-    if (n < 0) return PosixError("cannot read symlink " + abs, errno, Code::kSourceUnreadable);
+    if (n < 0) return SourceError("cannot read symlink " + abs, errno);
     target.resize(static_cast<size_t>(n));
     if (target.empty()) return Status::SourceUnreadable("symlink " + abs + " is empty");
     e.entry.link_target = target;
@@ -53,7 +58,7 @@ Status Add(const std::string& abs, const std::string& rel, const struct stat& st
 
 Status WalkDir(const std::string& abs, const std::string& rel, WalkResult* out) {
   DIR* d = opendir(abs.c_str());
-  if (!d) return PosixError("cannot read directory " + abs, errno, Code::kSourceUnreadable);
+  if (!d) return SourceError("cannot read directory " + abs, errno);
   std::vector<std::string> names;
   errno = 0;
   while (struct dirent* de = readdir(d)) {
@@ -62,13 +67,13 @@ Status WalkDir(const std::string& abs, const std::string& rel, WalkResult* out) 
   }
   int err = errno;
   closedir(d);
-  if (err) return PosixError("cannot read directory " + abs, err, Code::kSourceUnreadable);
+  if (err) return SourceError("cannot read directory " + abs, err);
   for (const auto& n : names) {
     std::string child_abs = abs + "/" + n;
     std::string child_rel = rel.empty() ? n : rel + "/" + n;
     struct stat st;
     if (lstat(child_abs.c_str(), &st) != 0)
-      return PosixError("cannot stat " + child_abs, errno, Code::kSourceUnreadable);
+      return SourceError("cannot stat " + child_abs, errno);
     RETURN_IF_ERROR(Add(child_abs, child_rel, st, out));
     if (S_ISDIR(st.st_mode)) RETURN_IF_ERROR(WalkDir(child_abs, child_rel, out));
   }
@@ -84,7 +89,7 @@ Result<WalkResult> WalkSources(const std::vector<std::string>& roots) {
   for (const auto& root : roots) {
     struct stat st;
     if (stat(root.c_str(), &st) != 0)
-      return PosixError("cannot read source " + root, errno, Code::kSourceUnreadable);
+      return SourceError("cannot read source " + root, errno);
     std::string base = BaseName(root);
     if (roots.size() > 1 || !S_ISDIR(st.st_mode)) {
       if (base.empty() || base == "." || base == ".." || base == "/")

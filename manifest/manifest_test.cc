@@ -1,1 +1,163 @@
+#include "manifest/manifest.h"
+
 #include <gtest/gtest.h>
+
+#include <algorithm>
+
+#include "manifest/repo.h"
+#include "transport/mem_store.h"
+#include "util/posix.h"
+
+namespace ferry {
+namespace {
+
+Manifest Sample() {
+  Manifest m;
+  m.created_unix_ns = 1763700000123456789;
+  m.ref = "app/main";
+  Digest parent;
+  parent.fill(0xab);
+  m.parent = parent;
+  m.tags = {{"pipeline", "42"}, {"commit", "0123abc"}};
+  FileEntry b;
+  b.path = "bin/app";
+  b.mode = 0755;
+  b.size = 5;
+  b.mtime_ns = 1700000000000000000;
+  b.sha256 = Sha256::Of("hello");
+  b.xxh3 = Xxh3::Of("hello", 5);
+  b.chunks = {{Sha256::Of("hel"), 3}, {Sha256::Of("lo"), 2}};
+  FileEntry a;
+  a.path = "bin";
+  a.type = EntryType::kDir;
+  a.mode = 0755;
+  FileEntry l;
+  l.path = "bin/current";
+  l.type = EntryType::kSymlink;
+  l.mode = 0777;
+  l.link_target = "app";
+  m.files = {b, l, a};  // out of order on purpose
+  return m;
+}
+
+TEST(ManifestTest, RoundTrip) {
+  Manifest m = Sample();
+  std::string bytes = EncodeManifest(&m);
+  auto d = DecodeManifest(bytes, "test");
+  ASSERT_TRUE(d.ok()) << d.status().ToString();
+  EXPECT_EQ(d->created_unix_ns, m.created_unix_ns);
+  EXPECT_EQ(d->ref, "app/main");
+  EXPECT_EQ(*d->parent, *m.parent);
+  ASSERT_EQ(d->tags.size(), 2u);
+  EXPECT_EQ(d->tags[0].first, "commit");  // sorted
+  ASSERT_EQ(d->files.size(), 3u);
+  EXPECT_EQ(d->files[0].path, "bin");
+  EXPECT_EQ(d->files[1].path, "bin/app");
+  EXPECT_EQ(d->files[1].chunks.size(), 2u);
+  EXPECT_EQ(d->files[1].sha256, Sha256::Of("hello"));
+  EXPECT_EQ(d->files[1].mode, 0755u);
+  EXPECT_EQ(d->files[2].link_target, "app");
+  EXPECT_EQ(EncodeManifest(&*d), bytes);  // canonical: re-encoding gives the same bytes
+}
+
+TEST(ManifestTest, EncodingIsCanonicalWhateverTheInputOrder) {
+  Manifest a = Sample(), b = Sample();
+  std::reverse(b.files.begin(), b.files.end());
+  std::reverse(b.tags.begin(), b.tags.end());
+  EXPECT_EQ(EncodeManifest(&a), EncodeManifest(&b));
+}
+
+TEST(ManifestTest, EveryTruncationIsACleanError) {
+  Manifest m = Sample();
+  std::string bytes = EncodeManifest(&m);
+  for (size_t n = 0; n < bytes.size(); n++) {
+    auto d = DecodeManifest(std::string_view(bytes).substr(0, n), "manifest X");
+    ASSERT_FALSE(d.ok()) << n;
+    EXPECT_EQ(d.status().code(), Code::kCorruptManifest);
+    EXPECT_NE(d.status().message().find("manifest X"), std::string::npos);
+  }
+}
+
+TEST(ManifestTest, WrongVersionNamesTheUpgrade) {
+  Manifest m = Sample();
+  std::string bytes = EncodeManifest(&m);
+  bytes[8] = 2;
+  auto d = DecodeManifest(bytes, "manifest X");
+  EXPECT_EQ(d.status().code(), Code::kCorruptManifest);
+  EXPECT_NE(d.status().message().find("version 2"), std::string::npos);
+  EXPECT_NE(d.status().message().find("upgrade"), std::string::npos);
+}
+
+TEST(ManifestTest, BadMagicAndTrailingBytes) {
+  EXPECT_NE(DecodeManifest("PK\x03\x04 not a manifest", "m").status().message().find("not a Ferry manifest"),
+            std::string::npos);
+  Manifest m = Sample();
+  std::string bytes = EncodeManifest(&m) + "x";
+  EXPECT_EQ(DecodeManifest(bytes, "m").status().code(), Code::kCorruptManifest);
+}
+
+TEST(ManifestTest, RejectsUnsafePathsAndBadChunkSums) {
+  for (std::string bad : {"/etc/passwd", "../x", "a/../b", "a//b", "./a", "a/"}) {
+    Manifest m;
+    FileEntry e;
+    e.path = bad;
+    e.type = EntryType::kDir;
+    m.files = {e};
+    auto d = DecodeManifest(EncodeManifest(&m), "m");
+    EXPECT_EQ(d.status().code(), Code::kCorruptManifest) << bad;
+  }
+  Manifest m = Sample();
+  m.files[0].size = 6;  // chunks add up to 5
+  EXPECT_NE(DecodeManifest(EncodeManifest(&m), "m").status().message().find("add up"), std::string::npos);
+}
+
+TEST(ManifestTest, LoadChecksTheIdAgainstTheBytes) {
+  MemStore store;
+  Manifest m = Sample();
+  auto id = PutManifest(&store, &m);
+  ASSERT_TRUE(id.ok());
+  ASSERT_TRUE(LoadManifest(&store, *id).ok());
+  // Flip a byte inside a hash: still decodes, but the ID no longer matches.
+  store.Mutate(ManifestKey(*id), [](std::string* s) { (*s)[s->size() - 10] ^= 1; });
+  auto bad = LoadManifest(&store, *id);
+  EXPECT_EQ(bad.status().code(), Code::kCorruptManifest);
+  EXPECT_NE(bad.status().message().find(DigestHex(*id)), std::string::npos);
+}
+
+TEST(ManifestTest, RefNames) {
+  EXPECT_TRUE(ValidateRefName("app/main").ok());
+  EXPECT_TRUE(ValidateRefName("release-1.4_rc2").ok());
+  for (const char* bad : {"", "/x", "x/", "a//b", "..", "a/../b", ".hidden", "sp ace", "a/.b"})
+    EXPECT_EQ(ValidateRefName(bad).code(), Code::kUsage) << bad;
+}
+
+TEST(ManifestTest, RefsPointAtManifests) {
+  MemStore store;
+  Manifest m = Sample();
+  auto id = PutManifest(&store, &m);
+  ASSERT_TRUE(id.ok());
+  ASSERT_TRUE(WriteRef(&store, "app/main", *id).ok());
+  auto got = ResolveManifest(&store, "app/main");
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ(*got, *id);
+  EXPECT_EQ(*ResolveManifest(&store, DigestHex(*id)), *id);
+  EXPECT_EQ(ResolveManifest(&store, "app/other").status().code(), Code::kNotFound);
+  ASSERT_TRUE(store.Put("refs/app/broken", "not-a-hash\n").ok());
+  EXPECT_EQ(ReadRef(&store, "app/broken").status().code(), Code::kCorruptManifest);
+}
+
+// Golden manifest written by format version 1: it must load forever.
+TEST(ManifestTest, GoldenVersion1StillLoads) {
+  auto bytes = ReadFileToString(std::string(FERRY_SOURCE_DIR) + "/tests/golden/manifest-v1.bin");
+  ASSERT_TRUE(bytes.ok()) << bytes.status().ToString();
+  auto d = DecodeManifest(*bytes, "golden");
+  ASSERT_TRUE(d.ok()) << d.status().ToString();
+  EXPECT_EQ(DigestHex(Sha256::Of(*bytes)), "dcd4aa2acb78fe62162d1d10d593ef4560c1a4df5fb4c163a54049aafaf7361c");
+  EXPECT_EQ(d->ref, "app/main");
+  EXPECT_EQ(d->files.size(), 3u);
+  Manifest again = *d;
+  EXPECT_EQ(EncodeManifest(&again), *bytes);
+}
+
+}  // namespace
+}  // namespace ferry

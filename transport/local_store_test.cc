@@ -1,1 +1,82 @@
+#include "transport/local_store.h"
+
 #include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <filesystem>
+
+#include "engine/test_util.h"
+#include "util/posix.h"
+
+namespace ferry {
+namespace {
+
+TEST(LocalStoreTest, PutGetSizeListDelete) {
+  testing::TempDir dir;
+  LocalStore s(dir.path());
+  ASSERT_TRUE(s.Put("chunks/ab/abc", "data").ok());
+  ASSERT_TRUE(s.Put("refs/app/main", "x").ok());
+  EXPECT_EQ(*s.Get("chunks/ab/abc"), "data");
+  EXPECT_EQ(*s.Size("chunks/ab/abc"), 4u);
+  EXPECT_EQ(s.Get("chunks/zz/none").status().code(), Code::kNotFound);
+  auto keys = s.List("refs/");
+  ASSERT_TRUE(keys.ok());
+  EXPECT_EQ(*keys, std::vector<std::string>{"refs/app/main"});
+  ASSERT_TRUE(s.Put("chunks/ab/abc", "replaced").ok());
+  EXPECT_EQ(*s.Get("chunks/ab/abc"), "replaced");
+  ASSERT_TRUE(s.Delete("chunks/ab/abc").ok());
+  EXPECT_EQ(s.Get("chunks/ab/abc").status().code(), Code::kNotFound);
+  EXPECT_TRUE(s.Delete("chunks/ab/abc").ok());
+}
+
+TEST(LocalStoreTest, ListSkipsUnfinishedWrites) {
+  testing::TempDir dir;
+  LocalStore s(dir.path());
+  ASSERT_TRUE(s.Put("manifests/aa", "m").ok());
+  dir.Write("manifests/" + std::string(kTempPrefix) + "123", "partial");
+  EXPECT_EQ(*s.List("manifests/"), std::vector<std::string>{"manifests/aa"});
+}
+
+TEST(LocalStoreTest, FailedWriteLeavesNothingUnderTheFinalName) {
+  testing::TempDir dir;
+  // The final name is a non-empty directory, so the rename fails after the
+  // data was written to the temp file.
+  dir.Write("objects/victim/inside", "x");
+  LocalStore s(dir.path());
+  Status st = s.Put("objects/victim", "new data");
+  EXPECT_FALSE(st.ok());
+  EXPECT_TRUE(std::filesystem::is_directory(dir.path() + "/objects/victim"));
+  for (auto& e : std::filesystem::directory_iterator(dir.path() + "/objects"))
+    EXPECT_EQ(e.path().filename().string().rfind(kTempPrefix, 0), std::string::npos) << e.path();
+}
+
+TEST(LocalStoreTest, FullDiskIsNoSpace) {
+  EXPECT_EQ(PosixError("writing x", ENOSPC).code(), Code::kNoSpace);
+  EXPECT_EQ(PosixError("writing x", EDQUOT).code(), Code::kNoSpace);
+}
+
+TEST(OpenStoreTest, CreatesMarksAndReopens) {
+  testing::TempDir dir;
+  std::string root = dir.path() + "/dr";
+  EXPECT_EQ(OpenStore(root, false).status().code(), Code::kStoreUnavailable);
+  ASSERT_TRUE(OpenStore(root, true).ok());
+  EXPECT_TRUE(std::filesystem::exists(root + "/FERRY-STORE"));
+  ASSERT_TRUE(OpenStore("file://" + root, false).ok());
+}
+
+TEST(OpenStoreTest, RefusesANonEmptyDirectoryThatIsNotAStore) {
+  testing::TempDir dir;
+  dir.Write("home/notes.txt", "mine");
+  auto s = OpenStore(dir.path() + "/home", true);
+  EXPECT_EQ(s.status().code(), Code::kStoreUnavailable);
+  EXPECT_NE(s.status().message().find("not a Ferry store"), std::string::npos);
+  EXPECT_EQ(std::filesystem::directory_iterator(dir.path() + "/home")->path().filename(), "notes.txt");
+}
+
+TEST(OpenStoreTest, UnknownSchemeIsAUsageError) {
+  EXPECT_EQ(OpenStore("ftp://x/y", true).status().code(), Code::kUsage);
+}
+
+}  // namespace
+}  // namespace ferry
