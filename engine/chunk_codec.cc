@@ -11,7 +11,8 @@ constexpr char kRaw = 0;
 constexpr char kZstd = 1;
 }  // namespace
 
-ChunkEncoder::ChunkEncoder(int level) : level_(level), cctx_(level > 0 ? ZSTD_createCCtx() : nullptr) {
+ChunkEncoder::ChunkEncoder(int level)
+    : level_(level), cctx_(level > 0 ? ZSTD_createCCtx() : nullptr) {
   if (cctx_) ZSTD_CCtx_setParameter(static_cast<ZSTD_CCtx*>(cctx_), ZSTD_c_compressionLevel, level);
 }
 

@@ -43,9 +43,12 @@ uint64_t ParseSize(const std::string& s, bool* ok) {
   }
   if (i == 0) return 0;
   std::string suffix = s.substr(i);
-  if (suffix == "K" || suffix == "k" || suffix == "KiB") v <<= 10;
-  else if (suffix == "M" || suffix == "m" || suffix == "MiB") v <<= 20;
-  else if (!suffix.empty()) return 0;
+  if (suffix == "K" || suffix == "k" || suffix == "KiB")
+    v <<= 10;
+  else if (suffix == "M" || suffix == "m" || suffix == "MiB")
+    v <<= 20;
+  else if (!suffix.empty())
+    return 0;
   *ok = true;
   return v;
 }

@@ -38,13 +38,15 @@ TEST(ChunkerTest, GoldenBoundariesSmallParams) {
   // Pinned: changing the gear table or the algorithm breaks dedup against every
   // existing store. If this fails, you changed the storage format.
   std::string data = testing::RandomBytes(128 * 1024, 42);
-  std::vector<size_t> want = {9527, 21130, 31161, 41225, 51034, 59341, 67930, 77573, 82725, 92334, 102607, 112354, 122781, 131072};
+  std::vector<size_t> want = {9527,  21130, 31161, 41225,  51034,  59341,  67930,
+                              77573, 82725, 92334, 102607, 112354, 122781, 131072};
   EXPECT_EQ(Cuts(data, Small(), data.size()), want);
 }
 
 TEST(ChunkerTest, GoldenBoundariesDefaultParams) {
   std::string data = testing::RandomBytes(12 << 20, 7);
-  std::vector<size_t> want = {934918, 2442032, 2755514, 4070695, 4475486, 5648670, 6266422, 7486616, 8563778, 8869936, 10000932, 11892616, 12582912};
+  std::vector<size_t> want = {934918,  2442032, 2755514, 4070695,  4475486,  5648670, 6266422,
+                              7486616, 8563778, 8869936, 10000932, 11892616, 12582912};
   EXPECT_EQ(Cuts(data, ChunkerParams{}, data.size()), want);
 }
 
@@ -56,7 +58,8 @@ TEST(ChunkerTest, GearTableIsPinned) {
 TEST(ChunkerTest, StreamingFindsTheSameBoundariesForAnyBlockSize) {
   std::string data = testing::RandomBytes(1 << 20, 3);
   auto whole = Cuts(data, Small(), data.size());
-  for (size_t feed : {1u, 7u, 4096u, 5000u, 65536u}) EXPECT_EQ(Cuts(data, Small(), feed), whole) << feed;
+  for (size_t feed : {1u, 7u, 4096u, 5000u, 65536u})
+    EXPECT_EQ(Cuts(data, Small(), feed), whole) << feed;
 }
 
 TEST(ChunkerTest, RespectsMinAndMax) {

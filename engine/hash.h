@@ -15,8 +15,8 @@ struct XXH3_state_s;
 
 namespace ferry {
 
-using Digest = std::array<uint8_t, 32>;   // SHA-256
-using Xxh128 = std::array<uint8_t, 16>;   // XXH3-128, canonical (big-endian)
+using Digest = std::array<uint8_t, 32>;  // SHA-256
+using Xxh128 = std::array<uint8_t, 16>;  // XXH3-128, canonical (big-endian)
 
 std::string DigestHex(const Digest& d);
 std::string_view DigestBytes(const Digest& d);

@@ -30,10 +30,10 @@ struct PushReport {
   Digest manifest_id{};
   std::optional<Digest> parent;
   uint64_t files = 0, dirs = 0, symlinks = 0;
-  uint64_t bytes_read = 0;      // source bytes read and hashed
-  uint64_t bytes_new = 0;       // of those, in chunks the store did not have
-  uint64_t bytes_dedup = 0;     // bytes_read - bytes_new
-  uint64_t bytes_stored = 0;    // bytes written for new chunks (after compression)
+  uint64_t bytes_read = 0;    // source bytes read and hashed
+  uint64_t bytes_new = 0;     // of those, in chunks the store did not have
+  uint64_t bytes_dedup = 0;   // bytes_read - bytes_new
+  uint64_t bytes_stored = 0;  // bytes written for new chunks (after compression)
   uint64_t chunks = 0, chunks_new = 0;
   double seconds = 0;
   std::string io_backend;
@@ -61,9 +61,9 @@ struct ChunkProblem {
 };
 
 struct VerifyReport {
-  std::vector<Digest> manifests;   // verified manifest IDs
+  std::vector<Digest> manifests;  // verified manifest IDs
   uint64_t chunks_checked = 0;
-  uint64_t bytes_checked = 0;      // uncompressed bytes rehashed
+  uint64_t bytes_checked = 0;  // uncompressed bytes rehashed
   double seconds = 0;
   std::vector<Status> manifest_problems;  // damaged manifests, dangling refs
   std::vector<ChunkProblem> chunk_problems;

@@ -192,7 +192,11 @@ TEST(RestoreTest, RoundTripIsByteIdenticalWithModesAndLinks) {
   EXPECT_EQ(rr.files_written, 3u);
 
   RestoreReport again;
-  ASSERT_TRUE(Restore(&store, RestoreOptions{r.manifest_id == Digest{} ? "" : DigestHex(r.manifest_id), t, 2}, &again).ok());
+  ASSERT_TRUE(
+      Restore(&store,
+              RestoreOptions{r.manifest_id == Digest{} ? "" : DigestHex(r.manifest_id), t, 2},
+              &again)
+          .ok());
   EXPECT_EQ(again.files_unchanged, 3u);
   EXPECT_EQ(again.files_written, 0u);
 }
@@ -250,7 +254,8 @@ TEST(RestoreTest, UnknownRefIsNotFound) {
   MemStore store;
   TempDir out;
   RestoreReport rr;
-  EXPECT_EQ(Restore(&store, RestoreOptions{"app/none", out.path(), 1}, &rr).code(), Code::kNotFound);
+  EXPECT_EQ(Restore(&store, RestoreOptions{"app/none", out.path(), 1}, &rr).code(),
+            Code::kNotFound);
 }
 
 }  // namespace

@@ -144,12 +144,12 @@ struct FileState {
   bool reader_done = false;    // the reader's reference on `pending` is released
 
   std::mutex mu;
-  LaneState lanes[2];  // guarded by mu
-  bool failed = false;  // guarded by mu
-  Status error;         // guarded by mu
+  LaneState lanes[2];             // guarded by mu
+  bool failed = false;            // guarded by mu
+  Status error;                   // guarded by mu
   std::vector<ChunkInfo> chunks;  // guarded by mu
 
-  bool need_file_sha = true;  // false: the file is one chunk, its SHA is the chunk's
+  bool need_file_sha = true;    // false: the file is one chunk, its SHA is the chunk's
   std::atomic<int> pending{0};  // reader + lanes + chunk tasks not yet done
 
   // Scan-lane-owned.
@@ -252,7 +252,8 @@ class Pipeline {
         if (!b) break;
         auto* req = new ReadReq{cur_, b, cur_->next_read_seq * opts_.block_size, 0, 0};
         b->seq = cur_->next_read_seq++;
-        req->want = static_cast<size_t>(std::min<uint64_t>(opts_.block_size, cur_->size - req->offset));
+        req->want =
+            static_cast<size_t>(std::min<uint64_t>(opts_.block_size, cur_->size - req->offset));
         if (use_uring_) {
           SubmitRead(req);
           inflight++;
@@ -296,7 +297,8 @@ class Pipeline {
       FailFile(f, stop_status());
       MaybeReaderDone(f);
     }
-    for (; *next_file < files_.size(); (*next_file)++) (*results_)[*next_file].status = stop_status();
+    for (; *next_file < files_.size(); (*next_file)++)
+      (*results_)[*next_file].status = stop_status();
   }
 
   Status stop_status() {
@@ -361,7 +363,10 @@ class Pipeline {
     } else if (early_eof) {
       b->refs = 1;
       pool_.Unref(b);
-      FailFile(f, Status::SourceUnreadable(path + " shrank while it was being read; re-run when the build has finished writing it"));
+      FailFile(
+          f, Status::SourceUnreadable(
+                 path +
+                 " shrank while it was being read; re-run when the build has finished writing it"));
     } else {
       b->len = req->want;
       bytes_read_ += b->len;
@@ -384,9 +389,11 @@ class Pipeline {
     if (!f->reader_failed && fstat(f->fd, &st) == 0 &&
         (st.st_size != f->st_open.st_size || st.st_mtim.tv_sec != f->st_open.st_mtim.tv_sec ||
          st.st_mtim.tv_nsec != f->st_open.st_mtim.tv_nsec)) {
-      FailFile(f, Status::SourceUnreadable(
-                      files_[f->index].path +
-                      " changed while it was being read; re-run when the build has finished writing it"));
+      FailFile(
+          f,
+          Status::SourceUnreadable(
+              files_[f->index].path +
+              " changed while it was being read; re-run when the build has finished writing it"));
     }
     close(f->fd);
     f->fd = -1;
@@ -400,7 +407,8 @@ class Pipeline {
     if (fd < 0) {
       r.status = PosixError("cannot open " + sf.path, errno, Code::kSourceUnreadable);
       if (r.status.code() == Code::kNotFound)
-        r.status = Status::SourceUnreadable("cannot open " + sf.path + ": it was deleted after it was listed");
+        r.status = Status::SourceUnreadable("cannot open " + sf.path +
+                                            ": it was deleted after it was listed");
       return nullptr;
     }
     auto f = std::make_unique<FileState>(opts_.chunking);

@@ -22,7 +22,7 @@
 namespace ferry {
 
 struct SourceFile {
-  std::string path;  // opened for reading
+  std::string path;   // opened for reading
   uint64_t size = 0;  // size at listing time; a file that changes while read is an error
   int64_t mtime_ns = 0;
 };
@@ -71,9 +71,9 @@ struct PipelineOptions {
 struct PipelineStats {
   uint64_t bytes_read = 0;
   uint64_t chunks = 0;
-  size_t io_blocks = 0;       // blocks in the pool
+  size_t io_blocks = 0;  // blocks in the pool
   size_t peak_blocks_used = 0;
-  std::string io_backend;     // "io_uring" or "pread"
+  std::string io_backend;  // "io_uring" or "pread"
 };
 
 // Checks the options against the budget; a Usage error names what to change.

@@ -72,9 +72,13 @@ class PipelineTest : public ::testing::TestWithParam<IoBackend> {
 
 TEST_P(PipelineTest, DigestsMatchDirectComputation) {
   testing::TempDir dir;
-  std::vector<std::string> datas = {"", "x", testing::RandomBytes(4000, 1),
-                                    testing::RandomBytes(8192, 2), testing::RandomBytes(20000, 3),
-                                    testing::RandomBytes(1 << 20, 4), std::string(300000, 'z')};
+  std::vector<std::string> datas = {"",
+                                    "x",
+                                    testing::RandomBytes(4000, 1),
+                                    testing::RandomBytes(8192, 2),
+                                    testing::RandomBytes(20000, 3),
+                                    testing::RandomBytes(1 << 20, 4),
+                                    std::string(300000, 'z')};
   std::vector<SourceFile> files;
   for (size_t i = 0; i < datas.size(); i++)
     files.push_back({dir.Write("f" + std::to_string(i), datas[i]), datas[i].size(), 0});
@@ -99,8 +103,10 @@ TEST_P(PipelineTest, ManySmallFilesWithATinyBudget) {
   std::vector<SourceFile> files;
   std::vector<std::string> datas;
   for (int i = 0; i < 2000; i++) {
-    datas.push_back(testing::RandomBytes(static_cast<size_t>(i % 97) * 37 + 1, static_cast<uint64_t>(i)));
-    files.push_back({dir.Write("d" + std::to_string(i % 10) + "/f" + std::to_string(i), datas.back()), 0, 0});
+    datas.push_back(
+        testing::RandomBytes(static_cast<size_t>(i % 97) * 37 + 1, static_cast<uint64_t>(i)));
+    files.push_back(
+        {dir.Write("d" + std::to_string(i % 10) + "/f" + std::to_string(i), datas.back()), 0, 0});
   }
   RecordingSink sink;
   std::vector<FileDigest> results;

@@ -73,7 +73,7 @@ class StoreSink final : public ChunkSink {
   int level_;
   uint32_t max_chunk_;
   std::mutex mu_;
-  std::unordered_set<Digest, DigestHash> seen_;  // guarded by mu_
+  std::unordered_set<Digest, DigestHash> seen_;                        // guarded by mu_
   std::map<std::thread::id, std::unique_ptr<ChunkEncoder>> encoders_;  // guarded by mu_
 };
 
@@ -136,9 +136,15 @@ Status Push(ObjectStore* store, const PushOptions& opts, PushReport* report) {
   }
   for (auto& se : walk.entries) {
     switch (se.entry.type) {
-      case EntryType::kFile: report->files++; break;
-      case EntryType::kDir: report->dirs++; break;
-      case EntryType::kSymlink: report->symlinks++; break;
+      case EntryType::kFile:
+        report->files++;
+        break;
+      case EntryType::kDir:
+        report->dirs++;
+        break;
+      case EntryType::kSymlink:
+        report->symlinks++;
+        break;
     }
     m.files.push_back(std::move(se.entry));
   }

@@ -61,7 +61,8 @@ Result<Fd> OpenParent(int root, const std::string& rel, std::string* name) {
     }
     if (fd < 0) {
       if (errno == ELOOP || errno == ENOTDIR)
-        return Unsafe(rel, "'" + rel.substr(0, slash) + "' in the target is a symlink or not a directory");
+        return Unsafe(
+            rel, "'" + rel.substr(0, slash) + "' in the target is a symlink or not a directory");
       return PosixError("cannot open directory for " + rel, errno, Code::kTargetUnwritable);
     }
     cur = Fd(fd);
@@ -110,7 +111,8 @@ Status RestoreFile(ObjectStore* store, int root, const FileEntry& e, RestoreRepo
   }
   std::string tmp = std::string(kTempPrefix) + UniqueSuffix();
   Fd fd(openat(dir.get(), tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
-  if (fd.get() < 0) return PosixError("cannot create a file for " + e.path, errno, Code::kTargetUnwritable);
+  if (fd.get() < 0)
+    return PosixError("cannot create a file for " + e.path, errno, Code::kTargetUnwritable);
   auto fail = [&](Status st) {
     unlinkat(dir.get(), tmp.c_str(), 0);
     return st;
@@ -122,21 +124,29 @@ Status RestoreFile(ObjectStore* store, int root, const FileEntry& e, RestoreRepo
     if (!obj.ok()) {
       Status st = obj.take_status();
       if (st.code() == Code::kNotFound)
-        st = Status::VerifyFailed("chunk " + DigestHex(c.id) + " of " + e.path + " is missing from the store").SetDataLoss();
+        st = Status::VerifyFailed("chunk " + DigestHex(c.id) + " of " + e.path +
+                                  " is missing from the store")
+                 .SetDataLoss();
       return fail(st);
     }
     Status st = DecodeChunk(*obj, c.id, c.size, &data);
     if (!st.ok()) return fail(st.WithContext(e.path));
     sha.Update(data);
     st = WriteAll(fd.get(), data, e.path);
-    if (!st.ok()) return fail(Status(st.code() == Code::kNoSpace ? Code::kNoSpace : Code::kTargetUnwritable, st.message()));
+    if (!st.ok())
+      return fail(Status(st.code() == Code::kNoSpace ? Code::kNoSpace : Code::kTargetUnwritable,
+                         st.message()));
   }
   if (sha.Finish() != e.sha256)
-    return fail(Status::VerifyFailed(e.path + ": restored bytes do not match the manifest's SHA-256").SetDataLoss());
-  if (fchmod(fd.get(), e.mode) != 0) return fail(PosixError("cannot set mode of " + e.path, errno, Code::kTargetUnwritable));
+    return fail(
+        Status::VerifyFailed(e.path + ": restored bytes do not match the manifest's SHA-256")
+            .SetDataLoss());
+  if (fchmod(fd.get(), e.mode) != 0)
+    return fail(PosixError("cannot set mode of " + e.path, errno, Code::kTargetUnwritable));
   SetMtime(fd.get(), e.mtime_ns);
   if (renameat(dir.get(), tmp.c_str(), dir.get(), name.c_str()) != 0)
-    return fail(PosixError("cannot move " + e.path + " into place", errno, Code::kTargetUnwritable));
+    return fail(
+        PosixError("cannot move " + e.path + " into place", errno, Code::kTargetUnwritable));
   std::lock_guard<std::mutex> l(*mu);
   report->files_written++;
   report->bytes_written += e.size;
@@ -148,7 +158,8 @@ Status RestoreDir(int root, const FileEntry& e) {
   ASSIGN_OR_RETURN(Fd parent, OpenParent(root, e.path, &name));
   struct stat st;
   if (fstatat(parent.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) {
-    if (!S_ISDIR(st.st_mode)) return Unsafe(e.path, "the target already has a non-directory there");
+    if (!S_ISDIR(st.st_mode))
+      return Unsafe(e.path, "the target already has a symlink or other non-directory there");
     return Status::OK();
   }
   if (mkdirat(parent.get(), name.c_str(), 0755) != 0 && errno != EEXIST)
@@ -165,7 +176,8 @@ Status RestoreSymlink(int root, const FileEntry& e) {
   if (renameat(parent.get(), tmp.c_str(), parent.get(), name.c_str()) != 0) {
     int err = errno;
     unlinkat(parent.get(), tmp.c_str(), 0);
-    return PosixError("cannot move symlink " + e.path + " into place", err, Code::kTargetUnwritable);
+    return PosixError("cannot move symlink " + e.path + " into place", err,
+                      Code::kTargetUnwritable);
   }
   return Status::OK();
 }
@@ -183,16 +195,21 @@ Status Restore(ObjectStore* store, const RestoreOptions& opts, RestoreReport* re
   for (const auto& e : m.files)
     if (e.type == EntryType::kSymlink) symlinks.insert(e.path);
   for (const auto& e : m.files) {
-    if (!IsSafeRelativePath(e.path)) return Unsafe(e.path, "it is absolute or has a '..' component");
+    if (!IsSafeRelativePath(e.path))
+      return Unsafe(e.path, "it is absolute or has a '..' component");
     for (size_t p = e.path.find('/'); p != std::string::npos; p = e.path.find('/', p + 1))
       if (symlinks.count(e.path.substr(0, p)))
-        return Unsafe(e.path, "it would be written through the symlink '" + e.path.substr(0, p) + "'");
+        return Unsafe(e.path,
+                      "it would be written through the symlink '" + e.path.substr(0, p) + "'");
   }
 
   Status st = MkdirAll(opts.target);
-  if (!st.ok()) return Status(st.code() == Code::kNoSpace ? Code::kNoSpace : Code::kTargetUnwritable, st.message());
+  if (!st.ok())
+    return Status(st.code() == Code::kNoSpace ? Code::kNoSpace : Code::kTargetUnwritable,
+                  st.message());
   Fd root(open(opts.target.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (root.get() < 0) return PosixError("cannot open restore target " + opts.target, errno, Code::kTargetUnwritable);
+  if (root.get() < 0)
+    return PosixError("cannot open restore target " + opts.target, errno, Code::kTargetUnwritable);
 
   std::mutex mu;
   auto record = [&](Status s) {
@@ -235,18 +252,21 @@ Status Restore(ObjectStore* store, const RestoreOptions& opts, RestoreReport* re
     if (!parent.ok()) continue;  // already reported when the directory was created
     Fd dir(openat(parent->get(), name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
     if (dir.get() < 0 || fchmod(dir.get(), it->mode) != 0)
-      record(PosixError("cannot set mode of directory " + it->path, errno, Code::kTargetUnwritable));
+      record(
+          PosixError("cannot set mode of directory " + it->path, errno, Code::kTargetUnwritable));
   }
   syncfs(root.get());
   report->seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   if (report->errors.empty()) return Status::OK();
   bool data_loss = false;
-  for (const auto& e : report->errors) data_loss |= e.data_loss() || e.code() == Code::kVerifyFailed;
+  for (const auto& e : report->errors)
+    data_loss |= e.data_loss() || e.code() == Code::kVerifyFailed;
   std::string msg = std::to_string(report->errors.size()) + " entr" +
-                    (report->errors.size() == 1 ? "y" : "ies") + " could not be restored (first: " +
-                    report->errors[0].message() + ")";
+                    (report->errors.size() == 1 ? "y" : "ies") +
+                    " could not be restored (first: " + report->errors[0].message() + ")";
   if (data_loss) return Status::VerifyFailed(msg + "; the store is damaged: run ferry verify");
-  if (report->files_written + report->files_unchanged == 0) return Status(report->errors[0].code(), msg);
+  if (report->files_written + report->files_unchanged == 0)
+    return Status(report->errors[0].code(), msg);
   return Status(Code::kPartial, msg);
 }
 

@@ -38,9 +38,11 @@ Status Verify(ObjectStore* store, const VerifyOptions& opts, VerifyReport* repor
       }
     }
     if (ids.empty() && report->manifest_problems.empty())
-      return Status::NotFound("store " + store->Describe() + " holds no manifests: nothing to verify");
+      return Status::NotFound("store " + store->Describe() +
+                              " holds no manifests: nothing to verify");
   } else {
-    if (opts.refs.empty()) return Status::Usage("verify needs --ref NAME (or a manifest ID) or --all");
+    if (opts.refs.empty())
+      return Status::Usage("verify needs --ref NAME (or a manifest ID) or --all");
     for (const auto& r : opts.refs) {
       auto id = ResolveManifest(store, r);
       if (!id.ok()) return id.take_status();
@@ -113,8 +115,11 @@ Status Verify(ObjectStore* store, const VerifyOptions& opts, VerifyReport* repor
           }
     report->chunk_problems.push_back(std::move(p));
   }
-  report->seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  report->seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  // Only damaged manifests: their own code (corrupt-manifest), naming the first.
+  if (report->chunk_problems.empty() && !report->manifest_problems.empty() &&
+      report->manifest_problems[0].code() == Code::kCorruptManifest)
+    return report->manifest_problems[0];
   if (!report->chunk_problems.empty() || !report->manifest_problems.empty()) {
     return Status::VerifyFailed(std::to_string(report->chunk_problems.size()) +
                                 " chunk(s) missing or corrupt, " +

@@ -72,8 +72,7 @@ Status WalkDir(const std::string& abs, const std::string& rel, WalkResult* out) 
     std::string child_abs = abs + "/" + n;
     std::string child_rel = rel.empty() ? n : rel + "/" + n;
     struct stat st;
-    if (lstat(child_abs.c_str(), &st) != 0)
-      return SourceError("cannot stat " + child_abs, errno);
+    if (lstat(child_abs.c_str(), &st) != 0) return SourceError("cannot stat " + child_abs, errno);
     RETURN_IF_ERROR(Add(child_abs, child_rel, st, out));
     if (S_ISDIR(st.st_mode)) RETURN_IF_ERROR(WalkDir(child_abs, child_rel, out));
   }
@@ -88,14 +87,16 @@ Result<WalkResult> WalkSources(const std::vector<std::string>& roots) {
   std::set<std::string> prefixes;
   for (const auto& root : roots) {
     struct stat st;
-    if (stat(root.c_str(), &st) != 0)
-      return SourceError("cannot read source " + root, errno);
+    if (stat(root.c_str(), &st) != 0) return SourceError("cannot read source " + root, errno);
     std::string base = BaseName(root);
     if (roots.size() > 1 || !S_ISDIR(st.st_mode)) {
       if (base.empty() || base == "." || base == ".." || base == "/")
-        return Status::Usage("cannot name source '" + root + "' in the manifest: give it by its directory name, e.g. build/ rather than .");
+        return Status::Usage(
+            "cannot name source '" + root +
+            "' in the manifest: give it by its directory name, e.g. build/ rather than .");
       if (!prefixes.insert(base).second)
-        return Status::Usage("two sources have the same base name '" + base + "'; push them separately");
+        return Status::Usage("two sources have the same base name '" + base +
+                             "'; push them separately");
     }
     if (S_ISDIR(st.st_mode)) {
       std::string rel = roots.size() > 1 ? base : "";

@@ -10,13 +10,13 @@
 namespace ferry {
 
 struct SourceEntry {
-  FileEntry entry;      // path, type, mode, mtime, size, link_target
-  std::string abs_path; // where to read it
+  FileEntry entry;       // path, type, mode, mtime, size, link_target
+  std::string abs_path;  // where to read it
 };
 
 struct WalkResult {
-  std::vector<SourceEntry> entries;   // sorted by entry.path
-  std::vector<std::string> skipped;   // sockets, FIFOs, devices: not build artifacts
+  std::vector<SourceEntry> entries;  // sorted by entry.path
+  std::vector<std::string> skipped;  // sockets, FIFOs, devices: not build artifacts
 };
 
 // One root: its contents, with paths relative to it (a root that is a file

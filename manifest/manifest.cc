@@ -46,7 +46,8 @@ Status ValidateRefName(std::string_view name) {
   };
   if (name.empty()) return bad("it is empty");
   if (name.size() > 200) return bad("it is longer than 200 characters");
-  if (!IsSafeRelativePath(name)) return bad("it has an empty, '.' or '..' component or a leading/trailing '/'");
+  if (!IsSafeRelativePath(name))
+    return bad("it has an empty, '.' or '..' component or a leading/trailing '/'");
   size_t start = 0;
   for (size_t i = 0; i <= name.size(); i++) {
     if (i == name.size() || name[i] == '/') {
@@ -192,8 +193,7 @@ Result<Manifest> DecodeManifest(std::string_view bytes, const std::string& name)
       uint64_t total = 0;
       for (auto& c : f.chunks) {
         uint64_t csize;
-        if (!GetArray(&in, &c.id) || !GetVarint64(&in, &csize) || csize == 0 ||
-            csize > (64u << 20))
+        if (!GetArray(&in, &c.id) || !GetVarint64(&in, &csize) || csize == 0 || csize > (64u << 20))
           return corrupt(trunc + " (chunk list of " + where + ")");
         c.size = static_cast<uint32_t>(csize);
         total += csize;

@@ -89,7 +89,10 @@ TEST(ManifestTest, WrongVersionNamesTheUpgrade) {
 }
 
 TEST(ManifestTest, BadMagicAndTrailingBytes) {
-  EXPECT_NE(DecodeManifest("PK\x03\x04 not a manifest", "m").status().message().find("not a Ferry manifest"),
+  EXPECT_NE(DecodeManifest("PK\x03\x04 not a manifest", "m")
+                .status()
+                .message()
+                .find("not a Ferry manifest"),
             std::string::npos);
   Manifest m = Sample();
   std::string bytes = EncodeManifest(&m) + "x";
@@ -108,7 +111,8 @@ TEST(ManifestTest, RejectsUnsafePathsAndBadChunkSums) {
   }
   Manifest m = Sample();
   m.files[0].size = 6;  // chunks add up to 5
-  EXPECT_NE(DecodeManifest(EncodeManifest(&m), "m").status().message().find("add up"), std::string::npos);
+  EXPECT_NE(DecodeManifest(EncodeManifest(&m), "m").status().message().find("add up"),
+            std::string::npos);
 }
 
 TEST(ManifestTest, LoadChecksTheIdAgainstTheBytes) {
@@ -152,7 +156,8 @@ TEST(ManifestTest, GoldenVersion1StillLoads) {
   ASSERT_TRUE(bytes.ok()) << bytes.status().ToString();
   auto d = DecodeManifest(*bytes, "golden");
   ASSERT_TRUE(d.ok()) << d.status().ToString();
-  EXPECT_EQ(DigestHex(Sha256::Of(*bytes)), "dcd4aa2acb78fe62162d1d10d593ef4560c1a4df5fb4c163a54049aafaf7361c");
+  EXPECT_EQ(DigestHex(Sha256::Of(*bytes)),
+            "dcd4aa2acb78fe62162d1d10d593ef4560c1a4df5fb4c163a54049aafaf7361c");
   EXPECT_EQ(d->ref, "app/main");
   EXPECT_EQ(d->files.size(), 3u);
   Manifest again = *d;

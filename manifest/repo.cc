@@ -49,8 +49,9 @@ Result<Manifest> LoadManifest(ObjectStore* store, const Digest& id) {
     // Decode anyway first: a truncated or wrong-version manifest gets the more precise message.
     auto m = DecodeManifest(*bytes, name);
     if (!m.ok()) return m.take_status();
-    return Status::CorruptManifest(name + ": its bytes hash to " + DigestHex(actual) +
-                                   ", not to its name; the store copy is damaged: push the build again");
+    return Status::CorruptManifest(
+        name + ": its bytes hash to " + DigestHex(actual) +
+        ", not to its name; the store copy is damaged: push the build again");
   }
   return DecodeManifest(*bytes, name);
 }
@@ -67,8 +68,10 @@ Result<Digest> ReadRef(ObjectStore* store, const std::string& name) {
   while (!s.empty() && (s.back() == '\n' || s.back() == '\r')) s.remove_suffix(1);
   auto d = ParseDigestHex(s);
   if (!d)
-    return Status::CorruptManifest("ref '" + name + "' is damaged (it does not hold a manifest ID); "
-                                   "push again with --ref " + name);
+    return Status::CorruptManifest("ref '" + name +
+                                   "' is damaged (it does not hold a manifest ID); "
+                                   "push again with --ref " +
+                                   name);
   return *d;
 }
 

@@ -1,0 +1,152 @@
+#!/usr/bin/env bash
+# End-to-end tests of the real `ferry` binary on the local-filesystem store.
+# usage: e2e_cli.sh PATH/TO/ferry PATH/TO/no_io_uring
+# Prints one line per check and closes with "N passed, N failed".
+set -uo pipefail
+FERRY=$(realpath "$1")
+NO_URING=$(realpath "$2")
+W=$(mktemp -d "${TMPDIR:-/tmp}/ferry-e2e-XXXXXX")
+trap 'chmod -R u+w "$W" 2>/dev/null; rm -rf "$W"' EXIT
+PASS=0
+FAIL=0
+ok() { PASS=$((PASS + 1)); echo "ok   - $1"; }
+bad() { FAIL=$((FAIL + 1)); echo "FAIL - $1"; }
+check() { local name=$1; shift; if "$@"; then ok "$name"; else bad "$name"; fi; }
+# expect_exit NAME CODE CMD...: runs CMD, checks its exit code, keeps stderr in $W/err
+expect_exit() {
+  local name=$1 want=$2; shift 2
+  "$@" >"$W/out" 2>"$W/err"
+  local got=$?
+  if [ "$got" = "$want" ]; then ok "$name (exit $got)"; else bad "$name: exit $got, want $want: $(head -c 600 "$W/err")"; fi
+}
+json() { jq -r "$1" "$W/out"; }
+
+# A build-like tree: binaries, a tarball, text, a symlink, an empty file and dir, modes.
+SRC=$W/build
+mkdir -p "$SRC/bin" "$SRC/lib" "$SRC/share/doc" "$SRC/empty-dir"
+head -c $((12 << 20)) /dev/urandom >"$SRC/bin/app"
+chmod 755 "$SRC/bin/app"
+cp "$FERRY" "$SRC/bin/ferry-copy"
+for i in $(seq 1 200); do echo "module $i $(date +%N)" >"$SRC/lib/mod$i.js"; done
+seq 1 200000 >"$SRC/share/doc/numbers.txt"
+tar -C "$SRC/lib" -czf "$SRC/share/lib.tgz" .
+: >"$SRC/share/empty"
+echo secret >"$SRC/share/private.key"
+chmod 600 "$SRC/share/private.key"
+ln -s app "$SRC/bin/current"
+STORE=$W/dr
+OUT=$W/restore
+
+echo "# push, verify, restore, compare"
+expect_exit "push a build tree" 0 "$FERRY" push "$SRC" --to "$STORE" --ref app/main --tag commit=abc123 --tag pipeline=77 --json
+check "push reports every file and what it stored" test "$(json .files)" = "$(find "$SRC" -type f | wc -l)" -a "$(json .bytes_new)" = "$(json .bytes_read)" -a "$(json .bytes_stored)" -gt 0
+check "push JSON has the manifest ID and the ref" test "$(json .manifest | wc -c)" = 65 -a "$(json .ref)" = app/main
+M1=$(json .manifest)
+check "manifest ID is the SHA-256 of its stored bytes" test "$(sha256sum "$STORE/manifests/$M1" | cut -d' ' -f1)" = "$M1"
+check "the ref points at the manifest" test "$(cat "$STORE/refs/app/main")" = "$M1"
+check "push writes a human summary to stderr" grep -q "manifest $M1 -> ref app/main" "$W/err"
+expect_exit "verify the ref" 0 "$FERRY" verify --store "$STORE" --ref app/main --json
+check "verify rehashed every byte" test "$(json .status)" = verified -a "$(json .bytes_checked)" -gt $((12 << 20))
+expect_exit "restore the ref" 0 "$FERRY" restore app/main --from "$STORE" --to "$OUT"
+check "restored tree is byte-identical" diff -r --no-dereference "$SRC" "$OUT"
+check "restored modes match" test "$(stat -c %a "$OUT/bin/app") $(stat -c %a "$OUT/share/private.key")" = "755 600"
+check "restored symlink is a symlink" test "$(readlink "$OUT/bin/current")" = app
+check "empty directory restored" test -d "$OUT/empty-dir"
+expect_exit "restore by manifest ID" 0 "$FERRY" restore "$M1" --from "file://$STORE" --to "$W/restore2" --json
+check "restore by ID is byte-identical" diff -r --no-dereference "$SRC" "$W/restore2"
+expect_exit "restore again over an identical tree" 0 "$FERRY" restore app/main --from "$STORE" --to "$OUT" --json
+check "identical files are left alone" test "$(json .files_unchanged)" = "$(find "$SRC" -type f | wc -l)" -a "$(json .files_written)" = 0
+
+echo "# dedup"
+expect_exit "push the unchanged tree again" 0 "$FERRY" push "$SRC" --to "$STORE" --ref app/main --json
+check "second push stores no chunk data" test "$(json .bytes_new)" = 0 -a "$(json .bytes_stored)" = 0 -a "$(json .bytes_deduplicated)" = "$(json .bytes_read)"
+check "second push records the first as parent" test "$(json .parent)" = "$M1"
+python_free_patch() {  # overwrite 4 KiB in the middle of a file, in place
+  printf '%4096s' | tr ' ' 'Z' | dd of="$1" bs=1 seek=$(( $(stat -c %s "$1") / 2 )) conv=notrunc status=none
+}
+python_free_patch "$SRC/bin/app"
+expect_exit "push after a change in the middle of a 12 MiB file" 0 "$FERRY" push "$SRC" --to "$STORE" --ref app/main --json
+check "only the chunks around the change are new (<= 3 chunks, <= 12 MiB read)" test "$(json .chunks_new)" -le 3 -a "$(json .chunks_new)" -ge 1 -a "$(json .bytes_new)" -le $((8 << 20))
+M3=$(json .manifest)
+expect_exit "push the same tree with pread" 0 "$FERRY" push "$SRC" --to "$STORE" --io pread --json
+check "pread finds the same chunks (nothing new)" test "$(json .bytes_new)" = 0 -a "$(json .io_backend)" = pread
+expect_exit "push where io_uring is blocked by seccomp" 0 "$NO_URING" "$FERRY" push "$SRC" --to "$STORE" --json
+check "falls back to pread with one clear log line" test "$(json .io_backend)" = pread -a "$(grep -c 'io_uring is unavailable' "$W/err")" = 1
+check "fallback finds the same chunks" test "$(json .bytes_new)" = 0
+
+echo "# damage is found and named"
+cp -a "$STORE" "$W/dr-damaged"
+CHUNK=$(find "$W/dr-damaged/chunks" -type f | head -1)
+printf '\x00garbage' | dd of="$CHUNK" bs=1 seek=3 conv=notrunc status=none
+expect_exit "verify finds a corrupt chunk" 5 "$FERRY" verify --store "$W/dr-damaged" --all --json
+check "verify names the corrupt chunk and its files" test "$(json '.chunk_problems[0].problem')" = corrupt -a "$(json '.chunk_problems[0].files | length')" -ge 1
+check "verify prints the chunk on stderr" grep -q "$(basename "$CHUNK") is corrupt" "$W/err"
+rm -f "$CHUNK"
+expect_exit "verify finds a missing chunk" 5 "$FERRY" verify --store "$W/dr-damaged" --all --json
+check "verify says missing" test "$(json '.chunk_problems[0].problem')" = missing
+MF="$W/dr-damaged/manifests/$M3"
+head -c 100 "$STORE/manifests/$M3" >"$MF"
+expect_exit "a truncated manifest is a corrupt-manifest error" 8 "$FERRY" verify --store "$W/dr-damaged" --ref "$M3"
+check "the error names the manifest" grep -q "manifest $M3" "$W/err"
+expect_exit "restore of a truncated manifest fails cleanly" 8 "$FERRY" restore "$M3" --from "$W/dr-damaged" --to "$W/r3"
+cp "$STORE/manifests/$M3" "$MF"
+printf '\x09' | dd of="$MF" bs=1 seek=8 conv=notrunc status=none
+expect_exit "a manifest from a newer format version" 8 "$FERRY" verify --store "$W/dr-damaged" --ref "$M3"
+check "the error says to upgrade" grep -q "upgrade Ferry" "$W/err"
+
+echo "# crash safety: kill -9 during a push"
+head -c $((400 << 20)) /dev/urandom >"$W/big.bin"
+mkdir -p "$W/src2" && mv "$W/big.bin" "$W/src2/"
+"$FERRY" push "$W/src2" --to "$STORE" --ref app/big --compression 19 --threads 1 --no-progress >/dev/null 2>&1 &
+PID=$!
+sleep 2
+kill -9 $PID 2>/dev/null
+wait $PID 2>/dev/null
+check "the killed push moved no ref" test ! -e "$STORE/refs/app/big"
+expect_exit "the store still verifies after the crash" 0 "$FERRY" verify --store "$STORE" --all
+expect_exit "the re-run completes" 0 "$FERRY" push "$W/src2" --to "$STORE" --ref app/big --compression 1 --json
+check "the re-run reused chunks stored before the crash" test "$(json .bytes_deduplicated)" -gt 0
+expect_exit "and what it stored verifies" 0 "$FERRY" verify --store "$STORE" --ref app/big
+find "$STORE" -name '.ferry-tmp-*' -delete
+
+echo "# bad input gets a clear error and a documented exit code"
+expect_exit "no arguments is a usage error" 2 "$FERRY"
+expect_exit "unknown option is a usage error" 2 "$FERRY" push "$SRC" --to "$STORE" --bogus
+expect_exit "bad --tag is a usage error" 2 "$FERRY" push "$SRC" --to "$STORE" --tag novalue
+expect_exit "bad ref name is a usage error" 2 "$FERRY" push "$SRC" --to "$STORE" --ref ../escape
+expect_exit "verify needs --ref or --all" 2 "$FERRY" verify --store "$STORE"
+expect_exit "verify of a missing store" 4 "$FERRY" verify --store "$W/nowhere" --all
+expect_exit "push into a non-empty directory that is not a store" 4 "$FERRY" push "$SRC" --to "$SRC/lib"
+check "  ... names the fix" grep -q "choose a new or empty directory" "$W/err"
+expect_exit "restore of an unknown ref" 7 "$FERRY" restore app/nothing --from "$STORE" --to "$W/r4"
+expect_exit "push of a missing source" 3 "$FERRY" push "$W/no-such-build" --to "$STORE"
+# An unreadable file, as an unprivileged user (root reads everything).
+mkdir -p "$W/unreadable/src" "$W/unreadable/store"
+echo fine >"$W/unreadable/src/ok.txt"
+echo hidden >"$W/unreadable/src/locked.bin"
+chmod 000 "$W/unreadable/src/locked.bin"
+chmod 777 "$W/unreadable/store"
+chmod 755 "$W" "$W/unreadable" "$W/unreadable/src"
+expect_exit "an unreadable source file fails the push" 3 setpriv --reuid=65534 --regid=65534 --clear-groups "$FERRY" push "$W/unreadable/src" --to "$W/unreadable/store" --ref app/main
+check "  ... names the file" grep -q "locked.bin" "$W/err"
+check "  ... and records nothing" test -z "$(ls "$W/unreadable/store/manifests" 2>/dev/null)" -a ! -e "$W/unreadable/store/refs/app/main"
+
+echo "# restore never writes outside its target"
+mkdir -p "$W/victim" "$W/target"
+ln -s "$W/victim" "$W/target/bin"
+expect_exit "restore through a symlink in the target is refused" 9 "$FERRY" restore app/main --from "$STORE" --to "$W/target"
+check "  ... and nothing was written through it" test -z "$(ls -A "$W/victim")"
+check "  ... the error says why" grep -q "symlink" "$W/err"
+
+echo "# memory stays within the budget"
+mkdir -p "$W/small"
+for d in $(seq 1 20); do mkdir -p "$W/small/d$d"; for f in $(seq 1 250); do echo "$d/$f" >"$W/small/d$d/f$f"; done; done
+expect_exit "5000 small files with a 64 MiB budget" 0 /usr/bin/time -f "%M" -o "$W/rss" "$FERRY" push "$W/small" --to "$W/dr-small" --memory 64 --json
+check "  ... every file recorded" test "$(json .files)" = 5000
+check "  ... peak RSS under 64 MiB + 24 MiB for the program ($(tail -1 "$W/rss") KiB)" test "$(tail -1 "$W/rss")" -lt $(((64 + 24) * 1024))
+expect_exit "a 400 MiB file with a 32 MiB budget" 0 /usr/bin/time -f "%M" -o "$W/rss" "$FERRY" push "$W/src2" --to "$W/dr-small" --memory 32 --compression 0 --json
+check "  ... peak RSS under 32 MiB + 24 MiB ($(tail -1 "$W/rss") KiB)" test "$(tail -1 "$W/rss")" -lt $(((32 + 24) * 1024))
+
+echo
+echo "e2e: $PASS passed, $FAIL failed"
+[ "$FAIL" = 0 ]

@@ -34,7 +34,8 @@ std::string Human(uint64_t bytes) {
 }
 
 json ErrorJson(const Status& st) {
-  return json{{"code", CodeName(st.code())}, {"exit_code", static_cast<int>(st.code())},
+  return json{{"code", CodeName(st.code())},
+              {"exit_code", static_cast<int>(st.code())},
               {"message", st.message()}};
 }
 
@@ -105,7 +106,9 @@ int RunPush(const std::vector<std::string>& sources, const std::string& to, cons
   }
   opts.pipeline.memory_budget = memory_mib << 20;
   opts.pipeline.threads = threads;
-  opts.pipeline.io = io == "uring" ? IoBackend::kUring : io == "pread" ? IoBackend::kPread : IoBackend::kAuto;
+  opts.pipeline.io = io == "uring"   ? IoBackend::kUring
+                     : io == "pread" ? IoBackend::kPread
+                                     : IoBackend::kAuto;
   auto store = OpenStore(to, /*create=*/true);
   if (!store.ok()) return Fail(store.status(), "push");
 
@@ -141,7 +144,8 @@ int RunPush(const std::vector<std::string>& sources, const std::string& to, cons
   for (const auto& e : r.file_errors) j["errors"].push_back(ErrorJson(e));
   if (!st.ok()) j["error"] = ErrorJson(st);
   if (as_json) std::cout << j.dump(2) << std::endl;
-  for (const auto& s : r.skipped) LogWarn("skipped " + s + " (not a regular file, symlink or directory)");
+  for (const auto& s : r.skipped)
+    LogWarn("skipped " + s + " (not a regular file, symlink or directory)");
   for (const auto& e : r.file_errors) std::fprintf(stderr, "ferry push: %s\n", e.message().c_str());
   if (!st.ok()) return Fail(st, "push");
   double mbps = r.seconds > 0 ? r.bytes_read / r.seconds / 1e6 : 0;
@@ -198,10 +202,11 @@ int RunVerify(const std::string& store_url, const std::vector<std::string>& refs
   for (const auto& p : r.manifest_problems) j["manifest_problems"].push_back(ErrorJson(p));
   j["chunk_problems"] = json::array();
   for (const auto& p : r.chunk_problems) {
-    j["chunk_problems"].push_back(json{{"chunk", DigestHex(p.id)},
-                                       {"problem", p.status.code() == Code::kNotFound ? "missing" : "corrupt"},
-                                       {"message", p.status.message()},
-                                       {"files", p.files}});
+    j["chunk_problems"].push_back(
+        json{{"chunk", DigestHex(p.id)},
+             {"problem", p.status.code() == Code::kNotFound ? "missing" : "corrupt"},
+             {"message", p.status.message()},
+             {"files", p.files}});
   }
   if (!st.ok()) j["error"] = ErrorJson(st);
   if (as_json) std::cout << j.dump(2) << std::endl;
@@ -210,7 +215,8 @@ int RunVerify(const std::string& store_url, const std::vector<std::string>& refs
   for (const auto& p : r.chunk_problems) {
     std::string files;
     for (const auto& f : p.files) files += (files.empty() ? "" : ", ") + f;
-    std::fprintf(stderr, "ferry verify: %s; used by: %s\n", p.status.message().c_str(), files.c_str());
+    std::fprintf(stderr, "ferry verify: %s; used by: %s\n", p.status.message().c_str(),
+                 files.c_str());
   }
   if (!st.ok()) return Fail(st, "verify");
   std::fprintf(stderr, "ferry verify: OK: %zu manifest(s), %llu chunks, %s rehashed in %.2f s\n",
@@ -249,12 +255,14 @@ int RunRestore(const std::string& what, const std::string& from, const std::stri
                "ferry restore: %llu files written (%s), %llu already identical, all verified "
                "against manifest %s\n",
                static_cast<unsigned long long>(r.files_written), Human(r.bytes_written).c_str(),
-               static_cast<unsigned long long>(r.files_unchanged), DigestHex(r.manifest_id).c_str());
+               static_cast<unsigned long long>(r.files_unchanged),
+               DigestHex(r.manifest_id).c_str());
   return 0;
 }
 
 int Main(int argc, char** argv) {
-  CLI::App app{"ferry: replicate CI/CD build artifacts to a DR store and prove they arrived intact"};
+  CLI::App app{
+      "ferry: replicate CI/CD build artifacts to a DR store and prove they arrived intact"};
   app.require_subcommand(1);
   bool quiet = false, verbose = false;
   app.add_flag("-q,--quiet", quiet, "Only errors on stderr");
@@ -275,12 +283,15 @@ int Main(int argc, char** argv) {
   push->add_option("--tag", tags, "Build metadata key=value (repeatable): commit, pipeline, build");
   push->add_flag("--json", json_out, "Print a JSON report on stdout");
   push->add_option("--compression", level, "zstd level for stored chunks, 0 = none")
-      ->capture_default_str()->check(CLI::Range(0, 19));
+      ->capture_default_str()
+      ->check(CLI::Range(0, 19));
   push->add_option("--chunk-size", chunk_spec, "MIN,AVG,MAX chunk sizes (default 256K,1M,4M)");
-  push->add_option("--memory", memory_mib, "Buffer memory budget in MiB")->capture_default_str()
+  push->add_option("--memory", memory_mib, "Buffer memory budget in MiB")
+      ->capture_default_str()
       ->check(CLI::Range(16, 1 << 20));
   push->add_option("--threads", threads, "Worker threads (default: one per core)");
-  push->add_option("--io", io, "Read backend: auto, uring, pread")->capture_default_str()
+  push->add_option("--io", io, "Read backend: auto, uring, pread")
+      ->capture_default_str()
       ->check(CLI::IsMember({"auto", "uring", "pread"}));
   push->add_flag("--no-progress", no_progress, "No progress line");
 
@@ -297,7 +308,8 @@ int Main(int argc, char** argv) {
   verify->add_option("--threads", vthreads, "Parallel reads (default: two per core)");
 
   // restore
-  auto* restore = app.add_subcommand("restore", "Write a build back out, byte-identical and verified");
+  auto* restore =
+      app.add_subcommand("restore", "Write a build back out, byte-identical and verified");
   std::string what, from, target;
   bool rjson = false;
   unsigned rthreads = 0;

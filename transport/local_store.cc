@@ -56,7 +56,8 @@ Result<uint64_t> LocalStore::Size(std::string_view key) {
 Result<std::vector<std::string>> LocalStore::List(std::string_view prefix) {
   // List the deepest directory the prefix names, then filter.
   std::string p(prefix);
-  std::string dir_rel = p.substr(0, p.find_last_of('/') == std::string::npos ? 0 : p.find_last_of('/'));
+  std::string dir_rel =
+      p.substr(0, p.find_last_of('/') == std::string::npos ? 0 : p.find_last_of('/'));
   std::vector<std::string> out;
   std::function<Status(const std::string&)> walk = [&](const std::string& rel) -> Status {
     std::string abs = rel.empty() ? root_ : root_ + "/" + rel;
@@ -87,7 +88,8 @@ Result<std::vector<std::string>> LocalStore::List(std::string_view prefix) {
 
 Status LocalStore::Delete(std::string_view key) {
   std::string path = root_ + "/" + std::string(key);
-  if (unlink(path.c_str()) != 0 && errno != ENOENT) return PosixError("cannot delete " + path, errno);
+  if (unlink(path.c_str()) != 0 && errno != ENOENT)
+    return PosixError("cannot delete " + path, errno);
   return Status::OK();
 }
 

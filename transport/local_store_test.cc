@@ -71,7 +71,8 @@ TEST(OpenStoreTest, RefusesANonEmptyDirectoryThatIsNotAStore) {
   auto s = OpenStore(dir.path() + "/home", true);
   EXPECT_EQ(s.status().code(), Code::kStoreUnavailable);
   EXPECT_NE(s.status().message().find("not a Ferry store"), std::string::npos);
-  EXPECT_EQ(std::filesystem::directory_iterator(dir.path() + "/home")->path().filename(), "notes.txt");
+  EXPECT_EQ(std::filesystem::directory_iterator(dir.path() + "/home")->path().filename(),
+            "notes.txt");
 }
 
 TEST(OpenStoreTest, UnknownSchemeIsAUsageError) {

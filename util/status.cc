@@ -4,20 +4,34 @@ namespace ferry {
 
 const char* CodeName(Code code) {
   switch (code) {
-    case Code::kOk: return "ok";
-    case Code::kInternal: return "internal";
-    case Code::kUsage: return "usage";
-    case Code::kSourceUnreadable: return "source-unreadable";
-    case Code::kStoreUnavailable: return "store-unavailable";
-    case Code::kVerifyFailed: return "verify-failed";
-    case Code::kPartial: return "partial";
-    case Code::kNotFound: return "not-found";
-    case Code::kCorruptManifest: return "corrupt-manifest";
-    case Code::kUnsafePath: return "unsafe-path";
-    case Code::kNoSpace: return "no-space";
-    case Code::kAuth: return "auth";
-    case Code::kInterrupted: return "interrupted";
-    case Code::kTargetUnwritable: return "target-unwritable";
+    case Code::kOk:
+      return "ok";
+    case Code::kInternal:
+      return "internal";
+    case Code::kUsage:
+      return "usage";
+    case Code::kSourceUnreadable:
+      return "source-unreadable";
+    case Code::kStoreUnavailable:
+      return "store-unavailable";
+    case Code::kVerifyFailed:
+      return "verify-failed";
+    case Code::kPartial:
+      return "partial";
+    case Code::kNotFound:
+      return "not-found";
+    case Code::kCorruptManifest:
+      return "corrupt-manifest";
+    case Code::kUnsafePath:
+      return "unsafe-path";
+    case Code::kNoSpace:
+      return "no-space";
+    case Code::kAuth:
+      return "auth";
+    case Code::kInterrupted:
+      return "interrupted";
+    case Code::kTargetUnwritable:
+      return "target-unwritable";
   }
   return "unknown";
 }

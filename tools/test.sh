@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Installs what is missing, builds, and runs every test:
+#   1. unit + end-to-end tests (ctest, Release build)
+#   2. the unit tests again under AddressSanitizer + UndefinedBehaviorSanitizer
+#   3. the benchmark in smoke mode (so it never rots; no timing is asserted)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash tools/setup.sh
+JOBS=$(nproc)
+
+echo "== sanitizers: unit tests under ASan + UBSan"
+cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DFERRY_SANITIZE=ON -DFERRY_BENCH=OFF >/dev/null
+cmake --build build-asan --target ferry_unit_tests no_io_uring ferry
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+  ctest --test-dir build-asan --output-on-failure -j "$JOBS"
+
+echo "== benchmark smoke run"
+build/ferry_bench --smoke
+
+echo "== unit + end-to-end tests"
+ctest --test-dir build --output-on-failure
