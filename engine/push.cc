@@ -45,7 +45,7 @@ class StoreSink final : public ChunkSink {
     ChunkEncoder* enc = Encoder();
     thread_local std::string out;
     enc->Encode(data, n, &out);
-    Status st = store_->Put(ChunkKey(id), out);
+    Status st = store_->PutLazy(ChunkKey(id), out);
     if (!st.ok()) {
       std::lock_guard<std::mutex> l(mu_);
       seen_.erase(id);
@@ -110,6 +110,8 @@ Status Push(ObjectStore* store, const PushOptions& opts, PushReport* report) {
   report->bytes_stored = sink.bytes_stored_;
   report->chunks_new = sink.chunks_new_;
   report->bytes_dedup = report->bytes_read - report->bytes_new;
+  // Every chunk durable under its final name before anything names it.
+  RETURN_IF_ERROR(store->Sync());
 
   Manifest m;
   for (size_t i = 0; i < files.size(); i++) {
@@ -163,8 +165,7 @@ Status Push(ObjectStore* store, const PushOptions& opts, PushReport* report) {
     }
   }
   report->parent = m.parent;
-  // Chunks are durable (each Put fsyncs) before the manifest names them, and
-  // the manifest before the ref points at it.
+  // The manifest is durable before the ref points at it (Put fsyncs).
   ASSIGN_OR_RETURN(report->manifest_id, PutManifest(store, &m));
   if (!opts.ref.empty()) RETURN_IF_ERROR(WriteRef(store, opts.ref, report->manifest_id));
   report->seconds = elapsed();

@@ -1,5 +1,6 @@
 #include "transport/local_store.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -12,6 +13,74 @@ namespace ferry {
 
 LocalStore::LocalStore(std::string root, bool sync) : root_(std::move(root)), sync_(sync) {
   while (root_.size() > 1 && root_.back() == '/') root_.pop_back();
+}
+
+namespace {
+// Batch limits: a batch is published when either is reached.
+constexpr size_t kBatchObjects = 2048;
+constexpr size_t kBatchBytes = 256u << 20;
+}  // namespace
+
+LocalStore::~LocalStore() {
+  // Unpublished temp files of a failed run: not objects, remove them.
+  for (const auto& p : pending_) unlink(p.tmp.c_str());
+}
+
+Status LocalStore::PutLazy(std::string_view key, std::string_view data) {
+  std::string path = root_ + "/" + std::string(key);
+  std::string dir = path.substr(0, path.find_last_of('/'));
+  RETURN_IF_ERROR(EnsureDir(dir));
+  std::string tmp = dir + "/" + std::string(kTempPrefix) + UniqueSuffix();
+  int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  if (fd < 0) return PosixError("cannot create " + tmp, errno);
+  Status st = WriteAll(fd, data, tmp);
+  if (close(fd) != 0 && st.ok()) st = PosixError("cannot close " + tmp, errno);
+  if (!st.ok()) {
+    unlink(tmp.c_str());
+    return st;
+  }
+  bool full;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    pending_.push_back({std::move(tmp), std::move(path)});
+    pending_bytes_ += data.size();
+    full = pending_.size() >= kBatchObjects || pending_bytes_ >= kBatchBytes;
+  }
+  if (!full) return Status::OK();
+  std::lock_guard<std::mutex> f(flush_mu_);
+  return FlushPending();
+}
+
+Status LocalStore::Sync() {
+  std::lock_guard<std::mutex> f(flush_mu_);
+  return FlushPending();
+}
+
+Status LocalStore::FlushPending() {
+  std::vector<Pending> batch;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    batch.swap(pending_);
+    pending_bytes_ = 0;
+  }
+  if (batch.empty()) return Status::OK();
+  int root = open(root_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (root < 0) return PosixError("cannot open store " + root_, errno);
+  auto sync_all = [&](const char* what) -> Status {
+    if (sync_ && syncfs(root) != 0)
+      return PosixError(std::string("cannot sync store (") + what + ") " + root_, errno);
+    return Status::OK();
+  };
+  // Data first: nothing gets its final name before its bytes are on disk.
+  Status st = sync_all("data");
+  for (size_t i = 0; i < batch.size(); i++) {
+    if (st.ok() && rename(batch[i].tmp.c_str(), batch[i].final_path.c_str()) != 0)
+      st = PosixError("cannot rename " + batch[i].tmp + " to " + batch[i].final_path, errno);
+    if (!st.ok()) unlink(batch[i].tmp.c_str());
+  }
+  if (st.ok()) st = sync_all("names");
+  close(root);
+  return st;
 }
 
 Status LocalStore::EnsureDir(const std::string& dir) {

@@ -1,12 +1,14 @@
 // The local-filesystem store: one file per object under a root directory
 // (a local disk, or an NFS/EFS mount in real use). Put() is temp file +
 // fsync + rename + fsync(dir), so a crash never leaves a partial object under
-// its final name.
+// its final name. PutLazy() writes temp files without fsync and publishes them
+// in batches: syncfs (data durable), renames, syncfs (names durable).
 #pragma once
 
 #include <mutex>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "transport/object_store.h"
 
@@ -17,9 +19,12 @@ class LocalStore final : public ObjectStore {
   // `root` must exist. `sync`: fsync data and directories (default true; only
   // tests and benchmarks of the CPU path turn it off).
   explicit LocalStore(std::string root, bool sync = true);
+  ~LocalStore() override;
 
   std::string Describe() const override { return "file://" + root_; }
   Status Put(std::string_view key, std::string_view data) override;
+  Status PutLazy(std::string_view key, std::string_view data) override;
+  Status Sync() override;
   Result<std::string> Get(std::string_view key) override;
   Result<uint64_t> Size(std::string_view key) override;
   Result<std::vector<std::string>> List(std::string_view prefix) override;
@@ -29,10 +34,18 @@ class LocalStore final : public ObjectStore {
 
  private:
   Status EnsureDir(const std::string& dir);
+  Status FlushPending();  // requires flush_mu_
+
+  struct Pending {
+    std::string tmp, final_path;
+  };
   std::string root_;
   bool sync_;
   std::mutex mu_;
-  std::set<std::string> dirs_;  // guarded by mu_: directories known to exist
+  std::set<std::string> dirs_;    // guarded by mu_: directories known to exist
+  std::vector<Pending> pending_;  // guarded by mu_: written, not yet published
+  size_t pending_bytes_ = 0;      // guarded by mu_
+  std::mutex flush_mu_;           // one batch publishes at a time
 };
 
 }  // namespace ferry

@@ -81,3 +81,28 @@ TEST(OpenStoreTest, UnknownSchemeIsAUsageError) {
 
 }  // namespace
 }  // namespace ferry
+
+namespace ferry {
+namespace {
+
+TEST(LocalStoreTest, LazyPutsAppearOnlyAfterSync) {
+  testing::TempDir dir;
+  {
+    LocalStore s(dir.path());
+    ASSERT_TRUE(s.PutLazy("chunks/aa/aa1", "one").ok());
+    EXPECT_EQ(s.Get("chunks/aa/aa1").status().code(), Code::kNotFound);
+    EXPECT_TRUE(s.List("chunks/")->empty());  // the temp file is not an object
+    ASSERT_TRUE(s.Sync().ok());
+    EXPECT_EQ(*s.Get("chunks/aa/aa1"), "one");
+    ASSERT_TRUE(s.PutLazy("chunks/aa/aa2", "two").ok());
+  }  // destroyed before Sync: the unpublished write is discarded, not left half-named
+  LocalStore s(dir.path());
+  EXPECT_EQ(s.Get("chunks/aa/aa2").status().code(), Code::kNotFound);
+  size_t files = 0;
+  for (auto& e : std::filesystem::recursive_directory_iterator(dir.path()))
+    if (e.is_regular_file()) files++;
+  EXPECT_EQ(files, 1u);
+}
+
+}  // namespace
+}  // namespace ferry

@@ -44,6 +44,8 @@ class FaultyStore final : public ObjectStore {
 
   std::string Describe() const override { return "faulty+" + base_->Describe(); }
   Status Put(std::string_view key, std::string_view data) override;
+  Status PutLazy(std::string_view key, std::string_view data) override { return Put(key, data); }
+  Status Sync() override { return base_->Sync(); }
   Result<std::string> Get(std::string_view key) override;
   Result<uint64_t> Size(std::string_view key) override { return base_->Size(key); }
   Result<std::vector<std::string>> List(std::string_view prefix) override {
