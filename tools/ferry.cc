@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "engine/ops.h"
+#include "transport/s3_store.h"
 #include "util/hex.h"
 #include "util/log.h"
 
@@ -19,6 +20,8 @@ namespace ferry {
 namespace {
 
 using json = nlohmann::ordered_json;
+
+const StoreOptions* g_store_opts = nullptr;  // set by Main before any command runs
 
 std::string Human(uint64_t bytes) {
   const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
@@ -109,7 +112,7 @@ int RunPush(const std::vector<std::string>& sources, const std::string& to, cons
   opts.pipeline.io = io == "uring"   ? IoBackend::kUring
                      : io == "pread" ? IoBackend::kPread
                                      : IoBackend::kAuto;
-  auto store = OpenStore(to, /*create=*/true);
+  auto store = OpenStore(to, /*create=*/true, *g_store_opts);
   if (!store.ok()) return Fail(store.status(), "push");
 
   std::atomic<uint64_t> done{0};
@@ -182,7 +185,7 @@ int RunVerify(const std::string& store_url, const std::vector<std::string>& refs
               bool as_json, unsigned threads) {
   if (all == !refs.empty())
     return Fail(Status::Usage("verify takes either --ref NAME (repeatable) or --all"), "verify");
-  auto store = OpenStore(store_url, /*create=*/false);
+  auto store = OpenStore(store_url, /*create=*/false, *g_store_opts);
   if (!store.ok()) return Fail(store.status(), "verify");
   VerifyOptions opts;
   opts.refs = refs;
@@ -227,7 +230,7 @@ int RunVerify(const std::string& store_url, const std::vector<std::string>& refs
 
 int RunRestore(const std::string& what, const std::string& from, const std::string& to,
                bool as_json, unsigned threads) {
-  auto store = OpenStore(from, /*create=*/false);
+  auto store = OpenStore(from, /*create=*/false, *g_store_opts);
   if (!store.ok()) return Fail(store.status(), "restore");
   RestoreOptions opts;
   opts.what = what;
@@ -268,6 +271,15 @@ int Main(int argc, char** argv) {
   app.add_flag("-q,--quiet", quiet, "Only errors on stderr");
   app.add_flag("-v,--verbose", verbose, "Debug logging");
   app.set_version_flag("--version", "ferry 0.1.0");
+  app.fallthrough();  // store options may come after the subcommand
+  StoreOptions store_opts;
+  app.add_option("--endpoint-url", store_opts.endpoint_url,
+                 "S3 endpoint (else AWS_ENDPOINT_URL, the profile, AWS)");
+  app.add_option("--ca-bundle", store_opts.ca_bundle,
+                 "CA certificates for TLS (else AWS_CA_BUNDLE, the system's)");
+  app.add_flag("--no-verify-ssl", store_opts.no_verify_ssl,
+               "Do not verify TLS certificates (warns)");
+  g_store_opts = &store_opts;
 
   // push
   auto* push = app.add_subcommand("push", "Chunk, hash and store build output; move a ref");
@@ -278,7 +290,8 @@ int Main(int argc, char** argv) {
   size_t memory_mib = 256;
   unsigned threads = 0;
   push->add_option("dirs", sources, "Directories (or files) to push")->required();
-  push->add_option("--to", to, "Store: a directory path or file:///path")->required();
+  push->add_option("--to", to, "Store: a directory, file:///path or s3://bucket/prefix/")
+      ->required();
   push->add_option("--ref", ref, "Point this ref (e.g. app/main) at the new manifest");
   push->add_option("--tag", tags, "Build metadata key=value (repeatable): commit, pipeline, build");
   push->add_flag("--json", json_out, "Print a JSON report on stdout");
@@ -301,7 +314,9 @@ int Main(int argc, char** argv) {
   std::vector<std::string> vrefs;
   bool all = false, vjson = false;
   unsigned vthreads = 0;
-  verify->add_option("--store", store_url, "Store: a directory path or file:///path")->required();
+  verify
+      ->add_option("--store", store_url, "Store: a directory, file:///path or s3://bucket/prefix/")
+      ->required();
   verify->add_option("--ref", vrefs, "Ref or manifest ID to verify (repeatable)");
   verify->add_flag("--all", all, "Every manifest and ref in the store");
   verify->add_flag("--json", vjson, "Print a JSON report on stdout");
@@ -314,7 +329,8 @@ int Main(int argc, char** argv) {
   bool rjson = false;
   unsigned rthreads = 0;
   restore->add_option("ref-or-manifest-id", what, "Ref name or manifest ID")->required();
-  restore->add_option("--from", from, "Store: a directory path or file:///path")->required();
+  restore->add_option("--from", from, "Store: a directory, file:///path or s3://bucket/prefix/")
+      ->required();
   restore->add_option("--to", target, "Target directory (created if missing)")->required();
   restore->add_flag("--json", rjson, "Print a JSON report on stdout");
   restore->add_option("--threads", rthreads, "Parallel files (default: two per core)");

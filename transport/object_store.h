@@ -6,6 +6,7 @@
 // embedded default; an S3 store implements the same interface.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -47,8 +48,14 @@ class ObjectStore {
   virtual Status Delete(std::string_view key) = 0;
 };
 
-// Opens "file:///path" or a plain directory path. With create=false a
-// directory that is not a Ferry store is an error naming the fix.
+struct StoreOptions;
+
+// Opens "file:///path", a plain directory path, or "s3://bucket/prefix". With
+// create=false a location that is not a Ferry store is an error naming the
+// fix; with create=true an empty location becomes one, a non-empty one that
+// is not a store is refused.
 Result<std::unique_ptr<ObjectStore>> OpenStore(const std::string& url, bool create);
+Result<std::unique_ptr<ObjectStore>> OpenStore(const std::string& url, bool create,
+                                               const StoreOptions& options);
 
 }  // namespace ferry

@@ -1,28 +1,62 @@
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "transport/local_store.h"
 #include "transport/object_store.h"
+#include "transport/s3_store.h"
 #include "util/posix.h"
 
 namespace ferry {
 
 namespace {
+
 // Written at the root of every store; docs/store-format.md.
 constexpr char kMarkerKey[] = "FERRY-STORE";
 constexpr char kMarkerBody[] = "ferry store format 1\n";
-}  // namespace
 
-Result<std::unique_ptr<ObjectStore>> OpenStore(const std::string& url, bool create) {
-  std::string path = url;
-  if (url.rfind("s3://", 0) == 0)
-    return Status::Usage(
-        "s3:// stores are not supported by this build yet; use a directory or file:///path");
-  if (url.rfind("file://", 0) == 0) path = url.substr(7);
-  if (url.find("://") != std::string::npos && url.rfind("file://", 0) != 0)
-    return Status::Usage("unknown store URL scheme in '" + url +
-                         "': use a directory path or file:///path");
-  if (path.empty() || path[0] != '/') {
-    if (path.empty()) return Status::Usage("empty store path");
+// Checks the marker, or (create) makes an empty location a store.
+Status CheckMarker(ObjectStore* store, bool create, const std::function<Result<bool>()>& is_empty) {
+  auto marker = store->Get(kMarkerKey);
+  if (marker.ok()) {
+    if (*marker != kMarkerBody)
+      return Status::StoreUnavailable("store " + store->Describe() + " has an unknown format (" +
+                                      kMarkerKey +
+                                      "); it was written by a newer Ferry or is damaged");
+    return Status::OK();
+  }
+  if (marker.status().code() != Code::kNotFound) return marker.take_status();
+  if (!create)
+    return Status::StoreUnavailable(store->Describe() + " is not a Ferry store (no " + kMarkerKey +
+                                    "); check the path or URL");
+  ASSIGN_OR_RETURN(bool empty, is_empty());
+  if (!empty)
+    return Status::StoreUnavailable(store->Describe() +
+                                    " is not empty and is not a Ferry store; choose a new or empty "
+                                    "directory or prefix");
+  return store->Put(kMarkerKey, kMarkerBody);
+}
+
+Result<std::unique_ptr<ObjectStore>> OpenS3(const std::string& url, bool create,
+                                            const StoreOptions& options) {
+  std::string rest = url.substr(5);
+  size_t slash = rest.find('/');
+  std::string bucket = rest.substr(0, slash);
+  std::string prefix = slash == std::string::npos ? "" : rest.substr(slash + 1);
+  if (bucket.empty()) return Status::Usage("s3:// URL without a bucket: use s3://bucket/prefix/");
+  ASSIGN_OR_RETURN(S3Config config, S3ConfigFromEnvironment(options));
+  auto store = std::make_unique<S3Store>(std::make_shared<S3Client>(config), bucket, prefix);
+  ObjectStore* s = store.get();
+  RETURN_IF_ERROR(CheckMarker(s, create, [s]() -> Result<bool> {
+    ASSIGN_OR_RETURN(auto keys, s->List(""));
+    return keys.empty();
+  }));
+  return std::unique_ptr<ObjectStore>(std::move(store));
+}
+
+Result<std::unique_ptr<ObjectStore>> OpenLocal(const std::string& url, bool create) {
+  std::string path = url.rfind("file://", 0) == 0 ? url.substr(7) : url;
+  if (path.empty()) return Status::Usage("empty store path");
+  if (path[0] != '/') {
     char* cwd = getcwd(nullptr, 0);
     if (cwd) {
       path = std::string(cwd) + "/" + path;
@@ -38,24 +72,26 @@ Result<std::unique_ptr<ObjectStore>> OpenStore(const std::string& url, bool crea
                                     " does not exist (push to it first, or check the path)");
   if (!exists) RETURN_IF_ERROR(MkdirAll(path).WithContext("cannot create store"));
   auto store = std::make_unique<LocalStore>(path);
-  auto marker = store->Get(kMarkerKey);
-  if (marker.ok()) {
-    if (*marker != kMarkerBody)
-      return Status::StoreUnavailable("store " + path + " has an unknown format (" + kMarkerKey +
-                                      "); it was written by a newer Ferry or is damaged");
-    return std::unique_ptr<ObjectStore>(std::move(store));
-  }
-  if (marker.status().code() != Code::kNotFound) return marker.take_status();
-  if (!create)
-    return Status::StoreUnavailable(path + " is not a Ferry store (no " + kMarkerKey +
-                                    " file); check the path");
-  auto names = ListDir(path);
-  if (!names.ok()) return names.take_status();
-  if (!names->empty())
-    return Status::StoreUnavailable(
-        path + " is not empty and is not a Ferry store; choose a new or empty directory");
-  RETURN_IF_ERROR(store->Put(kMarkerKey, kMarkerBody));
+  RETURN_IF_ERROR(CheckMarker(store.get(), create, [&]() -> Result<bool> {
+    ASSIGN_OR_RETURN(auto names, ListDir(path));
+    return names.empty();
+  }));
   return std::unique_ptr<ObjectStore>(std::move(store));
+}
+
+}  // namespace
+
+Result<std::unique_ptr<ObjectStore>> OpenStore(const std::string& url, bool create) {
+  return OpenStore(url, create, StoreOptions{});
+}
+
+Result<std::unique_ptr<ObjectStore>> OpenStore(const std::string& url, bool create,
+                                               const StoreOptions& options) {
+  if (url.rfind("s3://", 0) == 0) return OpenS3(url, create, options);
+  if (url.find("://") != std::string::npos && url.rfind("file://", 0) != 0)
+    return Status::Usage("unknown store URL scheme in '" + url +
+                         "': use a directory path, file:///path or s3://bucket/prefix/");
+  return OpenLocal(url, create);
 }
 
 }  // namespace ferry

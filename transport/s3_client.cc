@@ -1,0 +1,281 @@
+#include "transport/s3_client.h"
+
+#include <curl/curl.h>
+
+#include <algorithm>
+#include <chrono>
+#include <mutex>
+#include <pugixml.hpp>
+#include <random>
+#include <thread>
+
+#include "engine/hash.h"
+#include "util/log.h"
+
+namespace ferry {
+
+namespace {
+
+std::once_flag g_curl_init;
+
+size_t WriteBody(char* p, size_t size, size_t n, void* ud) {
+  static_cast<std::string*>(ud)->append(p, size * n);
+  return size * n;
+}
+
+size_t WriteHeader(char* p, size_t size, size_t n, void* ud) {
+  std::string line(p, size * n);
+  size_t colon = line.find(':');
+  if (colon != std::string::npos) {
+    std::string name = line.substr(0, colon);
+    for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    std::string value = line.substr(colon + 1);
+    while (!value.empty() && (value.front() == ' ')) value.erase(0, 1);
+    while (!value.empty() && (value.back() == '\r' || value.back() == '\n' || value.back() == ' '))
+      value.pop_back();
+    (*static_cast<std::map<std::string, std::string>*>(ud))[name] = value;
+  }
+  return size * n;
+}
+
+// One curl handle per thread: keeps its connection alive between requests.
+CURL* ThreadHandle() {
+  struct Holder {
+    CURL* h = curl_easy_init();
+    ~Holder() { curl_easy_cleanup(h); }
+  };
+  thread_local Holder holder;
+  return holder.h;
+}
+
+std::string XmlText(const std::string& body, const char* element) {
+  pugi::xml_document doc;
+  if (!doc.load_buffer(body.data(), body.size())) return "";
+  return doc.select_node((std::string("//") + element).c_str()).node().text().as_string();
+}
+
+}  // namespace
+
+bool IsRetryableS3Error(long http_status, const std::string& code) {
+  if (code == "SlowDown" || code == "RequestTimeout" || code == "InternalError" ||
+      code == "ServiceUnavailable" || code == "OperationAborted")
+    return true;
+  return http_status >= 500 || http_status == 429 || http_status == 408;
+}
+
+Status S3ErrorStatus(long http_status, const std::string& body, const std::string& what) {
+  std::string code = XmlText(body, "Code");
+  std::string message = XmlText(body, "Message");
+  std::string detail = what + ": HTTP " + std::to_string(http_status) +
+                       (code.empty() ? "" : " " + code) +
+                       (message.empty() ? "" : " (" + message + ")");
+  if (code == "SignatureDoesNotMatch" || code == "InvalidAccessKeyId" || code == "AccessDenied" ||
+      code == "ExpiredToken" || code == "InvalidToken" || (code.empty() && http_status == 403))
+    return Status::Auth(
+        detail +
+        "; check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (or the profile) for this endpoint");
+  if (code == "RequestTimeTooSkewed")
+    return Status::Auth(detail + "; this machine's clock is off: sync it (NTP) and run again");
+  if (code == "NoSuchBucket")
+    return Status::StoreUnavailable(detail + "; create the bucket or fix the s3:// URL");
+  if (code == "NoSuchKey" || code == "NoSuchUpload" || (code.empty() && http_status == 404))
+    return Status::NotFound(detail);
+  if (code == "QuotaExceeded" || code == "EntityTooLarge")
+    return Status::NoSpace(detail + "; raise the bucket quota or free space");
+  if (code == "XAmzContentSHA256Mismatch" || code == "BadDigest" || code == "InvalidDigest")
+    return Status::VerifyFailed(detail + "; the body changed in flight and the server rejected it")
+        .SetDataLoss();
+  Status st = Status::StoreUnavailable(detail);
+  if (IsRetryableS3Error(http_status, code)) st.SetRetryable();
+  return st;
+}
+
+S3Client::S3Client(S3Config config) : config_(std::move(config)) {
+  std::call_once(g_curl_init, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+  std::string e = config_.endpoint;
+  size_t p = e.find("://");
+  scheme_ = p == std::string::npos ? "https" : e.substr(0, p);
+  host_ = p == std::string::npos ? e : e.substr(p + 3);
+  while (!host_.empty() && host_.back() == '/') host_.pop_back();
+}
+
+Result<HttpResponse> S3Client::Send(const Request& req) {
+  static thread_local std::mt19937_64 rng{std::random_device{}()};
+  Status last;
+  for (int attempt = 1; attempt <= config_.max_attempts; attempt++) {
+    auto now = std::chrono::system_clock::now();
+    long long secs =
+        std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count();
+    auto r = SendOnce(req, AmzDate(secs));
+    if (r.ok()) return r;
+    last = r.take_status();
+    if (!last.retryable() || attempt == config_.max_attempts) break;
+    // Full jitter: sleep a random time up to 100 ms * 2^attempt, capped at 20 s.
+    long cap = std::min<long>(20000, 100L << attempt);
+    long ms = static_cast<long>(rng() % static_cast<unsigned long>(cap));
+    LogDebug("retrying after " + std::to_string(ms) + " ms: " + last.message());
+    std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+  }
+  return last;
+}
+
+Result<HttpResponse> S3Client::SendOnce(const Request& req, const std::string& amz_date) {
+  std::string path = "/";
+  std::string host = host_;
+  if (config_.path_style) {
+    path += req.bucket;
+    if (!req.key.empty()) path += "/" + req.key;
+  } else {
+    host = req.bucket + "." + host_;
+    path += req.key;
+  }
+  std::string payload_hash =
+      !req.body_sha256_hex.empty() ? req.body_sha256_hex : DigestHex(Sha256::Of(req.body));
+  SigV4Request sreq;
+  sreq.method = req.method;
+  sreq.path = path;
+  sreq.query = req.query;
+  sreq.headers = req.headers;
+  sreq.headers.emplace_back("host", host);
+  sreq.headers.emplace_back("x-amz-date", amz_date);
+  sreq.headers.emplace_back("x-amz-content-sha256", payload_hash);
+  if (!config_.creds.session_token.empty())
+    sreq.headers.emplace_back("x-amz-security-token", config_.creds.session_token);
+  sreq.payload_sha256_hex = payload_hash;
+  SigV4Result sig = SignV4(sreq, config_.creds, config_.region, "s3", amz_date);
+
+  std::string url = scheme_ + "://" + host + UriEncode(path, false);
+  std::string query;
+  {
+    std::vector<std::pair<std::string, std::string>> q;
+    for (const auto& [k, v] : req.query) q.emplace_back(UriEncode(k, true), UriEncode(v, true));
+    std::sort(q.begin(), q.end());
+    for (const auto& [k, v] : q) query += (query.empty() ? "?" : "&") + k + "=" + v;
+  }
+  url += query;
+
+  CURL* h = ThreadHandle();
+  curl_easy_reset(h);
+  struct curl_slist* hdrs = nullptr;
+  for (const auto& [k, v] : sreq.headers)
+    if (k != "host") hdrs = curl_slist_append(hdrs, (k + ": " + v).c_str());
+  hdrs = curl_slist_append(hdrs, ("Authorization: " + sig.authorization).c_str());
+  hdrs = curl_slist_append(hdrs, "Expect:");
+  if (req.method == "PUT" || req.method == "POST")
+    hdrs = curl_slist_append(hdrs, "Content-Type: application/octet-stream");
+  HttpResponse resp;
+  curl_easy_setopt(h, CURLOPT_URL, url.c_str());
+  curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
+  curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, WriteBody);
+  curl_easy_setopt(h, CURLOPT_WRITEDATA, &resp.body);
+  curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, WriteHeader);
+  curl_easy_setopt(h, CURLOPT_HEADERDATA, &resp.headers);
+  curl_easy_setopt(h, CURLOPT_TIMEOUT, config_.timeout_seconds);
+  curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, 10L);
+  curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, config_.verify_tls ? 1L : 0L);
+  curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, config_.verify_tls ? 2L : 0L);
+  if (!config_.ca_bundle.empty()) curl_easy_setopt(h, CURLOPT_CAINFO, config_.ca_bundle.c_str());
+  if (req.method == "HEAD") {
+    curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
+  } else if (req.method == "GET") {
+    curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
+  } else {
+    curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, req.method.c_str());
+    curl_easy_setopt(h, CURLOPT_POSTFIELDS, req.body.data());
+    curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(req.body.size()));
+  }
+  CURLcode rc = curl_easy_perform(h);
+  curl_slist_free_all(hdrs);
+  std::string what = req.method + " s3://" + req.bucket + "/" + req.key;
+  if (rc != CURLE_OK) {
+    Status st = Status::StoreUnavailable(what + ": " + curl_easy_strerror(rc) + " (endpoint " +
+                                         config_.endpoint + ")");
+    // Connection problems may pass; certificate problems will not.
+    if (rc != CURLE_PEER_FAILED_VERIFICATION && rc != CURLE_SSL_CACERT_BADFILE &&
+        rc != CURLE_UNSUPPORTED_PROTOCOL && rc != CURLE_URL_MALFORMAT)
+      st.SetRetryable();
+    return st;
+  }
+  curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &resp.status);
+  if (resp.status >= 200 && resp.status < 300) {
+    // CompleteMultipartUpload and CopyObject can fail with 200 and an error body.
+    if (!resp.body.empty() && resp.body.find("<Error>") != std::string::npos)
+      return S3ErrorStatus(500, resp.body, what);
+    return resp;
+  }
+  return S3ErrorStatus(resp.status, resp.body, what);
+}
+
+Status S3Client::PutObject(const std::string& bucket, const std::string& key, std::string_view data,
+                           const std::vector<std::pair<std::string, std::string>>& headers) {
+  Request r;
+  r.method = "PUT";
+  r.bucket = bucket;
+  r.key = key;
+  r.body = data;
+  r.headers = headers;
+  auto resp = Send(r);
+  return resp.ok() ? Status::OK() : resp.take_status();
+}
+
+Result<std::string> S3Client::GetObject(const std::string& bucket, const std::string& key) {
+  Request r;
+  r.bucket = bucket;
+  r.key = key;
+  ASSIGN_OR_RETURN(HttpResponse resp, Send(r));
+  return std::move(resp.body);
+}
+
+Result<S3Client::ObjectInfo> S3Client::HeadObject(const std::string& bucket,
+                                                  const std::string& key) {
+  Request r;
+  r.method = "HEAD";
+  r.bucket = bucket;
+  r.key = key;
+  ASSIGN_OR_RETURN(HttpResponse resp, Send(r));
+  ObjectInfo info;
+  info.size =
+      std::stoull(resp.headers.count("content-length") ? resp.headers["content-length"] : "0");
+  info.etag = resp.headers["etag"];
+  info.headers = std::move(resp.headers);
+  return info;
+}
+
+Status S3Client::DeleteObject(const std::string& bucket, const std::string& key) {
+  Request r;
+  r.method = "DELETE";
+  r.bucket = bucket;
+  r.key = key;
+  auto resp = Send(r);
+  if (!resp.ok() && resp.status().code() != Code::kNotFound) return resp.take_status();
+  return Status::OK();
+}
+
+Result<std::vector<std::string>> S3Client::ListObjects(const std::string& bucket,
+                                                       const std::string& prefix) {
+  std::vector<std::string> keys;
+  std::string token;
+  for (;;) {
+    Request r;
+    r.bucket = bucket;
+    r.query = {{"list-type", "2"}, {"prefix", prefix}};
+    if (!token.empty()) r.query.emplace_back("continuation-token", token);
+    ASSIGN_OR_RETURN(HttpResponse resp, Send(r));
+    pugi::xml_document doc;
+    if (!doc.load_buffer(resp.body.data(), resp.body.size()))
+      return Status::StoreUnavailable("ListObjectsV2 of s3://" + bucket + "/" + prefix +
+                                      ": unparseable XML response");
+    auto root = doc.child("ListBucketResult");
+    for (auto c : root.children("Contents")) keys.emplace_back(c.child("Key").text().as_string());
+    bool truncated = std::string(root.child("IsTruncated").text().as_string()) == "true";
+    token = root.child("NextContinuationToken").text().as_string();
+    if (!truncated) break;
+    if (token.empty())
+      return Status::StoreUnavailable("ListObjectsV2 of s3://" + bucket + "/" + prefix +
+                                      ": truncated without a continuation token");
+  }
+  return keys;
+}
+
+}  // namespace ferry

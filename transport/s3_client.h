@@ -1,0 +1,77 @@
+// A small S3 client over libcurl: SigV4-signed requests with the payload's
+// real SHA-256, S3 error responses mapped onto Ferry's Status codes, and
+// retries with exponential backoff and jitter for what can succeed later.
+// Thread-safe: each thread reuses its own connection (one curl handle each).
+#pragma once
+
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "transport/sigv4.h"
+#include "util/status.h"
+
+namespace ferry {
+
+struct S3Config {
+  std::string endpoint;  // "http://127.0.0.1:7480" or "https://s3.eu-west-1.amazonaws.com"
+  std::string region = "us-east-1";
+  AwsCredentials creds;
+  bool path_style = true;      // bucket in the path (non-AWS servers), else in the host name
+  std::string ca_bundle;       // empty: the system's
+  bool verify_tls = true;      // off only with --no-verify-ssl (warns)
+  int max_attempts = 6;        // 1 + retries
+  long timeout_seconds = 300;  // per request
+};
+
+struct HttpResponse {
+  long status = 0;
+  std::string body;
+  std::map<std::string, std::string> headers;  // lower-case names
+};
+
+// S3 error codes that mean "try again later" (and 5xx in general).
+bool IsRetryableS3Error(long http_status, const std::string& code);
+// Maps an S3 error response to a Status naming the bucket/key and the fix.
+Status S3ErrorStatus(long http_status, const std::string& body, const std::string& what);
+
+class S3Client {
+ public:
+  explicit S3Client(S3Config config);
+
+  struct Request {
+    std::string method = "GET";
+    std::string bucket, key;
+    std::vector<std::pair<std::string, std::string>> query;
+    std::vector<std::pair<std::string, std::string>> headers;  // extra, signed
+    std::string_view body;
+    std::string body_sha256_hex;  // computed if empty
+  };
+  // Sends with retries; any 2xx is OK, any other status becomes a Status.
+  Result<HttpResponse> Send(const Request& req);
+
+  Status PutObject(const std::string& bucket, const std::string& key, std::string_view data,
+                   const std::vector<std::pair<std::string, std::string>>& headers = {});
+  Result<std::string> GetObject(const std::string& bucket, const std::string& key);
+  struct ObjectInfo {
+    uint64_t size = 0;
+    std::string etag;
+    std::map<std::string, std::string> headers;
+  };
+  Result<ObjectInfo> HeadObject(const std::string& bucket, const std::string& key);
+  Status DeleteObject(const std::string& bucket, const std::string& key);
+  // Every key under prefix, following continuation tokens.
+  Result<std::vector<std::string>> ListObjects(const std::string& bucket,
+                                               const std::string& prefix);
+
+  const S3Config& config() const { return config_; }
+
+ private:
+  Result<HttpResponse> SendOnce(const Request& req, const std::string& amz_date);
+  S3Config config_;
+  std::string scheme_, host_;  // from endpoint
+};
+
+}  // namespace ferry

@@ -1,0 +1,136 @@
+#include "transport/s3_store.h"
+
+#include <openssl/evp.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <map>
+
+#include "engine/hash.h"
+#include "util/log.h"
+
+namespace ferry {
+
+namespace {
+
+std::string Env(const char* name) {
+  const char* v = std::getenv(name);
+  return v ? v : "";
+}
+
+// Minimal INI reader for ~/.aws/{credentials,config}: section -> key -> value.
+std::map<std::string, std::map<std::string, std::string>> ReadIni(const std::string& path) {
+  std::map<std::string, std::map<std::string, std::string>> out;
+  std::ifstream in(path);
+  std::string line, section;
+  auto trim = [](std::string s) {
+    size_t a = s.find_first_not_of(" \t\r"), b = s.find_last_not_of(" \t\r");
+    return a == std::string::npos ? std::string() : s.substr(a, b - a + 1);
+  };
+  while (std::getline(in, line)) {
+    line = trim(line);
+    if (line.empty() || line[0] == '#' || line[0] == ';') continue;
+    if (line.front() == '[' && line.back() == ']') {
+      section = trim(line.substr(1, line.size() - 2));
+      if (section.rfind("profile ", 0) == 0) section = trim(section.substr(8));
+      continue;
+    }
+    size_t eq = line.find('=');
+    if (eq != std::string::npos) out[section][trim(line.substr(0, eq))] = trim(line.substr(eq + 1));
+  }
+  return out;
+}
+
+std::string Base64(const Digest& d) {
+  unsigned char out[64];
+  int n = EVP_EncodeBlock(out, d.data(), static_cast<int>(d.size()));
+  return std::string(reinterpret_cast<char*>(out), static_cast<size_t>(n));
+}
+
+}  // namespace
+
+Result<S3Config> S3ConfigFromEnvironment(const StoreOptions& opts) {
+  S3Config c;
+  std::string home = Env("HOME");
+  std::string profile = Env("AWS_PROFILE").empty() ? "default" : Env("AWS_PROFILE");
+  std::string cred_file = Env("AWS_SHARED_CREDENTIALS_FILE").empty()
+                              ? home + "/.aws/credentials"
+                              : Env("AWS_SHARED_CREDENTIALS_FILE");
+  std::string conf_file =
+      Env("AWS_CONFIG_FILE").empty() ? home + "/.aws/config" : Env("AWS_CONFIG_FILE");
+  auto creds = ReadIni(cred_file);
+  auto conf = ReadIni(conf_file);
+  c.creds.access_key_id = Env("AWS_ACCESS_KEY_ID");
+  c.creds.secret_access_key = Env("AWS_SECRET_ACCESS_KEY");
+  c.creds.session_token = Env("AWS_SESSION_TOKEN");
+  if (c.creds.access_key_id.empty()) {
+    auto& p = creds[profile];
+    c.creds.access_key_id = p["aws_access_key_id"];
+    c.creds.secret_access_key = p["aws_secret_access_key"];
+    c.creds.session_token = p["aws_session_token"];
+  }
+  if (c.creds.access_key_id.empty() || c.creds.secret_access_key.empty())
+    return Status::Auth(
+        "no AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE "
+        "with " +
+        cred_file);
+  c.region = !Env("AWS_REGION").empty()           ? Env("AWS_REGION")
+             : !Env("AWS_DEFAULT_REGION").empty() ? Env("AWS_DEFAULT_REGION")
+             : !conf[profile]["region"].empty()   ? conf[profile]["region"]
+                                                  : "us-east-1";
+  c.endpoint = !opts.endpoint_url.empty()               ? opts.endpoint_url
+               : !Env("AWS_ENDPOINT_URL_S3").empty()    ? Env("AWS_ENDPOINT_URL_S3")
+               : !Env("AWS_ENDPOINT_URL").empty()       ? Env("AWS_ENDPOINT_URL")
+               : !conf[profile]["endpoint_url"].empty() ? conf[profile]["endpoint_url"]
+                                                        : "";
+  if (c.endpoint.empty()) {
+    c.endpoint = "https://s3." + c.region + ".amazonaws.com";
+    c.path_style = false;  // AWS: virtual-hosted buckets
+  } else {
+    c.path_style = true;  // other servers: bucket in the path
+  }
+  c.ca_bundle = !opts.ca_bundle.empty() ? opts.ca_bundle : Env("AWS_CA_BUNDLE");
+  c.verify_tls = !opts.no_verify_ssl;
+  if (!c.verify_tls)
+    LogWarn(
+        "TLS certificate verification is OFF (--no-verify-ssl): anyone on the path can read and "
+        "change what is sent");
+  return c;
+}
+
+S3Store::S3Store(std::shared_ptr<S3Client> client, std::string bucket, std::string prefix)
+    : client_(std::move(client)), bucket_(std::move(bucket)), prefix_(std::move(prefix)) {
+  if (!prefix_.empty() && prefix_.back() != '/') prefix_ += '/';
+}
+
+Status S3Store::Put(std::string_view key, std::string_view data) {
+  Digest sha = Sha256::Of(data);
+  S3Client::Request r;
+  r.method = "PUT";
+  r.bucket = bucket_;
+  r.key = Key(key);
+  r.body = data;
+  r.body_sha256_hex = DigestHex(sha);
+  r.headers = {{"x-amz-checksum-sha256", Base64(sha)}};
+  auto resp = client_->Send(r);
+  return resp.ok() ? Status::OK() : resp.take_status();
+}
+
+Result<std::string> S3Store::Get(std::string_view key) {
+  return client_->GetObject(bucket_, Key(key));
+}
+
+Result<uint64_t> S3Store::Size(std::string_view key) {
+  ASSIGN_OR_RETURN(auto info, client_->HeadObject(bucket_, Key(key)));
+  return info.size;
+}
+
+Result<std::vector<std::string>> S3Store::List(std::string_view prefix) {
+  ASSIGN_OR_RETURN(auto keys, client_->ListObjects(bucket_, Key(prefix)));
+  for (auto& k : keys) k = k.substr(prefix_.size());
+  return keys;
+}
+
+Status S3Store::Delete(std::string_view key) { return client_->DeleteObject(bucket_, Key(key)); }
+
+}  // namespace ferry
