@@ -99,7 +99,7 @@ head -c $((400 << 20)) /dev/urandom >"$W/big.bin"
 mkdir -p "$W/src2" && mv "$W/big.bin" "$W/src2/"
 "$FERRY" push "$W/src2" --to "$STORE" --ref app/big --compression 19 --threads 1 --no-progress >/dev/null 2>&1 &
 PID=$!
-sleep 2
+sleep 4  # chunk writes are published at least every second
 kill -9 $PID 2>/dev/null
 wait $PID 2>/dev/null
 check "the killed push moved no ref" test ! -e "$STORE/refs/app/big"

@@ -4,6 +4,7 @@
 #   2. the unit tests again under AddressSanitizer + UndefinedBehaviorSanitizer
 #   3. the unit tests under ThreadSanitizer
 #   4. the benchmark in smoke mode (so it never rots; no timing is asserted)
+#   5. with a real S3 server (Ceph RGW, started here, stopped by PID): the S3 end-to-end tests
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash tools/setup.sh
@@ -24,5 +25,18 @@ TSAN_OPTIONS=halt_on_error=1 build-tsan/ferry_unit_tests --gtest_brief=1
 echo "== benchmark smoke run"
 build/ferry_bench --smoke
 
-echo "== unit + end-to-end tests"
+echo "== S3 test server: Ceph RADOS Gateway on 127.0.0.1 (stopped by PID on exit)"
+if ! dpkg-query -W -f='${Status}' awscli 2>/dev/null | grep -q "ok installed"; then
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends awscli >/dev/null
+fi
+RGW_DIR=$(mktemp -d "${TMPDIR:-/tmp}/ferry-rgw-XXXXXX")
+RGW_PORT=$((20000 + RANDOM % 20000))
+trap 'bash tests/s3/stop-rgw.sh "$RGW_DIR" --purge >/dev/null' EXIT
+bash tests/s3/start-rgw.sh "$RGW_PORT" "$RGW_DIR" >/dev/null
+# shellcheck disable=SC1091
+. "$RGW_DIR/s3.env"
+export S3_ENDPOINT AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_DEFAULT_REGION
+
+echo "== unit + end-to-end tests (local store and S3)"
 ctest --test-dir build --output-on-failure

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <functional>
 
 #include "util/posix.h"
@@ -16,9 +17,11 @@ LocalStore::LocalStore(std::string root, bool sync) : root_(std::move(root)), sy
 }
 
 namespace {
-// Batch limits: a batch is published when either is reached.
+// A batch is published when any limit is reached. The age limit bounds the
+// work a crash can lose: a re-run finds everything older than a second.
 constexpr size_t kBatchObjects = 2048;
-constexpr size_t kBatchBytes = 256u << 20;
+constexpr size_t kBatchBytes = 64u << 20;
+constexpr auto kBatchAge = std::chrono::seconds(1);
 }  // namespace
 
 LocalStore::~LocalStore() {
@@ -42,9 +45,11 @@ Status LocalStore::PutLazy(std::string_view key, std::string_view data) {
   bool full;
   {
     std::lock_guard<std::mutex> l(mu_);
+    if (pending_.empty()) pending_since_ = std::chrono::steady_clock::now();
     pending_.push_back({std::move(tmp), std::move(path)});
     pending_bytes_ += data.size();
-    full = pending_.size() >= kBatchObjects || pending_bytes_ >= kBatchBytes;
+    full = pending_.size() >= kBatchObjects || pending_bytes_ >= kBatchBytes ||
+           std::chrono::steady_clock::now() - pending_since_ >= kBatchAge;
   }
   if (!full) return Status::OK();
   std::lock_guard<std::mutex> f(flush_mu_);

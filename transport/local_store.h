@@ -5,6 +5,7 @@
 // in batches: syncfs (data durable), renames, syncfs (names durable).
 #pragma once
 
+#include <chrono>
 #include <mutex>
 #include <set>
 #include <string>
@@ -45,7 +46,8 @@ class LocalStore final : public ObjectStore {
   std::set<std::string> dirs_;    // guarded by mu_: directories known to exist
   std::vector<Pending> pending_;  // guarded by mu_: written, not yet published
   size_t pending_bytes_ = 0;      // guarded by mu_
-  std::mutex flush_mu_;           // one batch publishes at a time
+  std::chrono::steady_clock::time_point pending_since_;  // guarded by mu_
+  std::mutex flush_mu_;                                  // one batch publishes at a time
 };
 
 }  // namespace ferry

@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# End-to-end tests of `ferry` against a real S3 server (Ceph RGW, started by
+# tools/test.sh). usage: e2e_s3.sh PATH/TO/ferry
+# Needs S3_ENDPOINT, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY in the environment;
+# without them it exits 77 (ctest: skipped), which only happens outside tools/test.sh.
+set -uo pipefail
+FERRY=$(realpath "$1")
+if [ -z "${S3_ENDPOINT:-}" ]; then echo "S3_ENDPOINT is not set: run via tools/test.sh"; exit 77; fi
+export AWS_ENDPOINT_URL=$S3_ENDPOINT
+AWS=(/usr/bin/aws --endpoint-url "$S3_ENDPOINT")
+W=$(mktemp -d "${TMPDIR:-/tmp}/ferry-e2e-s3-XXXXXX")
+trap 'rm -rf "$W"' EXIT
+PASS=0
+FAIL=0
+ok() { PASS=$((PASS + 1)); echo "ok   - $1"; }
+bad() { FAIL=$((FAIL + 1)); echo "FAIL - $1"; }
+check() { local name=$1; shift; if "$@"; then ok "$name"; else bad "$name"; fi; }
+expect_exit() {
+  local name=$1 want=$2; shift 2
+  "$@" >"$W/out" 2>"$W/err"
+  local got=$?
+  if [ "$got" = "$want" ]; then ok "$name (exit $got)"; else bad "$name: exit $got, want $want: $(head -c 600 "$W/err")"; fi
+}
+json() { jq -r "$1" "$W/out"; }
+
+BUCKET=ferry-e2e-$RANDOM$RANDOM
+"${AWS[@]}" s3 mb "s3://$BUCKET" >/dev/null || { echo "cannot create bucket"; exit 1; }
+URL=s3://$BUCKET/app/1.4.2/
+SRC=$W/build
+mkdir -p "$SRC/bin" "$SRC/lib"
+head -c $((9 << 20)) /dev/urandom >"$SRC/bin/app"
+chmod 755 "$SRC/bin/app"
+for i in $(seq 1 50); do echo "module $i" >"$SRC/lib/m$i.js"; done
+ln -s app "$SRC/bin/current"
+
+echo "# push, verify, restore through S3"
+expect_exit "push to s3://" 0 "$FERRY" push "$SRC" --to "$URL" --ref app/main --tag commit=abc --json
+check "every file was stored" test "$(json .files)" = 51 -a "$(json .bytes_new)" = "$(json .bytes_read)"
+M=$(json .manifest)
+expect_exit "verify on s3:// rehashes every chunk" 0 "$FERRY" verify --store "$URL" --ref app/main --json
+check "  ... every byte" test "$(json .bytes_checked)" = "$(cat "$SRC"/bin/app "$SRC"/lib/* | wc -c)"
+expect_exit "restore from s3://" 0 "$FERRY" restore app/main --from "$URL" --to "$W/restored"
+check "restored tree is byte-identical" diff -r --no-dereference "$SRC" "$W/restored"
+expect_exit "second push of the same tree" 0 "$FERRY" push "$SRC" --to "$URL" --ref app/main --json
+check "sends no chunk bytes" test "$(json .bytes_new)" = 0 -a "$(json .bytes_stored)" = 0
+
+echo "# interoperability with aws s3 cp"
+"${AWS[@]}" s3 cp "${URL}manifests/$M" "$W/manifest.bin" >/dev/null 2>&1
+check "the manifest downloaded with aws s3 cp hashes to its name" test "$(sha256sum "$W/manifest.bin" | cut -d' ' -f1)" = "$M"
+"${AWS[@]}" s3 cp "${URL}refs/app/main" "$W/ref" >/dev/null 2>&1
+check "the ref downloaded with aws s3 cp names the latest manifest" test "$(cat "$W/ref")" = "$(json .manifest)"
+
+echo "# damage is found and named"
+CHUNK=$("${AWS[@]}" s3 ls --recursive "s3://$BUCKET/app/1.4.2/chunks/" 2>/dev/null | awk '$3 > 1000 {print $4; exit}')
+"${AWS[@]}" s3 cp "s3://$BUCKET/$CHUNK" "$W/chunk" >/dev/null 2>&1
+printf 'XXXX' | dd of="$W/chunk" bs=1 seek=100 conv=notrunc status=none
+"${AWS[@]}" s3 cp "$W/chunk" "s3://$BUCKET/$CHUNK" >/dev/null 2>&1
+expect_exit "verify finds a chunk damaged in the bucket" 5 "$FERRY" verify --store "$URL" --all --json
+check "  ... and names it and its file" test "$(json '.chunk_problems[0].chunk')" = "$(basename "$CHUNK")" -a "$(json '.chunk_problems[0].files[0]' | cut -d' ' -f1)" = bin/app
+expect_exit "restore refuses to write the damaged file" 5 "$FERRY" restore app/main --from "$URL" --to "$W/out2"
+check "  ... and leaves no bin/app behind" test ! -e "$W/out2/bin/app"
+expect_exit "the damage stays reported until it is repaired" 5 "$FERRY" verify --store "$URL" --ref app/main
+
+echo "# failures are clean and change nothing"
+BEFORE=$("${AWS[@]}" s3 ls --recursive "s3://$BUCKET/" | md5sum)
+expect_exit "a wrong secret key" 11 env AWS_SECRET_ACCESS_KEY=wrong-secret "$FERRY" push "$SRC" --to "$URL" --ref app/main
+check "  ... says why and shows no secret" bash -c "grep -q SignatureDoesNotMatch '$W/err' && ! grep -q wrong-secret '$W/err'"
+check "  ... and the bucket is unchanged" test "$("${AWS[@]}" s3 ls --recursive "s3://$BUCKET/" | md5sum)" = "$BEFORE"
+expect_exit "an unknown bucket" 4 "$FERRY" push "$SRC" --to "s3://no-such-bucket-$RANDOM/x/" --ref app/main
+check "  ... says to create it" grep -q "create the bucket" "$W/err"
+expect_exit "an unreachable endpoint" 4 "$FERRY" verify --store "$URL" --all --endpoint-url http://127.0.0.1:1
+expect_exit "no credentials at all" 11 env -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY HOME="$W" "$FERRY" verify --store "$URL" --all
+"${AWS[@]}" s3 cp "$SRC/lib/m1.js" "s3://$BUCKET/not-a-store/file.js" >/dev/null 2>&1
+expect_exit "a non-empty prefix that is not a store is refused" 4 "$FERRY" push "$SRC" --to "s3://$BUCKET/not-a-store/"
+AWS_SHARED_CREDENTIALS_FILE=$W/credentials
+printf '[dr]\naws_access_key_id = %s\naws_secret_access_key = %s\n' "$AWS_ACCESS_KEY_ID" "$AWS_SECRET_ACCESS_KEY" >"$AWS_SHARED_CREDENTIALS_FILE"
+expect_exit "credentials from a named profile (AWS_PROFILE)" 0 env -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY AWS_PROFILE=dr AWS_SHARED_CREDENTIALS_FILE="$AWS_SHARED_CREDENTIALS_FILE" "$FERRY" push "$SRC/lib" --to "s3://$BUCKET/profile/" --json
+
+"${AWS[@]}" s3 rb --force "s3://$BUCKET" >/dev/null 2>&1
+echo
+echo "e2e-s3: $PASS passed, $FAIL failed"
+[ "$FAIL" = 0 ]
