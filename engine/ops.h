@@ -8,6 +8,7 @@
 #include <utility>
 #include <vector>
 
+#include "engine/mirror.h"
 #include "engine/pipeline.h"
 #include "manifest/manifest.h"
 #include "transport/object_store.h"
@@ -24,16 +25,27 @@ struct PushOptions {
   int zstd_level = 3;  // 0 stores chunks uncompressed
   PipelineOptions pipeline;
   std::atomic<uint64_t>* progress_bytes = nullptr;
+  // Mirror layout: upload each file to s3://bucket/prefix/<path> (the store then
+  // holds only manifests and refs). Null: store layout, chunks into the store.
+  struct Mirror {
+    S3Client* client = nullptr;
+    std::string bucket, prefix;
+    MirrorOptions options;
+  };
+  const Mirror* mirror = nullptr;
 };
 
 struct PushReport {
   Digest manifest_id{};
   std::optional<Digest> parent;
   uint64_t files = 0, dirs = 0, symlinks = 0;
-  uint64_t bytes_read = 0;    // source bytes read and hashed
-  uint64_t bytes_new = 0;     // of those, in chunks the store did not have
-  uint64_t bytes_dedup = 0;   // bytes_read - bytes_new
-  uint64_t bytes_stored = 0;  // bytes written for new chunks (after compression)
+  uint64_t bytes_read = 0;       // source bytes read and hashed
+  uint64_t bytes_new = 0;        // of those, in chunks the store did not have
+  uint64_t bytes_dedup = 0;      // bytes_read - bytes_new
+  uint64_t bytes_stored = 0;     // bytes written for new chunks (after compression)
+  uint64_t bytes_sent = 0;       // mirror: file bytes uploaded
+  uint64_t objects_put = 0;      // mirror: objects uploaded and checked with HEAD
+  uint64_t files_unchanged = 0;  // mirror: not sent, the same bytes were already there
   uint64_t chunks = 0, chunks_new = 0;
   double seconds = 0;
   std::string io_backend;
@@ -69,8 +81,14 @@ struct VerifyReport {
   std::vector<ChunkProblem> chunk_problems;
 };
 
+class ChunkSource;
+
 // Re-reads, decompresses and rehashes every chunk the selected manifests
-// reference. kVerifyFailed if anything is missing or corrupt.
+// reference (from `source`: the store's chunks, or the mirror's objects).
+// kVerifyFailed if anything is missing or corrupt.
+Status Verify(ObjectStore* store, ChunkSource* source, const VerifyOptions& opts,
+              VerifyReport* report);
+// Store layout: chunks come from `store` itself.
 Status Verify(ObjectStore* store, const VerifyOptions& opts, VerifyReport* report);
 
 // ---- restore ----------------------------------------------------------------
@@ -94,6 +112,8 @@ struct RestoreReport {
 // a byte is written. Each file is written to a temp name, verified against its
 // SHA-256, then renamed into place. A file already present with the right
 // size and XXH3-128 is left as it is.
+Status Restore(ObjectStore* store, ChunkSource* source, const RestoreOptions& opts,
+               RestoreReport* report);
 Status Restore(ObjectStore* store, const RestoreOptions& opts, RestoreReport* report);
 
 }  // namespace ferry

@@ -167,12 +167,13 @@ class Pipeline {
  public:
   Pipeline(const std::vector<SourceFile>& files, const PipelineOptions& opts, ChunkSink* sink,
            std::vector<FileDigest>* results, std::atomic<uint64_t>* progress, size_t nblocks,
-           unsigned threads)
+           unsigned threads, FileSink* file_sink)
       : files_(files),
         opts_(opts),
         sink_(sink),
         results_(results),
         progress_(progress),
+        file_sink_(file_sink),
         pool_(nblocks, opts.block_size),
         threads_(threads) {}
 
@@ -545,6 +546,10 @@ class Pipeline {
   }
 
   void ScanBlock(FileState* f, Block* b, bool last) {
+    if (file_sink_ && !Stopped()) {
+      Status st = file_sink_->OnData(f->index, b->seq * opts_.block_size, b->data, b->len);
+      if (!st.ok()) Stop(st);
+    }
     f->xxh.Update(b->data, b->len);
     size_t off = 0;
     while (off < b->len) {
@@ -625,6 +630,7 @@ class Pipeline {
         r.sha256 = f->need_file_sha ? f->sha_digest : r.chunks.at(0).id;
       }
     }
+    if (file_sink_) file_sink_->OnFileDone(f->index, r);
     delete f;
     std::lock_guard<std::mutex> l(live_mu_);
     if (--live_files_ == 0) live_cv_.notify_all();
@@ -635,6 +641,7 @@ class Pipeline {
   ChunkSink* sink_;
   std::vector<FileDigest>* results_;
   std::atomic<uint64_t>* progress_;
+  FileSink* file_sink_;
   BlockPool pool_;
   unsigned threads_;
   TaskQueue queue_;
@@ -687,11 +694,11 @@ Status ValidatePipelineOptions(const PipelineOptions& opts, size_t sink_per_thre
 
 Status RunPipeline(const std::vector<SourceFile>& files, const PipelineOptions& opts,
                    ChunkSink* sink, std::vector<FileDigest>* results, PipelineStats* stats,
-                   std::atomic<uint64_t>* progress_bytes) {
+                   std::atomic<uint64_t>* progress_bytes, FileSink* file_sink) {
   RETURN_IF_ERROR(ValidatePipelineOptions(opts, sink->PerThreadMemory()));
   size_t reserved;
   size_t blocks = BlockCount(opts, sink->PerThreadMemory(), &reserved);
-  Pipeline p(files, opts, sink, results, progress_bytes, blocks, ThreadCount(opts));
+  Pipeline p(files, opts, sink, results, progress_bytes, blocks, ThreadCount(opts), file_sink);
   return p.Run(stats);
 }
 

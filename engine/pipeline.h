@@ -52,6 +52,20 @@ class ChunkSink {
   virtual size_t PerThreadMemory() const { return 0; }
 };
 
+// Optionally receives every file's bytes in order (to upload them as whole
+// objects), from the same single read. Called from worker threads; calls for
+// one file never overlap.
+class FileSink {
+ public:
+  virtual ~FileSink() = default;
+  // The next `n` bytes of files[index], starting at `offset`. May block (back
+  // pressure). An error stops the whole pipeline.
+  virtual Status OnData(size_t index, uint64_t offset, const uint8_t* data, size_t n) = 0;
+  // files[index] is done: read, chunked and hashed (digest.status OK), or failed.
+  // Not called for files that could not be opened; empty files get no OnData.
+  virtual void OnFileDone(size_t index, const FileDigest& digest) = 0;
+};
+
 enum class IoBackend { kAuto, kUring, kPread };
 
 struct PipelineOptions {
@@ -85,6 +99,6 @@ Status ValidatePipelineOptions(const PipelineOptions& opts, size_t sink_per_thre
 // not null, is advanced as bytes are hashed (for a progress line).
 Status RunPipeline(const std::vector<SourceFile>& files, const PipelineOptions& opts,
                    ChunkSink* sink, std::vector<FileDigest>* results, PipelineStats* stats,
-                   std::atomic<uint64_t>* progress_bytes = nullptr);
+                   std::atomic<uint64_t>* progress_bytes = nullptr, FileSink* file_sink = nullptr);
 
 }  // namespace ferry

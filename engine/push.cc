@@ -3,13 +3,16 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <unordered_set>
 
 #include "engine/chunk_codec.h"
+#include "engine/mirror.h"
 #include "engine/ops.h"
 #include "engine/walk.h"
 #include "manifest/repo.h"
+#include "transport/sigv4.h"
 
 namespace ferry {
 
@@ -77,6 +80,31 @@ class StoreSink final : public ChunkSink {
   std::map<std::thread::id, std::unique_ptr<ChunkEncoder>> encoders_;  // guarded by mu_
 };
 
+// Mirror layout: chunks are only hashed (for the manifest), never stored.
+class HashOnlySink final : public ChunkSink {
+ public:
+  bool Want(const Digest&, uint32_t) override { return false; }
+  Status Put(const Digest&, const uint8_t*, size_t) override { return Status::OK(); }
+};
+
+// --tag k=v as object metadata (x-amz-meta-k) and S3 object tags.
+std::vector<std::pair<std::string, std::string>> TagHeaders(
+    const std::vector<std::pair<std::string, std::string>>& tags, const std::string& ref) {
+  std::vector<std::pair<std::string, std::string>> h;
+  std::string tagging;
+  for (const auto& [k, v] : tags) {
+    std::string key;
+    for (char c : k)
+      key += std::isalnum(static_cast<unsigned char>(c)) ? static_cast<char>(std::tolower(c)) : '-';
+    h.emplace_back("x-amz-meta-" + key, v);
+    tagging += (tagging.empty() ? "" : "&") + UriEncode(k, true) + "=" + UriEncode(v, true);
+  }
+  if (!ref.empty()) h.emplace_back("x-amz-meta-ferry-ref", ref);
+  if (!tagging.empty() && tags.size() <= 10)
+    h.emplace_back("x-amz-tagging", tagging);  // S3 allows 10
+  return h;
+}
+
 }  // namespace
 
 Status Push(ObjectStore* store, const PushOptions& opts, PushReport* report) {
@@ -99,17 +127,76 @@ Status Push(ObjectStore* store, const PushOptions& opts, PushReport* report) {
     }
   }
 
-  StoreSink sink(store, opts.zstd_level, opts.pipeline.chunking.max_size);
+  // The ref's previous manifest: mirror pushes skip files that did not change.
+  std::optional<Digest> parent;
+  std::map<std::string, const FileEntry*> previous;
+  Manifest previous_manifest;
+  if (!opts.ref.empty()) {
+    auto prev = ReadRef(store, opts.ref);
+    if (prev.ok()) {
+      parent = *prev;
+      if (opts.mirror) {
+        auto pm = LoadManifest(store, *prev);
+        if (pm.ok()) {
+          previous_manifest = std::move(*pm);
+          for (const auto& e : previous_manifest.files) previous[e.path] = &e;
+        }
+      }
+    } else if (prev.status().code() != Code::kNotFound) {
+      return prev.take_status();
+    }
+  }
+
   std::vector<FileDigest> digests;
   PipelineStats stats;
-  RETURN_IF_ERROR(RunPipeline(files, opts.pipeline, &sink, &digests, &stats, opts.progress_bytes));
+  if (opts.mirror) {
+    // The uploads' buffers come out of the same memory budget: parts in
+    // flight, plus one unfinished part per file being read.
+    PipelineOptions popts = opts.pipeline;
+    size_t upload_mem =
+        opts.mirror->options.max_inflight_bytes + 2 * opts.mirror->options.part_size;
+    if (popts.memory_budget <= upload_mem + (16u << 20))
+      return Status::Usage("memory budget of " + std::to_string(popts.memory_budget >> 20) +
+                           " MiB is too small for mirror uploads: give at least " +
+                           std::to_string(((upload_mem + (16u << 20)) >> 20) + 32) +
+                           " MiB (--memory)");
+    popts.memory_budget -= upload_mem;
+    std::vector<MirrorFile> mfiles;
+    for (size_t i = 0; i < files.size(); i++) {
+      const FileEntry& e = walk.entries[file_entry[i]].entry;
+      MirrorFile mf{e.path, files[i].path, e.size, std::nullopt};
+      auto it = previous.find(e.path);
+      if (it != previous.end() && it->second->type == EntryType::kFile &&
+          it->second->size == e.size && it->second->mtime_ns == e.mtime_ns)
+        mf.previous_sha = it->second->sha256;
+      mfiles.push_back(std::move(mf));
+    }
+    MirrorUploader uploader(opts.mirror->client, opts.mirror->bucket, opts.mirror->prefix,
+                            std::move(mfiles), opts.mirror->options,
+                            TagHeaders(opts.tags, opts.ref));
+    HashOnlySink sink;
+    Status run = RunPipeline(files, popts, &sink, &digests, &stats, opts.progress_bytes, &uploader);
+    Status up = uploader.Finish(digests);  // always: it aborts unfinished uploads
+    RETURN_IF_ERROR(run);
+    RETURN_IF_ERROR(up);
+    MirrorStats ms = uploader.stats();
+    report->bytes_sent = ms.bytes_sent;
+    report->objects_put = ms.objects_put;
+    report->files_unchanged = ms.files_unchanged;
+    report->bytes_new = ms.bytes_sent;
+    report->bytes_stored = ms.bytes_sent;
+  } else {
+    StoreSink sink(store, opts.zstd_level, opts.pipeline.chunking.max_size);
+    RETURN_IF_ERROR(
+        RunPipeline(files, opts.pipeline, &sink, &digests, &stats, opts.progress_bytes));
+    report->bytes_new = sink.bytes_new_;
+    report->bytes_stored = sink.bytes_stored_;
+    report->chunks_new = sink.chunks_new_;
+  }
   report->bytes_read = stats.bytes_read;
   report->chunks = stats.chunks;
   report->io_backend = stats.io_backend;
-  report->bytes_new = sink.bytes_new_;
-  report->bytes_stored = sink.bytes_stored_;
-  report->chunks_new = sink.chunks_new_;
-  report->bytes_dedup = report->bytes_read - report->bytes_new;
+  report->bytes_dedup = report->bytes_read - std::min(report->bytes_read, report->bytes_new);
   // Every chunk durable under its final name before anything names it.
   RETURN_IF_ERROR(store->Sync());
 
@@ -156,14 +243,7 @@ Status Push(ObjectStore* store, const PushOptions& opts, PushReport* report) {
   m.ref = opts.ref;
   m.tags = opts.tags;
   m.chunking = opts.pipeline.chunking;
-  if (!opts.ref.empty()) {
-    auto prev = ReadRef(store, opts.ref);
-    if (prev.ok()) {
-      m.parent = *prev;
-    } else if (prev.status().code() != Code::kNotFound) {
-      return prev.take_status();
-    }
-  }
+  m.parent = parent;
   report->parent = m.parent;
   // The manifest is durable before the ref points at it (Put fsyncs).
   ASSIGN_OR_RETURN(report->manifest_id, PutManifest(store, &m));

@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "engine/chunk_codec.h"
+#include "engine/destination.h"
 #include "engine/ops.h"
 #include "manifest/repo.h"
 #include "util/posix.h"
@@ -100,7 +101,7 @@ void SetMtime(int fd, int64_t mtime_ns) {
   futimens(fd, ts);
 }
 
-Status RestoreFile(ObjectStore* store, int root, const FileEntry& e, RestoreReport* report,
+Status RestoreFile(ChunkSource* source, int root, const FileEntry& e, RestoreReport* report,
                    std::mutex* mu) {
   std::string name;
   ASSIGN_OR_RETURN(Fd dir, OpenParent(root, e.path, &name));
@@ -119,18 +120,14 @@ Status RestoreFile(ObjectStore* store, int root, const FileEntry& e, RestoreRepo
   };
   Sha256 sha;
   std::string data;
-  for (const auto& c : e.chunks) {
-    auto obj = store->Get(ChunkKey(c.id));
-    if (!obj.ok()) {
-      Status st = obj.take_status();
+  uint64_t offset = 0;
+  for (size_t i = 0; i < e.chunks.size(); offset += e.chunks[i].size, i++) {
+    Status st = source->Fetch(e, i, offset, &data);
+    if (!st.ok()) {
       if (st.code() == Code::kNotFound)
-        st = Status::VerifyFailed("chunk " + DigestHex(c.id) + " of " + e.path +
-                                  " is missing from the store")
-                 .SetDataLoss();
-      return fail(st);
+        st = Status::VerifyFailed(st.message() + " (needed for " + e.path + ")").SetDataLoss();
+      return fail(st.WithContext(e.path));
     }
-    Status st = DecodeChunk(*obj, c.id, c.size, &data);
-    if (!st.ok()) return fail(st.WithContext(e.path));
     sha.Update(data);
     st = WriteAll(fd.get(), data, e.path);
     if (!st.ok())
@@ -185,6 +182,12 @@ Status RestoreSymlink(int root, const FileEntry& e) {
 }  // namespace
 
 Status Restore(ObjectStore* store, const RestoreOptions& opts, RestoreReport* report) {
+  auto source = MakeStoreChunkSource(store);
+  return Restore(store, source.get(), opts, report);
+}
+
+Status Restore(ObjectStore* store, ChunkSource* source, const RestoreOptions& opts,
+               RestoreReport* report) {
   auto t0 = std::chrono::steady_clock::now();
   if (opts.target.empty()) return Status::Usage("restore needs --to DIR");
   ASSIGN_OR_RETURN(report->manifest_id, ResolveManifest(store, opts.what));
@@ -231,7 +234,7 @@ Status Restore(ObjectStore* store, const RestoreOptions& opts, RestoreReport* re
   std::atomic<size_t> next{0};
   auto worker = [&] {
     for (size_t i = next++; i < files.size(); i = next++)
-      record(RestoreFile(store, root.get(), *files[i], report, &mu));
+      record(RestoreFile(source, root.get(), *files[i], report, &mu));
   };
   unsigned n = opts.threads ? opts.threads : std::max(2u, 2 * std::thread::hardware_concurrency());
   n = std::min<unsigned>(n, std::max<size_t>(1, files.size()));

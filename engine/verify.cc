@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "engine/chunk_codec.h"
+#include "engine/destination.h"
 #include "engine/ops.h"
 #include "manifest/repo.h"
 #include "util/hex.h"
@@ -22,6 +23,12 @@ unsigned IoThreads(unsigned requested) {
 }  // namespace
 
 Status Verify(ObjectStore* store, const VerifyOptions& opts, VerifyReport* report) {
+  auto source = MakeStoreChunkSource(store);
+  return Verify(store, source.get(), opts, report);
+}
+
+Status Verify(ObjectStore* store, ChunkSource* source, const VerifyOptions& opts,
+              VerifyReport* report) {
   auto t0 = std::chrono::steady_clock::now();
   std::set<Digest> ids;
   if (opts.all) {
@@ -50,9 +57,8 @@ Status Verify(ObjectStore* store, const VerifyOptions& opts, VerifyReport* repor
     }
   }
 
-  // Load every manifest (each is checked against its ID) and collect the chunks.
+  // Load every manifest (each is checked against its ID).
   std::vector<std::pair<Digest, Manifest>> manifests;
-  std::map<Digest, uint32_t> chunks;
   for (const auto& id : ids) {
     auto m = LoadManifest(store, id);
     if (!m.ok()) {
@@ -61,36 +67,42 @@ Status Verify(ObjectStore* store, const VerifyOptions& opts, VerifyReport* repor
       report->manifest_problems.push_back(st);
       continue;
     }
-    for (const auto& f : m->files)
-      for (const auto& c : f.chunks) chunks.emplace(c.id, c.size);
     report->manifests.push_back(id);
     manifests.emplace_back(id, std::move(*m));
   }
 
-  // Rehash every chunk, in parallel.
-  std::vector<std::pair<Digest, uint32_t>> work(chunks.begin(), chunks.end());
+  // What to fetch: every chunk ID once (a store keeps each chunk once), or
+  // every file's chunks (a mirror keeps a copy in each file's object).
+  struct Item {
+    const FileEntry* file;
+    size_t chunk;
+    uint64_t offset;
+  };
+  std::vector<Item> work;
+  std::set<Digest> seen;
+  for (const auto& [mid, m] : manifests) {
+    for (const auto& f : m.files) {
+      uint64_t offset = 0;
+      for (size_t i = 0; i < f.chunks.size(); offset += f.chunks[i].size, i++)
+        if (source->PerFile() || seen.insert(f.chunks[i].id).second)
+          work.push_back({&f, i, offset});
+    }
+  }
+
+  // Fetch and rehash, in parallel.
   std::atomic<size_t> next{0};
   std::atomic<uint64_t> bytes{0};
   std::mutex mu;
-  std::map<Digest, Status> bad;
+  std::vector<std::pair<const Item*, Status>> bad;
   auto worker = [&] {
     std::string data;
     for (size_t i = next++; i < work.size(); i = next++) {
-      const auto& [id, size] = work[i];
-      auto obj = store->Get(ChunkKey(id));
-      Status st;
-      if (!obj.ok()) {
-        st = obj.status().code() == Code::kNotFound
-                 ? Status::NotFound("chunk " + DigestHex(id) + " is missing")
-                 : obj.take_status();
-      } else {
-        st = DecodeChunk(*obj, id, size, &data);
-      }
+      Status st = source->Fetch(*work[i].file, work[i].chunk, work[i].offset, &data);
       if (st.ok()) {
-        bytes += size;
+        bytes += work[i].file->chunks[work[i].chunk].size;
       } else {
         std::lock_guard<std::mutex> l(mu);
-        bad.emplace(id, st);
+        bad.emplace_back(&work[i], st);
       }
     }
   };
@@ -101,18 +113,22 @@ Status Verify(ObjectStore* store, const VerifyOptions& opts, VerifyReport* repor
   report->chunks_checked = work.size();
   report->bytes_checked = bytes;
 
-  // Name the files each bad chunk belongs to.
-  for (const auto& [id, st] : bad) {
+  // Name the files each bad chunk belongs to (in a mirror: the one object).
+  for (const auto& [item, st] : bad) {
     ChunkProblem p;
-    p.id = id;
+    p.id = item->file->chunks[item->chunk].id;
     p.status = st;
-    for (const auto& [mid, m] : manifests)
-      for (const auto& f : m.files)
-        for (const auto& c : f.chunks)
-          if (c.id == id) {
-            p.files.push_back(f.path + " (manifest " + DigestHex(mid).substr(0, 12) + ")");
-            break;
-          }
+    if (source->PerFile()) {
+      p.files.push_back(item->file->path);
+    } else {
+      for (const auto& [mid, m] : manifests)
+        for (const auto& f : m.files)
+          for (const auto& c : f.chunks)
+            if (c.id == p.id) {
+              p.files.push_back(f.path + " (manifest " + DigestHex(mid).substr(0, 12) + ")");
+              break;
+            }
+    }
     report->chunk_problems.push_back(std::move(p));
   }
   report->seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "engine/destination.h"
 #include "engine/ops.h"
 #include "transport/s3_store.h"
 #include "util/hex.h"
@@ -91,7 +92,7 @@ uint64_t TotalSize(const std::vector<std::string>& roots);
 int RunPush(const std::vector<std::string>& sources, const std::string& to, const std::string& ref,
             const std::vector<std::string>& tag_args, bool as_json, int level,
             const std::string& chunk_spec, size_t memory_mib, unsigned threads,
-            const std::string& io, bool progress) {
+            const std::string& io, bool progress, const std::string& layout) {
   PushOptions opts;
   opts.sources = sources;
   opts.ref = ref;
@@ -112,8 +113,16 @@ int RunPush(const std::vector<std::string>& sources, const std::string& to, cons
   opts.pipeline.io = io == "uring"   ? IoBackend::kUring
                      : io == "pread" ? IoBackend::kPread
                                      : IoBackend::kAuto;
-  auto store = OpenStore(to, /*create=*/true, *g_store_opts);
-  if (!store.ok()) return Fail(store.status(), "push");
+  auto dest = OpenDestination(to, /*create=*/true, *g_store_opts, layout);
+  if (!dest.ok()) return Fail(dest.status(), "push");
+  ObjectStore* store = dest->meta.get();
+  PushOptions::Mirror mirror;
+  if (dest->layout == Layout::kMirror) {
+    mirror.client = dest->s3.get();
+    mirror.bucket = dest->bucket;
+    mirror.prefix = dest->prefix;
+    opts.mirror = &mirror;
+  }
 
   std::atomic<uint64_t> done{0};
   opts.progress_bytes = &done;
@@ -121,7 +130,7 @@ int RunPush(const std::vector<std::string>& sources, const std::string& to, cons
   Status st;
   {
     Progress p(progress, progress ? TotalSize(sources) : 0, &done);
-    st = Push(store->get(), opts, &r);
+    st = Push(store, opts, &r);
   }
   json j;
   j["status"] = st.ok() ? "ok" : "error";
@@ -130,7 +139,8 @@ int RunPush(const std::vector<std::string>& sources, const std::string& to, cons
     j["parent"] = r.parent ? json(DigestHex(*r.parent)) : json(nullptr);
   }
   j["ref"] = ref.empty() ? json(nullptr) : json(ref);
-  j["store"] = (*store)->Describe();
+  j["store"] = to;
+  j["layout"] = dest->layout == Layout::kMirror ? "mirror" : "store";
   j["files"] = r.files;
   j["dirs"] = r.dirs;
   j["symlinks"] = r.symlinks;
@@ -138,6 +148,9 @@ int RunPush(const std::vector<std::string>& sources, const std::string& to, cons
   j["bytes_new"] = r.bytes_new;
   j["bytes_deduplicated"] = r.bytes_dedup;
   j["bytes_stored"] = r.bytes_stored;
+  j["bytes_sent"] = r.bytes_sent;
+  j["objects_put"] = r.objects_put;
+  j["files_unchanged"] = r.files_unchanged;
   j["chunks"] = r.chunks;
   j["chunks_new"] = r.chunks_new;
   j["seconds"] = r.seconds;
@@ -152,6 +165,18 @@ int RunPush(const std::vector<std::string>& sources, const std::string& to, cons
   for (const auto& e : r.file_errors) std::fprintf(stderr, "ferry push: %s\n", e.message().c_str());
   if (!st.ok()) return Fail(st, "push");
   double mbps = r.seconds > 0 ? r.bytes_read / r.seconds / 1e6 : 0;
+  if (opts.mirror) {
+    std::fprintf(stderr,
+                 "ferry push: %llu files, %s read in %.2f s (%.0f MB/s, %s)\n"
+                 "  mirror: %llu objects uploaded and checked with HEAD (%s sent); %llu files "
+                 "already there\n"
+                 "  manifest %s%s%s\n",
+                 static_cast<unsigned long long>(r.files), Human(r.bytes_read).c_str(), r.seconds,
+                 mbps, r.io_backend.c_str(), static_cast<unsigned long long>(r.objects_put),
+                 Human(r.bytes_sent).c_str(), static_cast<unsigned long long>(r.files_unchanged),
+                 DigestHex(r.manifest_id).c_str(), ref.empty() ? "" : " -> ref ", ref.c_str());
+    return 0;
+  }
   std::fprintf(stderr,
                "ferry push: %llu files, %s read in %.2f s (%.0f MB/s, %s)\n"
                "  new: %s in %llu of %llu chunks, stored as %s; deduplicated: %s\n"
@@ -185,17 +210,19 @@ int RunVerify(const std::string& store_url, const std::vector<std::string>& refs
               bool as_json, unsigned threads) {
   if (all == !refs.empty())
     return Fail(Status::Usage("verify takes either --ref NAME (repeatable) or --all"), "verify");
-  auto store = OpenStore(store_url, /*create=*/false, *g_store_opts);
-  if (!store.ok()) return Fail(store.status(), "verify");
+  auto dest = OpenDestination(store_url, /*create=*/false, *g_store_opts);
+  if (!dest.ok()) return Fail(dest.status(), "verify");
+  auto source = MakeChunkSource(*dest);
   VerifyOptions opts;
   opts.refs = refs;
   opts.all = all;
   opts.threads = threads;
   VerifyReport r;
-  Status st = Verify(store->get(), opts, &r);
+  Status st = Verify(dest->meta.get(), source.get(), opts, &r);
   json j;
   j["status"] = st.ok() ? "verified" : "failed";
-  j["store"] = (*store)->Describe();
+  j["store"] = store_url;
+  j["layout"] = dest->layout == Layout::kMirror ? "mirror" : "store";
   j["manifests"] = json::array();
   for (const auto& m : r.manifests) j["manifests"].push_back(DigestHex(m));
   j["chunks_checked"] = r.chunks_checked;
@@ -230,14 +257,15 @@ int RunVerify(const std::string& store_url, const std::vector<std::string>& refs
 
 int RunRestore(const std::string& what, const std::string& from, const std::string& to,
                bool as_json, unsigned threads) {
-  auto store = OpenStore(from, /*create=*/false, *g_store_opts);
-  if (!store.ok()) return Fail(store.status(), "restore");
+  auto dest = OpenDestination(from, /*create=*/false, *g_store_opts);
+  if (!dest.ok()) return Fail(dest.status(), "restore");
+  auto source = MakeChunkSource(*dest);
   RestoreOptions opts;
   opts.what = what;
   opts.target = to;
   opts.threads = threads;
   RestoreReport r;
-  Status st = Restore(store->get(), opts, &r);
+  Status st = Restore(dest->meta.get(), source.get(), opts, &r);
   json j;
   j["status"] = st.ok() ? "ok" : "error";
   j["manifest"] = DigestHex(r.manifest_id);
@@ -307,6 +335,10 @@ int Main(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::IsMember({"auto", "uring", "pread"}));
   push->add_flag("--no-progress", no_progress, "No progress line");
+  std::string layout;
+  push->add_option("--layout", layout,
+                   "s3://: mirror (default: each file an object) or store (chunks)")
+      ->check(CLI::IsMember({"mirror", "store"}));
 
   // verify
   auto* verify = app.add_subcommand("verify", "Re-read and rehash every stored chunk of a build");
@@ -345,7 +377,7 @@ int Main(int argc, char** argv) {
   if (verbose) SetLogLevel(LogLevel::kDebug);
   if (*push)
     return RunPush(sources, to, ref, tags, json_out, level, chunk_spec, memory_mib, threads, io,
-                   !no_progress && !quiet);
+                   !no_progress && !quiet, layout);
   if (*verify) return RunVerify(store_url, vrefs, all, vjson, vthreads);
   if (*restore) return RunRestore(what, from, target, rjson, rthreads);
   return static_cast<int>(Code::kUsage);

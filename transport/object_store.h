@@ -50,6 +50,11 @@ class ObjectStore {
 
 struct StoreOptions;
 
+// Checks the FERRY-STORE marker of `store`; with create=true and no marker,
+// makes the location a store if is_empty() says it is empty, else refuses.
+Status CheckStoreMarker(ObjectStore* store, bool create,
+                        const std::function<Result<bool>()>& is_empty);
+
 // Opens "file:///path", a plain directory path, or "s3://bucket/prefix". With
 // create=false a location that is not a Ferry store is an error naming the
 // fix; with create=true an empty location becomes one, a non-empty one that

@@ -14,8 +14,10 @@ namespace {
 constexpr char kMarkerKey[] = "FERRY-STORE";
 constexpr char kMarkerBody[] = "ferry store format 1\n";
 
-// Checks the marker, or (create) makes an empty location a store.
-Status CheckMarker(ObjectStore* store, bool create, const std::function<Result<bool>()>& is_empty) {
+}  // namespace
+
+Status CheckStoreMarker(ObjectStore* store, bool create,
+                        const std::function<Result<bool>()>& is_empty) {
   auto marker = store->Get(kMarkerKey);
   if (marker.ok()) {
     if (*marker != kMarkerBody)
@@ -36,6 +38,8 @@ Status CheckMarker(ObjectStore* store, bool create, const std::function<Result<b
   return store->Put(kMarkerKey, kMarkerBody);
 }
 
+namespace {
+
 Result<std::unique_ptr<ObjectStore>> OpenS3(const std::string& url, bool create,
                                             const StoreOptions& options) {
   std::string rest = url.substr(5);
@@ -46,7 +50,7 @@ Result<std::unique_ptr<ObjectStore>> OpenS3(const std::string& url, bool create,
   ASSIGN_OR_RETURN(S3Config config, S3ConfigFromEnvironment(options));
   auto store = std::make_unique<S3Store>(std::make_shared<S3Client>(config), bucket, prefix);
   ObjectStore* s = store.get();
-  RETURN_IF_ERROR(CheckMarker(s, create, [s]() -> Result<bool> {
+  RETURN_IF_ERROR(CheckStoreMarker(s, create, [s]() -> Result<bool> {
     ASSIGN_OR_RETURN(auto keys, s->List(""));
     return keys.empty();
   }));
@@ -72,7 +76,7 @@ Result<std::unique_ptr<ObjectStore>> OpenLocal(const std::string& url, bool crea
                                     " does not exist (push to it first, or check the path)");
   if (!exists) RETURN_IF_ERROR(MkdirAll(path).WithContext("cannot create store"));
   auto store = std::make_unique<LocalStore>(path);
-  RETURN_IF_ERROR(CheckMarker(store.get(), create, [&]() -> Result<bool> {
+  RETURN_IF_ERROR(CheckStoreMarker(store.get(), create, [&]() -> Result<bool> {
     ASSIGN_OR_RETURN(auto names, ListDir(path));
     return names.empty();
   }));

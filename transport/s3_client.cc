@@ -279,3 +279,83 @@ Result<std::vector<std::string>> S3Client::ListObjects(const std::string& bucket
 }
 
 }  // namespace ferry
+
+namespace ferry {
+
+Result<std::string> S3Client::CreateMultipartUpload(
+    const std::string& bucket, const std::string& key,
+    const std::vector<std::pair<std::string, std::string>>& headers) {
+  Request r;
+  r.method = "POST";
+  r.bucket = bucket;
+  r.key = key;
+  r.query = {{"uploads", ""}};
+  r.headers = headers;
+  ASSIGN_OR_RETURN(HttpResponse resp, Send(r));
+  std::string id = XmlText(resp.body, "UploadId");
+  if (id.empty())
+    return Status::StoreUnavailable("CreateMultipartUpload s3://" + bucket + "/" + key +
+                                    ": no UploadId in the response");
+  return id;
+}
+
+Result<std::string> S3Client::UploadPart(const std::string& bucket, const std::string& key,
+                                         const std::string& upload_id, int part_number,
+                                         std::string_view data) {
+  Request r;
+  r.method = "PUT";
+  r.bucket = bucket;
+  r.key = key;
+  r.query = {{"partNumber", std::to_string(part_number)}, {"uploadId", upload_id}};
+  r.body = data;
+  ASSIGN_OR_RETURN(HttpResponse resp, Send(r));
+  std::string etag = resp.headers["etag"];
+  if (etag.empty())
+    return Status::StoreUnavailable("UploadPart " + std::to_string(part_number) + " of s3://" +
+                                    bucket + "/" + key + ": no ETag");
+  return etag;
+}
+
+Result<std::string> S3Client::CompleteMultipartUpload(const std::string& bucket,
+                                                      const std::string& key,
+                                                      const std::string& upload_id,
+                                                      const std::vector<std::string>& etags) {
+  std::string body = "<CompleteMultipartUpload>";
+  for (size_t i = 0; i < etags.size(); i++)
+    body += "<Part><PartNumber>" + std::to_string(i + 1) + "</PartNumber><ETag>" + etags[i] +
+            "</ETag></Part>";
+  body += "</CompleteMultipartUpload>";
+  Request r;
+  r.method = "POST";
+  r.bucket = bucket;
+  r.key = key;
+  r.query = {{"uploadId", upload_id}};
+  r.body = body;
+  ASSIGN_OR_RETURN(HttpResponse resp, Send(r));
+  return XmlText(resp.body, "ETag");
+}
+
+Status S3Client::AbortMultipartUpload(const std::string& bucket, const std::string& key,
+                                      const std::string& upload_id) {
+  Request r;
+  r.method = "DELETE";
+  r.bucket = bucket;
+  r.key = key;
+  r.query = {{"uploadId", upload_id}};
+  auto resp = Send(r);
+  if (!resp.ok() && resp.status().code() != Code::kNotFound) return resp.take_status();
+  return Status::OK();
+}
+
+Result<std::string> S3Client::GetRange(const std::string& bucket, const std::string& key,
+                                       uint64_t offset, uint64_t n) {
+  if (n == 0) return std::string();
+  Request r;
+  r.bucket = bucket;
+  r.key = key;
+  r.headers = {{"range", "bytes=" + std::to_string(offset) + "-" + std::to_string(offset + n - 1)}};
+  ASSIGN_OR_RETURN(HttpResponse resp, Send(r));
+  return std::move(resp.body);
+}
+
+}  // namespace ferry

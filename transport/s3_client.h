@@ -66,6 +66,25 @@ class S3Client {
   Result<std::vector<std::string>> ListObjects(const std::string& bucket,
                                                const std::string& prefix);
 
+  // Multipart upload. Parts are signed with their SHA-256 (given, or computed).
+  Result<std::string> CreateMultipartUpload(
+      const std::string& bucket, const std::string& key,
+      const std::vector<std::pair<std::string, std::string>>& headers);
+  // Returns the part's ETag as the server computed it.
+  Result<std::string> UploadPart(const std::string& bucket, const std::string& key,
+                                 const std::string& upload_id, int part_number,
+                                 std::string_view data);
+  // `etags[i]` is part i+1's ETag. Returns the object's ETag from the response (may be empty on
+  // RGW).
+  Result<std::string> CompleteMultipartUpload(const std::string& bucket, const std::string& key,
+                                              const std::string& upload_id,
+                                              const std::vector<std::string>& etags);
+  Status AbortMultipartUpload(const std::string& bucket, const std::string& key,
+                              const std::string& upload_id);
+  // Bytes [offset, offset+n) of an object.
+  Result<std::string> GetRange(const std::string& bucket, const std::string& key, uint64_t offset,
+                               uint64_t n);
+
   const S3Config& config() const { return config_; }
 
  private:

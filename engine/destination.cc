@@ -1,0 +1,119 @@
+#include "engine/destination.h"
+
+#include "engine/chunk_codec.h"
+#include "manifest/repo.h"
+
+namespace ferry {
+
+namespace {
+
+class StoreChunkSource final : public ChunkSource {
+ public:
+  explicit StoreChunkSource(ObjectStore* store) : store_(store) {}
+  Status Fetch(const FileEntry& f, size_t i, uint64_t, std::string* out) override {
+    const ChunkInfo& c = f.chunks[i];
+    auto obj = store_->Get(ChunkKey(c.id));
+    if (!obj.ok()) {
+      if (obj.status().code() == Code::kNotFound)
+        return Status::NotFound("chunk " + DigestHex(c.id) + " is missing");
+      return obj.take_status();
+    }
+    return DecodeChunk(*obj, c.id, c.size, out);
+  }
+  bool PerFile() const override { return false; }
+
+ private:
+  ObjectStore* store_;
+};
+
+class MirrorChunkSource final : public ChunkSource {
+ public:
+  MirrorChunkSource(std::shared_ptr<S3Client> s3, std::string bucket, std::string prefix)
+      : s3_(std::move(s3)), bucket_(std::move(bucket)), prefix_(std::move(prefix)) {}
+  Status Fetch(const FileEntry& f, size_t i, uint64_t offset, std::string* out) override {
+    const ChunkInfo& c = f.chunks[i];
+    std::string where = "s3://" + bucket_ + "/" + prefix_ + f.path + " bytes " +
+                        std::to_string(offset) + "-" + std::to_string(offset + c.size - 1);
+    auto r = s3_->GetRange(bucket_, prefix_ + f.path, offset, c.size);
+    if (!r.ok()) {
+      if (r.status().code() == Code::kNotFound)
+        return Status::NotFound("object s3://" + bucket_ + "/" + prefix_ + f.path + " is missing");
+      return r.take_status();
+    }
+    if (r->size() != c.size || Sha256::Of(*r) != c.id)
+      return Status::VerifyFailed(where + " do not match chunk " + DigestHex(c.id) +
+                                  " of the manifest (the object was changed or damaged)")
+          .SetDataLoss();
+    *out = std::move(*r);
+    return Status::OK();
+  }
+  bool PerFile() const override { return true; }
+
+ private:
+  std::shared_ptr<S3Client> s3_;
+  std::string bucket_, prefix_;
+};
+
+}  // namespace
+
+std::unique_ptr<ChunkSource> MakeStoreChunkSource(ObjectStore* store) {
+  return std::make_unique<StoreChunkSource>(store);
+}
+
+std::unique_ptr<ChunkSource> MakeChunkSource(const Destination& dest) {
+  if (dest.layout == Layout::kMirror)
+    return std::make_unique<MirrorChunkSource>(dest.s3, dest.bucket, dest.prefix);
+  return MakeStoreChunkSource(dest.meta.get());
+}
+
+Result<Destination> OpenDestination(const std::string& url, bool create,
+                                    const StoreOptions& options, const std::string& layout) {
+  if (!layout.empty() && layout != "mirror" && layout != "store")
+    return Status::Usage("--layout is mirror or store (got '" + layout + "')");
+  Destination d;
+  if (url.rfind("s3://", 0) != 0) {
+    if (layout == "mirror")
+      return Status::Usage(
+          "--layout mirror is for s3:// destinations; a directory store uses the store layout");
+    ASSIGN_OR_RETURN(d.meta, OpenStore(url, create, options));
+    return d;
+  }
+  std::string rest = url.substr(5);
+  size_t slash = rest.find('/');
+  d.bucket = rest.substr(0, slash);
+  d.prefix = slash == std::string::npos ? "" : rest.substr(slash + 1);
+  if (!d.prefix.empty() && d.prefix.back() != '/') d.prefix += '/';
+  if (d.bucket.empty()) return Status::Usage("s3:// URL without a bucket: use s3://bucket/prefix/");
+  ASSIGN_OR_RETURN(S3Config config, S3ConfigFromEnvironment(options));
+  d.s3 = std::make_shared<S3Client>(config);
+  auto mirror_meta = std::make_unique<S3Store>(d.s3, d.bucket, d.prefix + ".ferry/");
+  auto store_meta = std::make_unique<S3Store>(d.s3, d.bucket, d.prefix);
+  auto mirror_marker = mirror_meta->Size("FERRY-STORE");
+  auto store_marker = store_meta->Size("FERRY-STORE");
+  for (auto* r : {&mirror_marker, &store_marker})
+    if (!r->ok() && r->status().code() != Code::kNotFound) return r->take_status();
+  bool is_mirror = mirror_marker.ok(), is_store = store_marker.ok();
+  if (!is_mirror && !is_store && create) {
+    is_mirror = layout != "store";
+    is_store = !is_mirror;
+  }
+  if ((is_mirror && layout == "store") || (is_store && layout == "mirror"))
+    return Status::Usage(url + " already holds a " + (is_mirror ? "mirror" : "store") +
+                         "-layout Ferry store; drop --layout or choose another prefix");
+  ObjectStore* meta = is_store ? static_cast<ObjectStore*>(store_meta.get()) : mirror_meta.get();
+  S3Client* client = d.s3.get();
+  std::string bucket = d.bucket, prefix = d.prefix;
+  RETURN_IF_ERROR(CheckStoreMarker(meta, create, [client, bucket, prefix]() -> Result<bool> {
+    ASSIGN_OR_RETURN(auto keys, client->ListObjects(bucket, prefix));
+    return keys.empty();
+  }));
+  d.layout = is_store ? Layout::kStore : Layout::kMirror;
+  if (is_store) {
+    d.meta = std::move(store_meta);
+  } else {
+    d.meta = std::move(mirror_meta);
+  }
+  return d;
+}
+
+}  // namespace ferry

@@ -1,0 +1,388 @@
+#include "engine/mirror.h"
+
+#include <fcntl.h>
+#include <openssl/evp.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+#include "util/hex.h"
+#include "util/log.h"
+#include "util/posix.h"
+
+namespace ferry {
+
+namespace {
+
+std::string Base64(const Digest& d) {
+  unsigned char out[64];
+  int n = EVP_EncodeBlock(out, d.data(), static_cast<int>(d.size()));
+  return std::string(reinterpret_cast<char*>(out), static_cast<size_t>(n));
+}
+
+std::string Unquote(std::string s) {
+  if (s.size() >= 2 && s.front() == '"' && s.back() == '"') s = s.substr(1, s.size() - 2);
+  return s;
+}
+
+// The ETag S3 gives a multipart object: MD5 of the parts' binary MD5s, "-N".
+std::string MultipartEtag(const std::vector<std::string>& part_etags) {
+  std::string concat;
+  for (const auto& e : part_etags) {
+    auto raw = FromHex(Unquote(e));
+    if (!raw) return "";
+    concat += *raw;
+  }
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_Digest(concat.data(), concat.size(), md, &len, EVP_md5(), nullptr);
+  return ToHex(md, len) + "-" + std::to_string(part_etags.size());
+}
+
+}  // namespace
+
+struct MirrorUploader::FileUpload {
+  std::mutex mu;
+  std::string buf;  // a small file's bytes, or a large file's unfinished part
+  std::string upload_id;
+  int next_part = 1;
+  std::vector<std::string> etags;  // guarded by mu
+  int outstanding = 0;             // guarded by mu: parts queued or running
+  bool data_done = false;          // guarded by mu
+  bool failed = false;             // guarded by mu
+  bool completed = false;          // guarded by mu
+};
+
+MirrorUploader::MirrorUploader(S3Client* client, std::string bucket, std::string prefix,
+                               std::vector<MirrorFile> files, MirrorOptions opts,
+                               std::vector<std::pair<std::string, std::string>> metadata)
+    : client_(client),
+      bucket_(std::move(bucket)),
+      prefix_(std::move(prefix)),
+      files_(std::move(files)),
+      opts_(opts),
+      metadata_(std::move(metadata)) {
+  if (!prefix_.empty() && prefix_.back() != '/') prefix_ += '/';
+  for (size_t i = 0; i < files_.size(); i++) uploads_.push_back(std::make_unique<FileUpload>());
+  for (unsigned i = 0; i < std::max(1u, opts_.upload_threads); i++) {
+    threads_.emplace_back([this] {
+      std::unique_lock<std::mutex> l(mu_);
+      for (;;) {
+        cv_.wait(l, [&] { return shutdown_ || !queue_.empty(); });
+        if (queue_.empty()) return;
+        auto fn = std::move(queue_.front());
+        queue_.pop_front();
+        running_++;
+        l.unlock();
+        fn();
+        l.lock();
+        running_--;
+        cv_.notify_all();
+      }
+    });
+  }
+}
+
+MirrorUploader::~MirrorUploader() {
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    shutdown_ = true;
+  }
+  cv_.notify_all();
+  for (auto& t : threads_) t.join();
+}
+
+// Queues an upload of `bytes` bytes; waits while too many bytes are in flight.
+// Only upload threads release that capacity, and they never wait for the
+// pipeline, so this cannot deadlock.
+void MirrorUploader::Enqueue(size_t bytes, std::function<void()> fn) {
+  std::unique_lock<std::mutex> l(mu_);
+  cv_.wait(l, [&] {
+    return inflight_bytes_ == 0 || inflight_bytes_ + bytes <= opts_.max_inflight_bytes;
+  });
+  inflight_bytes_ += bytes;
+  queue_.push_back([this, bytes, fn = std::move(fn)] {
+    fn();
+    std::lock_guard<std::mutex> g(mu_);
+    inflight_bytes_ -= bytes;
+  });
+  cv_.notify_all();
+}
+
+void MirrorUploader::Fail(const Status& st) {
+  std::lock_guard<std::mutex> l(mu_);
+  if (error_.ok()) error_ = st;
+}
+
+Status MirrorUploader::OnData(size_t index, uint64_t, const uint8_t* data, size_t n) {
+  const MirrorFile& f = files_[index];
+  if (f.previous_sha) return Status::OK();  // decided once hashed (OnFileDone)
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    if (!error_.ok()) return error_;
+  }
+  FileUpload& u = *uploads_[index];
+  if (u.buf.empty()) u.buf.reserve(std::min<uint64_t>(f.size, opts_.part_size + n));
+  u.buf.append(reinterpret_cast<const char*>(data), n);
+  if (f.size <= opts_.part_size) return Status::OK();
+  if (u.upload_id.empty()) {
+    auto headers = metadata_;
+    headers.emplace_back("x-amz-meta-ferry-size", std::to_string(f.size));
+    auto id = client_->CreateMultipartUpload(bucket_, Key(index), headers);
+    if (!id.ok()) return id.take_status();
+    u.upload_id = *id;
+  }
+  while (u.buf.size() >= opts_.part_size) {
+    auto part = std::make_shared<std::string>(u.buf.substr(0, opts_.part_size));
+    u.buf.erase(0, opts_.part_size);
+    EnqueuePart(index, std::move(part));
+  }
+  return Status::OK();
+}
+
+// Queues part number next_part of files[index] (called in part order).
+void MirrorUploader::EnqueuePart(size_t index, std::shared_ptr<std::string> part) {
+  FileUpload& u = *uploads_[index];
+  int number = u.next_part++;
+  {
+    std::lock_guard<std::mutex> l(u.mu);
+    u.outstanding++;
+    if (u.etags.size() < static_cast<size_t>(number)) u.etags.resize(static_cast<size_t>(number));
+  }
+  Enqueue(part->size(), [this, index, number, part] {
+    FileUpload& up = *uploads_[index];
+    auto etag = client_->UploadPart(bucket_, Key(index), up.upload_id, number, *part);
+    {
+      std::lock_guard<std::mutex> l(up.mu);
+      if (etag.ok()) {
+        up.etags[static_cast<size_t>(number) - 1] = *etag;
+      } else {
+        up.failed = true;
+      }
+    }
+    if (etag.ok()) {
+      bytes_sent_ += part->size();
+    } else {
+      Fail(etag.status());
+    }
+    PartDone(index);
+  });
+}
+
+void MirrorUploader::PartDone(size_t index) {
+  FileUpload& u = *uploads_[index];
+  bool go;
+  {
+    std::lock_guard<std::mutex> l(u.mu);
+    u.outstanding--;
+    go = u.outstanding == 0 && u.data_done && !u.failed && !u.completed;
+    if (go) u.completed = true;
+  }
+  if (go) Complete(index);
+}
+
+void MirrorUploader::Complete(size_t index) {
+  FileUpload& u = *uploads_[index];
+  std::vector<std::string> etags;
+  {
+    std::lock_guard<std::mutex> l(u.mu);
+    etags = u.etags;
+  }
+  auto r = client_->CompleteMultipartUpload(bucket_, Key(index), u.upload_id, etags);
+  Status st = r.ok() ? CheckObject(index, MultipartEtag(etags), true) : r.take_status();
+  if (!st.ok()) {
+    std::lock_guard<std::mutex> l(u.mu);
+    u.failed = true;
+    u.completed = false;  // so Finish aborts it
+    Fail(st);
+    return;
+  }
+  objects_put_++;
+}
+
+Status MirrorUploader::CheckObject(size_t index, const std::string& expected_etag, bool multipart,
+                                   const Digest* expected_sha) {
+  auto info = client_->HeadObject(bucket_, Key(index));
+  if (!info.ok()) return info.take_status();
+  std::string what = "s3://" + bucket_ + "/" + Key(index);
+  // Objects Ferry PUT whole carry their SHA-256; another writer's object does not.
+  auto meta = info->headers.find("x-amz-meta-ferry-sha256");
+  if (expected_sha && meta != info->headers.end() && meta->second != DigestHex(*expected_sha))
+    return Status::VerifyFailed(what + " holds other bytes (its x-amz-meta-ferry-sha256 differs)");
+  if (expected_sha && meta == info->headers.end() && info->size <= opts_.part_size)
+    return Status::VerifyFailed(what +
+                                " was not written whole by Ferry (no x-amz-meta-ferry-sha256)");
+  if (info->size != files_[index].size)
+    return Status::VerifyFailed(what + " is " + std::to_string(info->size) +
+                                " bytes after upload, not " + std::to_string(files_[index].size))
+        .SetDataLoss();
+  std::string etag = Unquote(info->etag);
+  if (!expected_etag.empty() && etag != Unquote(expected_etag))
+    return Status::VerifyFailed(what + " has ETag " + etag + " after upload, expected " +
+                                Unquote(expected_etag) + (multipart ? " (from its parts)" : ""))
+        .SetDataLoss();
+  return Status::OK();
+}
+
+Status MirrorUploader::PutWhole(size_t index, const std::string& data, const Digest& sha) {
+  S3Client::Request r;
+  r.method = "PUT";
+  r.bucket = bucket_;
+  r.key = Key(index);
+  r.body = data;
+  r.body_sha256_hex = DigestHex(sha);  // the server rejects a body that does not hash to this
+  r.headers = metadata_;
+  r.headers.emplace_back("x-amz-checksum-sha256", Base64(sha));
+  r.headers.emplace_back("x-amz-meta-ferry-sha256", DigestHex(sha));
+  auto resp = client_->Send(r);
+  if (!resp.ok()) return resp.take_status();
+  RETURN_IF_ERROR(CheckObject(index, resp->headers["etag"], false));
+  bytes_sent_ += data.size();
+  objects_put_++;
+  return Status::OK();
+}
+
+void MirrorUploader::OnFileDone(size_t index, const FileDigest& digest) {
+  const MirrorFile& f = files_[index];
+  FileUpload& u = *uploads_[index];
+  if (!digest.status.ok()) {
+    std::lock_guard<std::mutex> l(u.mu);
+    u.failed = true;
+    u.data_done = true;
+    return;
+  }
+  if (f.previous_sha) {
+    if (*f.previous_sha != digest.sha256) {
+      std::lock_guard<std::mutex> l(mu_);
+      redo_.push_back(index);
+      return;
+    }
+    Digest sha = digest.sha256;
+    Enqueue(0, [this, index, sha] {
+      Status st = CheckObject(index, "", false, &sha);
+      if (st.ok()) {
+        files_unchanged_++;
+      } else {
+        std::lock_guard<std::mutex> l(mu_);
+        redo_.push_back(index);  // missing or different: send it again
+      }
+    });
+    return;
+  }
+  if (f.size <= opts_.part_size) {
+    auto data = std::make_shared<std::string>(std::move(u.buf));
+    Digest sha = digest.sha256;
+    Enqueue(data->size(), [this, index, data, sha] {
+      Status st = PutWhole(index, *data, sha);
+      if (!st.ok()) Fail(st);
+    });
+    return;
+  }
+  if (!u.buf.empty()) {
+    // The last part: OnData keeps whole parts flowing, so this is what is left.
+    auto part = std::make_shared<std::string>(std::move(u.buf));
+    EnqueuePart(index, std::move(part));
+  }
+  bool go;
+  {
+    std::lock_guard<std::mutex> l(u.mu);
+    u.data_done = true;
+    go = u.outstanding == 0 && !u.failed && !u.completed;
+    if (go) u.completed = true;
+  }
+  if (go) Enqueue(0, [this, index] { Complete(index); });
+}
+
+Status MirrorUploader::Finish(const std::vector<FileDigest>& digests) {
+  auto wait_idle = [&] {
+    std::unique_lock<std::mutex> l(mu_);
+    cv_.wait(l, [&] { return queue_.empty() && running_ == 0; });
+  };
+  // Empty files never reach OnData/OnFileDone.
+  for (size_t i = 0; i < files_.size(); i++) {
+    if (files_[i].size != 0 || !digests[i].status.ok()) continue;
+    Digest sha = digests[i].sha256;
+    Enqueue(0, [this, i, sha] {
+      Status st = files_[i].previous_sha ? CheckObject(i, "", false, &sha) : Status::OK();
+      if (st.ok() && files_[i].previous_sha) {
+        files_unchanged_++;
+        return;
+      }
+      st = PutWhole(i, "", sha);
+      if (!st.ok()) Fail(st);
+    });
+  }
+  wait_idle();
+  // Files guessed unchanged that were not: read them again (the rare case).
+  std::vector<size_t> redo;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    redo.swap(redo_);
+  }
+  for (size_t i : redo) {
+    LogInfo(files_[i].rel_path + " changed although its size and mtime did not; reading it again");
+    MirrorFile& f = files_[i];
+    f.previous_sha.reset();
+    uploads_[i] = std::make_unique<FileUpload>();
+    int fd = open(f.abs_path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+      Fail(PosixError("cannot open " + f.abs_path, errno, Code::kSourceUnreadable));
+      continue;
+    }
+    std::string buf(1 << 20, '\0');
+    uint64_t off = 0;
+    Sha256 sha;
+    Status st;
+    while (st.ok() && off < f.size) {
+      ssize_t n = pread(fd, buf.data(), std::min<uint64_t>(buf.size(), f.size - off),
+                        static_cast<off_t>(off));
+      if (n <= 0) {
+        st = Status::SourceUnreadable(f.abs_path + " could not be read again");
+        break;
+      }
+      sha.Update(buf.data(), static_cast<size_t>(n));
+      st = OnData(i, off, reinterpret_cast<const uint8_t*>(buf.data()), static_cast<size_t>(n));
+      off += static_cast<uint64_t>(n);
+    }
+    close(fd);
+    if (!st.ok()) {
+      Fail(st);
+      continue;
+    }
+    FileDigest d = digests[i];
+    if (sha.Finish() != d.sha256) {
+      Fail(Status::SourceUnreadable(
+          f.abs_path + " changed during the push; re-run when the build has finished writing it"));
+      continue;
+    }
+    OnFileDone(i, d);
+  }
+  wait_idle();
+  Status err;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    err = error_;
+  }
+  // Never leave an unfinished multipart upload behind.
+  for (size_t i = 0; i < uploads_.size(); i++) {
+    FileUpload& u = *uploads_[i];
+    bool abort;
+    {
+      std::lock_guard<std::mutex> l(u.mu);
+      abort = !u.upload_id.empty() && !u.completed;
+    }
+    if (abort) {
+      Status st = client_->AbortMultipartUpload(bucket_, Key(i), u.upload_id);
+      if (!st.ok())
+        LogWarn("could not abort the multipart upload of " + Key(i) + ": " + st.message());
+      if (err.ok()) err = Status::Internal("multipart upload of " + Key(i) + " did not complete");
+    }
+  }
+  return err;
+}
+
+MirrorStats MirrorUploader::stats() const {
+  return MirrorStats{bytes_sent_.load(), objects_put_.load(), files_unchanged_.load()};
+}
+
+}  // namespace ferry

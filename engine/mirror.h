@@ -1,0 +1,102 @@
+// Mirror layout: every pushed file lands at <prefix>/<relative path> in the
+// bucket as an ordinary object, byte-identical, so any S3 client can deploy
+// from it. The bytes come from the pipeline's single read (FileSink), never
+// from a second read of the file.
+//
+//   - a file of at most part_size bytes: one PUT once it is hashed, signed with
+//     its SHA-256 (the server checks the body) and x-amz-checksum-sha256;
+//   - a larger file: multipart, parts signed with their own SHA-256 and
+//     uploaded in parallel while the file is still being read;
+//   - afterwards every object is HEADed: size, and ETag (the part ETags'
+//     md5-of-md5s for multipart), before the file counts as replicated.
+// A file whose size, mtime and path are unchanged since the previous manifest
+// of the ref is not sent again if its SHA-256 matches and the object is there.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "engine/pipeline.h"
+#include "transport/s3_client.h"
+
+namespace ferry {
+
+struct MirrorFile {
+  std::string rel_path;
+  std::string abs_path;  // to read again only if an "unchanged" guess was wrong
+  uint64_t size = 0;
+  std::optional<Digest> previous_sha;  // same path, size and mtime in the previous manifest
+};
+
+struct MirrorOptions {
+  size_t part_size = 8u << 20;            // >= 5 MiB (S3's minimum part)
+  unsigned upload_threads = 8;            // requests in flight
+  size_t max_inflight_bytes = 64u << 20;  // queued + running uploads
+};
+
+struct MirrorStats {
+  uint64_t bytes_sent = 0;
+  uint64_t objects_put = 0;
+  uint64_t files_unchanged = 0;  // not sent: same SHA-256 already there
+};
+
+class MirrorUploader final : public FileSink {
+ public:
+  MirrorUploader(S3Client* client, std::string bucket, std::string prefix,
+                 std::vector<MirrorFile> files, MirrorOptions opts,
+                 std::vector<std::pair<std::string, std::string>> metadata);
+  ~MirrorUploader() override;
+
+  Status OnData(size_t index, uint64_t offset, const uint8_t* data, size_t n) override;
+  void OnFileDone(size_t index, const FileDigest& digest) override;
+
+  // Uploads empty files and mispredicted "unchanged" files, waits for every
+  // upload, aborts unfinished multipart uploads after a failure. Returns the
+  // first error. `digests` are the pipeline's results.
+  Status Finish(const std::vector<FileDigest>& digests);
+
+  MirrorStats stats() const;
+  std::string Key(size_t index) const { return prefix_ + files_[index].rel_path; }
+
+ private:
+  struct FileUpload;
+  void Enqueue(size_t bytes, std::function<void()> fn);
+  void Fail(const Status& st);
+  Status PutWhole(size_t index, const std::string& data, const Digest& sha);
+  // HEADs the object: size, ETag if given, and (expected_sha) the SHA-256
+  // metadata of objects Ferry wrote whole.
+  Status CheckObject(size_t index, const std::string& expected_etag, bool multipart,
+                     const Digest* expected_sha = nullptr);
+  void EnqueuePart(size_t index, std::shared_ptr<std::string> part);
+  void PartDone(size_t index);
+  void Complete(size_t index);
+
+  S3Client* client_;
+  std::string bucket_, prefix_;
+  std::vector<MirrorFile> files_;
+  MirrorOptions opts_;
+  std::vector<std::pair<std::string, std::string>> metadata_;
+  std::vector<std::unique_ptr<FileUpload>> uploads_;
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::function<void()>> queue_;  // guarded by mu_
+  size_t inflight_bytes_ = 0;                // guarded by mu_
+  size_t running_ = 0;                       // guarded by mu_
+  bool shutdown_ = false;                    // guarded by mu_
+  Status error_;                             // guarded by mu_
+  std::vector<size_t> redo_;                 // guarded by mu_: guessed unchanged, was not
+  std::vector<std::thread> threads_;
+
+  std::atomic<uint64_t> bytes_sent_{0}, objects_put_{0}, files_unchanged_{0};
+};
+
+}  // namespace ferry
