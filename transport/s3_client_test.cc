@@ -1,0 +1,185 @@
+#include "transport/s3_client.h"
+
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace ferry {
+namespace {
+
+TEST(S3ErrorTest, MapsErrorsOntoCodesAndFlags) {
+  auto err = [](long status, const std::string& code) {
+    return S3ErrorStatus(status, "<?xml version=\"1.0\"?><Error><Code>" + code +
+                                     "</Code><Message>m</Message></Error>",
+                         "PUT s3://b/k");
+  };
+  EXPECT_EQ(err(403, "SignatureDoesNotMatch").code(), Code::kAuth);
+  EXPECT_EQ(err(403, "InvalidAccessKeyId").code(), Code::kAuth);
+  Status skew = err(403, "RequestTimeTooSkewed");
+  EXPECT_EQ(skew.code(), Code::kAuth);
+  EXPECT_NE(skew.message().find("clock"), std::string::npos);
+  Status bucket = err(404, "NoSuchBucket");
+  EXPECT_EQ(bucket.code(), Code::kStoreUnavailable);
+  EXPECT_NE(bucket.message().find("create the bucket"), std::string::npos);
+  EXPECT_EQ(err(404, "NoSuchKey").code(), Code::kNotFound);
+  EXPECT_EQ(err(403, "QuotaExceeded").code(), Code::kNoSpace);
+  Status slow = err(503, "SlowDown");
+  EXPECT_TRUE(slow.retryable());
+  EXPECT_TRUE(err(500, "InternalError").retryable());
+  // A body that changed in flight is data loss: reported, never retried silently.
+  Status bad = err(400, "XAmzContentSHA256Mismatch");
+  EXPECT_EQ(bad.code(), Code::kVerifyFailed);
+  EXPECT_TRUE(bad.data_loss());
+  EXPECT_FALSE(bad.retryable());
+  EXPECT_FALSE(err(400, "InvalidArgument").retryable());
+  // No body (HEAD): the status alone.
+  EXPECT_EQ(S3ErrorStatus(403, "", "HEAD s3://b/k").code(), Code::kAuth);
+  EXPECT_TRUE(S3ErrorStatus(502, "", "GET").retryable());
+}
+
+// A loopback HTTP server that answers each request with the next canned
+// response (the last one repeats), and counts requests.
+class FakeServer {
+ public:
+  explicit FakeServer(std::vector<std::string> responses) : responses_(std::move(responses)) {
+    fd_ = socket(AF_INET, SOCK_STREAM, 0);
+    int one = 1;
+    setsockopt(fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+    socklen_t len = sizeof addr;
+    getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len);
+    port_ = ntohs(addr.sin_port);
+    listen(fd_, 16);
+    thread_ = std::thread([this] { Serve(); });
+  }
+  ~FakeServer() {
+    stop_ = true;
+    shutdown(fd_, SHUT_RDWR);
+    close(fd_);
+    thread_.join();
+  }
+  int port() const { return port_; }
+  int requests() const { return requests_; }
+
+ private:
+  void Serve() {
+    while (!stop_) {
+      int c = accept(fd_, nullptr, nullptr);
+      if (c < 0) return;
+      // One request per connection: read the head, then any body, then answer and close.
+      std::string req;
+      char buf[65536];
+      while (req.find("\r\n\r\n") == std::string::npos) {
+        ssize_t n = read(c, buf, sizeof buf);
+        if (n <= 0) break;
+        req.append(buf, static_cast<size_t>(n));
+      }
+      size_t cl = req.find("content-length: ");
+      if (cl == std::string::npos) cl = req.find("Content-Length: ");
+      if (cl != std::string::npos) {
+        size_t want = std::stoul(req.substr(cl + 16)) + req.find("\r\n\r\n") + 4;
+        while (req.size() < want) {
+          ssize_t n = read(c, buf, sizeof buf);
+          if (n <= 0) break;
+          req.append(buf, static_cast<size_t>(n));
+        }
+      }
+      int i = requests_++;
+      const std::string& r = responses_[std::min<size_t>(static_cast<size_t>(i), responses_.size() - 1)];
+      (void)!write(c, r.data(), r.size());
+      close(c);
+    }
+  }
+  std::vector<std::string> responses_;
+  int fd_ = -1, port_ = 0;
+  std::atomic<int> requests_{0};
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
+std::string Response(int status, const std::string& reason, const std::string& body) {
+  return "HTTP/1.1 " + std::to_string(status) + " " + reason + "\r\nContent-Length: " +
+         std::to_string(body.size()) + "\r\nConnection: close\r\nETag: \"abc\"\r\n\r\n" + body;
+}
+
+S3Config Config(int port) {
+  S3Config c;
+  c.endpoint = "http://127.0.0.1:" + std::to_string(port);
+  c.creds = {"AKID", "secret", ""};
+  c.max_attempts = 4;
+  return c;
+}
+
+const char kSlowDown[] = "<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>";
+
+TEST(S3ClientTest, RetriesSlowDownThenSucceeds) {
+  FakeServer server({Response(503, "Slow Down", kSlowDown), Response(503, "Slow Down", kSlowDown),
+                     Response(200, "OK", "")});
+  S3Client client(Config(server.port()));
+  EXPECT_TRUE(client.PutObject("b", "k", "data").ok());
+  EXPECT_EQ(server.requests(), 3);
+}
+
+TEST(S3ClientTest, GivesUpAfterMaxAttemptsWithARetryableError) {
+  FakeServer server({Response(500, "Internal", "<Error><Code>InternalError</Code></Error>")});
+  S3Client client(Config(server.port()));
+  Status st = client.PutObject("b", "k", "data");
+  EXPECT_EQ(st.code(), Code::kStoreUnavailable);
+  EXPECT_TRUE(st.retryable());
+  EXPECT_EQ(server.requests(), 4);
+}
+
+TEST(S3ClientTest, DoesNotRetryAuthOrChecksumErrors) {
+  FakeServer auth({Response(403, "Forbidden", "<Error><Code>SignatureDoesNotMatch</Code></Error>")});
+  S3Client c1(Config(auth.port()));
+  EXPECT_EQ(c1.PutObject("b", "k", "d").code(), Code::kAuth);
+  EXPECT_EQ(auth.requests(), 1);
+  FakeServer sum({Response(400, "Bad", "<Error><Code>XAmzContentSHA256Mismatch</Code></Error>")});
+  S3Client c2(Config(sum.port()));
+  Status st = c2.PutObject("b", "k", "d");
+  EXPECT_TRUE(st.data_loss());
+  EXPECT_EQ(sum.requests(), 1);
+}
+
+TEST(S3ClientTest, ErrorInsideA200IsAnError) {
+  // CompleteMultipartUpload can answer 200 and put the error in the body.
+  FakeServer server({Response(200, "OK", "<Error><Code>InternalError</Code></Error>"),
+                     Response(200, "OK", "<CompleteMultipartUploadResult><ETag>\"x-2\"</ETag></CompleteMultipartUploadResult>")});
+  S3Client client(Config(server.port()));
+  auto r = client.CompleteMultipartUpload("b", "k", "id", {"\"a\"", "\"b\""});
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(*r, "\"x-2\"");
+  EXPECT_EQ(server.requests(), 2);  // retried once
+}
+
+TEST(S3ClientTest, ListFollowsContinuationTokens) {
+  FakeServer server(
+      {Response(200, "OK", "<ListBucketResult><Contents><Key>a</Key></Contents><IsTruncated>true</IsTruncated><NextContinuationToken>t1</NextContinuationToken></ListBucketResult>"),
+       Response(200, "OK", "<ListBucketResult><Contents><Key>b</Key></Contents><Contents><Key>c</Key></Contents><IsTruncated>false</IsTruncated></ListBucketResult>")});
+  S3Client client(Config(server.port()));
+  auto keys = client.ListObjects("b", "");
+  ASSERT_TRUE(keys.ok());
+  EXPECT_EQ(*keys, (std::vector<std::string>{"a", "b", "c"}));
+}
+
+TEST(S3ClientTest, UnreachableEndpointIsStoreUnavailable) {
+  S3Config c = Config(1);
+  c.max_attempts = 2;
+  S3Client client(c);
+  Status st = client.PutObject("b", "k", "d");
+  EXPECT_EQ(st.code(), Code::kStoreUnavailable);
+  EXPECT_NE(st.message().find("127.0.0.1:1"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace ferry
