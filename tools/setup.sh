@@ -12,6 +12,7 @@ PKGS=(
   libxxhash-dev                           # XXH3-128
   libzstd-dev                             # chunk compression
   libcurl4-openssl-dev                    # S3 transport (HTTP)
+  libpugixml-dev                          # S3 XML responses
   libcli11-dev                            # command-line parsing
   nlohmann-json3-dev                      # JSON reports
   libgtest-dev libgmock-dev               # unit tests
