@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <map>
 
 #include "util/hex.h"
 #include "util/log.h"
@@ -47,10 +48,12 @@ struct MirrorUploader::FileUpload {
   std::string upload_id;
   int next_part = 1;
   std::vector<std::string> etags;  // guarded by mu
-  int outstanding = 0;             // guarded by mu: parts queued or running
-  bool data_done = false;          // guarded by mu
-  bool failed = false;             // guarded by mu
-  bool completed = false;          // guarded by mu
+  std::map<int, S3Client::PartInfo>
+      resumable;           // parts of an interrupted upload (read-only once set)
+  int outstanding = 0;     // guarded by mu: parts queued or running
+  bool data_done = false;  // guarded by mu
+  bool failed = false;     // guarded by mu
+  bool completed = false;  // guarded by mu
 };
 
 MirrorUploader::MirrorUploader(S3Client* client, std::string bucket, std::string prefix,
@@ -125,18 +128,47 @@ Status MirrorUploader::OnData(size_t index, uint64_t, const uint8_t* data, size_
   if (u.buf.empty()) u.buf.reserve(std::min<uint64_t>(f.size, opts_.part_size + n));
   u.buf.append(reinterpret_cast<const char*>(data), n);
   if (f.size <= opts_.part_size) return Status::OK();
-  if (u.upload_id.empty()) {
-    auto headers = metadata_;
-    headers.emplace_back("x-amz-meta-ferry-size", std::to_string(f.size));
-    auto id = client_->CreateMultipartUpload(bucket_, Key(index), headers);
-    if (!id.ok()) return id.take_status();
-    u.upload_id = *id;
-  }
+  if (u.upload_id.empty()) RETURN_IF_ERROR(StartMultipart(index));
   while (u.buf.size() >= opts_.part_size) {
     auto part = std::make_shared<std::string>(u.buf.substr(0, opts_.part_size));
     u.buf.erase(0, opts_.part_size);
     EnqueuePart(index, std::move(part));
   }
+  return Status::OK();
+}
+
+// Continues the newest unfinished upload of this key (a push that was killed),
+// aborting older ones, or starts a new one.
+Status MirrorUploader::StartMultipart(size_t index) {
+  FileUpload& u = *uploads_[index];
+  const std::string key = Key(index);
+  auto uploads = client_->ListMultipartUploads(bucket_, key);
+  if (uploads.ok()) {
+    const S3Client::UploadInfo* newest = nullptr;
+    for (const auto& up : *uploads)
+      if (up.key == key && (!newest || up.initiated > newest->initiated)) newest = &up;
+    for (const auto& up : *uploads) {
+      if (up.key != key || &up == newest) continue;
+      Status st = client_->AbortMultipartUpload(bucket_, key, up.upload_id);
+      if (!st.ok()) LogWarn("could not abort a stale upload of " + key + ": " + st.message());
+    }
+    if (newest) {
+      auto parts = client_->ListParts(bucket_, key, newest->upload_id);
+      if (parts.ok()) {
+        u.upload_id = newest->upload_id;
+        for (const auto& p : *parts) u.resumable[p.number] = p;
+        uploads_resumed_++;
+        LogInfo("resuming the interrupted upload of s3://" + bucket_ + "/" + key + " (" +
+                std::to_string(parts->size()) + " parts there)");
+        return Status::OK();
+      }
+    }
+  }
+  auto headers = metadata_;
+  headers.emplace_back("x-amz-meta-ferry-size", std::to_string(files_[index].size));
+  auto id = client_->CreateMultipartUpload(bucket_, key, headers);
+  if (!id.ok()) return id.take_status();
+  u.upload_id = *id;
   return Status::OK();
 }
 
@@ -151,6 +183,23 @@ void MirrorUploader::EnqueuePart(size_t index, std::shared_ptr<std::string> part
   }
   Enqueue(part->size(), [this, index, number, part] {
     FileUpload& up = *uploads_[index];
+    // A part the interrupted push already uploaded is kept only if the server's
+    // MD5 of it (its ETag) is the MD5 of the bytes we have now.
+    auto kept = up.resumable.find(number);
+    if (kept != up.resumable.end() && kept->second.size == part->size()) {
+      unsigned char md[EVP_MAX_MD_SIZE];
+      unsigned int len = 0;
+      EVP_Digest(part->data(), part->size(), md, &len, EVP_md5(), nullptr);
+      if (Unquote(kept->second.etag) == ToHex(md, len)) {
+        {
+          std::lock_guard<std::mutex> l(up.mu);
+          up.etags[static_cast<size_t>(number) - 1] = kept->second.etag;
+        }
+        bytes_resumed_ += part->size();
+        PartDone(index);
+        return;
+      }
+    }
     auto etag = client_->UploadPart(bucket_, Key(index), up.upload_id, number, *part);
     {
       std::lock_guard<std::mutex> l(up.mu);
@@ -382,7 +431,13 @@ Status MirrorUploader::Finish(const std::vector<FileDigest>& digests) {
 }
 
 MirrorStats MirrorUploader::stats() const {
-  return MirrorStats{bytes_sent_.load(), objects_put_.load(), files_unchanged_.load()};
+  MirrorStats st;
+  st.bytes_sent = bytes_sent_;
+  st.bytes_resumed = bytes_resumed_;
+  st.uploads_resumed = uploads_resumed_;
+  st.objects_put = objects_put_;
+  st.files_unchanged = files_unchanged_;
+  return st;
 }
 
 }  // namespace ferry

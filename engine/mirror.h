@@ -44,6 +44,8 @@ struct MirrorOptions {
 
 struct MirrorStats {
   uint64_t bytes_sent = 0;
+  uint64_t bytes_resumed = 0;  // parts an interrupted push had uploaded, re-verified and kept
+  uint64_t uploads_resumed = 0;
   uint64_t objects_put = 0;
   uint64_t files_unchanged = 0;  // not sent: same SHA-256 already there
 };
@@ -96,7 +98,10 @@ class MirrorUploader final : public FileSink {
   std::vector<size_t> redo_;                 // guarded by mu_: guessed unchanged, was not
   std::vector<std::thread> threads_;
 
+  Status StartMultipart(size_t index);
+
   std::atomic<uint64_t> bytes_sent_{0}, objects_put_{0}, files_unchanged_{0};
+  std::atomic<uint64_t> bytes_resumed_{0}, uploads_resumed_{0};
 };
 
 }  // namespace ferry

@@ -183,6 +183,7 @@ Status Push(ObjectStore* store, const PushOptions& opts, PushReport* report) {
     report->bytes_sent = ms.bytes_sent;
     report->objects_put = ms.objects_put;
     report->files_unchanged = ms.files_unchanged;
+    report->bytes_resumed = ms.bytes_resumed;
     report->bytes_new = ms.bytes_sent;
     report->bytes_stored = ms.bytes_sent;
   } else {

@@ -64,6 +64,30 @@ check "  ... leaves the mirror unchanged" test "$("${AWS[@]}" s3 ls --recursive 
 check "no multipart upload is left behind" test -z "$("${AWS[@]}" s3api list-multipart-uploads --bucket "$BUCKET" | jq -r '.Uploads // [] | .[].Key')"
 rm -f "$SRC/lib/empty.txt"
 
+echo "# kill -9 during a multipart upload, then the same command again"
+mkdir -p "$W/huge"
+head -c 1500000000 /dev/urandom >"$W/huge/huge.bin"
+RURL=s3://$BUCKET/resume/
+"$FERRY" push "$W/huge" --to "$RURL" --ref app/main --no-progress >/dev/null 2>&1 &
+PID=$!
+PARTS=0
+for _ in $(seq 1 60); do
+  sleep 0.3
+  UP=$("${AWS[@]}" s3api list-multipart-uploads --bucket "$BUCKET" --prefix resume/huge.bin 2>/dev/null | jq -r '.Uploads[0].UploadId // empty')
+  [ -n "$UP" ] || continue
+  PARTS=$("${AWS[@]}" s3api list-parts --bucket "$BUCKET" --key resume/huge.bin --upload-id "$UP" 2>/dev/null | jq '.Parts | length')
+  [ "${PARTS:-0}" -ge 3 ] && break
+done
+kill -9 $PID 2>/dev/null
+wait $PID 2>/dev/null
+check "the push was killed part way ($PARTS parts uploaded)" test "${PARTS:-0}" -ge 3
+expect_exit "the re-run completes" 0 "$FERRY" push "$W/huge" --to "$RURL" --ref app/main --json
+check "  ... continuing the same upload: kept parts re-verified, only the rest sent" test "$(json .bytes_resumed)" -gt 0 -a "$(json .bytes_sent)" -lt 1500000000 -a "$(( $(json .bytes_resumed) + $(json .bytes_sent) ))" = 1500000000
+check "  ... and says so" grep -q "resuming the interrupted upload" "$W/err"
+expect_exit "the resumed object verifies byte for byte" 0 "$FERRY" verify --store "$RURL" --ref app/main
+check "no multipart upload is left behind after the resume" test -z "$("${AWS[@]}" s3api list-multipart-uploads --bucket "$BUCKET" | jq -r '.Uploads // [] | .[].Key')"
+rm -rf "$W/huge"
+
 echo "# store layout in the bucket (--layout store)"
 expect_exit "push to s3:// with --layout store" 0 "$FERRY" push "$SRC" --to "$URL" --layout store --ref app/main --tag commit=abc --json
 check "every file was stored" test "$(json .files)" = 51 -a "$(json .layout)" = store -a "$(json .bytes_new)" = "$(json .bytes_read)"

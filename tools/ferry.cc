@@ -151,6 +151,7 @@ int RunPush(const std::vector<std::string>& sources, const std::string& to, cons
   j["bytes_sent"] = r.bytes_sent;
   j["objects_put"] = r.objects_put;
   j["files_unchanged"] = r.files_unchanged;
+  j["bytes_resumed"] = r.bytes_resumed;
   j["chunks"] = r.chunks;
   j["chunks_new"] = r.chunks_new;
   j["seconds"] = r.seconds;

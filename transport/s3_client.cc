@@ -347,6 +347,62 @@ Status S3Client::AbortMultipartUpload(const std::string& bucket, const std::stri
   return Status::OK();
 }
 
+Result<std::vector<S3Client::UploadInfo>> S3Client::ListMultipartUploads(
+    const std::string& bucket, const std::string& prefix) {
+  std::vector<UploadInfo> out;
+  std::string key_marker, id_marker;
+  for (;;) {
+    Request r;
+    r.bucket = bucket;
+    r.query = {{"uploads", ""}, {"prefix", prefix}};
+    if (!key_marker.empty()) {
+      r.query.emplace_back("key-marker", key_marker);
+      r.query.emplace_back("upload-id-marker", id_marker);
+    }
+    ASSIGN_OR_RETURN(HttpResponse resp, Send(r));
+    pugi::xml_document doc;
+    if (!doc.load_buffer(resp.body.data(), resp.body.size()))
+      return Status::StoreUnavailable("ListMultipartUploads of s3://" + bucket +
+                                      ": unparseable XML");
+    auto root = doc.child("ListMultipartUploadsResult");
+    for (auto u : root.children("Upload"))
+      out.push_back({u.child("Key").text().as_string(), u.child("UploadId").text().as_string(),
+                     u.child("Initiated").text().as_string()});
+    if (std::string(root.child("IsTruncated").text().as_string()) != "true") break;
+    key_marker = root.child("NextKeyMarker").text().as_string();
+    id_marker = root.child("NextUploadIdMarker").text().as_string();
+    if (key_marker.empty()) break;
+  }
+  return out;
+}
+
+Result<std::vector<S3Client::PartInfo>> S3Client::ListParts(const std::string& bucket,
+                                                            const std::string& key,
+                                                            const std::string& upload_id) {
+  std::vector<PartInfo> out;
+  std::string marker;
+  for (;;) {
+    Request r;
+    r.bucket = bucket;
+    r.key = key;
+    r.query = {{"uploadId", upload_id}};
+    if (!marker.empty()) r.query.emplace_back("part-number-marker", marker);
+    ASSIGN_OR_RETURN(HttpResponse resp, Send(r));
+    pugi::xml_document doc;
+    if (!doc.load_buffer(resp.body.data(), resp.body.size()))
+      return Status::StoreUnavailable("ListParts of s3://" + bucket + "/" + key +
+                                      ": unparseable XML");
+    auto root = doc.child("ListPartsResult");
+    for (auto p : root.children("Part"))
+      out.push_back({p.child("PartNumber").text().as_int(), p.child("ETag").text().as_string(),
+                     p.child("Size").text().as_ullong()});
+    if (std::string(root.child("IsTruncated").text().as_string()) != "true") break;
+    marker = root.child("NextPartNumberMarker").text().as_string();
+    if (marker.empty()) break;
+  }
+  return out;
+}
+
 Result<std::string> S3Client::GetRange(const std::string& bucket, const std::string& key,
                                        uint64_t offset, uint64_t n) {
   if (n == 0) return std::string();

@@ -81,6 +81,21 @@ class S3Client {
                                               const std::vector<std::string>& etags);
   Status AbortMultipartUpload(const std::string& bucket, const std::string& key,
                               const std::string& upload_id);
+  struct UploadInfo {
+    std::string key, upload_id, initiated;
+  };
+  // Unfinished multipart uploads whose key starts with `prefix`.
+  Result<std::vector<UploadInfo>> ListMultipartUploads(const std::string& bucket,
+                                                       const std::string& prefix);
+  struct PartInfo {
+    int number = 0;
+    std::string etag;
+    uint64_t size = 0;
+  };
+  // The parts an unfinished upload already holds (all pages).
+  Result<std::vector<PartInfo>> ListParts(const std::string& bucket, const std::string& key,
+                                          const std::string& upload_id);
+
   // Bytes [offset, offset+n) of an object.
   Result<std::string> GetRange(const std::string& bucket, const std::string& key, uint64_t offset,
                                uint64_t n);

@@ -16,9 +16,10 @@ namespace {
 
 TEST(S3ErrorTest, MapsErrorsOntoCodesAndFlags) {
   auto err = [](long status, const std::string& code) {
-    return S3ErrorStatus(status, "<?xml version=\"1.0\"?><Error><Code>" + code +
-                                     "</Code><Message>m</Message></Error>",
-                         "PUT s3://b/k");
+    return S3ErrorStatus(
+        status,
+        "<?xml version=\"1.0\"?><Error><Code>" + code + "</Code><Message>m</Message></Error>",
+        "PUT s3://b/k");
   };
   EXPECT_EQ(err(403, "SignatureDoesNotMatch").code(), Code::kAuth);
   EXPECT_EQ(err(403, "InvalidAccessKeyId").code(), Code::kAuth);
@@ -95,7 +96,8 @@ class FakeServer {
         }
       }
       int i = requests_++;
-      const std::string& r = responses_[std::min<size_t>(static_cast<size_t>(i), responses_.size() - 1)];
+      const std::string& r =
+          responses_[std::min<size_t>(static_cast<size_t>(i), responses_.size() - 1)];
       (void)!write(c, r.data(), r.size());
       close(c);
     }
@@ -108,8 +110,9 @@ class FakeServer {
 };
 
 std::string Response(int status, const std::string& reason, const std::string& body) {
-  return "HTTP/1.1 " + std::to_string(status) + " " + reason + "\r\nContent-Length: " +
-         std::to_string(body.size()) + "\r\nConnection: close\r\nETag: \"abc\"\r\n\r\n" + body;
+  return "HTTP/1.1 " + std::to_string(status) + " " + reason +
+         "\r\nContent-Length: " + std::to_string(body.size()) +
+         "\r\nConnection: close\r\nETag: \"abc\"\r\n\r\n" + body;
 }
 
 S3Config Config(int port) {
@@ -120,7 +123,8 @@ S3Config Config(int port) {
   return c;
 }
 
-const char kSlowDown[] = "<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>";
+const char kSlowDown[] =
+    "<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>";
 
 TEST(S3ClientTest, RetriesSlowDownThenSucceeds) {
   FakeServer server({Response(503, "Slow Down", kSlowDown), Response(503, "Slow Down", kSlowDown),
@@ -140,7 +144,8 @@ TEST(S3ClientTest, GivesUpAfterMaxAttemptsWithARetryableError) {
 }
 
 TEST(S3ClientTest, DoesNotRetryAuthOrChecksumErrors) {
-  FakeServer auth({Response(403, "Forbidden", "<Error><Code>SignatureDoesNotMatch</Code></Error>")});
+  FakeServer auth(
+      {Response(403, "Forbidden", "<Error><Code>SignatureDoesNotMatch</Code></Error>")});
   S3Client c1(Config(auth.port()));
   EXPECT_EQ(c1.PutObject("b", "k", "d").code(), Code::kAuth);
   EXPECT_EQ(auth.requests(), 1);
@@ -153,8 +158,11 @@ TEST(S3ClientTest, DoesNotRetryAuthOrChecksumErrors) {
 
 TEST(S3ClientTest, ErrorInsideA200IsAnError) {
   // CompleteMultipartUpload can answer 200 and put the error in the body.
-  FakeServer server({Response(200, "OK", "<Error><Code>InternalError</Code></Error>"),
-                     Response(200, "OK", "<CompleteMultipartUploadResult><ETag>\"x-2\"</ETag></CompleteMultipartUploadResult>")});
+  FakeServer server(
+      {Response(200, "OK", "<Error><Code>InternalError</Code></Error>"),
+       Response(
+           200, "OK",
+           "<CompleteMultipartUploadResult><ETag>\"x-2\"</ETag></CompleteMultipartUploadResult>")});
   S3Client client(Config(server.port()));
   auto r = client.CompleteMultipartUpload("b", "k", "id", {"\"a\"", "\"b\""});
   ASSERT_TRUE(r.ok()) << r.status().ToString();
@@ -164,8 +172,12 @@ TEST(S3ClientTest, ErrorInsideA200IsAnError) {
 
 TEST(S3ClientTest, ListFollowsContinuationTokens) {
   FakeServer server(
-      {Response(200, "OK", "<ListBucketResult><Contents><Key>a</Key></Contents><IsTruncated>true</IsTruncated><NextContinuationToken>t1</NextContinuationToken></ListBucketResult>"),
-       Response(200, "OK", "<ListBucketResult><Contents><Key>b</Key></Contents><Contents><Key>c</Key></Contents><IsTruncated>false</IsTruncated></ListBucketResult>")});
+      {Response(200, "OK",
+                "<ListBucketResult><Contents><Key>a</Key></Contents><IsTruncated>true</"
+                "IsTruncated><NextContinuationToken>t1</NextContinuationToken></ListBucketResult>"),
+       Response(200, "OK",
+                "<ListBucketResult><Contents><Key>b</Key></Contents><Contents><Key>c</Key></"
+                "Contents><IsTruncated>false</IsTruncated></ListBucketResult>")});
   S3Client client(Config(server.port()));
   auto keys = client.ListObjects("b", "");
   ASSERT_TRUE(keys.ok());
