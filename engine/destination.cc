@@ -1,6 +1,7 @@
 #include "engine/destination.h"
 
 #include "engine/chunk_codec.h"
+#include "engine/mirror.h"
 #include "manifest/repo.h"
 
 namespace ferry {
@@ -19,6 +20,17 @@ class StoreChunkSource final : public ChunkSource {
       return obj.take_status();
     }
     return DecodeChunk(*obj, c.id, c.size, out);
+  }
+  Status Probe(const FileEntry& f, size_t i) override {
+    auto size = store_->Size(ChunkKey(f.chunks[i].id));
+    if (!size.ok()) {
+      if (size.status().code() == Code::kNotFound)
+        return Status::NotFound("chunk " + DigestHex(f.chunks[i].id) + " is missing");
+      return size.take_status();
+    }
+    if (*size == 0)
+      return Status::VerifyFailed("chunk " + DigestHex(f.chunks[i].id) + " is empty").SetDataLoss();
+    return Status::OK();
   }
   bool PerFile() const override { return false; }
 
@@ -45,6 +57,30 @@ class MirrorChunkSource final : public ChunkSource {
                                   " of the manifest (the object was changed or damaged)")
           .SetDataLoss();
     *out = std::move(*r);
+    return Status::OK();
+  }
+  Status Probe(const FileEntry& f, size_t) override {
+    std::string what = "s3://" + bucket_ + "/" + prefix_ + f.path;
+    auto info = s3_->HeadObject(bucket_, prefix_ + f.path);
+    if (!info.ok()) {
+      if (info.status().code() == Code::kNotFound)
+        return Status::NotFound("object " + what + " is missing");
+      return info.take_status();
+    }
+    if (info->size != f.size)
+      return Status::VerifyFailed(what + " is " + std::to_string(info->size) +
+                                  " bytes, the manifest says " + std::to_string(f.size))
+          .SetDataLoss();
+    auto meta = info->headers.find("x-amz-meta-ferry-sha256");
+    if (meta != info->headers.end() && meta->second != DigestHex(f.sha256))
+      return Status::VerifyFailed(what + " carries another SHA-256 than the manifest's")
+          .SetDataLoss();
+    // Ferry writes this metadata on every object it sends in one PUT; without
+    // it, another client replaced the object.
+    if (meta == info->headers.end() && f.size <= MirrorOptions{}.part_size)
+      return Status::VerifyFailed(what +
+                                  " was not written by Ferry (no x-amz-meta-ferry-sha256): "
+                                  "run verify without --quick to check its bytes");
     return Status::OK();
   }
   bool PerFile() const override { return true; }

@@ -130,8 +130,15 @@ Status MirrorUploader::OnData(size_t index, uint64_t, const uint8_t* data, size_
   if (f.size <= opts_.part_size) return Status::OK();
   if (u.upload_id.empty()) RETURN_IF_ERROR(StartMultipart(index));
   while (u.buf.size() >= opts_.part_size) {
-    auto part = std::make_shared<std::string>(u.buf.substr(0, opts_.part_size));
-    u.buf.erase(0, opts_.part_size);
+    std::shared_ptr<std::string> part;
+    if (u.buf.size() == opts_.part_size) {  // the usual case (parts are whole blocks): no copy
+      part = std::make_shared<std::string>(std::move(u.buf));
+      u.buf = std::string();
+      u.buf.reserve(opts_.part_size + n);
+    } else {
+      part = std::make_shared<std::string>(u.buf.substr(0, opts_.part_size));
+      u.buf.erase(0, opts_.part_size);
+    }
     EnqueuePart(index, std::move(part));
   }
   return Status::OK();

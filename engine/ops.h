@@ -65,6 +65,9 @@ struct VerifyOptions {
   std::vector<std::string> refs;  // refs or manifest IDs
   bool all = false;               // every manifest and ref in the store
   unsigned threads = 0;           // 0: 2 per core (I/O bound)
+  // HEAD only: existence, size and stored checksums; no byte is read or
+  // rehashed, so a quick run never counts as verified (report->quick).
+  bool quick = false;
 };
 
 struct ChunkProblem {
@@ -74,6 +77,7 @@ struct ChunkProblem {
 };
 
 struct VerifyReport {
+  bool quick = false;             // only presence was checked, not bytes
   std::vector<Digest> manifests;  // verified manifest IDs
   uint64_t chunks_checked = 0;
   uint64_t bytes_checked = 0;  // uncompressed bytes rehashed

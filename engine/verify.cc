@@ -80,8 +80,13 @@ Status Verify(ObjectStore* store, ChunkSource* source, const VerifyOptions& opts
   };
   std::vector<Item> work;
   std::set<Digest> seen;
+  report->quick = opts.quick;
   for (const auto& [mid, m] : manifests) {
     for (const auto& f : m.files) {
+      if (opts.quick && source->PerFile()) {  // one HEAD per object
+        if (f.type == EntryType::kFile) work.push_back({&f, 0, 0});
+        continue;
+      }
       uint64_t offset = 0;
       for (size_t i = 0; i < f.chunks.size(); offset += f.chunks[i].size, i++)
         if (source->PerFile() || seen.insert(f.chunks[i].id).second)
@@ -97,9 +102,10 @@ Status Verify(ObjectStore* store, ChunkSource* source, const VerifyOptions& opts
   auto worker = [&] {
     std::string data;
     for (size_t i = next++; i < work.size(); i = next++) {
-      Status st = source->Fetch(*work[i].file, work[i].chunk, work[i].offset, &data);
+      Status st = opts.quick ? source->Probe(*work[i].file, work[i].chunk)
+                             : source->Fetch(*work[i].file, work[i].chunk, work[i].offset, &data);
       if (st.ok()) {
-        bytes += work[i].file->chunks[work[i].chunk].size;
+        if (!opts.quick) bytes += work[i].file->chunks[work[i].chunk].size;
       } else {
         std::lock_guard<std::mutex> l(mu);
         bad.emplace_back(&work[i], st);
@@ -116,7 +122,7 @@ Status Verify(ObjectStore* store, ChunkSource* source, const VerifyOptions& opts
   // Name the files each bad chunk belongs to (in a mirror: the one object).
   for (const auto& [item, st] : bad) {
     ChunkProblem p;
-    p.id = item->file->chunks[item->chunk].id;
+    if (!item->file->chunks.empty()) p.id = item->file->chunks[item->chunk].id;
     p.status = st;
     if (source->PerFile()) {
       p.files.push_back(item->file->path);

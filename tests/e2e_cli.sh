@@ -84,6 +84,9 @@ check "verify prints the chunk on stderr" grep -q "$(basename "$CHUNK") is corru
 rm -f "$CHUNK"
 expect_exit "verify finds a missing chunk" 5 "$FERRY" verify --store "$W/dr-damaged" --all --json
 check "verify says missing" test "$(json '.chunk_problems[0].problem')" = missing
+expect_exit "verify --quick finds the missing chunk without reading data" 5 "$FERRY" verify --store "$W/dr-damaged" --all --quick
+expect_exit "verify --quick on the intact store" 0 "$FERRY" verify --store "$STORE" --all --quick --json
+check "  ... says present, not verified" test "$(json .status)" = present
 MF="$W/dr-damaged/manifests/$M3"
 head -c 100 "$STORE/manifests/$M3" >"$MF"
 expect_exit "a truncated manifest is a corrupt-manifest error" 8 "$FERRY" verify --store "$W/dr-damaged" --ref "$M3"

@@ -55,8 +55,15 @@ check "  ... sends only that file" test "$(json .objects_put)" = 1 -a "$(json .b
 echo "not the build" | "${AWS[@]}" s3 cp - "${MURL}lib/m7.js" >/dev/null 2>&1
 expect_exit "verify finds an object changed behind Ferry's back" 5 "$FERRY" verify --store "$MURL" --ref app/main --json
 check "  ... and names the file" test "$(json '.chunk_problems[0].files[0]')" = lib/m7.js
+expect_exit "verify --quick (HEAD only) notices it too" 5 "$FERRY" verify --store "$MURL" --ref app/main --quick
 "${AWS[@]}" s3 cp "$SRC/lib/m7.js" "${MURL}lib/m7.js" >/dev/null 2>&1
 expect_exit "an object uploaded with aws s3 cp is verified by Ferry" 0 "$FERRY" verify --store "$MURL" --ref app/main
+expect_exit "  ... while --quick flags it as not written by Ferry" 5 "$FERRY" verify --store "$MURL" --ref app/main --quick
+check "  ... and says to run the full verify" grep -q "run verify without --quick" "$W/err"
+expect_exit "a re-push puts Ferry's own copy back" 0 "$FERRY" push "$SRC" --to "$MURL" --ref app/main --json
+check "  ... sending only that file" test "$(json .objects_put)" = 1
+expect_exit "verify --quick on an intact mirror" 0 "$FERRY" verify --store "$MURL" --ref app/main --quick --json
+check "  ... reports present, not verified, and reads no byte" test "$(json .status) $(json .bytes_checked)" = "present 0"
 expect_exit "asking for the other layout on an existing mirror" 2 "$FERRY" push "$SRC" --to "$MURL" --layout store
 MBEFORE=$("${AWS[@]}" s3 ls --recursive "$MURL" | md5sum)
 expect_exit "a wrong secret key on the mirror" 11 env AWS_SECRET_ACCESS_KEY=wrong-secret "$FERRY" push "$SRC" --to "$MURL" --ref app/main
