@@ -59,6 +59,20 @@ struct PushReport {
 // moves (kSourceUnreadable; the report lists every file).
 Status Push(ObjectStore* store, const PushOptions& opts, PushReport* report);
 
+// One destination of PushMulti: its store (manifests, refs; chunks in the
+// store layout) and, for a mirror, where its objects go.
+struct PushTarget {
+  ObjectStore* store = nullptr;
+  const PushOptions::Mirror* mirror = nullptr;
+};
+
+// Push to several destinations from one read of the sources; opts.mirror is
+// ignored (each target says). reports[i] belongs to targets[i]. A failure
+// while reading or sending records nothing anywhere; a failure recording the
+// manifest in one destination leaves the others recorded (kPartial).
+Status PushMulti(const std::vector<PushTarget>& targets, const PushOptions& opts,
+                 std::vector<PushReport>* reports);
+
 // ---- verify -----------------------------------------------------------------
 
 struct VerifyOptions {

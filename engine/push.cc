@@ -1,3 +1,7 @@
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <chrono>
 #include <cstring>
 #include <map>
@@ -13,6 +17,7 @@
 #include "engine/walk.h"
 #include "manifest/repo.h"
 #include "transport/sigv4.h"
+#include "util/posix.h"
 
 namespace ferry {
 
@@ -105,17 +110,81 @@ std::vector<std::pair<std::string, std::string>> TagHeaders(
   return h;
 }
 
+// Fans chunks out to several store-layout destinations.
+class FanOutChunkSink final : public ChunkSink {
+ public:
+  explicit FanOutChunkSink(std::vector<ChunkSink*> sinks) : sinks_(std::move(sinks)) {}
+  bool Want(const Digest& id, uint32_t size) override {
+    thread_local std::vector<ChunkSink*> wanting;
+    wanting.clear();
+    for (auto* s : sinks_)
+      if (s->Want(id, size)) wanting.push_back(s);
+    current_ = &wanting;
+    return !wanting.empty();
+  }
+  Status Put(const Digest& id, const uint8_t* data, size_t n) override {
+    for (auto* s : *current_) RETURN_IF_ERROR(s->Put(id, data, n));
+    return Status::OK();
+  }
+  size_t PerThreadMemory() const override {
+    size_t m = 0;
+    for (auto* s : sinks_) m += s->PerThreadMemory();
+    return m;
+  }
+
+ private:
+  std::vector<ChunkSink*> sinks_;
+  static thread_local std::vector<ChunkSink*>* current_;
+};
+thread_local std::vector<ChunkSink*>* FanOutChunkSink::current_ = nullptr;
+
+// Fans file bytes out to several mirror destinations.
+class FanOutFileSink final : public FileSink {
+ public:
+  explicit FanOutFileSink(std::vector<FileSink*> sinks) : sinks_(std::move(sinks)) {}
+  Status OnData(size_t index, uint64_t offset, const uint8_t* data, size_t n) override {
+    for (auto* s : sinks_) RETURN_IF_ERROR(s->OnData(index, offset, data, n));
+    return Status::OK();
+  }
+  void OnFileDone(size_t index, const FileDigest& digest) override {
+    for (auto* s : sinks_) s->OnFileDone(index, digest);
+  }
+
+ private:
+  std::vector<FileSink*> sinks_;
+};
+
+// Per destination: its ref's previous manifest and its sink.
+struct TargetState {
+  std::optional<Digest> parent;
+  Manifest previous;
+  std::map<std::string, const FileEntry*> previous_files;
+  std::unique_ptr<StoreSink> store_sink;
+  std::unique_ptr<MirrorUploader> uploader;
+};
+
 }  // namespace
 
 Status Push(ObjectStore* store, const PushOptions& opts, PushReport* report) {
+  std::vector<PushTarget> targets{{store, opts.mirror}};
+  std::vector<PushReport> reports;
+  Status st = PushMulti(targets, opts, &reports);
+  if (!reports.empty()) *report = std::move(reports[0]);
+  return st;
+}
+
+Status PushMulti(const std::vector<PushTarget>& targets, const PushOptions& opts,
+                 std::vector<PushReport>* reports) {
   auto t0 = std::chrono::steady_clock::now();
+  reports->assign(targets.size(), PushReport{});
+  if (targets.empty()) return Status::Usage("push needs at least one --to");
   if (opts.zstd_level < 0 || opts.zstd_level > 19)
     return Status::Usage("compression level must be 0 (none) to 19");
   if (!opts.ref.empty()) RETURN_IF_ERROR(ValidateRefName(opts.ref));
   for (const auto& [k, v] : opts.tags)
     if (k.empty()) return Status::Usage("--tag needs key=value with a non-empty key");
   ASSIGN_OR_RETURN(WalkResult walk, WalkSources(opts.sources));
-  report->skipped = walk.skipped;
+  for (auto& r : *reports) r.skipped = walk.skipped;
 
   std::vector<SourceFile> files;
   std::vector<size_t> file_entry;  // files[i] is walk.entries[file_entry[i]]
@@ -126,85 +195,138 @@ Status Push(ObjectStore* store, const PushOptions& opts, PushReport* report) {
       file_entry.push_back(i);
     }
   }
-
-  // The ref's previous manifest: mirror pushes skip files that did not change.
-  std::optional<Digest> parent;
-  std::map<std::string, const FileEntry*> previous;
-  Manifest previous_manifest;
-  if (!opts.ref.empty()) {
-    auto prev = ReadRef(store, opts.ref);
-    if (prev.ok()) {
-      parent = *prev;
-      if (opts.mirror) {
-        auto pm = LoadManifest(store, *prev);
-        if (pm.ok()) {
-          previous_manifest = std::move(*pm);
-          for (const auto& e : previous_manifest.files) previous[e.path] = &e;
-        }
-      }
-    } else if (prev.status().code() != Code::kNotFound) {
-      return prev.take_status();
+  auto elapsed = [&] {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  };
+  auto source_failure = [&](std::vector<Status> errors) {
+    for (auto& r : *reports) {
+      r.file_errors = errors;
+      r.seconds = elapsed();
     }
+    return Status::SourceUnreadable(
+        std::to_string(errors.size()) + " source file(s) could not be read (first: " +
+        errors[0].message() + "); nothing was recorded and no ref moved");
+  };
+
+  bool any_mirror = false;
+  for (const auto& t : targets) any_mirror |= t.mirror != nullptr;
+  if (any_mirror) {
+    // A mirror overwrites objects as it goes: find unreadable files before
+    // sending a byte, so a source error does not replace DR data.
+    std::vector<Status> errors;
+    for (const auto& f : files) {
+      int fd = open(f.path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+      if (fd < 0) {
+        errors.push_back(
+            Status::SourceUnreadable(PosixError("cannot open " + f.path, errno).message()));
+      } else {
+        close(fd);
+      }
+    }
+    if (!errors.empty()) return source_failure(std::move(errors));
   }
 
-  std::vector<FileDigest> digests;
-  PipelineStats stats;
-  if (opts.mirror) {
+  // Each destination: its ref's previous manifest (a mirror skips unchanged files).
+  std::vector<TargetState> states(targets.size());
+  PipelineOptions popts = opts.pipeline;
+  std::vector<ChunkSink*> chunk_sinks;
+  std::vector<FileSink*> file_sinks;
+  for (size_t t = 0; t < targets.size(); t++) {
+    TargetState& ts = states[t];
+    if (!opts.ref.empty()) {
+      auto prev = ReadRef(targets[t].store, opts.ref);
+      if (prev.ok()) {
+        ts.parent = *prev;
+        if (targets[t].mirror) {
+          auto pm = LoadManifest(targets[t].store, *prev);
+          if (pm.ok()) {
+            ts.previous = std::move(*pm);
+            for (const auto& e : ts.previous.files) ts.previous_files[e.path] = &e;
+          }
+        }
+      } else if (prev.status().code() != Code::kNotFound) {
+        return prev.take_status().WithContext(targets[t].store->Describe());
+      }
+    }
+    if (!targets[t].mirror) {
+      ts.store_sink = std::make_unique<StoreSink>(targets[t].store, opts.zstd_level,
+                                                  opts.pipeline.chunking.max_size);
+      chunk_sinks.push_back(ts.store_sink.get());
+      continue;
+    }
     // The uploads' buffers come out of the same memory budget: parts in
     // flight, plus one unfinished part per file being read.
-    PipelineOptions popts = opts.pipeline;
-    size_t upload_mem =
-        opts.mirror->options.max_inflight_bytes + 2 * opts.mirror->options.part_size;
+    const auto& mo = targets[t].mirror->options;
+    size_t upload_mem = mo.max_inflight_bytes + 2 * mo.part_size;
     if (popts.memory_budget <= upload_mem + (16u << 20))
-      return Status::Usage("memory budget of " + std::to_string(popts.memory_budget >> 20) +
-                           " MiB is too small for mirror uploads: give at least " +
-                           std::to_string(((upload_mem + (16u << 20)) >> 20) + 32) +
-                           " MiB (--memory)");
+      return Status::Usage("memory budget of " + std::to_string(opts.pipeline.memory_budget >> 20) +
+                           " MiB is too small for " + std::to_string(targets.size()) +
+                           " destination(s): give more with --memory");
     popts.memory_budget -= upload_mem;
     std::vector<MirrorFile> mfiles;
     for (size_t i = 0; i < files.size(); i++) {
       const FileEntry& e = walk.entries[file_entry[i]].entry;
       MirrorFile mf{e.path, files[i].path, e.size, std::nullopt};
-      auto it = previous.find(e.path);
-      if (it != previous.end() && it->second->type == EntryType::kFile &&
+      auto it = ts.previous_files.find(e.path);
+      if (it != ts.previous_files.end() && it->second->type == EntryType::kFile &&
           it->second->size == e.size && it->second->mtime_ns == e.mtime_ns)
         mf.previous_sha = it->second->sha256;
       mfiles.push_back(std::move(mf));
     }
-    MirrorUploader uploader(opts.mirror->client, opts.mirror->bucket, opts.mirror->prefix,
-                            std::move(mfiles), opts.mirror->options,
-                            TagHeaders(opts.tags, opts.ref));
-    HashOnlySink sink;
-    Status run = RunPipeline(files, popts, &sink, &digests, &stats, opts.progress_bytes, &uploader);
-    Status up = uploader.Finish(digests);  // always: it aborts unfinished uploads
-    RETURN_IF_ERROR(run);
-    RETURN_IF_ERROR(up);
-    MirrorStats ms = uploader.stats();
-    report->bytes_sent = ms.bytes_sent;
-    report->objects_put = ms.objects_put;
-    report->files_unchanged = ms.files_unchanged;
-    report->bytes_resumed = ms.bytes_resumed;
-    report->bytes_new = ms.bytes_sent;
-    report->bytes_stored = ms.bytes_sent;
-  } else {
-    StoreSink sink(store, opts.zstd_level, opts.pipeline.chunking.max_size);
-    RETURN_IF_ERROR(
-        RunPipeline(files, opts.pipeline, &sink, &digests, &stats, opts.progress_bytes));
-    report->bytes_new = sink.bytes_new_;
-    report->bytes_stored = sink.bytes_stored_;
-    report->chunks_new = sink.chunks_new_;
+    ts.uploader = std::make_unique<MirrorUploader>(
+        targets[t].mirror->client, targets[t].mirror->bucket, targets[t].mirror->prefix,
+        std::move(mfiles), mo, TagHeaders(opts.tags, opts.ref));
+    file_sinks.push_back(ts.uploader.get());
   }
-  report->bytes_read = stats.bytes_read;
-  report->chunks = stats.chunks;
-  report->io_backend = stats.io_backend;
-  report->bytes_dedup = report->bytes_read - std::min(report->bytes_read, report->bytes_new);
-  // Every chunk durable under its final name before anything names it.
-  RETURN_IF_ERROR(store->Sync());
+
+  // One read of the sources feeds every destination.
+  HashOnlySink hash_only;
+  FanOutChunkSink chunk_fan(chunk_sinks);
+  FanOutFileSink file_fan(file_sinks);
+  ChunkSink* chunk_sink = chunk_sinks.empty()       ? static_cast<ChunkSink*>(&hash_only)
+                          : chunk_sinks.size() == 1 ? chunk_sinks[0]
+                                                    : &chunk_fan;
+  FileSink* file_sink = file_sinks.empty()       ? nullptr
+                        : file_sinks.size() == 1 ? file_sinks[0]
+                                                 : &file_fan;
+  std::vector<FileDigest> digests;
+  PipelineStats stats;
+  Status run =
+      RunPipeline(files, popts, chunk_sink, &digests, &stats, opts.progress_bytes, file_sink);
+  Status first_error = run;
+  for (size_t t = 0; t < targets.size(); t++) {
+    TargetState& ts = states[t];
+    PushReport& r = (*reports)[t];
+    if (ts.uploader) {
+      Status up = ts.uploader->Finish(digests);  // always: it aborts unfinished uploads
+      if (first_error.ok() && !up.ok()) first_error = up.WithContext(targets[t].store->Describe());
+      MirrorStats ms = ts.uploader->stats();
+      r.bytes_sent = ms.bytes_sent;
+      r.objects_put = ms.objects_put;
+      r.files_unchanged = ms.files_unchanged;
+      r.bytes_resumed = ms.bytes_resumed;
+      r.bytes_new = ms.bytes_sent;
+      r.bytes_stored = ms.bytes_sent;
+    } else {
+      r.bytes_new = ts.store_sink->bytes_new_;
+      r.bytes_stored = ts.store_sink->bytes_stored_;
+      r.chunks_new = ts.store_sink->chunks_new_;
+    }
+    r.bytes_read = stats.bytes_read;
+    r.chunks = stats.chunks;
+    r.io_backend = stats.io_backend;
+    r.bytes_dedup = r.bytes_read - std::min(r.bytes_read, r.bytes_new);
+    // Every chunk durable under its final name before anything names it.
+    Status sync = targets[t].store->Sync();
+    if (first_error.ok() && !sync.ok()) first_error = sync;
+  }
+  RETURN_IF_ERROR(first_error);
 
   Manifest m;
+  std::vector<Status> file_errors;
   for (size_t i = 0; i < files.size(); i++) {
     if (!digests[i].status.ok()) {
-      report->file_errors.push_back(digests[i].status);
+      file_errors.push_back(digests[i].status);
       continue;
     }
     FileEntry& e = walk.entries[file_entry[i]].entry;
@@ -215,25 +337,18 @@ Status Push(ObjectStore* store, const PushOptions& opts, PushReport* report) {
     for (const auto& c : e.chunks) total += c.size;
     e.size = total;  // what was read (the file may have been listed at another size)
   }
-  auto elapsed = [&] {
-    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  };
-  if (!report->file_errors.empty()) {
-    report->seconds = elapsed();
-    return Status::SourceUnreadable(
-        std::to_string(report->file_errors.size()) + " source file(s) could not be read (first: " +
-        report->file_errors[0].message() + "); nothing was recorded and no ref moved");
-  }
+  if (!file_errors.empty()) return source_failure(std::move(file_errors));
+  PushReport counts;
   for (auto& se : walk.entries) {
     switch (se.entry.type) {
       case EntryType::kFile:
-        report->files++;
+        counts.files++;
         break;
       case EntryType::kDir:
-        report->dirs++;
+        counts.dirs++;
         break;
       case EntryType::kSymlink:
-        report->symlinks++;
+        counts.symlinks++;
         break;
     }
     m.files.push_back(std::move(se.entry));
@@ -244,13 +359,35 @@ Status Push(ObjectStore* store, const PushOptions& opts, PushReport* report) {
   m.ref = opts.ref;
   m.tags = opts.tags;
   m.chunking = opts.pipeline.chunking;
-  m.parent = parent;
-  report->parent = m.parent;
-  // The manifest is durable before the ref points at it (Put fsyncs).
-  ASSIGN_OR_RETURN(report->manifest_id, PutManifest(store, &m));
-  if (!opts.ref.empty()) RETURN_IF_ERROR(WriteRef(store, opts.ref, report->manifest_id));
-  report->seconds = elapsed();
-  return Status::OK();
+  // Record the build in every destination; one that fails does not undo the others.
+  size_t recorded = 0;
+  Status record_error;
+  for (size_t t = 0; t < targets.size(); t++) {
+    PushReport& r = (*reports)[t];
+    r.files = counts.files;
+    r.dirs = counts.dirs;
+    r.symlinks = counts.symlinks;
+    m.parent = states[t].parent;
+    r.parent = m.parent;
+    // The manifest is durable before the ref points at it (Put fsyncs).
+    auto id = PutManifest(targets[t].store, &m);
+    Status st = id.ok() ? Status::OK() : id.take_status();
+    if (st.ok()) {
+      r.manifest_id = *id;
+      if (!opts.ref.empty()) st = WriteRef(targets[t].store, opts.ref, r.manifest_id);
+    }
+    r.seconds = elapsed();
+    if (st.ok()) {
+      recorded++;
+    } else if (record_error.ok()) {
+      record_error = st.WithContext(targets[t].store->Describe());
+    }
+  }
+  if (!record_error.ok() && recorded > 0)
+    return Status(Code::kPartial, "the build was recorded in " + std::to_string(recorded) + " of " +
+                                      std::to_string(targets.size()) + " destinations; " +
+                                      record_error.message());
+  return record_error;
 }
 
 }  // namespace ferry

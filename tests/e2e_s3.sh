@@ -71,6 +71,29 @@ check "  ... leaves the mirror unchanged" test "$("${AWS[@]}" s3 ls --recursive 
 check "no multipart upload is left behind" test -z "$("${AWS[@]}" s3api list-multipart-uploads --bucket "$BUCKET" | jq -r '.Uploads // [] | .[].Key')"
 rm -f "$SRC/lib/empty.txt"
 
+echo "# several destinations in one run: primary bucket, DR bucket, local store"
+expect_exit "push to two mirrors and a local store at once" 0 "$FERRY" push "$SRC" --to "s3://$BUCKET/primary/" --to "s3://$BUCKET/dr/" --to "$W/local-store" --ref app/main --json
+check "  ... every destination got every file" test "$(json '[.destinations[] | .files] | unique | .[0]')" = 51 -a "$(json '.destinations | length')" = 3
+check "  ... the same build recorded everywhere" test "$(json '[.destinations[] | .manifest] | unique | length')" = 1
+expect_exit "  ... the primary verifies" 0 "$FERRY" verify --store "s3://$BUCKET/primary/" --ref app/main
+expect_exit "  ... the DR copy verifies" 0 "$FERRY" verify --store "s3://$BUCKET/dr/" --ref app/main
+expect_exit "  ... the local store verifies" 0 "$FERRY" verify --store "$W/local-store" --ref app/main
+expect_exit "one unreachable destination fails the run before anything is read" 4 "$FERRY" push "$SRC" --to "$W/local-store2" --to "s3://no-such-bucket-$RANDOM/x/" --ref app/main
+check "  ... and records nothing in the others" test ! -e "$W/local-store2/refs/app/main"
+
+echo "# a source error never replaces DR data"
+mkdir -p "$W/unread/src"
+echo "v1" >"$W/unread/src/ok.txt"
+echo "v1" >"$W/unread/src/locked.bin"
+expect_exit "a first push of the tree" 0 "$FERRY" push "$W/unread/src" --to "s3://$BUCKET/unread/" --ref app/main
+echo "v2, not to be sent while the push fails" >"$W/unread/src/ok.txt"
+chmod 000 "$W/unread/src/locked.bin"
+chmod 755 "$W" "$W/unread" "$W/unread/src"
+chmod 644 "$W/unread/src/ok.txt"
+expect_exit "an unreadable file fails a mirror push" 3 setpriv --reuid=65534 --regid=65534 --clear-groups "$FERRY" push "$W/unread/src" --to "s3://$BUCKET/unread/" --ref app/main
+check "  ... before any object was overwritten" test "$("${AWS[@]}" s3 cp "s3://$BUCKET/unread/ok.txt" - 2>/dev/null)" = v1
+expect_exit "  ... and the mirror still verifies against its last build" 0 "$FERRY" verify --store "s3://$BUCKET/unread/" --ref app/main
+
 echo "# kill -9 during a multipart upload, then the same command again"
 mkdir -p "$W/huge"
 head -c 1500000000 /dev/urandom >"$W/huge/huge.bin"

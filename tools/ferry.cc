@@ -89,9 +89,9 @@ class Progress {
 
 uint64_t TotalSize(const std::vector<std::string>& roots);
 
-int RunPush(const std::vector<std::string>& sources, const std::string& to, const std::string& ref,
-            const std::vector<std::string>& tag_args, bool as_json, int level,
-            const std::string& chunk_spec, size_t memory_mib, unsigned threads,
+int RunPush(const std::vector<std::string>& sources, const std::vector<std::string>& tos,
+            const std::string& ref, const std::vector<std::string>& tag_args, bool as_json,
+            int level, const std::string& chunk_spec, size_t memory_mib, unsigned threads,
             const std::string& io, bool progress, const std::string& layout) {
   PushOptions opts;
   opts.sources = sources;
@@ -113,81 +113,104 @@ int RunPush(const std::vector<std::string>& sources, const std::string& to, cons
   opts.pipeline.io = io == "uring"   ? IoBackend::kUring
                      : io == "pread" ? IoBackend::kPread
                                      : IoBackend::kAuto;
-  auto dest = OpenDestination(to, /*create=*/true, *g_store_opts, layout);
-  if (!dest.ok()) return Fail(dest.status(), "push");
-  ObjectStore* store = dest->meta.get();
-  PushOptions::Mirror mirror;
-  if (dest->layout == Layout::kMirror) {
-    mirror.client = dest->s3.get();
-    mirror.bucket = dest->bucket;
-    mirror.prefix = dest->prefix;
-    opts.mirror = &mirror;
+  // Every destination is opened (and checked) before a byte is read.
+  std::vector<Destination> dests;
+  std::vector<PushOptions::Mirror> mirrors(tos.size());
+  std::vector<PushTarget> targets;
+  for (size_t i = 0; i < tos.size(); i++) {
+    auto dest = OpenDestination(tos[i], /*create=*/true, *g_store_opts, layout);
+    if (!dest.ok()) return Fail(dest.status().WithContext(tos[i]), "push");
+    dests.push_back(std::move(*dest));
+  }
+  for (size_t i = 0; i < dests.size(); i++) {
+    PushTarget t{dests[i].meta.get(), nullptr};
+    if (dests[i].layout == Layout::kMirror) {
+      mirrors[i].client = dests[i].s3.get();
+      mirrors[i].bucket = dests[i].bucket;
+      mirrors[i].prefix = dests[i].prefix;
+      t.mirror = &mirrors[i];
+    }
+    targets.push_back(t);
   }
 
   std::atomic<uint64_t> done{0};
   opts.progress_bytes = &done;
-  PushReport r;
+  std::vector<PushReport> reports;
   Status st;
   {
     Progress p(progress, progress ? TotalSize(sources) : 0, &done);
-    st = Push(store, opts, &r);
+    st = PushMulti(targets, opts, &reports);
   }
+  auto report_json = [&](size_t i) {
+    const PushReport& r = reports[i];
+    json j;
+    j["status"] = r.manifest_id != Digest{} ? "ok" : "error";
+    if (r.manifest_id != Digest{}) {
+      j["manifest"] = DigestHex(r.manifest_id);
+      j["parent"] = r.parent ? json(DigestHex(*r.parent)) : json(nullptr);
+    }
+    j["ref"] = ref.empty() ? json(nullptr) : json(ref);
+    j["store"] = tos[i];
+    j["layout"] = dests[i].layout == Layout::kMirror ? "mirror" : "store";
+    j["files"] = r.files;
+    j["dirs"] = r.dirs;
+    j["symlinks"] = r.symlinks;
+    j["bytes_read"] = r.bytes_read;
+    j["bytes_new"] = r.bytes_new;
+    j["bytes_deduplicated"] = r.bytes_dedup;
+    j["bytes_stored"] = r.bytes_stored;
+    j["bytes_sent"] = r.bytes_sent;
+    j["objects_put"] = r.objects_put;
+    j["files_unchanged"] = r.files_unchanged;
+    j["bytes_resumed"] = r.bytes_resumed;
+    j["chunks"] = r.chunks;
+    j["chunks_new"] = r.chunks_new;
+    j["seconds"] = r.seconds;
+    j["io_backend"] = r.io_backend;
+    j["skipped"] = r.skipped;
+    j["errors"] = json::array();
+    for (const auto& e : r.file_errors) j["errors"].push_back(ErrorJson(e));
+    return j;
+  };
   json j;
-  j["status"] = st.ok() ? "ok" : "error";
-  if (st.ok()) {
-    j["manifest"] = DigestHex(r.manifest_id);
-    j["parent"] = r.parent ? json(DigestHex(*r.parent)) : json(nullptr);
+  if (tos.size() == 1) {
+    j = report_json(0);
+  } else {
+    j["status"] = st.ok() ? "ok" : "error";
+    j["destinations"] = json::array();
+    for (size_t i = 0; i < tos.size(); i++) j["destinations"].push_back(report_json(i));
   }
-  j["ref"] = ref.empty() ? json(nullptr) : json(ref);
-  j["store"] = to;
-  j["layout"] = dest->layout == Layout::kMirror ? "mirror" : "store";
-  j["files"] = r.files;
-  j["dirs"] = r.dirs;
-  j["symlinks"] = r.symlinks;
-  j["bytes_read"] = r.bytes_read;
-  j["bytes_new"] = r.bytes_new;
-  j["bytes_deduplicated"] = r.bytes_dedup;
-  j["bytes_stored"] = r.bytes_stored;
-  j["bytes_sent"] = r.bytes_sent;
-  j["objects_put"] = r.objects_put;
-  j["files_unchanged"] = r.files_unchanged;
-  j["bytes_resumed"] = r.bytes_resumed;
-  j["chunks"] = r.chunks;
-  j["chunks_new"] = r.chunks_new;
-  j["seconds"] = r.seconds;
-  j["io_backend"] = r.io_backend;
-  j["skipped"] = r.skipped;
-  j["errors"] = json::array();
-  for (const auto& e : r.file_errors) j["errors"].push_back(ErrorJson(e));
-  if (!st.ok()) j["error"] = ErrorJson(st);
+  if (!st.ok()) {
+    j["status"] = "error";
+    j["error"] = ErrorJson(st);
+  }
   if (as_json) std::cout << j.dump(2) << std::endl;
-  for (const auto& s : r.skipped)
+  for (const auto& s : reports[0].skipped)
     LogWarn("skipped " + s + " (not a regular file, symlink or directory)");
-  for (const auto& e : r.file_errors) std::fprintf(stderr, "ferry push: %s\n", e.message().c_str());
+  for (const auto& e : reports[0].file_errors)
+    std::fprintf(stderr, "ferry push: %s\n", e.message().c_str());
   if (!st.ok()) return Fail(st, "push");
-  double mbps = r.seconds > 0 ? r.bytes_read / r.seconds / 1e6 : 0;
-  if (opts.mirror) {
-    std::fprintf(stderr,
-                 "ferry push: %llu files, %s read in %.2f s (%.0f MB/s, %s)\n"
-                 "  mirror: %llu objects uploaded and checked with HEAD (%s sent); %llu files "
-                 "already there\n"
-                 "  manifest %s%s%s\n",
+  for (size_t i = 0; i < reports.size(); i++) {
+    const PushReport& r = reports[i];
+    double mbps = r.seconds > 0 ? r.bytes_read / r.seconds / 1e6 : 0;
+    std::fprintf(stderr, "ferry push: %llu files, %s read once in %.2f s (%.0f MB/s, %s) -> %s\n",
                  static_cast<unsigned long long>(r.files), Human(r.bytes_read).c_str(), r.seconds,
-                 mbps, r.io_backend.c_str(), static_cast<unsigned long long>(r.objects_put),
-                 Human(r.bytes_sent).c_str(), static_cast<unsigned long long>(r.files_unchanged),
-                 DigestHex(r.manifest_id).c_str(), ref.empty() ? "" : " -> ref ", ref.c_str());
-    return 0;
+                 mbps, r.io_backend.c_str(), tos[i].c_str());
+    if (targets[i].mirror) {
+      std::fprintf(stderr,
+                   "  mirror: %llu objects uploaded and checked with HEAD (%s sent); %llu files "
+                   "already there\n",
+                   static_cast<unsigned long long>(r.objects_put), Human(r.bytes_sent).c_str(),
+                   static_cast<unsigned long long>(r.files_unchanged));
+    } else {
+      std::fprintf(stderr, "  new: %s in %llu of %llu chunks, stored as %s; deduplicated: %s\n",
+                   Human(r.bytes_new).c_str(), static_cast<unsigned long long>(r.chunks_new),
+                   static_cast<unsigned long long>(r.chunks), Human(r.bytes_stored).c_str(),
+                   Human(r.bytes_dedup).c_str());
+    }
+    std::fprintf(stderr, "  manifest %s%s%s\n", DigestHex(r.manifest_id).c_str(),
+                 ref.empty() ? "" : " -> ref ", ref.c_str());
   }
-  std::fprintf(stderr,
-               "ferry push: %llu files, %s read in %.2f s (%.0f MB/s, %s)\n"
-               "  new: %s in %llu of %llu chunks, stored as %s; deduplicated: %s\n"
-               "  manifest %s%s%s\n",
-               static_cast<unsigned long long>(r.files), Human(r.bytes_read).c_str(), r.seconds,
-               mbps, r.io_backend.c_str(), Human(r.bytes_new).c_str(),
-               static_cast<unsigned long long>(r.chunks_new),
-               static_cast<unsigned long long>(r.chunks), Human(r.bytes_stored).c_str(),
-               Human(r.bytes_dedup).c_str(), DigestHex(r.manifest_id).c_str(),
-               ref.empty() ? "" : " -> ref ", ref.c_str());
   return 0;
 }
 
@@ -324,16 +347,21 @@ int Main(int argc, char** argv) {
   // push
   auto* push = app.add_subcommand("push", "Chunk, hash and store build output; move a ref");
   std::vector<std::string> sources, tags;
-  std::string to, ref, chunk_spec, io = "auto";
+  std::vector<std::string> tos;
+  std::string ref, chunk_spec, io = "auto";
   bool json_out = false, no_progress = false;
   int level = 3;
   size_t memory_mib = 256;
   unsigned threads = 0;
   push->add_option("dirs", sources, "Directories (or files) to push")->required();
-  push->add_option("--to", to, "Store: a directory, file:///path or s3://bucket/prefix/")
-      ->required();
+  push->add_option("--to", tos,
+                   "Destination: a directory, file:///path or s3://bucket/prefix/ (repeat for "
+                   "several; the sources are read once)")
+      ->required()
+      ->allow_extra_args(false);
   push->add_option("--ref", ref, "Point this ref (e.g. app/main) at the new manifest");
-  push->add_option("--tag", tags, "Build metadata key=value (repeatable): commit, pipeline, build");
+  push->add_option("--tag", tags, "Build metadata key=value (repeatable): commit, pipeline, build")
+      ->allow_extra_args(false);
   push->add_flag("--json", json_out, "Print a JSON report on stdout");
   push->add_option("--compression", level, "zstd level for stored chunks, 0 = none")
       ->capture_default_str()
@@ -361,7 +389,8 @@ int Main(int argc, char** argv) {
   verify
       ->add_option("--store", store_url, "Store: a directory, file:///path or s3://bucket/prefix/")
       ->required();
-  verify->add_option("--ref", vrefs, "Ref or manifest ID to verify (repeatable)");
+  verify->add_option("--ref", vrefs, "Ref or manifest ID to verify (repeatable)")
+      ->allow_extra_args(false);
   verify->add_flag("--all", all, "Every manifest and ref in the store");
   verify->add_flag("--json", vjson, "Print a JSON report on stdout");
   verify->add_option("--threads", vthreads, "Parallel reads (default: two per core)");
@@ -391,7 +420,7 @@ int Main(int argc, char** argv) {
   if (quiet) SetLogLevel(LogLevel::kError);
   if (verbose) SetLogLevel(LogLevel::kDebug);
   if (*push)
-    return RunPush(sources, to, ref, tags, json_out, level, chunk_spec, memory_mib, threads, io,
+    return RunPush(sources, tos, ref, tags, json_out, level, chunk_spec, memory_mib, threads, io,
                    !no_progress && !quiet, layout);
   if (*verify) return RunVerify(store_url, vrefs, all, vjson, vthreads, quick);
   if (*restore) return RunRestore(what, from, target, rjson, rthreads);
