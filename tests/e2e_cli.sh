@@ -7,19 +7,8 @@ FERRY=$(realpath "$1")
 NO_URING=$(realpath "$2")
 W=$(mktemp -d "${TMPDIR:-/tmp}/ferry-e2e-XXXXXX")
 trap 'chmod -R u+w "$W" 2>/dev/null; rm -rf "$W"' EXIT
-PASS=0
-FAIL=0
-ok() { PASS=$((PASS + 1)); echo "ok   - $1"; }
-bad() { FAIL=$((FAIL + 1)); echo "FAIL - $1"; }
-check() { local name=$1; shift; if "$@"; then ok "$name"; else bad "$name"; fi; }
-# expect_exit NAME CODE CMD...: runs CMD, checks its exit code, keeps stderr in $W/err
-expect_exit() {
-  local name=$1 want=$2; shift 2
-  "$@" >"$W/out" 2>"$W/err"
-  local got=$?
-  if [ "$got" = "$want" ]; then ok "$name (exit $got)"; else bad "$name: exit $got, want $want: $(head -c 600 "$W/err")"; fi
-}
-json() { jq -r "$1" "$W/out"; }
+# shellcheck source=tests/lib.sh
+. "$(dirname "$0")/lib.sh"
 
 # A build-like tree: binaries, a tarball, text, a symlink, an empty file and dir, modes.
 SRC=$W/build
@@ -150,6 +139,4 @@ check "  ... peak RSS under 64 MiB + 24 MiB for the program ($(tail -1 "$W/rss")
 expect_exit "a 400 MiB file with a 32 MiB budget" 0 /usr/bin/time -f "%M" -o "$W/rss" "$FERRY" push "$W/src2" --to "$W/dr-small" --memory 32 --compression 0 --json
 check "  ... peak RSS under 32 MiB + 24 MiB ($(tail -1 "$W/rss") KiB)" test "$(tail -1 "$W/rss")" -lt $(((32 + 24) * 1024))
 
-echo
-echo "e2e: $PASS passed, $FAIL failed"
-[ "$FAIL" = 0 ]
+finish e2e

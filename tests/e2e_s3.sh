@@ -10,18 +10,8 @@ export AWS_ENDPOINT_URL=$S3_ENDPOINT
 AWS=(/usr/bin/aws --endpoint-url "$S3_ENDPOINT")
 W=$(mktemp -d "${TMPDIR:-/tmp}/ferry-e2e-s3-XXXXXX")
 trap 'rm -rf "$W"' EXIT
-PASS=0
-FAIL=0
-ok() { PASS=$((PASS + 1)); echo "ok   - $1"; }
-bad() { FAIL=$((FAIL + 1)); echo "FAIL - $1"; }
-check() { local name=$1; shift; if "$@"; then ok "$name"; else bad "$name"; fi; }
-expect_exit() {
-  local name=$1 want=$2; shift 2
-  "$@" >"$W/out" 2>"$W/err"
-  local got=$?
-  if [ "$got" = "$want" ]; then ok "$name (exit $got)"; else bad "$name: exit $got, want $want: $(head -c 600 "$W/err")"; fi
-}
-json() { jq -r "$1" "$W/out"; }
+# shellcheck source=tests/lib.sh
+. "$(dirname "$0")/lib.sh"
 
 BUCKET=ferry-e2e-$RANDOM$RANDOM
 "${AWS[@]}" s3 mb "s3://$BUCKET" >/dev/null || { echo "cannot create bucket"; exit 1; }
@@ -162,6 +152,4 @@ printf '[dr]\naws_access_key_id = %s\naws_secret_access_key = %s\n' "$AWS_ACCESS
 expect_exit "credentials from a named profile (AWS_PROFILE)" 0 env -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY AWS_PROFILE=dr AWS_SHARED_CREDENTIALS_FILE="$AWS_SHARED_CREDENTIALS_FILE" "$FERRY" push "$SRC/lib" --to "s3://$BUCKET/profile/" --json
 
 "${AWS[@]}" s3 rb --force "s3://$BUCKET" >/dev/null 2>&1
-echo
-echo "e2e-s3: $PASS passed, $FAIL failed"
-[ "$FAIL" = 0 ]
+finish e2e-s3

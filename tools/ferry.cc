@@ -43,6 +43,12 @@ json ErrorJson(const Status& st) {
               {"message", st.message()}};
 }
 
+json ErrorsJson(const std::vector<Status>& errors) {
+  json a = json::array();
+  for (const auto& e : errors) a.push_back(ErrorJson(e));
+  return a;
+}
+
 int Fail(const Status& st, const std::string& command) {
   std::fprintf(stderr, "ferry %s: error: %s\n", command.c_str(), st.message().c_str());
   return static_cast<int>(st.code());
@@ -168,8 +174,7 @@ int RunPush(const std::vector<std::string>& sources, const std::vector<std::stri
     j["seconds"] = r.seconds;
     j["io_backend"] = r.io_backend;
     j["skipped"] = r.skipped;
-    j["errors"] = json::array();
-    for (const auto& e : r.file_errors) j["errors"].push_back(ErrorJson(e));
+    j["errors"] = ErrorsJson(r.file_errors);
     return j;
   };
   json j;
@@ -254,8 +259,7 @@ int RunVerify(const std::string& store_url, const std::vector<std::string>& refs
   j["chunks_checked"] = r.chunks_checked;
   j["bytes_checked"] = r.bytes_checked;
   j["seconds"] = r.seconds;
-  j["manifest_problems"] = json::array();
-  for (const auto& p : r.manifest_problems) j["manifest_problems"].push_back(ErrorJson(p));
+  j["manifest_problems"] = ErrorsJson(r.manifest_problems);
   j["chunk_problems"] = json::array();
   for (const auto& p : r.chunk_problems) {
     j["chunk_problems"].push_back(
@@ -311,8 +315,7 @@ int RunRestore(const std::string& what, const std::string& from, const std::stri
   j["symlinks"] = r.symlinks;
   j["bytes_written"] = r.bytes_written;
   j["seconds"] = r.seconds;
-  j["errors"] = json::array();
-  for (const auto& e : r.errors) j["errors"].push_back(ErrorJson(e));
+  j["errors"] = ErrorsJson(r.errors);
   if (!st.ok()) j["error"] = ErrorJson(st);
   if (as_json) std::cout << j.dump(2) << std::endl;
   for (const auto& e : r.errors) std::fprintf(stderr, "ferry restore: %s\n", e.message().c_str());
