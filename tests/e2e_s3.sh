@@ -84,6 +84,20 @@ expect_exit "an unreadable file fails a mirror push" 3 setpriv --reuid=65534 --r
 check "  ... before any object was overwritten" test "$("${AWS[@]}" s3 cp "s3://$BUCKET/unread/ok.txt" - 2>/dev/null)" = v1
 expect_exit "  ... and the mirror still verifies against its last build" 0 "$FERRY" verify --store "s3://$BUCKET/unread/" --ref app/main
 
+echo "# a full bucket quota"
+if [ -n "${RGW_CONF:-}" ]; then
+  QB=ferry-quota-$RANDOM$RANDOM
+  "${AWS[@]}" s3 mb "s3://$QB" >/dev/null
+  radosgw-admin -c "$RGW_CONF" -n client.admin quota set --quota-scope=bucket --bucket="$QB" --max-size=1048576 >/dev/null
+  radosgw-admin -c "$RGW_CONF" -n client.admin quota enable --quota-scope=bucket --bucket="$QB" >/dev/null
+  expect_exit "a push that does not fit the quota" 10 "$FERRY" push "$SRC" --to "s3://$QB/app/" --ref app/main
+  check "  ... says so and names the fix" grep -q "QuotaExceeded; raise the bucket quota" "$W/err"
+  check "  ... and records no build" test -z "$("${AWS[@]}" s3 ls --recursive "s3://$QB/app/.ferry/refs/" 2>/dev/null)"
+  "${AWS[@]}" s3 rb --force "s3://$QB" >/dev/null 2>&1
+else
+  bad "RGW_CONF is not set: the quota test needs tools/test.sh's RGW"
+fi
+
 echo "# kill -9 during a multipart upload, then the same command again"
 mkdir -p "$W/huge"
 head -c 1500000000 /dev/urandom >"$W/huge/huge.bin"

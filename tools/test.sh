@@ -37,6 +37,7 @@ bash tests/s3/start-rgw.sh "$RGW_PORT" "$RGW_DIR" >/dev/null
 # shellcheck disable=SC1091
 . "$RGW_DIR/s3.env"
 export S3_ENDPOINT AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_DEFAULT_REGION
+export RGW_CONF=$RGW_DIR/ceph.conf  # for tests that administer the server (quotas)
 
 echo "== unit + end-to-end tests (local store and S3)"
 ctest --test-dir build --output-on-failure
