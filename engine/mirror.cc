@@ -64,14 +64,16 @@ MirrorUploader::MirrorUploader(S3Client* client, std::string bucket, std::string
       prefix_(std::move(prefix)),
       files_(std::move(files)),
       opts_(opts),
-      metadata_(std::move(metadata)) {
+      metadata_(std::move(metadata)),
+      limit_(std::max(1u, opts.upload_threads)) {
   if (!prefix_.empty() && prefix_.back() != '/') prefix_ += '/';
   for (size_t i = 0; i < files_.size(); i++) uploads_.push_back(std::make_unique<FileUpload>());
   for (unsigned i = 0; i < std::max(1u, opts_.upload_threads); i++) {
     threads_.emplace_back([this] {
       std::unique_lock<std::mutex> l(mu_);
       for (;;) {
-        cv_.wait(l, [&] { return shutdown_ || !queue_.empty(); });
+        // Fewer requests in flight while the server asks us to slow down.
+        cv_.wait(l, [&] { return shutdown_ || (!queue_.empty() && running_ < limit_.limit()); });
         if (queue_.empty()) return;
         auto fn = std::move(queue_.front());
         queue_.pop_front();
@@ -80,6 +82,13 @@ MirrorUploader::MirrorUploader(S3Client* client, std::string bucket, std::string
         fn();
         l.lock();
         running_--;
+        uint64_t throttled = client_->throttle_count();
+        if (throttled > throttle_seen_) {
+          throttle_seen_ = throttled;
+          limit_.OnThrottle();
+        } else {
+          limit_.OnSuccess();
+        }
         cv_.notify_all();
       }
     });
@@ -444,6 +453,8 @@ MirrorStats MirrorUploader::stats() const {
   st.uploads_resumed = uploads_resumed_;
   st.objects_put = objects_put_;
   st.files_unchanged = files_unchanged_;
+  st.throttled = client_->throttle_count();
+  st.lowest_concurrency = limit_.lowest() == ~0u ? 0 : limit_.lowest();
   return st;
 }
 

@@ -46,6 +46,8 @@ struct MirrorStats {
   uint64_t bytes_sent = 0;
   uint64_t bytes_resumed = 0;  // parts an interrupted push had uploaded, re-verified and kept
   uint64_t uploads_resumed = 0;
+  uint64_t throttled = 0;           // 503 SlowDown answers seen
+  unsigned lowest_concurrency = 0;  // requests in flight after slowing down (0: never slowed)
   uint64_t objects_put = 0;
   uint64_t files_unchanged = 0;  // not sent: same SHA-256 already there
 };
@@ -97,6 +99,8 @@ class MirrorUploader final : public FileSink {
   Status error_;                             // guarded by mu_
   std::vector<size_t> redo_;                 // guarded by mu_: guessed unchanged, was not
   std::vector<std::thread> threads_;
+  AdaptiveLimit limit_;
+  uint64_t throttle_seen_ = 0;  // guarded by mu_
 
   Status StartMultipart(size_t index);
 

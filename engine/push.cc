@@ -305,6 +305,7 @@ Status PushMulti(const std::vector<PushTarget>& targets, const PushOptions& opts
       r.objects_put = ms.objects_put;
       r.files_unchanged = ms.files_unchanged;
       r.bytes_resumed = ms.bytes_resumed;
+      r.throttled = ms.throttled;
       r.bytes_new = ms.bytes_sent;
       r.bytes_stored = ms.bytes_sent;
     } else {

@@ -169,6 +169,7 @@ int RunPush(const std::vector<std::string>& sources, const std::vector<std::stri
     j["objects_put"] = r.objects_put;
     j["files_unchanged"] = r.files_unchanged;
     j["bytes_resumed"] = r.bytes_resumed;
+    j["throttled"] = r.throttled;
     j["chunks"] = r.chunks;
     j["chunks_new"] = r.chunks_new;
     j["seconds"] = r.seconds;

@@ -56,6 +56,24 @@ std::string XmlText(const std::string& body, const char* element) {
 
 }  // namespace
 
+void AdaptiveLimit::OnThrottle() {
+  unsigned cur = limit_.load();
+  while (!limit_.compare_exchange_weak(cur, std::max(1u, cur / 2))) {
+  }
+  successes_ = 0;
+  unsigned low = lowest_.load(), now = limit_.load();
+  while (now < low && !lowest_.compare_exchange_weak(low, now)) {
+  }
+}
+
+void AdaptiveLimit::OnSuccess() {
+  if (++successes_ < recover_after_) return;
+  successes_ = 0;
+  unsigned cur = limit_.load();
+  while (cur < max_ && !limit_.compare_exchange_weak(cur, cur + 1)) {
+  }
+}
+
 bool IsRetryableS3Error(long http_status, const std::string& code) {
   if (code == "SlowDown" || code == "RequestTimeout" || code == "InternalError" ||
       code == "ServiceUnavailable" || code == "OperationAborted")
@@ -198,6 +216,7 @@ Result<HttpResponse> S3Client::SendOnce(const Request& req, const std::string& a
     return st;
   }
   curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &resp.status);
+  if (resp.status == 503) throttled_++;
   if (resp.status >= 200 && resp.status < 300) {
     // CompleteMultipartUpload and CopyObject can fail with 200 and an error body.
     if (!resp.body.empty() && resp.body.find("<Error>") != std::string::npos)

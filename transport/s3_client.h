@@ -4,6 +4,7 @@
 // Thread-safe: each thread reuses its own connection (one curl handle each).
 #pragma once
 
+#include <atomic>
 #include <map>
 #include <optional>
 #include <string>
@@ -36,6 +37,26 @@ struct HttpResponse {
 bool IsRetryableS3Error(long http_status, const std::string& code);
 // Maps an S3 error response to a Status naming the bucket/key and the fix.
 Status S3ErrorStatus(long http_status, const std::string& body, const std::string& what);
+
+// Adjusts how many requests may run at once: halves on throttling (never
+// below 1), then adds one back after every `recover_after` successes without
+// new throttling, up to `max`. Thread-safe.
+class AdaptiveLimit {
+ public:
+  explicit AdaptiveLimit(unsigned max, unsigned recover_after = 16)
+      : max_(max), limit_(max), recover_after_(recover_after) {}
+  void OnThrottle();
+  void OnSuccess();
+  unsigned limit() const { return limit_.load(); }
+  unsigned lowest() const { return lowest_.load(); }
+
+ private:
+  const unsigned max_;
+  std::atomic<unsigned> limit_;
+  std::atomic<unsigned> lowest_{~0u};
+  const unsigned recover_after_;
+  std::atomic<unsigned> successes_{0};
+};
 
 class S3Client {
  public:
@@ -101,11 +122,14 @@ class S3Client {
                                uint64_t n);
 
   const S3Config& config() const { return config_; }
+  // Responses that asked us to slow down (503 SlowDown and other 503s), so far.
+  uint64_t throttle_count() const { return throttled_.load(); }
 
  private:
   Result<HttpResponse> SendOnce(const Request& req, const std::string& amz_date);
   S3Config config_;
   std::string scheme_, host_;  // from endpoint
+  std::atomic<uint64_t> throttled_{0};
 };
 
 }  // namespace ferry

@@ -11,8 +11,13 @@
 #include <thread>
 #include <vector>
 
+#include "transport/fake_s3_server.h"
+
 namespace ferry {
 namespace {
+
+using testing::FakeServer;
+using testing::Response;
 
 TEST(S3ErrorTest, MapsErrorsOntoCodesAndFlags) {
   auto err = [](long status, const std::string& code) {
@@ -45,76 +50,6 @@ TEST(S3ErrorTest, MapsErrorsOntoCodesAndFlags) {
   EXPECT_TRUE(S3ErrorStatus(502, "", "GET").retryable());
 }
 
-// A loopback HTTP server that answers each request with the next canned
-// response (the last one repeats), and counts requests.
-class FakeServer {
- public:
-  explicit FakeServer(std::vector<std::string> responses) : responses_(std::move(responses)) {
-    fd_ = socket(AF_INET, SOCK_STREAM, 0);
-    int one = 1;
-    setsockopt(fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-    socklen_t len = sizeof addr;
-    getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len);
-    port_ = ntohs(addr.sin_port);
-    listen(fd_, 16);
-    thread_ = std::thread([this] { Serve(); });
-  }
-  ~FakeServer() {
-    stop_ = true;
-    shutdown(fd_, SHUT_RDWR);
-    close(fd_);
-    thread_.join();
-  }
-  int port() const { return port_; }
-  int requests() const { return requests_; }
-
- private:
-  void Serve() {
-    while (!stop_) {
-      int c = accept(fd_, nullptr, nullptr);
-      if (c < 0) return;
-      // One request per connection: read the head, then any body, then answer and close.
-      std::string req;
-      char buf[65536];
-      while (req.find("\r\n\r\n") == std::string::npos) {
-        ssize_t n = read(c, buf, sizeof buf);
-        if (n <= 0) break;
-        req.append(buf, static_cast<size_t>(n));
-      }
-      size_t cl = req.find("content-length: ");
-      if (cl == std::string::npos) cl = req.find("Content-Length: ");
-      if (cl != std::string::npos) {
-        size_t want = std::stoul(req.substr(cl + 16)) + req.find("\r\n\r\n") + 4;
-        while (req.size() < want) {
-          ssize_t n = read(c, buf, sizeof buf);
-          if (n <= 0) break;
-          req.append(buf, static_cast<size_t>(n));
-        }
-      }
-      int i = requests_++;
-      const std::string& r =
-          responses_[std::min<size_t>(static_cast<size_t>(i), responses_.size() - 1)];
-      (void)!write(c, r.data(), r.size());
-      close(c);
-    }
-  }
-  std::vector<std::string> responses_;
-  int fd_ = -1, port_ = 0;
-  std::atomic<int> requests_{0};
-  std::atomic<bool> stop_{false};
-  std::thread thread_;
-};
-
-std::string Response(int status, const std::string& reason, const std::string& body) {
-  return "HTTP/1.1 " + std::to_string(status) + " " + reason +
-         "\r\nContent-Length: " + std::to_string(body.size()) +
-         "\r\nConnection: close\r\nETag: \"abc\"\r\n\r\n" + body;
-}
-
 S3Config Config(int port) {
   S3Config c;
   c.endpoint = "http://127.0.0.1:" + std::to_string(port);
@@ -132,6 +67,25 @@ TEST(S3ClientTest, RetriesSlowDownThenSucceeds) {
   S3Client client(Config(server.port()));
   EXPECT_TRUE(client.PutObject("b", "k", "data").ok());
   EXPECT_EQ(server.requests(), 3);
+  EXPECT_EQ(client.throttle_count(), 2u);  // seen, for the uploader to slow down
+}
+
+TEST(AdaptiveLimitTest, HalvesOnThrottlingAndRecoversSlowly) {
+  AdaptiveLimit limit(8, /*recover_after=*/4);
+  EXPECT_EQ(limit.limit(), 8u);
+  limit.OnThrottle();
+  EXPECT_EQ(limit.limit(), 4u);
+  limit.OnThrottle();
+  limit.OnThrottle();
+  limit.OnThrottle();
+  EXPECT_EQ(limit.limit(), 1u);  // never below one
+  EXPECT_EQ(limit.lowest(), 1u);
+  for (int i = 0; i < 3; i++) limit.OnSuccess();
+  EXPECT_EQ(limit.limit(), 1u);
+  limit.OnSuccess();
+  EXPECT_EQ(limit.limit(), 2u);  // one more after 4 clean requests
+  for (int i = 0; i < 100; i++) limit.OnSuccess();
+  EXPECT_EQ(limit.limit(), 8u);  // back to the maximum, not beyond
 }
 
 TEST(S3ClientTest, GivesUpAfterMaxAttemptsWithARetryableError) {

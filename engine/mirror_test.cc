@@ -1,0 +1,67 @@
+#include "engine/mirror.h"
+
+#include <gtest/gtest.h>
+
+#include "transport/fake_s3_server.h"
+
+namespace ferry {
+namespace {
+
+using testing::FakeServer;
+using testing::Response;
+
+// A HEAD answer: headers only, the object's length in Content-Length.
+std::string HeadResponse(size_t length, const std::string& etag) {
+  return "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(length) + "\r\nETag: " + etag +
+         "\r\nConnection: close\r\n\r\n";
+}
+
+TEST(MirrorUploaderTest, SlowsDownOnSlowDownAndStillUploadsAndChecks) {
+  const std::string data = "build artifact";
+  FakeServer server(
+      {Response(503, "Slow Down",
+                "<Error><Code>SlowDown</Code><Message>Reduce your request rate.</Message></Error>"),
+       Response(200, "OK", ""),  // the PUT, retried (ETag "abc")
+       HeadResponse(data.size(), "\"abc\"")});
+  S3Config config;
+  config.endpoint = "http://127.0.0.1:" + std::to_string(server.port());
+  config.creds = {"AKID", "secret", ""};
+  S3Client client(config);
+  MirrorOptions opts;
+  opts.upload_threads = 8;
+  MirrorUploader up(&client, "bucket", "app/",
+                    {{"bin/tool", "/nonexistent", data.size(), std::nullopt}}, opts, {});
+  ASSERT_TRUE(up.OnData(0, 0, reinterpret_cast<const uint8_t*>(data.data()), data.size()).ok());
+  FileDigest d;
+  d.sha256 = Sha256::Of(data);
+  up.OnFileDone(0, d);
+  ASSERT_TRUE(up.Finish({d}).ok());
+  MirrorStats st = up.stats();
+  EXPECT_EQ(st.objects_put, 1u);
+  EXPECT_EQ(st.bytes_sent, data.size());
+  EXPECT_EQ(st.throttled, 1u);
+  EXPECT_EQ(st.lowest_concurrency, 4u);  // 8 halved once
+  EXPECT_EQ(server.requests(), 3);       // PUT (503), PUT, HEAD
+}
+
+TEST(MirrorUploaderTest, ObjectOfTheWrongSizeAfterUploadIsDataLoss) {
+  const std::string data = "build artifact";
+  FakeServer server({Response(200, "OK", ""), HeadResponse(data.size() - 1, "\"abc\"")});
+  S3Config config;
+  config.endpoint = "http://127.0.0.1:" + std::to_string(server.port());
+  config.creds = {"AKID", "secret", ""};
+  S3Client client(config);
+  MirrorUploader up(&client, "bucket", "", {{"f", "/nonexistent", data.size(), std::nullopt}},
+                    MirrorOptions{}, {});
+  ASSERT_TRUE(up.OnData(0, 0, reinterpret_cast<const uint8_t*>(data.data()), data.size()).ok());
+  FileDigest d;
+  d.sha256 = Sha256::Of(data);
+  up.OnFileDone(0, d);
+  Status st = up.Finish({d});
+  EXPECT_EQ(st.code(), Code::kVerifyFailed);
+  EXPECT_TRUE(st.data_loss());
+  EXPECT_NE(st.message().find("s3://bucket/f"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace ferry
