@@ -307,6 +307,51 @@ Status MirrorUploader::PutWhole(size_t index, const std::string& data, const Dig
   return Status::OK();
 }
 
+void MirrorUploader::AddKnownObject(const Digest& sha, const std::string& rel_path) {
+  std::lock_guard<std::mutex> l(done_mu_);
+  done_by_sha_.emplace(sha, prefix_ + rel_path);
+}
+
+Status MirrorUploader::CopyFrom(size_t index, const std::string& src_key, const Digest& sha) {
+  if (files_[index].size > (5ull << 30)) return Status::Usage("too large for CopyObject");
+  // The copy is labelled with `sha`, so the source must vouch for its bytes
+  // first: the SHA-256 Ferry stored with it when it sent it whole.
+  auto src = client_->HeadObject(bucket_, src_key);
+  if (!src.ok()) return src.take_status();
+  auto meta = src->headers.find("x-amz-meta-ferry-sha256");
+  if (src->size != files_[index].size || meta == src->headers.end() ||
+      meta->second != DigestHex(sha))
+    return Status::VerifyFailed("s3://" + bucket_ + "/" + src_key +
+                                " cannot vouch for its bytes; sending instead");
+  auto headers = metadata_;
+  headers.emplace_back("x-amz-metadata-directive",
+                       "REPLACE");  // this build's tags, not the source's
+  headers.emplace_back("x-amz-meta-ferry-sha256", DigestHex(sha));
+  RETURN_IF_ERROR(client_->CopyObject(bucket_, src_key, Key(index), headers));
+  RETURN_IF_ERROR(CheckObject(index, "", false, &sha));
+  bytes_copied_ += files_[index].size;
+  objects_copied_++;
+  return Status::OK();
+}
+
+void MirrorUploader::SendWhole(size_t index, std::shared_ptr<std::string> data, const Digest& sha) {
+  std::string twin;
+  {
+    std::lock_guard<std::mutex> l(done_mu_);
+    auto it = done_by_sha_.find(sha);
+    if (it != done_by_sha_.end() && !data->empty()) twin = it->second;
+  }
+  // The same bytes are already in the bucket: copy them there, send nothing.
+  if (!twin.empty() && CopyFrom(index, twin, sha).ok()) return;
+  Status st = PutWhole(index, *data, sha);
+  if (!st.ok()) {
+    Fail(st);
+    return;
+  }
+  std::lock_guard<std::mutex> l(done_mu_);
+  done_by_sha_.emplace(sha, Key(index));
+}
+
 void MirrorUploader::OnFileDone(size_t index, const FileDigest& digest) {
   const MirrorFile& f = files_[index];
   FileUpload& u = *uploads_[index];
@@ -324,12 +369,17 @@ void MirrorUploader::OnFileDone(size_t index, const FileDigest& digest) {
     }
     Digest sha = digest.sha256;
     Enqueue(0, [this, index, sha] {
-      Status st = CheckObject(index, "", false, &sha);
+      const MirrorFile& mf = files_[index];
+      // Same path: is the object still there, intact? Renamed: copy it over.
+      Status st = mf.previous_path == mf.rel_path
+                      ? CheckObject(index, "", false, &sha)
+                      : CopyFrom(index, prefix_ + mf.previous_path, sha);
       if (st.ok()) {
-        files_unchanged_++;
+        if (mf.previous_path == mf.rel_path) files_unchanged_++;
+        AddKnownObject(sha, mf.rel_path);
       } else {
         std::lock_guard<std::mutex> l(mu_);
-        redo_.push_back(index);  // missing or different: send it again
+        redo_.push_back(index);  // missing, changed or not copyable: send it again
       }
     });
     return;
@@ -337,10 +387,7 @@ void MirrorUploader::OnFileDone(size_t index, const FileDigest& digest) {
   if (f.size <= opts_.part_size) {
     auto data = std::make_shared<std::string>(std::move(u.buf));
     Digest sha = digest.sha256;
-    Enqueue(data->size(), [this, index, data, sha] {
-      Status st = PutWhole(index, *data, sha);
-      if (!st.ok()) Fail(st);
-    });
+    Enqueue(data->size(), [this, index, data, sha] { SendWhole(index, data, sha); });
     return;
   }
   if (!u.buf.empty()) {
@@ -453,6 +500,8 @@ MirrorStats MirrorUploader::stats() const {
   st.uploads_resumed = uploads_resumed_;
   st.objects_put = objects_put_;
   st.files_unchanged = files_unchanged_;
+  st.bytes_copied = bytes_copied_;
+  st.objects_copied = objects_copied_;
   st.throttled = client_->throttle_count();
   st.lowest_concurrency = limit_.lowest() == ~0u ? 0 : limit_.lowest();
   return st;

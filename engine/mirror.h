@@ -17,6 +17,7 @@
 #include <condition_variable>
 #include <deque>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -33,7 +34,8 @@ struct MirrorFile {
   std::string rel_path;
   std::string abs_path;  // to read again only if an "unchanged" guess was wrong
   uint64_t size = 0;
-  std::optional<Digest> previous_sha;  // same path, size and mtime in the previous manifest
+  std::optional<Digest> previous_sha;  // same size and mtime in the previous manifest...
+  std::string previous_path;           // ...at this path (a rename if it is not rel_path)
 };
 
 struct MirrorOptions {
@@ -50,6 +52,8 @@ struct MirrorStats {
   unsigned lowest_concurrency = 0;  // requests in flight after slowing down (0: never slowed)
   uint64_t objects_put = 0;
   uint64_t files_unchanged = 0;  // not sent: same SHA-256 already there
+  uint64_t bytes_copied = 0;     // created by server-side CopyObject, not sent
+  uint64_t objects_copied = 0;
 };
 
 class MirrorUploader final : public FileSink {
@@ -66,6 +70,11 @@ class MirrorUploader final : public FileSink {
   // upload, aborts unfinished multipart uploads after a failure. Returns the
   // first error. `digests` are the pipeline's results.
   Status Finish(const std::vector<FileDigest>& digests);
+
+  // An object under the prefix (from an earlier build) that holds `sha`:
+  // files with the same bytes are copied from it server-side, if it vouches
+  // for them (its stored SHA-256) when the copy is made.
+  void AddKnownObject(const Digest& sha, const std::string& rel_path);
 
   MirrorStats stats() const;
   std::string Key(size_t index) const { return prefix_ + files_[index].rel_path; }
@@ -103,9 +112,17 @@ class MirrorUploader final : public FileSink {
   uint64_t throttle_seen_ = 0;  // guarded by mu_
 
   Status StartMultipart(size_t index);
+  // CopyObject from src (a key under the prefix) and the same checks as an upload.
+  Status CopyFrom(size_t index, const std::string& src_key, const Digest& sha);
+  // Sends a small file: a copy of an identical object this push already
+  // uploaded, else a PUT.
+  void SendWhole(size_t index, std::shared_ptr<std::string> data, const Digest& sha);
 
   std::atomic<uint64_t> bytes_sent_{0}, objects_put_{0}, files_unchanged_{0};
   std::atomic<uint64_t> bytes_resumed_{0}, uploads_resumed_{0};
+  std::atomic<uint64_t> bytes_copied_{0}, objects_copied_{0};
+  std::mutex done_mu_;
+  std::map<Digest, std::string> done_by_sha_;  // guarded by done_mu_: uploaded whole, checked
 };
 
 }  // namespace ferry

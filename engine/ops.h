@@ -48,6 +48,8 @@ struct PushReport {
   uint64_t files_unchanged = 0;  // mirror: not sent, the same bytes were already there
   uint64_t bytes_resumed = 0;    // mirror: kept from an interrupted push's multipart upload
   uint64_t throttled = 0;        // mirror: 503 SlowDown answers (uploads slowed down)
+  uint64_t bytes_copied = 0;     // mirror: created by server-side copy, not sent
+  uint64_t objects_copied = 0;
   uint64_t chunks = 0, chunks_new = 0;
   double seconds = 0;
   std::string io_backend;

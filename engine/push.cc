@@ -159,6 +159,7 @@ struct TargetState {
   std::optional<Digest> parent;
   Manifest previous;
   std::map<std::string, const FileEntry*> previous_files;
+  std::map<std::pair<uint64_t, int64_t>, const FileEntry*> previous_by_stat;  // (size, mtime)
   std::unique_ptr<StoreSink> store_sink;
   std::unique_ptr<MirrorUploader> uploader;
 };
@@ -241,7 +242,11 @@ Status PushMulti(const std::vector<PushTarget>& targets, const PushOptions& opts
           auto pm = LoadManifest(targets[t].store, *prev);
           if (pm.ok()) {
             ts.previous = std::move(*pm);
-            for (const auto& e : ts.previous.files) ts.previous_files[e.path] = &e;
+            for (const auto& e : ts.previous.files) {
+              ts.previous_files[e.path] = &e;
+              if (e.type == EntryType::kFile)
+                ts.previous_by_stat.emplace(std::make_pair(e.size, e.mtime_ns), &e);
+            }
           }
         }
       } else if (prev.status().code() != Code::kNotFound) {
@@ -266,16 +271,28 @@ Status PushMulti(const std::vector<PushTarget>& targets, const PushOptions& opts
     std::vector<MirrorFile> mfiles;
     for (size_t i = 0; i < files.size(); i++) {
       const FileEntry& e = walk.entries[file_entry[i]].entry;
-      MirrorFile mf{e.path, files[i].path, e.size, std::nullopt};
+      MirrorFile mf{e.path, files[i].path, e.size, std::nullopt, ""};
+      // Unchanged (same path, size, mtime), or renamed (same size and mtime elsewhere)?
+      const FileEntry* prev = nullptr;
       auto it = ts.previous_files.find(e.path);
       if (it != ts.previous_files.end() && it->second->type == EntryType::kFile &&
-          it->second->size == e.size && it->second->mtime_ns == e.mtime_ns)
-        mf.previous_sha = it->second->sha256;
+          it->second->size == e.size && it->second->mtime_ns == e.mtime_ns) {
+        prev = it->second;
+      } else if (e.size > 0) {
+        auto moved = ts.previous_by_stat.find({e.size, e.mtime_ns});
+        if (moved != ts.previous_by_stat.end()) prev = moved->second;
+      }
+      if (prev) {
+        mf.previous_sha = prev->sha256;
+        mf.previous_path = prev->path;
+      }
       mfiles.push_back(std::move(mf));
     }
     ts.uploader = std::make_unique<MirrorUploader>(
         targets[t].mirror->client, targets[t].mirror->bucket, targets[t].mirror->prefix,
         std::move(mfiles), mo, TagHeaders(opts.tags, opts.ref));
+    for (const auto& e : ts.previous.files)
+      if (e.type == EntryType::kFile && e.size > 0) ts.uploader->AddKnownObject(e.sha256, e.path);
     file_sinks.push_back(ts.uploader.get());
   }
 
@@ -305,6 +322,8 @@ Status PushMulti(const std::vector<PushTarget>& targets, const PushOptions& opts
       r.objects_put = ms.objects_put;
       r.files_unchanged = ms.files_unchanged;
       r.bytes_resumed = ms.bytes_resumed;
+      r.bytes_copied = ms.bytes_copied;
+      r.objects_copied = ms.objects_copied;
       r.throttled = ms.throttled;
       r.bytes_new = ms.bytes_sent;
       r.bytes_stored = ms.bytes_sent;

@@ -61,6 +61,22 @@ check "  ... leaves the mirror unchanged" test "$("${AWS[@]}" s3 ls --recursive 
 check "no multipart upload is left behind" test -z "$("${AWS[@]}" s3api list-multipart-uploads --bucket "$BUCKET" | jq -r '.Uploads // [] | .[].Key')"
 rm -f "$SRC/lib/empty.txt"
 
+echo "# server-side copies: renamed and duplicated files are not sent again"
+CURL=s3://$BUCKET/copy/
+mkdir -p "$W/csrc"
+head -c 300000 /dev/urandom >"$W/csrc/a.so"
+head -c 200000 /dev/urandom >"$W/csrc/r.so"
+expect_exit "a first build" 0 "$FERRY" push "$W/csrc" --to "$CURL" --ref app/main --json
+mv "$W/csrc/r.so" "$W/csrc/renamed.so"
+cp "$W/csrc/a.so" "$W/csrc/dup.so"
+expect_exit "a build with a renamed and a duplicated file" 0 "$FERRY" push "$W/csrc" --to "$CURL" --ref app/main --json
+check "  ... both are copied server-side, nothing is sent" test "$(json .objects_copied) $(json .bytes_copied) $(json .bytes_sent)" = "2 500000 0"
+head -c 300000 /dev/zero | "${AWS[@]}" s3 cp - "${CURL}a.so" >/dev/null 2>&1
+cp "$W/csrc/a.so" "$W/csrc/dup2.so"
+expect_exit "a build after a.so was replaced in the bucket behind Ferry's back" 0 "$FERRY" push "$W/csrc" --to "$CURL" --ref app/main --json
+check "  ... nothing is copied from the replaced object: a.so and dup2.so are sent" test "$(json .objects_copied) $(json .bytes_sent)" = "0 600000"
+expect_exit "  ... and every object verifies" 0 "$FERRY" verify --store "$CURL" --ref app/main
+
 echo "# several destinations in one run: primary bucket, DR bucket, local store"
 expect_exit "push to two mirrors and a local store at once" 0 "$FERRY" push "$SRC" --to "s3://$BUCKET/primary/" --to "s3://$BUCKET/dr/" --to "$W/local-store" --ref app/main --json
 check "  ... every destination got every file" test "$(json '[.destinations[] | .files] | unique | .[0]')" = 51 -a "$(json '.destinations | length')" = 3

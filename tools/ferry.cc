@@ -170,6 +170,8 @@ int RunPush(const std::vector<std::string>& sources, const std::vector<std::stri
     j["files_unchanged"] = r.files_unchanged;
     j["bytes_resumed"] = r.bytes_resumed;
     j["throttled"] = r.throttled;
+    j["bytes_copied"] = r.bytes_copied;
+    j["objects_copied"] = r.objects_copied;
     j["chunks"] = r.chunks;
     j["chunks_new"] = r.chunks_new;
     j["seconds"] = r.seconds;
@@ -204,9 +206,10 @@ int RunPush(const std::vector<std::string>& sources, const std::vector<std::stri
                  mbps, r.io_backend.c_str(), tos[i].c_str());
     if (targets[i].mirror) {
       std::fprintf(stderr,
-                   "  mirror: %llu objects uploaded and checked with HEAD (%s sent); %llu files "
-                   "already there\n",
+                   "  mirror: %llu objects uploaded (%s sent), %llu copied server-side (%s), "
+                   "all checked with HEAD; %llu files already there\n",
                    static_cast<unsigned long long>(r.objects_put), Human(r.bytes_sent).c_str(),
+                   static_cast<unsigned long long>(r.objects_copied), Human(r.bytes_copied).c_str(),
                    static_cast<unsigned long long>(r.files_unchanged));
     } else {
       std::fprintf(stderr, "  new: %s in %llu of %llu chunks, stored as %s; deduplicated: %s\n",

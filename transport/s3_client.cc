@@ -422,6 +422,19 @@ Result<std::vector<S3Client::PartInfo>> S3Client::ListParts(const std::string& b
   return out;
 }
 
+Status S3Client::CopyObject(const std::string& bucket, const std::string& src_key,
+                            const std::string& dst_key,
+                            const std::vector<std::pair<std::string, std::string>>& headers) {
+  Request r;
+  r.method = "PUT";
+  r.bucket = bucket;
+  r.key = dst_key;
+  r.headers = headers;
+  r.headers.emplace_back("x-amz-copy-source", "/" + bucket + "/" + UriEncode(src_key, false));
+  auto resp = Send(r);  // an <Error> inside a 200 is an error (Send)
+  return resp.ok() ? Status::OK() : resp.take_status();
+}
+
 Result<std::string> S3Client::GetRange(const std::string& bucket, const std::string& key,
                                        uint64_t offset, uint64_t n) {
   if (n == 0) return std::string();

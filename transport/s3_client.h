@@ -117,6 +117,11 @@ class S3Client {
   Result<std::vector<PartInfo>> ListParts(const std::string& bucket, const std::string& key,
                                           const std::string& upload_id);
 
+  // Server-side copy within a bucket (objects up to 5 GiB); metadata is copied.
+  Status CopyObject(const std::string& bucket, const std::string& src_key,
+                    const std::string& dst_key,
+                    const std::vector<std::pair<std::string, std::string>>& headers = {});
+
   // Bytes [offset, offset+n) of an object.
   Result<std::string> GetRange(const std::string& bucket, const std::string& key, uint64_t offset,
                                uint64_t n);
