@@ -115,6 +115,16 @@ TEST(ManifestTest, RejectsUnsafePathsAndBadChunkSums) {
             std::string::npos);
 }
 
+// Inputs the fuzzer (tests/fuzz) found accepted in a non-canonical form; they
+// must now be rejected as corrupt.
+TEST(ManifestTest, FuzzRegressionsAreRejected) {
+  for (const char* name : {"non-minimal-varint.bin", "chunk-param-overflow.bin"}) {
+    auto bytes = ReadFileToString(std::string(FERRY_SOURCE_DIR) + "/tests/fuzz/regressions/" + name);
+    ASSERT_TRUE(bytes.ok()) << name;
+    EXPECT_EQ(DecodeManifest(*bytes, name).status().code(), Code::kCorruptManifest) << name;
+  }
+}
+
 TEST(ManifestTest, LoadChecksTheIdAgainstTheBytes) {
   MemStore store;
   Manifest m = Sample();

@@ -2,7 +2,7 @@
 # Installs what is missing, builds, and runs every test:
 #   1. unit + end-to-end tests (ctest, Release build)
 #   2. the unit tests again under AddressSanitizer + UndefinedBehaviorSanitizer
-#   3. the unit tests under ThreadSanitizer
+#   3. the unit tests under ThreadSanitizer, and a 30 s libFuzzer run on the manifest decoder
 #   4. the benchmark in smoke mode (so it never rots; no timing is asserted)
 #   5. with a real S3 server (Ceph RGW, started here, stopped by PID): the S3 end-to-end tests
 set -euo pipefail
@@ -21,6 +21,13 @@ cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DFERRY_BENCH=OFF \
   -DCMAKE_CXX_FLAGS=-fsanitize=thread -DCMAKE_EXE_LINKER_FLAGS=-fsanitize=thread >/dev/null
 cmake --build build-tsan --target ferry_unit_tests
 TSAN_OPTIONS=halt_on_error=1 build-tsan/ferry_unit_tests --gtest_brief=1
+
+echo "== fuzzing the manifest decoder (libFuzzer + ASan + UBSan, 30 s)"
+for p in clang-14 libclang-rt-14-dev; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$p" >/dev/null
+done
+bash tests/fuzz/run.sh 30
 
 echo "== benchmark smoke run"
 build/ferry_bench --smoke

@@ -48,6 +48,7 @@ bool GetVarint64(std::string_view* in, uint64_t* v) {
     if (shift == 63 && byte > 1) return false;  // overflow
     r |= (byte & 0x7f) << shift;
     if ((byte & 0x80) == 0) {
+      if (byte == 0 && i > 0) return false;  // non-minimal: one value, one encoding
       in->remove_prefix(i + 1);
       *v = r;
       return true;

@@ -16,6 +16,8 @@ void PutLengthPrefixed(std::string* dst, std::string_view s);
 
 // Readers consume from the front of *in and return false (leaving *in unspecified)
 // if the input is too short or malformed. They never read past in->end().
+// GetVarint64 also rejects non-minimal encodings (0x80 0x00 for 0), so every
+// value has one encoding and a manifest one byte form.
 bool GetFixed32(std::string_view* in, uint32_t* v);
 bool GetFixed64(std::string_view* in, uint64_t* v);
 bool GetVarint64(std::string_view* in, uint64_t* v);

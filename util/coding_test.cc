@@ -33,6 +33,22 @@ TEST(CodingTest, OverlongVarintFails) {
   EXPECT_FALSE(GetVarint64(&in, &v));
 }
 
+TEST(CodingTest, NonMinimalVarintFails) {
+  // Found by tests/fuzz: 0xff 0x00 decodes to 127 like 0x7f would.
+  for (std::string bad : {std::string("\xff\x00", 2), std::string("\x80\x00", 2),
+                          std::string("\x81\x80\x00", 3)}) {
+    std::string_view in = bad;
+    uint64_t v;
+    EXPECT_FALSE(GetVarint64(&in, &v)) << bad.size();
+  }
+  std::string zero;
+  PutVarint64(&zero, 0);
+  std::string_view in = zero;
+  uint64_t v;
+  EXPECT_TRUE(GetVarint64(&in, &v));
+  EXPECT_EQ(v, 0u);
+}
+
 TEST(CodingTest, FixedIsLittleEndian) {
   std::string buf;
   PutFixed32(&buf, 0x01020304);
