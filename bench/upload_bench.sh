@@ -14,7 +14,7 @@ W=$(mktemp -d "${TMPDIR:-/tmp}/ferry-upload-bench-XXXXXX")
 RGW_DIR=$W/rgw
 trap 'bash tests/s3/stop-rgw.sh "$RGW_DIR" --purge >/dev/null 2>&1; rm -rf "$W"' EXIT
 
-for p in awscli rclone; do
+for p in awscli rclone bc; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$p" >/dev/null
 done

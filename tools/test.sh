@@ -9,6 +9,21 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash tools/setup.sh
 JOBS=$(nproc)
+# Test-only packages: installed here, with an apt update if the lists are stale.
+apt_install() {
+  local missing=()
+  for p in "$@"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  local sudo=""
+  [ "$(id -u)" = 0 ] || sudo=sudo
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null 2>&1 || {
+    $sudo apt-get update -qq
+    $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  }
+}
 
 echo "== sanitizers: unit tests under ASan + UBSan"
 cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DFERRY_SANITIZE=ON -DFERRY_BENCH=OFF >/dev/null
@@ -23,20 +38,14 @@ cmake --build build-tsan --target ferry_unit_tests
 TSAN_OPTIONS=halt_on_error=1 build-tsan/ferry_unit_tests --gtest_brief=1
 
 echo "== fuzzing the manifest decoder (libFuzzer + ASan + UBSan, 30 s)"
-for p in clang-14 libclang-rt-14-dev; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$p" >/dev/null
-done
+apt_install clang-14 libclang-rt-14-dev
 bash tests/fuzz/run.sh 30
 
 echo "== benchmark smoke run"
 build/ferry_bench --smoke
 
 echo "== S3 test server: Ceph RADOS Gateway on 127.0.0.1 (stopped by PID on exit)"
-if ! dpkg-query -W -f='${Status}' awscli 2>/dev/null | grep -q "ok installed"; then
-  SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends awscli >/dev/null
-fi
+apt_install awscli ceph-mon ceph-osd radosgw ceph-common uuid-runtime curl
 RGW_DIR=$(mktemp -d "${TMPDIR:-/tmp}/ferry-rgw-XXXXXX")
 RGW_PORT=$((20000 + RANDOM % 20000))
 trap 'bash tests/s3/stop-rgw.sh "$RGW_DIR" --purge >/dev/null' EXIT
