@@ -48,6 +48,13 @@ CURL* ThreadHandle() {
   return holder.h;
 }
 
+// Parses an S3 XML response body; a body that is not XML is a store error naming `what`.
+Status LoadXml(const std::string& body, pugi::xml_document* doc, const std::string& what) {
+  if (!doc->load_buffer(body.data(), body.size()))
+    return Status::StoreUnavailable(what + ": unparseable XML response");
+  return Status::OK();
+}
+
 std::string XmlText(const std::string& body, const char* element) {
   pugi::xml_document doc;
   if (!doc.load_buffer(body.data(), body.size())) return "";
@@ -282,9 +289,7 @@ Result<std::vector<std::string>> S3Client::ListObjects(const std::string& bucket
     if (!token.empty()) r.query.emplace_back("continuation-token", token);
     ASSIGN_OR_RETURN(HttpResponse resp, Send(r));
     pugi::xml_document doc;
-    if (!doc.load_buffer(resp.body.data(), resp.body.size()))
-      return Status::StoreUnavailable("ListObjectsV2 of s3://" + bucket + "/" + prefix +
-                                      ": unparseable XML response");
+    RETURN_IF_ERROR(LoadXml(resp.body, &doc, "ListObjectsV2 of s3://" + bucket + "/" + prefix));
     auto root = doc.child("ListBucketResult");
     for (auto c : root.children("Contents")) keys.emplace_back(c.child("Key").text().as_string());
     bool truncated = std::string(root.child("IsTruncated").text().as_string()) == "true";
@@ -380,9 +385,7 @@ Result<std::vector<S3Client::UploadInfo>> S3Client::ListMultipartUploads(
     }
     ASSIGN_OR_RETURN(HttpResponse resp, Send(r));
     pugi::xml_document doc;
-    if (!doc.load_buffer(resp.body.data(), resp.body.size()))
-      return Status::StoreUnavailable("ListMultipartUploads of s3://" + bucket +
-                                      ": unparseable XML");
+    RETURN_IF_ERROR(LoadXml(resp.body, &doc, "ListMultipartUploads of s3://" + bucket));
     auto root = doc.child("ListMultipartUploadsResult");
     for (auto u : root.children("Upload"))
       out.push_back({u.child("Key").text().as_string(), u.child("UploadId").text().as_string(),
@@ -408,9 +411,7 @@ Result<std::vector<S3Client::PartInfo>> S3Client::ListParts(const std::string& b
     if (!marker.empty()) r.query.emplace_back("part-number-marker", marker);
     ASSIGN_OR_RETURN(HttpResponse resp, Send(r));
     pugi::xml_document doc;
-    if (!doc.load_buffer(resp.body.data(), resp.body.size()))
-      return Status::StoreUnavailable("ListParts of s3://" + bucket + "/" + key +
-                                      ": unparseable XML");
+    RETURN_IF_ERROR(LoadXml(resp.body, &doc, "ListParts of s3://" + bucket + "/" + key));
     auto root = doc.child("ListPartsResult");
     for (auto p : root.children("Part"))
       out.push_back({p.child("PartNumber").text().as_int(), p.child("ETag").text().as_string(),
