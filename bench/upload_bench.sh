@@ -40,7 +40,7 @@ AWS=(/usr/bin/aws --endpoint-url "$S3_ENDPOINT")
 find "$SRC" -type f -exec cat {} + >/dev/null  # warm the page cache for everyone
 
 run() {  # run NAME CMD... -> "NAME wall cpu rss_kib"
-  local name=$1; shift
+  local name=$1 wall user sys rss; shift
   /usr/bin/time -f "%e %U %S %M" -o "$W/time" "$@" >/dev/null 2>"$W/$name.err" || {
     echo "$name failed: $(tail -3 "$W/$name.err")" >&2; return 1; }
   read -r wall user sys rss <"$W/time"

@@ -41,8 +41,9 @@ echo "== fuzzing the manifest decoder (libFuzzer + ASan + UBSan, 30 s)"
 apt_install clang-14 libclang-rt-14-dev
 bash tests/fuzz/run.sh 30
 
-echo "== benchmark smoke run"
+echo "== benchmark smoke runs (no timing is asserted)"
 build/ferry_bench --smoke
+bash bench/suite.sh --smoke --json "$(mktemp -d)/bench-smoke.json"
 
 echo "== S3 test server: Ceph RADOS Gateway on 127.0.0.1 (stopped by PID on exit)"
 apt_install awscli ceph-mon ceph-osd radosgw ceph-common uuid-runtime curl
