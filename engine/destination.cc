@@ -60,29 +60,10 @@ class MirrorChunkSource final : public ChunkSource {
     return Status::OK();
   }
   Status Probe(const FileEntry& f, size_t) override {
-    std::string what = "s3://" + bucket_ + "/" + prefix_ + f.path;
-    auto info = s3_->HeadObject(bucket_, prefix_ + f.path);
-    if (!info.ok()) {
-      if (info.status().code() == Code::kNotFound)
-        return Status::NotFound("object " + what + " is missing");
-      return info.take_status();
-    }
-    if (info->size != f.size)
-      return Status::VerifyFailed(what + " is " + std::to_string(info->size) +
-                                  " bytes, the manifest says " + std::to_string(f.size))
-          .SetDataLoss();
-    auto meta = info->headers.find("x-amz-meta-ferry-sha256");
-    if (meta != info->headers.end() && meta->second != DigestHex(f.sha256))
-      return Status::VerifyFailed(what + " carries another SHA-256 than the manifest's")
-          .SetDataLoss();
-    // Ferry writes this metadata on every object it sends in one PUT; without
-    // it, another client replaced the object.
-    if (meta == info->headers.end() && f.size <= MirrorOptions{}.part_size)
-      return Status::VerifyFailed(what +
-                                  " was not written by Ferry (no x-amz-meta-ferry-sha256): "
-                                  "run verify without --quick to check its bytes");
-    return Status::OK();
+    return CheckMirrorObject(s3_.get(), bucket_, prefix_ + f.path, f.size, &f.sha256, "",
+                             MirrorOptions{}.part_size);
   }
+
   bool PerFile() const override { return true; }
 
  private:

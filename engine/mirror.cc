@@ -15,12 +15,6 @@ namespace ferry {
 
 namespace {
 
-std::string Base64(const Digest& d) {
-  unsigned char out[64];
-  int n = EVP_EncodeBlock(out, d.data(), static_cast<int>(d.size()));
-  return std::string(reinterpret_cast<char*>(out), static_cast<size_t>(n));
-}
-
 std::string Unquote(std::string s) {
   if (s.size() >= 2 && s.front() == '"' && s.back() == '"') s = s.substr(1, s.size() - 2);
   return s;
@@ -254,7 +248,7 @@ void MirrorUploader::Complete(size_t index) {
     etags = u.etags;
   }
   auto r = client_->CompleteMultipartUpload(bucket_, Key(index), u.upload_id, etags);
-  Status st = r.ok() ? CheckObject(index, MultipartEtag(etags), true) : r.take_status();
+  Status st = r.ok() ? CheckObject(index, MultipartEtag(etags)) : r.take_status();
   if (!st.ok()) {
     std::lock_guard<std::mutex> l(u.mu);
     u.failed = true;
@@ -265,43 +259,47 @@ void MirrorUploader::Complete(size_t index) {
   objects_put_++;
 }
 
-Status MirrorUploader::CheckObject(size_t index, const std::string& expected_etag, bool multipart,
-                                   const Digest* expected_sha) {
-  auto info = client_->HeadObject(bucket_, Key(index));
-  if (!info.ok()) return info.take_status();
-  std::string what = "s3://" + bucket_ + "/" + Key(index);
-  // Objects Ferry PUT whole carry their SHA-256; another writer's object does not.
-  auto meta = info->headers.find("x-amz-meta-ferry-sha256");
-  if (expected_sha && meta != info->headers.end() && meta->second != DigestHex(*expected_sha))
-    return Status::VerifyFailed(what + " holds other bytes (its x-amz-meta-ferry-sha256 differs)");
-  if (expected_sha && meta == info->headers.end() && info->size <= opts_.part_size)
-    return Status::VerifyFailed(what +
-                                " was not written whole by Ferry (no x-amz-meta-ferry-sha256)");
-  if (info->size != files_[index].size)
-    return Status::VerifyFailed(what + " is " + std::to_string(info->size) +
-                                " bytes after upload, not " + std::to_string(files_[index].size))
+Status CheckMirrorObject(S3Client* client, const std::string& bucket, const std::string& key,
+                         uint64_t size, const Digest* sha, const std::string& expected_etag,
+                         size_t part_size) {
+  std::string what = "s3://" + bucket + "/" + key;
+  auto info = client->HeadObject(bucket, key);
+  if (!info.ok()) {
+    if (info.status().code() == Code::kNotFound)
+      return Status::NotFound("object " + what + " is missing");
+    return info.take_status();
+  }
+  if (info->size != size)
+    return Status::VerifyFailed(what + " is " + std::to_string(info->size) + " bytes, expected " +
+                                std::to_string(size))
         .SetDataLoss();
-  std::string etag = Unquote(info->etag);
-  if (!expected_etag.empty() && etag != Unquote(expected_etag))
-    return Status::VerifyFailed(what + " has ETag " + etag + " after upload, expected " +
-                                Unquote(expected_etag) + (multipart ? " (from its parts)" : ""))
+  auto meta = info->headers.find("x-amz-meta-ferry-sha256");
+  if (sha && meta != info->headers.end() && meta->second != DigestHex(*sha))
+    return Status::VerifyFailed(what + " carries another SHA-256 than the manifest's")
+        .SetDataLoss();
+  if (sha && meta == info->headers.end() && size <= part_size)
+    return Status::VerifyFailed(what +
+                                " was not written by Ferry (no x-amz-meta-ferry-sha256): "
+                                "run verify without --quick to check its bytes");
+  if (!expected_etag.empty() && Unquote(info->etag) != Unquote(expected_etag))
+    return Status::VerifyFailed(what + " has ETag " + Unquote(info->etag) + ", expected " +
+                                Unquote(expected_etag))
         .SetDataLoss();
   return Status::OK();
 }
 
+Status MirrorUploader::CheckObject(size_t index, const std::string& expected_etag,
+                                   const Digest* expected_sha) {
+  return CheckMirrorObject(client_, bucket_, Key(index), files_[index].size, expected_sha,
+                           expected_etag, opts_.part_size);
+}
+
 Status MirrorUploader::PutWhole(size_t index, const std::string& data, const Digest& sha) {
-  S3Client::Request r;
-  r.method = "PUT";
-  r.bucket = bucket_;
-  r.key = Key(index);
-  r.body = data;
-  r.body_sha256_hex = DigestHex(sha);  // the server rejects a body that does not hash to this
-  r.headers = metadata_;
-  r.headers.emplace_back("x-amz-checksum-sha256", Base64(sha));
-  r.headers.emplace_back("x-amz-meta-ferry-sha256", DigestHex(sha));
-  auto resp = client_->Send(r);
-  if (!resp.ok()) return resp.take_status();
-  RETURN_IF_ERROR(CheckObject(index, resp->headers["etag"], false));
+  auto headers = metadata_;
+  headers.emplace_back("x-amz-meta-ferry-sha256", DigestHex(sha));
+  std::string etag;
+  RETURN_IF_ERROR(client_->PutObject(bucket_, Key(index), data, headers, &sha, &etag));
+  RETURN_IF_ERROR(CheckObject(index, etag));
   bytes_sent_ += data.size();
   objects_put_++;
   return Status::OK();
@@ -316,19 +314,15 @@ Status MirrorUploader::CopyFrom(size_t index, const std::string& src_key, const 
   if (files_[index].size > (5ull << 30)) return Status::Usage("too large for CopyObject");
   // The copy is labelled with `sha`, so the source must vouch for its bytes
   // first: the SHA-256 Ferry stored with it when it sent it whole.
-  auto src = client_->HeadObject(bucket_, src_key);
-  if (!src.ok()) return src.take_status();
-  auto meta = src->headers.find("x-amz-meta-ferry-sha256");
-  if (src->size != files_[index].size || meta == src->headers.end() ||
-      meta->second != DigestHex(sha))
-    return Status::VerifyFailed("s3://" + bucket_ + "/" + src_key +
-                                " cannot vouch for its bytes; sending instead");
+  // (No size exempts it from carrying that SHA-256: part_size = SIZE_MAX.)
+  RETURN_IF_ERROR(
+      CheckMirrorObject(client_, bucket_, src_key, files_[index].size, &sha, "", SIZE_MAX));
   auto headers = metadata_;
   headers.emplace_back("x-amz-metadata-directive",
                        "REPLACE");  // this build's tags, not the source's
   headers.emplace_back("x-amz-meta-ferry-sha256", DigestHex(sha));
   RETURN_IF_ERROR(client_->CopyObject(bucket_, src_key, Key(index), headers));
-  RETURN_IF_ERROR(CheckObject(index, "", false, &sha));
+  RETURN_IF_ERROR(CheckObject(index, "", &sha));
   bytes_copied_ += files_[index].size;
   objects_copied_++;
   return Status::OK();
@@ -372,7 +366,7 @@ void MirrorUploader::OnFileDone(size_t index, const FileDigest& digest) {
       const MirrorFile& mf = files_[index];
       // Same path: is the object still there, intact? Renamed: copy it over.
       Status st = mf.previous_path == mf.rel_path
-                      ? CheckObject(index, "", false, &sha)
+                      ? CheckObject(index, "", &sha)
                       : CopyFrom(index, prefix_ + mf.previous_path, sha);
       if (st.ok()) {
         if (mf.previous_path == mf.rel_path) files_unchanged_++;
@@ -415,7 +409,7 @@ Status MirrorUploader::Finish(const std::vector<FileDigest>& digests) {
     if (files_[i].size != 0 || !digests[i].status.ok()) continue;
     Digest sha = digests[i].sha256;
     Enqueue(0, [this, i, sha] {
-      Status st = files_[i].previous_sha ? CheckObject(i, "", false, &sha) : Status::OK();
+      Status st = files_[i].previous_sha ? CheckObject(i, "", &sha) : Status::OK();
       if (st.ok() && files_[i].previous_sha) {
         files_unchanged_++;
         return;

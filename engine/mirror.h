@@ -30,6 +30,15 @@
 
 namespace ferry {
 
+// HEADs s3://bucket/key and checks it against what Ferry knows of it: `size`;
+// if `sha` is given, the x-amz-meta-ferry-sha256 that Ferry stores on every
+// object it sends in one PUT (a different one is data loss; none at all, on an
+// object of at most `part_size` bytes, means another client replaced it); and
+// `expected_etag` if not empty. A missing object is kNotFound.
+Status CheckMirrorObject(S3Client* client, const std::string& bucket, const std::string& key,
+                         uint64_t size, const Digest* sha, const std::string& expected_etag,
+                         size_t part_size);
+
 struct MirrorFile {
   std::string rel_path;
   std::string abs_path;  // to read again only if an "unchanged" guess was wrong
@@ -84,9 +93,8 @@ class MirrorUploader final : public FileSink {
   void Enqueue(size_t bytes, std::function<void()> fn);
   void Fail(const Status& st);
   Status PutWhole(size_t index, const std::string& data, const Digest& sha);
-  // HEADs the object: size, ETag if given, and (expected_sha) the SHA-256
-  // metadata of objects Ferry wrote whole.
-  Status CheckObject(size_t index, const std::string& expected_etag, bool multipart,
+  // CheckMirrorObject on files[index]'s object.
+  Status CheckObject(size_t index, const std::string& expected_etag,
                      const Digest* expected_sha = nullptr);
   void EnqueuePart(size_t index, std::shared_ptr<std::string> part);
   void PartDone(size_t index);

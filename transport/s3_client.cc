@@ -1,6 +1,7 @@
 #include "transport/s3_client.h"
 
 #include <curl/curl.h>
+#include <openssl/evp.h>
 
 #include <algorithm>
 #include <chrono>
@@ -234,15 +235,24 @@ Result<HttpResponse> S3Client::SendOnce(const Request& req, const std::string& a
 }
 
 Status S3Client::PutObject(const std::string& bucket, const std::string& key, std::string_view data,
-                           const std::vector<std::pair<std::string, std::string>>& headers) {
+                           const std::vector<std::pair<std::string, std::string>>& headers,
+                           const Digest* sha, std::string* etag) {
+  Digest digest = sha ? *sha : Sha256::Of(data.data(), data.size());
+  unsigned char b64[64];
+  int n = EVP_EncodeBlock(b64, digest.data(), static_cast<int>(digest.size()));
   Request r;
   r.method = "PUT";
   r.bucket = bucket;
   r.key = key;
   r.body = data;
+  r.body_sha256_hex = DigestHex(digest);
   r.headers = headers;
+  r.headers.emplace_back("x-amz-checksum-sha256",
+                         std::string(reinterpret_cast<char*>(b64), static_cast<size_t>(n)));
   auto resp = Send(r);
-  return resp.ok() ? Status::OK() : resp.take_status();
+  if (!resp.ok()) return resp.take_status();
+  if (etag) *etag = resp->headers["etag"];
+  return Status::OK();
 }
 
 Result<std::string> S3Client::GetObject(const std::string& bucket, const std::string& key) {

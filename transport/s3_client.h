@@ -11,6 +11,7 @@
 #include <string_view>
 #include <vector>
 
+#include "engine/hash.h"
 #include "transport/sigv4.h"
 #include "util/status.h"
 
@@ -73,8 +74,12 @@ class S3Client {
   // Sends with retries; any 2xx is OK, any other status becomes a Status.
   Result<HttpResponse> Send(const Request& req);
 
+  // PUT signed with the body's SHA-256 (given, or computed) and carrying it as
+  // x-amz-checksum-sha256, so both RGW and AWS reject a body changed in flight.
+  // *etag, if given, gets the server's ETag.
   Status PutObject(const std::string& bucket, const std::string& key, std::string_view data,
-                   const std::vector<std::pair<std::string, std::string>>& headers = {});
+                   const std::vector<std::pair<std::string, std::string>>& headers = {},
+                   const Digest* sha = nullptr, std::string* etag = nullptr);
   Result<std::string> GetObject(const std::string& bucket, const std::string& key);
   struct ObjectInfo {
     uint64_t size = 0;

@@ -1,7 +1,5 @@
 #include "transport/s3_store.h"
 
-#include <openssl/evp.h>
-
 #include <cstdlib>
 #include <fstream>
 #include <map>
@@ -39,12 +37,6 @@ std::map<std::string, std::map<std::string, std::string>> ReadIni(const std::str
     if (eq != std::string::npos) out[section][trim(line.substr(0, eq))] = trim(line.substr(eq + 1));
   }
   return out;
-}
-
-std::string Base64(const Digest& d) {
-  unsigned char out[64];
-  int n = EVP_EncodeBlock(out, d.data(), static_cast<int>(d.size()));
-  return std::string(reinterpret_cast<char*>(out), static_cast<size_t>(n));
 }
 
 }  // namespace
@@ -104,16 +96,7 @@ S3Store::S3Store(std::shared_ptr<S3Client> client, std::string bucket, std::stri
 }
 
 Status S3Store::Put(std::string_view key, std::string_view data) {
-  Digest sha = Sha256::Of(data);
-  S3Client::Request r;
-  r.method = "PUT";
-  r.bucket = bucket_;
-  r.key = Key(key);
-  r.body = data;
-  r.body_sha256_hex = DigestHex(sha);
-  r.headers = {{"x-amz-checksum-sha256", Base64(sha)}};
-  auto resp = client_->Send(r);
-  return resp.ok() ? Status::OK() : resp.take_status();
+  return client_->PutObject(bucket_, Key(key), data);
 }
 
 Result<std::string> S3Store::Get(std::string_view key) {
