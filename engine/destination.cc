@@ -92,7 +92,7 @@ Result<Destination> OpenDestination(const std::string& url, bool create,
     if (layout == "mirror")
       return Status::Usage(
           "--layout mirror is for s3:// destinations; a directory store uses the store layout");
-    ASSIGN_OR_RETURN(d.meta, OpenStore(url, create, options));
+    ASSIGN_OR_RETURN(d.meta, OpenStore(url, create));
     return d;
   }
   std::string rest = url.substr(5);

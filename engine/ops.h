@@ -25,14 +25,6 @@ struct PushOptions {
   int zstd_level = 3;  // 0 stores chunks uncompressed
   PipelineOptions pipeline;
   std::atomic<uint64_t>* progress_bytes = nullptr;
-  // Mirror layout: upload each file to s3://bucket/prefix/<path> (the store then
-  // holds only manifests and refs). Null: store layout, chunks into the store.
-  struct Mirror {
-    S3Client* client = nullptr;
-    std::string bucket, prefix;
-    MirrorOptions options;
-  };
-  const Mirror* mirror = nullptr;
 };
 
 struct PushReport {
@@ -57,22 +49,29 @@ struct PushReport {
   std::vector<Status> file_errors;   // sources that could not be read
 };
 
-// Reads every source once, stores new chunks, then the manifest, then moves
-// the ref. If any source cannot be read, no manifest is written and no ref
-// moves (kSourceUnreadable; the report lists every file).
+// Store layout, one destination: reads every source once, stores new chunks,
+// then the manifest, then moves the ref. If any source cannot be read, no manifest is written and
+// no ref moves (kSourceUnreadable; the report lists every file).
 Status Push(ObjectStore* store, const PushOptions& opts, PushReport* report);
+
+// Mirror layout: each file goes to s3://bucket/prefix/<path>; the target's
+// store then holds only manifests and refs.
+struct PushMirror {
+  S3Client* client = nullptr;
+  std::string bucket, prefix;
+  MirrorOptions options;
+};
 
 // One destination of PushMulti: its store (manifests, refs; chunks in the
 // store layout) and, for a mirror, where its objects go.
 struct PushTarget {
   ObjectStore* store = nullptr;
-  const PushOptions::Mirror* mirror = nullptr;
+  const PushMirror* mirror = nullptr;
 };
 
-// Push to several destinations from one read of the sources; opts.mirror is
-// ignored (each target says). reports[i] belongs to targets[i]. A failure
-// while reading or sending records nothing anywhere; a failure recording the
-// manifest in one destination leaves the others recorded (kPartial).
+// Push to several destinations from one read of the sources. reports[i] belongs to targets[i]. A
+// failure while reading or sending records nothing anywhere; a failure recording the manifest in
+// one destination leaves the others recorded (kPartial).
 Status PushMulti(const std::vector<PushTarget>& targets, const PushOptions& opts,
                  std::vector<PushReport>* reports);
 

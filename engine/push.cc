@@ -167,7 +167,7 @@ struct TargetState {
 }  // namespace
 
 Status Push(ObjectStore* store, const PushOptions& opts, PushReport* report) {
-  std::vector<PushTarget> targets{{store, opts.mirror}};
+  std::vector<PushTarget> targets{{store, nullptr}};
   std::vector<PushReport> reports;
   Status st = PushMulti(targets, opts, &reports);
   if (!reports.empty()) *report = std::move(reports[0]);

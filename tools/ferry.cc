@@ -121,7 +121,7 @@ int RunPush(const std::vector<std::string>& sources, const std::vector<std::stri
                                      : IoBackend::kAuto;
   // Every destination is opened (and checked) before a byte is read.
   std::vector<Destination> dests;
-  std::vector<PushOptions::Mirror> mirrors(tos.size());
+  std::vector<PushMirror> mirrors(tos.size());
   std::vector<PushTarget> targets;
   for (size_t i = 0; i < tos.size(); i++) {
     auto dest = OpenDestination(tos[i], /*create=*/true, *g_store_opts, layout);

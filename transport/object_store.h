@@ -48,19 +48,15 @@ class ObjectStore {
   virtual Status Delete(std::string_view key) = 0;
 };
 
-struct StoreOptions;
-
 // Checks the FERRY-STORE marker of `store`; with create=true and no marker,
 // makes the location a store if is_empty() says it is empty, else refuses.
 Status CheckStoreMarker(ObjectStore* store, bool create,
                         const std::function<Result<bool>()>& is_empty);
 
-// Opens "file:///path", a plain directory path, or "s3://bucket/prefix". With
-// create=false a location that is not a Ferry store is an error naming the
-// fix; with create=true an empty location becomes one, a non-empty one that
-// is not a store is refused.
+// Opens a directory store ("file:///path" or a plain path). With create=false
+// a directory that is not a Ferry store is an error naming the fix; with
+// create=true an empty directory becomes one, a non-empty one that is not a
+// store is refused. (s3:// locations: OpenDestination in engine/destination.h.)
 Result<std::unique_ptr<ObjectStore>> OpenStore(const std::string& url, bool create);
-Result<std::unique_ptr<ObjectStore>> OpenStore(const std::string& url, bool create,
-                                               const StoreOptions& options);
 
 }  // namespace ferry

@@ -3,7 +3,6 @@
 
 #include "transport/local_store.h"
 #include "transport/object_store.h"
-#include "transport/s3_store.h"
 #include "util/posix.h"
 
 namespace ferry {
@@ -40,23 +39,6 @@ Status CheckStoreMarker(ObjectStore* store, bool create,
 
 namespace {
 
-Result<std::unique_ptr<ObjectStore>> OpenS3(const std::string& url, bool create,
-                                            const StoreOptions& options) {
-  std::string rest = url.substr(5);
-  size_t slash = rest.find('/');
-  std::string bucket = rest.substr(0, slash);
-  std::string prefix = slash == std::string::npos ? "" : rest.substr(slash + 1);
-  if (bucket.empty()) return Status::Usage("s3:// URL without a bucket: use s3://bucket/prefix/");
-  ASSIGN_OR_RETURN(S3Config config, S3ConfigFromEnvironment(options));
-  auto store = std::make_unique<S3Store>(std::make_shared<S3Client>(config), bucket, prefix);
-  ObjectStore* s = store.get();
-  RETURN_IF_ERROR(CheckStoreMarker(s, create, [s]() -> Result<bool> {
-    ASSIGN_OR_RETURN(auto keys, s->List(""));
-    return keys.empty();
-  }));
-  return std::unique_ptr<ObjectStore>(std::move(store));
-}
-
 Result<std::unique_ptr<ObjectStore>> OpenLocal(const std::string& url, bool create) {
   std::string path = url.rfind("file://", 0) == 0 ? url.substr(7) : url;
   if (path.empty()) return Status::Usage("empty store path");
@@ -86,12 +68,8 @@ Result<std::unique_ptr<ObjectStore>> OpenLocal(const std::string& url, bool crea
 }  // namespace
 
 Result<std::unique_ptr<ObjectStore>> OpenStore(const std::string& url, bool create) {
-  return OpenStore(url, create, StoreOptions{});
-}
-
-Result<std::unique_ptr<ObjectStore>> OpenStore(const std::string& url, bool create,
-                                               const StoreOptions& options) {
-  if (url.rfind("s3://", 0) == 0) return OpenS3(url, create, options);
+  if (url.rfind("s3://", 0) == 0)
+    return Status::Internal("OpenStore opens directory stores; s3:// goes through OpenDestination");
   if (url.find("://") != std::string::npos && url.rfind("file://", 0) != 0)
     return Status::Usage("unknown store URL scheme in '" + url +
                          "': use a directory path, file:///path or s3://bucket/prefix/");
