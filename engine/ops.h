@@ -77,6 +77,10 @@ Status PushMulti(const std::vector<PushTarget>& targets, const PushOptions& opts
 
 // ---- verify -----------------------------------------------------------------
 
+// Threads for I/O-bound work (verify, restore): `requested`, or 0 for two per
+// core (at least 2).
+unsigned IoThreadCount(unsigned requested);
+
 struct VerifyOptions {
   std::vector<std::string> refs;  // refs or manifest IDs
   bool all = false;               // every manifest and ref in the store

@@ -14,13 +14,9 @@
 
 namespace ferry {
 
-namespace {
-
-unsigned IoThreads(unsigned requested) {
+unsigned IoThreadCount(unsigned requested) {
   return requested ? requested : std::max(2u, 2 * std::thread::hardware_concurrency());
 }
-
-}  // namespace
 
 Status Verify(ObjectStore* store, const VerifyOptions& opts, VerifyReport* report) {
   auto source = MakeStoreChunkSource(store);
@@ -113,7 +109,7 @@ Status Verify(ObjectStore* store, ChunkSource* source, const VerifyOptions& opts
     }
   };
   std::vector<std::thread> threads;
-  unsigned n = std::min<unsigned>(IoThreads(opts.threads), std::max<size_t>(1, work.size()));
+  unsigned n = std::min<unsigned>(IoThreadCount(opts.threads), std::max<size_t>(1, work.size()));
   for (unsigned i = 0; i < n; i++) threads.emplace_back(worker);
   for (auto& t : threads) t.join();
   report->chunks_checked = work.size();
