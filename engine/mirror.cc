@@ -399,6 +399,16 @@ void MirrorUploader::OnFileDone(size_t index, const FileDigest& digest) {
   if (go) Enqueue(0, [this, index] { Complete(index); });
 }
 
+void MirrorUploader::OnUnchanged(size_t index, const FileDigest& digest) {
+  const MirrorFile& f = files_[index];
+  if (f.previous_sha && *f.previous_sha == digest.sha256) {
+    OnFileDone(index, digest);
+    return;
+  }
+  std::lock_guard<std::mutex> l(mu_);
+  redo_.push_back(index);
+}
+
 Status MirrorUploader::Finish(const std::vector<FileDigest>& digests) {
   auto wait_idle = [&] {
     std::unique_lock<std::mutex> l(mu_);

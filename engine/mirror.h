@@ -75,6 +75,10 @@ class MirrorUploader final : public FileSink {
   Status OnData(size_t index, uint64_t offset, const uint8_t* data, size_t n) override;
   void OnFileDone(size_t index, const FileDigest& digest) override;
 
+  // files[index] was not read: the stat cache vouches for `digest`. Checked
+  // like an unchanged file (HEAD), and read and sent by Finish if that fails.
+  void OnUnchanged(size_t index, const FileDigest& digest);
+
   // Uploads empty files and mispredicted "unchanged" files, waits for every
   // upload, aborts unfinished multipart uploads after a failure. Returns the
   // first error. `digests` are the pipeline's results.

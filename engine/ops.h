@@ -25,13 +25,20 @@ struct PushOptions {
   int zstd_level = 3;  // 0 stores chunks uncompressed
   PipelineOptions pipeline;
   std::atomic<uint64_t>* progress_bytes = nullptr;
+  // The stat cache (docs/stat-cache.md): with a ref, files the kernel says are
+  // untouched since the ref's last push are taken from its manifest unread.
+  std::string cache_dir;                   // empty: no stat cache
+  bool rehash = false;                     // read every file anyway (the cache is still refreshed)
+  int64_t racy_margin_ns = 2'000'000'000;  // see StatCache::IsClean
 };
 
 struct PushReport {
   Digest manifest_id{};
   std::optional<Digest> parent;
   uint64_t files = 0, dirs = 0, symlinks = 0;
-  uint64_t bytes_read = 0;       // source bytes read and hashed
+  uint64_t bytes_read = 0;    // source bytes read and hashed
+  uint64_t files_cached = 0;  // not read: unchanged per the stat cache
+  uint64_t bytes_cached = 0;
   uint64_t bytes_new = 0;        // of those, in chunks the store did not have
   uint64_t bytes_dedup = 0;      // bytes_read - bytes_new
   uint64_t bytes_stored = 0;     // bytes written for new chunks (after compression)

@@ -22,11 +22,7 @@ PushOptions Opts(const std::string& src, const std::string& ref = "app/main") {
   PushOptions o;
   o.sources = {src};
   o.ref = ref;
-  o.pipeline.chunking.min_size = 16 << 10;
-  o.pipeline.chunking.avg_size = 64 << 10;
-  o.pipeline.chunking.max_size = 256 << 10;
-  o.pipeline.block_size = 64 << 10;
-  o.pipeline.memory_budget = 32 << 20;
+  testing::UseSmallChunks(&o.pipeline);
   return o;
 }
 

@@ -14,9 +14,11 @@
 #include "engine/chunk_codec.h"
 #include "engine/mirror.h"
 #include "engine/ops.h"
+#include "engine/stat_cache.h"
 #include "engine/walk.h"
 #include "manifest/repo.h"
 #include "transport/sigv4.h"
+#include "util/log.h"
 #include "util/posix.h"
 
 namespace ferry {
@@ -154,8 +156,54 @@ class FanOutFileSink final : public FileSink {
   std::vector<FileSink*> sinks_;
 };
 
+// Passes a subset's file indexes on as indexes into the full file list.
+class IndexMapSink final : public FileSink {
+ public:
+  IndexMapSink(FileSink* next, const std::vector<size_t>* index) : next_(next), index_(index) {}
+  Status OnData(size_t i, uint64_t offset, const uint8_t* data, size_t n) override {
+    return next_->OnData((*index_)[i], offset, data, n);
+  }
+  void OnFileDone(size_t i, const FileDigest& digest) override {
+    next_->OnFileDone((*index_)[i], digest);
+  }
+
+ private:
+  FileSink* next_;
+  const std::vector<size_t>* index_;
+};
+
+// The chunks of `ids` that `store` does not hold (or holds empty), probed in parallel.
+std::unordered_set<Digest, DigestHash> MissingChunks(ObjectStore* store,
+                                                     const std::vector<Digest>& ids) {
+  std::unordered_set<Digest, DigestHash> missing;
+  std::mutex mu;
+  std::atomic<size_t> next{0};
+  std::vector<std::thread> threads;
+  unsigned n = std::min<size_t>(IoThreadCount(0), ids.size());
+  for (unsigned t = 0; t < n; t++)
+    threads.emplace_back([&] {
+      for (size_t i; (i = next++) < ids.size();) {
+        auto size = store->Size(ChunkKey(ids[i]));
+        if (!(size.ok() && *size > 0)) {
+          std::lock_guard<std::mutex> l(mu);
+          missing.insert(ids[i]);
+        }
+      }
+    });
+  for (auto& t : threads) t.join();
+  return missing;
+}
+
+int64_t UnixNowNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
 // Per destination: its ref's previous manifest and its sink.
 struct TargetState {
+  std::string cache_path;  // its stat cache file; empty: none
+  StatCache cache;
   std::optional<Digest> parent;
   Manifest previous;
   std::map<std::string, const FileEntry*> previous_files;
@@ -177,6 +225,7 @@ Status Push(ObjectStore* store, const PushOptions& opts, PushReport* report) {
 Status PushMulti(const std::vector<PushTarget>& targets, const PushOptions& opts,
                  std::vector<PushReport>* reports) {
   auto t0 = std::chrono::steady_clock::now();
+  const int64_t start_ns = UnixNowNs();  // before any stat: see StatCache::IsClean
   reports->assign(targets.size(), PushReport{});
   if (targets.empty()) return Status::Usage("push needs at least one --to");
   if (opts.zstd_level < 0 || opts.zstd_level > 19)
@@ -232,13 +281,19 @@ Status PushMulti(const std::vector<PushTarget>& targets, const PushOptions& opts
   PipelineOptions popts = opts.pipeline;
   std::vector<ChunkSink*> chunk_sinks;
   std::vector<FileSink*> file_sinks;
+  const bool use_cache = !opts.ref.empty() && !opts.cache_dir.empty();
   for (size_t t = 0; t < targets.size(); t++) {
     TargetState& ts = states[t];
+    if (use_cache) {
+      ts.cache_path =
+          StatCache::PathFor(opts.cache_dir, targets[t].store->Describe(), opts.ref, opts.sources);
+      if (!opts.rehash) ts.cache = StatCache::Load(ts.cache_path);
+    }
     if (!opts.ref.empty()) {
       auto prev = ReadRef(targets[t].store, opts.ref);
       if (prev.ok()) {
         ts.parent = *prev;
-        if (targets[t].mirror) {
+        if (targets[t].mirror || ts.cache.size() > 0) {
           auto pm = LoadManifest(targets[t].store, *prev);
           if (pm.ok()) {
             ts.previous = std::move(*pm);
@@ -296,6 +351,67 @@ Status PushMulti(const std::vector<PushTarget>& targets, const PushOptions& opts
     file_sinks.push_back(ts.uploader.get());
   }
 
+  // Files the stat cache vouches for in every destination are not read: their
+  // digests come from the previous manifest (docs/stat-cache.md).
+  std::vector<const FileEntry*> cached(files.size(), nullptr);
+  if (use_cache && !opts.rehash) {
+    for (size_t i = 0; i < files.size(); i++) {
+      const SourceEntry& se = walk.entries[file_entry[i]];
+      const FileEntry* prev = nullptr;
+      for (const TargetState& ts : states) {
+        const Digest* sha = ts.cache.Lookup(se.entry.path, se.stat);
+        auto it = ts.previous_files.find(se.entry.path);
+        if (!sha || ts.previous.chunking != opts.pipeline.chunking ||
+            it == ts.previous_files.end() || it->second->type != EntryType::kFile ||
+            it->second->size != se.entry.size || it->second->mtime_ns != se.entry.mtime_ns ||
+            it->second->sha256 != *sha) {
+          prev = nullptr;
+          break;
+        }
+        prev = it->second;
+      }
+      cached[i] = prev;
+    }
+    // The store layout must still hold every chunk such a file needs.
+    for (size_t t = 0; t < targets.size(); t++) {
+      if (targets[t].mirror) continue;
+      std::unordered_set<Digest, DigestHash> seen;
+      std::vector<Digest> ids;
+      for (const FileEntry* e : cached)
+        if (e)
+          for (const auto& c : e->chunks)
+            if (seen.insert(c.id).second) ids.push_back(c.id);
+      auto missing = MissingChunks(targets[t].store, ids);
+      if (missing.empty()) continue;
+      for (auto& e : cached)
+        if (e)
+          for (const auto& c : e->chunks)
+            if (missing.count(c.id)) {
+              e = nullptr;  // read it: its chunks are stored again
+              break;
+            }
+    }
+  }
+  std::vector<SourceFile> to_read;
+  std::vector<size_t> read_index;  // to_read[k] is files[read_index[k]]
+  std::vector<FileDigest> digests(files.size());
+  uint64_t files_cached = 0, bytes_cached = 0, chunks_cached = 0;
+  for (size_t i = 0; i < files.size(); i++) {
+    if (!cached[i]) {
+      to_read.push_back(files[i]);
+      read_index.push_back(i);
+      continue;
+    }
+    digests[i] = FileDigest{Status::OK(), cached[i]->sha256, cached[i]->xxh3, cached[i]->chunks};
+    files_cached++;
+    bytes_cached += cached[i]->size;
+    chunks_cached += cached[i]->chunks.size();
+    // A mirror still checks (HEAD) that the object is there, and resends it if not.
+    if (files[i].size > 0)
+      for (auto& ts : states)
+        if (ts.uploader) ts.uploader->OnUnchanged(i, digests[i]);
+  }
+
   // One read of the sources feeds every destination.
   HashOnlySink hash_only;
   FanOutChunkSink chunk_fan(chunk_sinks);
@@ -306,10 +422,13 @@ Status PushMulti(const std::vector<PushTarget>& targets, const PushOptions& opts
   FileSink* file_sink = file_sinks.empty()       ? nullptr
                         : file_sinks.size() == 1 ? file_sinks[0]
                                                  : &file_fan;
-  std::vector<FileDigest> digests;
+  IndexMapSink mapped(file_sink, &read_index);
+  std::vector<FileDigest> read_digests;
   PipelineStats stats;
-  Status run =
-      RunPipeline(files, popts, chunk_sink, &digests, &stats, opts.progress_bytes, file_sink);
+  Status run = RunPipeline(to_read, popts, chunk_sink, &read_digests, &stats, opts.progress_bytes,
+                           file_sink ? &mapped : nullptr);
+  for (size_t k = 0; k < read_digests.size(); k++)
+    digests[read_index[k]] = std::move(read_digests[k]);
   Status first_error = run;
   for (size_t t = 0; t < targets.size(); t++) {
     TargetState& ts = states[t];
@@ -333,9 +452,12 @@ Status PushMulti(const std::vector<PushTarget>& targets, const PushOptions& opts
       r.chunks_new = ts.store_sink->chunks_new_;
     }
     r.bytes_read = stats.bytes_read;
-    r.chunks = stats.chunks;
+    r.files_cached = files_cached;
+    r.bytes_cached = bytes_cached;
+    r.chunks = stats.chunks + chunks_cached;
     r.io_backend = stats.io_backend;
-    r.bytes_dedup = r.bytes_read - std::min(r.bytes_read, r.bytes_new);
+    r.bytes_dedup =
+        r.bytes_read + bytes_cached - std::min(r.bytes_read + bytes_cached, r.bytes_new);
     // Every chunk durable under its final name before anything names it.
     Status sync = targets[t].store->Sync();
     if (first_error.ok() && !sync.ok()) first_error = sync;
@@ -358,6 +480,10 @@ Status PushMulti(const std::vector<PushTarget>& targets, const PushOptions& opts
     e.size = total;  // what was read (the file may have been listed at another size)
   }
   if (!file_errors.empty()) return source_failure(std::move(file_errors));
+  std::vector<std::pair<std::string, FileStat>> file_stats;  // for the stat cache
+  for (size_t i = 0; i < files.size(); i++)
+    file_stats.emplace_back(walk.entries[file_entry[i]].entry.path,
+                            walk.entries[file_entry[i]].stat);
   PushReport counts;
   for (auto& se : walk.entries) {
     switch (se.entry.type) {
@@ -373,9 +499,7 @@ Status PushMulti(const std::vector<PushTarget>& targets, const PushOptions& opts
     }
     m.files.push_back(std::move(se.entry));
   }
-  m.created_unix_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
-                          std::chrono::system_clock::now().time_since_epoch())
-                          .count();
+  m.created_unix_ns = UnixNowNs();
   m.ref = opts.ref;
   m.tags = opts.tags;
   m.chunking = opts.pipeline.chunking;
@@ -397,6 +521,19 @@ Status PushMulti(const std::vector<PushTarget>& targets, const PushOptions& opts
       if (!opts.ref.empty()) st = WriteRef(targets[t].store, opts.ref, r.manifest_id);
     }
     r.seconds = elapsed();
+    if (st.ok() && !states[t].cache_path.empty()) {
+      // What this push hashed, for the next one (only entries that are not racily clean).
+      StatCache next;
+      for (size_t i = 0; i < files.size(); i++) {
+        const auto& [path, fs] = file_stats[i];
+        if (StatCache::IsClean(fs, start_ns, opts.racy_margin_ns))
+          next.Add(path, {fs, digests[i].sha256});
+      }
+      Status saved = next.Save(states[t].cache_path, start_ns);
+      if (!saved.ok())
+        LogWarn("could not write the stat cache (the next push reads every file): " +
+                saved.message());
+    }
     if (st.ok()) {
       recorded++;
     } else if (record_error.ok()) {

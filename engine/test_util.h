@@ -4,6 +4,8 @@
 #include <cstdint>
 #include <string>
 
+#include "engine/pipeline.h"
+
 namespace ferry::testing {
 
 // Deterministic pseudo-random bytes (SplitMix64): the same everywhere, forever.
@@ -19,6 +21,15 @@ inline std::string RandomBytes(size_t n, uint64_t seed) {
     for (size_t j = 0; j < 8 && i + j < n; j++) out[i + j] = static_cast<char>(z >> (8 * j));
   }
   return out;
+}
+
+// 16K/64K/256K chunks, 64 KiB blocks, a 32 MiB budget: many chunks from small test files.
+inline void UseSmallChunks(PipelineOptions* p) {
+  p->chunking.min_size = 16 << 10;
+  p->chunking.avg_size = 64 << 10;
+  p->chunking.max_size = 256 << 10;
+  p->block_size = 64 << 10;
+  p->memory_budget = 32 << 20;
 }
 
 // A fresh empty directory under $TMPDIR, removed by the destructor.

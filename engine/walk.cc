@@ -35,6 +35,9 @@ Status Add(const std::string& abs, const std::string& rel, const struct stat& st
   e.entry.path = rel;
   e.entry.mode = st.st_mode & 07777;
   e.entry.mtime_ns = MtimeNs(st);
+  e.stat = FileStat{static_cast<uint64_t>(st.st_dev), static_cast<uint64_t>(st.st_ino),
+                    static_cast<uint64_t>(st.st_size), e.entry.mtime_ns,
+                    static_cast<int64_t>(st.st_ctim.tv_sec) * 1000000000LL + st.st_ctim.tv_nsec};
   if (S_ISREG(st.st_mode)) {
     e.entry.type = EntryType::kFile;
     e.entry.size = static_cast<uint64_t>(st.st_size);

@@ -9,9 +9,18 @@
 
 namespace ferry {
 
+// What lstat said of a source when it was listed: what the stat cache
+// (engine/stat_cache.h) compares to decide a file is unchanged.
+struct FileStat {
+  uint64_t dev = 0, ino = 0, size = 0;
+  int64_t mtime_ns = 0, ctime_ns = 0;
+  bool operator==(const FileStat&) const = default;
+};
+
 struct SourceEntry {
   FileEntry entry;       // path, type, mode, mtime, size, link_target
   std::string abs_path;  // where to read it
+  FileStat stat;
 };
 
 struct WalkResult {

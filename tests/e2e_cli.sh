@@ -9,6 +9,7 @@ W=$(mktemp -d "${TMPDIR:-/tmp}/ferry-e2e-XXXXXX")
 trap 'chmod -R u+w "$W" 2>/dev/null; rm -rf "$W"' EXIT
 # shellcheck source=tests/lib.sh
 . "$(dirname "$0")/lib.sh"
+export FERRY_CACHE_DIR=$W/cache  # the stat cache (docs/stat-cache.md), not the user's
 
 # A build-like tree: binaries, a tarball, text, a symlink, an empty file and dir, modes.
 SRC=$W/build
@@ -48,7 +49,7 @@ check "identical files are left alone" test "$(json .files_unchanged)" = "$(find
 
 echo "# dedup"
 expect_exit "push the unchanged tree again" 0 "$FERRY" push "$SRC" --to "$STORE" --ref app/main --json
-check "second push stores no chunk data" test "$(json .bytes_new)" = 0 -a "$(json .bytes_stored)" = 0 -a "$(json .bytes_deduplicated)" = "$(json .bytes_read)"
+check "second push stores no chunk data" test "$(json .bytes_new)" = 0 -a "$(json .bytes_stored)" = 0 -a "$(json .bytes_deduplicated)" = "$(($(json .bytes_read) + $(json .bytes_cached)))"
 check "second push records the first as parent" test "$(json .parent)" = "$M1"
 python_free_patch() {  # overwrite 4 KiB in the middle of a file, in place
   printf '%4096s' | tr ' ' 'Z' | dd of="$1" bs=1 seek=$(( $(stat -c %s "$1") / 2 )) conv=notrunc status=none
@@ -129,6 +130,35 @@ ln -s "$W/victim" "$W/target/bin"
 expect_exit "restore through a symlink in the target is refused" 9 "$FERRY" restore app/main --from "$STORE" --to "$W/target"
 check "  ... and nothing was written through it" test -z "$(ls -A "$W/victim")"
 check "  ... the error says why" grep -q "symlink" "$W/err"
+
+echo "# stat cache: files untouched since the last push are not read"
+SC=$W/sc
+mkdir -p "$SC/src"
+head -c $((3 << 20)) /dev/urandom >"$SC/src/a.bin"
+head -c $((2 << 20)) /dev/urandom >"$SC/src/b.bin"
+echo config >"$SC/src/c.txt"
+expect_exit "push a fresh tree" 0 "$FERRY" push "$SC/src" --to "$SC/store" --ref sc/main --json
+check "  ... files written just now are read (racily clean)" test "$(json .files_cached)" = 0
+sleep 2.2  # older than the 2 s racy margin now
+expect_exit "push it again" 0 "$FERRY" push "$SC/src" --to "$SC/store" --ref sc/main --json
+check "  ... reads every file once more (the first push could not trust them)" test "$(json .files_cached)" = 0 -a "$(json .bytes_read)" -gt $((5 << 20))
+expect_exit "push it a third time" 0 "$FERRY" push "$SC/src" --to "$SC/store" --ref sc/main --json
+check "  ... reads nothing: 3 files from the stat cache" test "$(json .files_cached)" = 3 -a "$(json .bytes_read)" = 0 -a "$(json .bytes_cached)" -gt $((5 << 20))
+check "  ... says so" grep -q "not read: 3 files" "$W/err"
+# Other bytes with the old size and mtime, as a CI cache restore or touch -r leaves them.
+cp -p "$SC/src/a.bin" "$SC/a.orig"
+printf 'XXXX' | dd of="$SC/src/a.bin" bs=1 seek=1000 conv=notrunc status=none
+touch -r "$SC/a.orig" "$SC/src/a.bin"
+expect_exit "push after an edit that kept size and mtime" 0 "$FERRY" push "$SC/src" --to "$SC/store" --ref sc/main --json
+check "  ... the edited file is read (its ctime changed)" test "$(json .files_cached)" = 2 -a "$(json .bytes_read)" = $((3 << 20))
+expect_exit "  ... and restores with the new bytes" 0 "$FERRY" restore sc/main --from "$SC/store" --to "$SC/out"
+check "  ... byte-identical" cmp -s "$SC/src/a.bin" "$SC/out/a.bin"
+expect_exit "push --rehash" 0 "$FERRY" push "$SC/src" --to "$SC/store" --ref sc/main --rehash --json
+check "  ... reads every file" test "$(json .files_cached)" = 0 -a "$(json .bytes_read)" -gt $((5 << 20))
+rm -f "$(find "$SC/store/chunks" -type f | head -1)"
+expect_exit "push after a chunk was lost from the store" 0 "$FERRY" push "$SC/src" --to "$SC/store" --ref sc/main --json
+check "  ... the file that needs it is read, the chunk stored again" test "$(json .files_cached)" -lt 3 -a "$(json .chunks_new)" = 1
+expect_exit "  ... and the store verifies" 0 "$FERRY" verify --store "$SC/store" --all
 
 echo "# memory stays within the budget"
 mkdir -p "$W/small"

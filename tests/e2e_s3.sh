@@ -12,6 +12,7 @@ W=$(mktemp -d "${TMPDIR:-/tmp}/ferry-e2e-s3-XXXXXX")
 trap 'rm -rf "$W"' EXIT
 # shellcheck source=tests/lib.sh
 . "$(dirname "$0")/lib.sh"
+export FERRY_CACHE_DIR=$W/cache  # the stat cache (docs/stat-cache.md), not the user's
 
 BUCKET=ferry-e2e-$RANDOM$RANDOM
 "${AWS[@]}" s3 mb "s3://$BUCKET" >/dev/null || { echo "cannot create bucket"; exit 1; }
@@ -76,6 +77,24 @@ cp "$W/csrc/a.so" "$W/csrc/dup2.so"
 expect_exit "a build after a.so was replaced in the bucket behind Ferry's back" 0 "$FERRY" push "$W/csrc" --to "$CURL" --ref app/main --json
 check "  ... nothing is copied from the replaced object: a.so and dup2.so are sent" test "$(json .objects_copied) $(json .bytes_sent)" = "0 600000"
 expect_exit "  ... and every object verifies" 0 "$FERRY" verify --store "$CURL" --ref app/main
+
+echo "# stat cache on a mirror: untouched files are not read, their objects still checked"
+SURL=s3://$BUCKET/statcache/
+mkdir -p "$W/ssrc"
+head -c $((9 << 20)) /dev/urandom >"$W/ssrc/big.bin"
+for i in 1 2 3; do echo "file $i" >"$W/ssrc/f$i.txt"; done
+expect_exit "a first push" 0 "$FERRY" push "$W/ssrc" --to "$SURL" --ref app/main
+sleep 2.2  # past the racy margin
+expect_exit "a second push (fills the stat cache)" 0 "$FERRY" push "$W/ssrc" --to "$SURL" --ref app/main
+expect_exit "a third push" 0 "$FERRY" push "$W/ssrc" --to "$SURL" --ref app/main --json
+check "  ... reads no file, sends nothing, HEAD-checks all 4 objects" test "$(json .files_cached) $(json .bytes_read) $(json .bytes_sent) $(json .files_unchanged)" = "4 0 0 4"
+"${AWS[@]}" s3 rm "${SURL}f2.txt" >/dev/null 2>&1
+"${AWS[@]}" s3 rm "${SURL}big.bin" >/dev/null 2>&1
+expect_exit "a push after two objects were deleted from the bucket" 0 "$FERRY" push "$W/ssrc" --to "$SURL" --ref app/main --json
+check "  ... reads and sends exactly those two again" test "$(json .objects_put) $(json .bytes_sent) $(json .files_unchanged)" = "2 $(((9 << 20) + 7)) 2"
+"${AWS[@]}" s3 cp "${SURL}big.bin" "$W/big.dl" >/dev/null 2>&1
+check "  ... byte-identical in the bucket" cmp -s "$W/ssrc/big.bin" "$W/big.dl"
+expect_exit "  ... and the mirror verifies" 0 "$FERRY" verify --store "$SURL" --ref app/main
 
 echo "# several destinations in one run: primary bucket, DR bucket, local store"
 expect_exit "push to two mirrors and a local store at once" 0 "$FERRY" push "$SRC" --to "s3://$BUCKET/primary/" --to "s3://$BUCKET/dr/" --to "$W/local-store" --ref app/main --json

@@ -13,6 +13,7 @@
 
 #include "engine/destination.h"
 #include "engine/ops.h"
+#include "engine/stat_cache.h"
 #include "transport/s3_store.h"
 #include "util/hex.h"
 #include "util/log.h"
@@ -95,11 +96,11 @@ class Progress {
 
 uint64_t TotalSize(const std::vector<std::string>& roots);
 
-int RunPush(const std::vector<std::string>& sources, const std::vector<std::string>& tos,
-            const std::string& ref, const std::vector<std::string>& tag_args, bool as_json,
-            int level, const std::string& chunk_spec, size_t memory_mib, unsigned threads,
+int RunPush(PushOptions opts, const std::vector<std::string>& sources,
+            const std::vector<std::string>& tos, const std::string& ref,
+            const std::vector<std::string>& tag_args, bool as_json, int level,
+            const std::string& chunk_spec, size_t memory_mib, unsigned threads,
             const std::string& io, bool progress, const std::string& layout) {
-  PushOptions opts;
   opts.sources = sources;
   opts.ref = ref;
   opts.zstd_level = level;
@@ -162,6 +163,8 @@ int RunPush(const std::vector<std::string>& sources, const std::vector<std::stri
     j["dirs"] = r.dirs;
     j["symlinks"] = r.symlinks;
     j["bytes_read"] = r.bytes_read;
+    j["files_cached"] = r.files_cached;
+    j["bytes_cached"] = r.bytes_cached;
     j["bytes_new"] = r.bytes_new;
     j["bytes_deduplicated"] = r.bytes_dedup;
     j["bytes_stored"] = r.bytes_stored;
@@ -204,6 +207,11 @@ int RunPush(const std::vector<std::string>& sources, const std::vector<std::stri
     std::fprintf(stderr, "ferry push: %llu files, %s read once in %.2f s (%.0f MB/s, %s) -> %s\n",
                  static_cast<unsigned long long>(r.files), Human(r.bytes_read).c_str(), r.seconds,
                  mbps, r.io_backend.c_str(), tos[i].c_str());
+    if (r.files_cached > 0)
+      std::fprintf(stderr,
+                   "  not read: %llu files (%s) untouched since the last push of the ref "
+                   "(stat cache; --rehash reads them)\n",
+                   static_cast<unsigned long long>(r.files_cached), Human(r.bytes_cached).c_str());
     if (targets[i].mirror) {
       std::fprintf(stderr,
                    "  mirror: %llu objects uploaded (%s sent), %llu copied server-side (%s), "
@@ -382,6 +390,12 @@ int Main(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::IsMember({"auto", "uring", "pread"}));
   push->add_flag("--no-progress", no_progress, "No progress line");
+  PushOptions push_opts;
+  push_opts.cache_dir = DefaultCacheDir();
+  push->add_flag("--rehash", push_opts.rehash,
+                 "Read and hash every file, even those the stat cache says are unchanged");
+  push->add_option("--cache-dir", push_opts.cache_dir,
+                   "Stat cache directory (default: $FERRY_CACHE_DIR, else ~/.cache/ferry)");
   std::string layout;
   push->add_option("--layout", layout,
                    "s3://: mirror (default: each file an object) or store (chunks)")
@@ -427,8 +441,8 @@ int Main(int argc, char** argv) {
   if (quiet) SetLogLevel(LogLevel::kError);
   if (verbose) SetLogLevel(LogLevel::kDebug);
   if (*push)
-    return RunPush(sources, tos, ref, tags, json_out, level, chunk_spec, memory_mib, threads, io,
-                   !no_progress && !quiet, layout);
+    return RunPush(push_opts, sources, tos, ref, tags, json_out, level, chunk_spec, memory_mib,
+                   threads, io, !no_progress && !quiet, layout);
   if (*verify) return RunVerify(store_url, vrefs, all, vjson, vthreads, quick);
   if (*restore) return RunRestore(what, from, target, rjson, rthreads);
   return static_cast<int>(Code::kUsage);
