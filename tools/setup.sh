@@ -16,7 +16,8 @@ PKGS=(
   libcli11-dev                            # command-line parsing
   nlohmann-json3-dev                      # JSON reports
   libgtest-dev libgmock-dev               # unit tests
-  libbenchmark-dev                        # micro-benchmarks
+  libbenchmark-dev                        # micro-benchmarks (Google Benchmark)
+  libisal-dev                             # CRC-64 in the micro-benchmarks (ISA-L)
   jq time util-linux                      # end-to-end tests: JSON checks, peak RSS, setpriv
 )
 missing=()

@@ -43,6 +43,7 @@ bash tests/fuzz/run.sh 30
 
 echo "== benchmark smoke runs (no timing is asserted)"
 build/ferry_bench --smoke
+bash bench/micro.sh --smoke --json "$(mktemp -d)/micro-smoke.json"
 bash bench/suite.sh --smoke --json "$(mktemp -d)/bench-smoke.json"
 
 echo "== S3 test server: Ceph RADOS Gateway on 127.0.0.1 (stopped by PID on exit)"
