@@ -33,6 +33,7 @@ class StoreChunkSource final : public ChunkSource {
     return Status::OK();
   }
   bool PerFile() const override { return false; }
+  unsigned PreferredConcurrency() const override { return store_->PreferredConcurrency(); }
 
  private:
   ObjectStore* store_;
@@ -65,6 +66,7 @@ class MirrorChunkSource final : public ChunkSource {
   }
 
   bool PerFile() const override { return true; }
+  unsigned PreferredConcurrency() const override { return kNetworkConcurrency; }
 
  private:
   std::shared_ptr<S3Client> s3_;

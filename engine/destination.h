@@ -45,6 +45,8 @@ class ChunkSource {
   // True if each file holds its own copy of its chunks (mirror): verify then
   // checks every file's chunks, not every chunk ID once.
   virtual bool PerFile() const = 0;
+  // Fetches worth having in flight; 0: IoThreadCount's default.
+  virtual unsigned PreferredConcurrency() const = 0;
 };
 
 std::unique_ptr<ChunkSource> MakeStoreChunkSource(ObjectStore* store);

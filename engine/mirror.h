@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "engine/pipeline.h"
+#include "transport/object_store.h"
 #include "transport/s3_client.h"
 
 namespace ferry {
@@ -48,9 +49,9 @@ struct MirrorFile {
 };
 
 struct MirrorOptions {
-  size_t part_size = 8u << 20;            // >= 5 MiB (S3's minimum part)
-  unsigned upload_threads = 8;            // requests in flight
-  size_t max_inflight_bytes = 64u << 20;  // queued + running uploads
+  size_t part_size = 8u << 20;                    // >= 5 MiB (S3's minimum part)
+  unsigned upload_threads = kNetworkConcurrency;  // requests in flight
+  size_t max_inflight_bytes = 64u << 20;          // queued + running uploads
 };
 
 struct MirrorStats {

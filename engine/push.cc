@@ -179,7 +179,7 @@ std::unordered_set<Digest, DigestHash> MissingChunks(ObjectStore* store,
   std::mutex mu;
   std::atomic<size_t> next{0};
   std::vector<std::thread> threads;
-  unsigned n = std::min<size_t>(IoThreadCount(0), ids.size());
+  unsigned n = std::min<size_t>(IoThreadCount(store->PreferredConcurrency()), ids.size());
   for (unsigned t = 0; t < n; t++)
     threads.emplace_back([&] {
       for (size_t i; (i = next++) < ids.size();) {

@@ -236,7 +236,7 @@ Status Restore(ObjectStore* store, ChunkSource* source, const RestoreOptions& op
     for (size_t i = next++; i < files.size(); i = next++)
       record(RestoreFile(source, root.get(), *files[i], report, &mu));
   };
-  unsigned n = IoThreadCount(opts.threads);
+  unsigned n = IoThreadCount(opts.threads ? opts.threads : source->PreferredConcurrency());
   n = std::min<unsigned>(n, std::max<size_t>(1, files.size()));
   std::vector<std::thread> threads;
   for (unsigned i = 0; i < n; i++) threads.emplace_back(worker);

@@ -109,7 +109,9 @@ Status Verify(ObjectStore* store, ChunkSource* source, const VerifyOptions& opts
     }
   };
   std::vector<std::thread> threads;
-  unsigned n = std::min<unsigned>(IoThreadCount(opts.threads), std::max<size_t>(1, work.size()));
+  unsigned n = std::min<unsigned>(
+      IoThreadCount(opts.threads ? opts.threads : source->PreferredConcurrency()),
+      std::max<size_t>(1, work.size()));
   for (unsigned i = 0; i < n; i++) threads.emplace_back(worker);
   for (auto& t : threads) t.join();
   report->chunks_checked = work.size();

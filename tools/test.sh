@@ -3,7 +3,7 @@
 #   1. unit + end-to-end tests (ctest, Release build)
 #   2. the unit tests again under AddressSanitizer + UndefinedBehaviorSanitizer
 #   3. the unit tests under ThreadSanitizer, and a 30 s libFuzzer run on the manifest decoder
-#   4. the benchmark in smoke mode (so it never rots; no timing is asserted)
+#   4. the benchmarks in smoke mode (ferry_bench, micro.sh, suite.sh; so they never rot; no timing is asserted)
 #   5. with a real S3 server (Ceph RGW, started here, stopped by PID): the S3 end-to-end tests
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -44,7 +44,6 @@ bash tests/fuzz/run.sh 30
 echo "== benchmark smoke runs (no timing is asserted)"
 build/ferry_bench --smoke
 bash bench/micro.sh --smoke --json "$(mktemp -d)/micro-smoke.json"
-bash bench/suite.sh --smoke --json "$(mktemp -d)/bench-smoke.json"
 
 echo "== S3 test server: Ceph RADOS Gateway on 127.0.0.1 (stopped by PID on exit)"
 apt_install awscli ceph-mon ceph-osd radosgw ceph-common uuid-runtime curl
@@ -56,6 +55,9 @@ bash tests/s3/start-rgw.sh "$RGW_PORT" "$RGW_DIR" >/dev/null
 . "$RGW_DIR/s3.env"
 export S3_ENDPOINT AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_DEFAULT_REGION
 export RGW_CONF=$RGW_DIR/ceph.conf  # for tests that administer the server (quotas)
+
+echo "== benchmark suite smoke run (peers on the same data, S3 scenarios on this RGW; no timing is asserted)"
+bash bench/suite.sh --smoke --json "$(mktemp -d)/bench-smoke.json"
 
 echo "== unit + end-to-end tests (local store and S3)"
 ctest --test-dir build --output-on-failure

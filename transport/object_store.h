@@ -46,7 +46,15 @@ class ObjectStore {
 
   // Removes `key`; OK if it did not exist.
   virtual Status Delete(std::string_view key) = 0;
+
+  // Requests worth having in flight when reading many objects: high for a
+  // store behind a network round trip, 0 (the caller's default) for local disks.
+  virtual unsigned PreferredConcurrency() const { return 0; }
 };
+
+// Requests in flight for network object stores (a bucket answers each small
+// GET in a round trip; latency, not bandwidth, bounds a single stream).
+inline constexpr unsigned kNetworkConcurrency = 16;
 
 // Checks the FERRY-STORE marker of `store`; with create=true and no marker,
 // makes the location a store if is_empty() says it is empty, else refuses.

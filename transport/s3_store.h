@@ -35,6 +35,7 @@ class S3Store final : public ObjectStore {
   Result<uint64_t> Size(std::string_view key) override;
   Result<std::vector<std::string>> List(std::string_view prefix) override;
   Status Delete(std::string_view key) override;
+  unsigned PreferredConcurrency() const override { return kNetworkConcurrency; }
 
  private:
   std::string Key(std::string_view key) const { return prefix_ + std::string(key); }
