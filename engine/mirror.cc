@@ -34,6 +34,30 @@ std::string MultipartEtag(const std::vector<std::string>& part_etags) {
   return ToHex(md, len) + "-" + std::to_string(part_etags.size());
 }
 
+// Incremental MD5 (the ETag S3 gives a part): checks that a part the server
+// copied holds the bytes this push read.
+class Md5 {
+ public:
+  Md5() : ctx_(EVP_MD_CTX_new()) { EVP_DigestInit_ex(ctx_, EVP_md5(), nullptr); }
+  ~Md5() { EVP_MD_CTX_free(ctx_); }
+  Md5(const Md5&) = delete;
+  Md5& operator=(const Md5&) = delete;
+  void Update(const void* p, size_t n) { EVP_DigestUpdate(ctx_, p, n); }
+  std::string HexAndReset() {
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+    EVP_DigestFinal_ex(ctx_, md, &len);
+    EVP_DigestInit_ex(ctx_, EVP_md5(), nullptr);
+    return ToHex(md, len);
+  }
+
+ private:
+  EVP_MD_CTX* ctx_;
+};
+
+// Copy parts are at most this large (S3 allows 5 GiB; smaller retries better).
+constexpr uint64_t kMaxCopyPart = 512ull << 20;
+
 }  // namespace
 
 struct MirrorUploader::FileUpload {
@@ -43,11 +67,25 @@ struct MirrorUploader::FileUpload {
   int next_part = 1;
   std::vector<std::string> etags;  // guarded by mu
   std::map<int, S3Client::PartInfo>
-      resumable;           // parts of an interrupted upload (read-only once set)
-  int outstanding = 0;     // guarded by mu: parts queued or running
-  bool data_done = false;  // guarded by mu
-  bool failed = false;     // guarded by mu
-  bool completed = false;  // guarded by mu
+      resumable;             // parts of an interrupted upload (read-only once set)
+  int outstanding = 0;       // guarded by mu: parts queued or running
+  bool data_done = false;    // guarded by mu
+  bool failed = false;       // guarded by mu
+  bool completed = false;    // guarded by mu
+  bool copy_failed = false;  // guarded by mu: a copied part was not our bytes; Finish resends
+
+  // Copy mode (MirrorFile::previous_chunks): parts are cut at chunk
+  // boundaries; bytes wait in `buf` until their chunks are known. The file's
+  // bytes are: [buf_offset - sent .. buf_offset) already sent or copied, then
+  // `buf`, which holds the pending upload bytes and, after them, an
+  // uncommitted run. Guarded by copy_mu.
+  bool copy_mode = false;  // set once, before any OnData
+  std::mutex copy_mu;
+  std::map<Digest, std::vector<uint64_t>> old_at;  // chunk -> offsets in the old object
+  uint64_t buf_offset = 0;
+  bool in_run = false, run_committed = false;
+  uint64_t run_start = 0, run_len = 0, run_old = 0;  // file offset, length, old-object offset
+  Md5 run_md5;                                       // a committed run's bytes so far
 };
 
 MirrorUploader::MirrorUploader(S3Client* client, std::string bucket, std::string prefix,
@@ -61,7 +99,18 @@ MirrorUploader::MirrorUploader(S3Client* client, std::string bucket, std::string
       metadata_(std::move(metadata)),
       limit_(std::max(1u, opts.upload_threads)) {
   if (!prefix_.empty() && prefix_.back() != '/') prefix_ += '/';
-  for (size_t i = 0; i < files_.size(); i++) uploads_.push_back(std::make_unique<FileUpload>());
+  for (size_t i = 0; i < files_.size(); i++) {
+    uploads_.push_back(std::make_unique<FileUpload>());
+    const MirrorFile& f = files_[i];
+    if (f.previous_sha || f.previous_chunks.empty() || f.size <= opts_.part_size) continue;
+    FileUpload& u = *uploads_.back();
+    u.copy_mode = true;
+    uint64_t at = 0;
+    for (const auto& c : f.previous_chunks) {
+      u.old_at[c.id].push_back(at);
+      at += c.size;
+    }
+  }
   for (unsigned i = 0; i < std::max(1u, opts_.upload_threads); i++) {
     threads_.emplace_back([this] {
       std::unique_lock<std::mutex> l(mu_);
@@ -128,6 +177,11 @@ Status MirrorUploader::OnData(size_t index, uint64_t, const uint8_t* data, size_
     if (!error_.ok()) return error_;
   }
   FileUpload& u = *uploads_[index];
+  if (u.copy_mode) {  // parts are cut once the chunks are known (OnChunk)
+    std::lock_guard<std::mutex> l(u.copy_mu);
+    u.buf.append(reinterpret_cast<const char*>(data), n);
+    return Status::OK();
+  }
   if (u.buf.empty()) u.buf.reserve(std::min<uint64_t>(f.size, opts_.part_size + n));
   u.buf.append(reinterpret_cast<const char*>(data), n);
   if (f.size <= opts_.part_size) return Status::OK();
@@ -384,6 +438,11 @@ void MirrorUploader::OnFileDone(size_t index, const FileDigest& digest) {
     Enqueue(data->size(), [this, index, data, sha] { SendWhole(index, data, sha); });
     return;
   }
+  if (u.copy_mode) {
+    std::lock_guard<std::mutex> l(u.copy_mu);
+    EndRun(index);
+    if (!u.buf.empty()) FlushUpload(index, u.buf_offset + u.buf.size());
+  }
   if (!u.buf.empty()) {
     // The last part: OnData keeps whole parts flowing, so this is what is left.
     auto part = std::make_shared<std::string>(std::move(u.buf));
@@ -397,6 +456,146 @@ void MirrorUploader::OnFileDone(size_t index, const FileDigest& digest) {
     if (go) u.completed = true;
   }
   if (go) Enqueue(0, [this, index] { Complete(index); });
+}
+
+bool MirrorUploader::WantsChunks(size_t index) const { return uploads_[index]->copy_mode; }
+
+// Copy mode, one chunk at a time in file order. A run is a sequence of chunks
+// that sit back to back in the old object too. A run of kMinPartSize or more
+// becomes a copy part (committed: its bytes are dropped, only their MD5 kept);
+// anything else is uploaded, in parts of at least part_size except the last.
+void MirrorUploader::OnChunk(size_t index, uint64_t offset, const ChunkInfo& c) {
+  FileUpload& u = *uploads_[index];
+  std::lock_guard<std::mutex> l(u.copy_mu);
+  auto it = u.old_at.find(c.id);
+  bool extends = false;
+  if (u.in_run && it != u.old_at.end())
+    for (uint64_t o : it->second) extends |= o == u.run_old + u.run_len;
+  if (extends && !u.run_committed) {
+    u.run_len += c.size;
+    CommitRun(index);
+    return;
+  }
+  if (extends && u.run_len + c.size <= kMaxCopyPart) {
+    u.run_md5.Update(u.buf.data(), c.size);  // committed: buf starts at this chunk
+    u.buf.erase(0, c.size);
+    u.buf_offset += c.size;
+    u.run_len += c.size;
+    return;
+  }
+  uint64_t old = 0;
+  if (extends) {
+    old = u.run_old + u.run_len;  // a full copy part: go on with a new run
+  } else if (it != u.old_at.end()) {
+    old = it->second[0];
+  }
+  EndRun(index);
+  if (extends || it != u.old_at.end()) {
+    u.in_run = true;
+    u.run_committed = false;
+    u.run_start = offset;
+    u.run_old = old;
+    u.run_len = c.size;
+    CommitRun(index);
+  } else if (offset + c.size - u.buf_offset >= opts_.part_size) {
+    FlushUpload(index, offset + c.size);
+  }
+}
+
+// An uncommitted run becomes a copy once it is long enough, after the upload
+// bytes before it (topped up to kMinPartSize from the run's start) are sent.
+void MirrorUploader::CommitRun(size_t index) {
+  FileUpload& u = *uploads_[index];
+  uint64_t pending = u.run_start - u.buf_offset;
+  uint64_t borrow = pending > 0 && pending < kMinPartSize ? kMinPartSize - pending : 0;
+  if (u.run_len < borrow + kMinPartSize) return;
+  if (pending + borrow > 0) FlushUpload(index, u.run_start + borrow);
+  u.run_start += borrow;
+  u.run_old += borrow;
+  u.run_len -= borrow;
+  u.run_md5.Update(u.buf.data(), u.run_len);
+  u.buf.erase(0, u.run_len);
+  u.buf_offset += u.run_len;
+  u.run_committed = true;
+}
+
+void MirrorUploader::EndRun(size_t index) {
+  FileUpload& u = *uploads_[index];
+  if (!u.in_run) return;
+  u.in_run = false;
+  if (u.run_committed) {
+    u.run_committed = false;
+    EnqueueCopyPart(index, u.run_old, u.run_len, u.run_md5.HexAndReset());
+    return;
+  }
+  // Too short to copy: its bytes are upload bytes.
+  uint64_t end = u.run_start + u.run_len;
+  if (end - u.buf_offset >= opts_.part_size) FlushUpload(index, end);
+}
+
+void MirrorUploader::FlushUpload(size_t index, uint64_t end) {
+  FileUpload& u = *uploads_[index];
+  size_t n = static_cast<size_t>(end - u.buf_offset);
+  auto part = std::make_shared<std::string>(u.buf.substr(0, n));
+  u.buf.erase(0, n);
+  u.buf_offset = end;
+  if (ReadyForParts(index)) EnqueuePart(index, std::move(part));
+}
+
+// Copy mode: whether parts may go out (starting the upload if needed); false
+// once the file has failed (Finish resends it whole, or the push failed).
+bool MirrorUploader::ReadyForParts(size_t index) {
+  FileUpload& u = *uploads_[index];
+  {
+    std::lock_guard<std::mutex> l(u.mu);
+    if (u.failed) return false;
+  }
+  if (!u.upload_id.empty()) return true;
+  Status st = StartMultipart(index);
+  if (st.ok()) return true;
+  std::lock_guard<std::mutex> l(u.mu);
+  u.failed = true;
+  Fail(st);
+  return false;
+}
+
+void MirrorUploader::EnqueueCopyPart(size_t index, uint64_t old_offset, uint64_t n,
+                                     std::string md5_hex) {
+  FileUpload& u = *uploads_[index];
+  if (!ReadyForParts(index)) return;
+  int number = u.next_part++;
+  {
+    std::lock_guard<std::mutex> l(u.mu);
+    u.outstanding++;
+    if (u.etags.size() < static_cast<size_t>(number)) u.etags.resize(static_cast<size_t>(number));
+  }
+  Enqueue(0, [this, index, number, old_offset, n, md5_hex] {
+    FileUpload& up = *uploads_[index];
+    // The source is this key's current object, the previous version. The
+    // copy counts only if the server's MD5 of it is the MD5 of our bytes.
+    auto etag = client_->UploadPartCopy(bucket_, Key(index), up.upload_id, number, Key(index),
+                                        old_offset, n);
+    bool ok = etag.ok() && Unquote(*etag) == md5_hex;
+    {
+      std::lock_guard<std::mutex> l(up.mu);
+      if (ok) {
+        up.etags[static_cast<size_t>(number) - 1] = *etag;
+      } else {
+        up.failed = true;
+        up.copy_failed = true;
+      }
+    }
+    if (ok) {
+      bytes_copied_ += n;
+      parts_copied_++;
+    } else {
+      LogInfo("could not reuse bytes " + std::to_string(old_offset) + "+" + std::to_string(n) +
+              " of the previous " + Key(index) + " (" +
+              (etag.ok() ? std::string("other bytes there") : etag.status().message()) +
+              "); it will be sent whole");
+    }
+    PartDone(index);
+  });
 }
 
 void MirrorUploader::OnUnchanged(size_t index, const FileDigest& digest) {
@@ -435,10 +634,26 @@ Status MirrorUploader::Finish(const std::vector<FileDigest>& digests) {
     std::lock_guard<std::mutex> l(mu_);
     redo.swap(redo_);
   }
+  // Files whose copied parts did not hold our bytes: abort, send them whole.
+  for (size_t i = 0; i < uploads_.size(); i++) {
+    FileUpload& u = *uploads_[i];
+    bool resend;
+    {
+      std::lock_guard<std::mutex> l(u.mu);
+      resend = u.copy_failed && u.outstanding == 0;
+    }
+    if (!resend) continue;
+    Status st = client_->AbortMultipartUpload(bucket_, Key(i), u.upload_id);
+    if (!st.ok())
+      LogWarn("could not abort the multipart upload of " + Key(i) + ": " + st.message());
+    redo.push_back(i);
+  }
   for (size_t i : redo) {
-    LogInfo(files_[i].rel_path + " changed although its size and mtime did not; reading it again");
     MirrorFile& f = files_[i];
+    if (f.previous_chunks.empty())
+      LogInfo(f.rel_path + " changed although its size and mtime did not; reading it again");
     f.previous_sha.reset();
+    f.previous_chunks.clear();
     uploads_[i] = std::make_unique<FileUpload>();
     int fd = open(f.abs_path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
@@ -506,6 +721,7 @@ MirrorStats MirrorUploader::stats() const {
   st.files_unchanged = files_unchanged_;
   st.bytes_copied = bytes_copied_;
   st.objects_copied = objects_copied_;
+  st.parts_copied = parts_copied_;
   st.throttled = client_->throttle_count();
   st.lowest_concurrency = limit_.lowest() == ~0u ? 0 : limit_.lowest();
   return st;

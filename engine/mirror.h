@@ -40,12 +40,19 @@ Status CheckMirrorObject(S3Client* client, const std::string& bucket, const std:
                          uint64_t size, const Digest* sha, const std::string& expected_etag,
                          size_t part_size);
 
+// S3's smallest part (all but the last part of a multipart upload).
+inline constexpr uint64_t kMinPartSize = 5ull << 20;
+
 struct MirrorFile {
   std::string rel_path;
   std::string abs_path;  // to read again only if an "unchanged" guess was wrong
   uint64_t size = 0;
   std::optional<Digest> previous_sha;  // same size and mtime in the previous manifest...
   std::string previous_path;           // ...at this path (a rename if it is not rel_path)
+  // A changed large file: the previous version's chunks, whose object is still
+  // at this key. Runs of at least kMinPartSize that the new version shares with
+  // it, at any offset, become UploadPartCopy parts instead of uploads.
+  std::vector<ChunkInfo> previous_chunks;
 };
 
 struct MirrorOptions {
@@ -62,8 +69,9 @@ struct MirrorStats {
   unsigned lowest_concurrency = 0;  // requests in flight after slowing down (0: never slowed)
   uint64_t objects_put = 0;
   uint64_t files_unchanged = 0;  // not sent: same SHA-256 already there
-  uint64_t bytes_copied = 0;     // created by server-side CopyObject, not sent
+  uint64_t bytes_copied = 0;     // created by server-side CopyObject/UploadPartCopy, not sent
   uint64_t objects_copied = 0;
+  uint64_t parts_copied = 0;  // UploadPartCopy parts (unchanged runs of a changed large file)
 };
 
 class MirrorUploader final : public FileSink {
@@ -75,6 +83,8 @@ class MirrorUploader final : public FileSink {
 
   Status OnData(size_t index, uint64_t offset, const uint8_t* data, size_t n) override;
   void OnFileDone(size_t index, const FileDigest& digest) override;
+  bool WantsChunks(size_t index) const override;
+  void OnChunk(size_t index, uint64_t offset, const ChunkInfo& chunk) override;
 
   // files[index] was not read: the stat cache vouches for `digest`. Checked
   // like an unchanged file (HEAD), and read and sent by Finish if that fails.
@@ -102,6 +112,12 @@ class MirrorUploader final : public FileSink {
   Status CheckObject(size_t index, const std::string& expected_etag,
                      const Digest* expected_sha = nullptr);
   void EnqueuePart(size_t index, std::shared_ptr<std::string> part);
+  // Copy mode (MirrorFile::previous_chunks), with the file's copy_mu held.
+  void FlushUpload(size_t index, uint64_t end);  // sends the buffered bytes before `end`
+  void CommitRun(size_t index);                  // the run becomes a copy (>= 5 MiB)
+  void EndRun(size_t index);                     // the run stops growing
+  void EnqueueCopyPart(size_t index, uint64_t old_offset, uint64_t n, std::string md5_hex);
+  bool ReadyForParts(size_t index);
   void PartDone(size_t index);
   void Complete(size_t index);
 
@@ -133,7 +149,7 @@ class MirrorUploader final : public FileSink {
 
   std::atomic<uint64_t> bytes_sent_{0}, objects_put_{0}, files_unchanged_{0};
   std::atomic<uint64_t> bytes_resumed_{0}, uploads_resumed_{0};
-  std::atomic<uint64_t> bytes_copied_{0}, objects_copied_{0};
+  std::atomic<uint64_t> bytes_copied_{0}, objects_copied_{0}, parts_copied_{0};
   std::mutex done_mu_;
   std::map<Digest, std::string> done_by_sha_;  // guarded by done_mu_: uploaded whole, checked
 };

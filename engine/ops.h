@@ -49,6 +49,7 @@ struct PushReport {
   uint64_t throttled = 0;        // mirror: 503 SlowDown answers (uploads slowed down)
   uint64_t bytes_copied = 0;     // mirror: created by server-side copy, not sent
   uint64_t objects_copied = 0;
+  uint64_t parts_copied = 0;  // mirror: unchanged runs of changed large files (UploadPartCopy)
   uint64_t chunks = 0, chunks_new = 0;
   double seconds = 0;
   std::string io_backend;

@@ -148,6 +148,11 @@ struct FileState {
   bool failed = false;            // guarded by mu
   Status error;                   // guarded by mu
   std::vector<ChunkInfo> chunks;  // guarded by mu
+  std::vector<bool> chunk_done;   // guarded by mu
+  size_t delivered = 0;           // guarded by mu: chunks handed to OnChunk
+  uint64_t delivered_bytes = 0;   // guarded by mu
+  bool wants_chunks = false;      // the file sink's OnChunk, in order
+  std::mutex deliver_mu;          // one OnChunk at a time, in order
 
   bool need_file_sha = true;    // false: the file is one chunk, its SHA is the chunk's
   std::atomic<int> pending{0};  // reader + lanes + chunk tasks not yet done
@@ -430,6 +435,7 @@ class Pipeline {
     posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
     f->nblocks = (f->size + opts_.block_size - 1) / opts_.block_size;
     f->need_file_sha = f->size > opts_.chunking.min_size;
+    f->wants_chunks = file_sink_ && file_sink_->WantsChunks(f->index);
     f->lanes[kShaLane].finished = !f->need_file_sha;
     f->pending = 1 + (f->need_file_sha ? 2 : 1);  // reader + lanes
     {
@@ -574,6 +580,7 @@ class Pipeline {
       std::lock_guard<std::mutex> l(f->mu);
       idx = static_cast<uint32_t>(f->chunks.size());
       f->chunks.emplace_back();
+      f->chunk_done.push_back(false);
     }
     f->pending++;
     auto segs = std::make_shared<std::vector<Segment>>(std::move(f->cur));
@@ -613,8 +620,27 @@ class Pipeline {
     {
       std::lock_guard<std::mutex> l(f->mu);
       f->chunks[idx] = ChunkInfo{id, len};
+      f->chunk_done[idx] = true;
     }
+    if (f->wants_chunks) DeliverChunks(f);
     DecPending(f);
+  }
+
+  // Hands every hashed chunk that is next in file order to OnChunk.
+  void DeliverChunks(FileState* f) {
+    std::lock_guard<std::mutex> d(f->deliver_mu);
+    for (;;) {
+      ChunkInfo c;
+      uint64_t offset;
+      {
+        std::lock_guard<std::mutex> l(f->mu);
+        if (f->delivered == f->chunks.size() || !f->chunk_done[f->delivered]) return;
+        c = f->chunks[f->delivered++];
+        offset = f->delivered_bytes;
+        f->delivered_bytes += c.size;
+      }
+      if (!Stopped()) file_sink_->OnChunk(f->index, offset, c);
+    }
   }
 
   void DecPending(FileState* f) {

@@ -64,6 +64,12 @@ class FileSink {
   // files[index] is done: read, chunked and hashed (digest.status OK), or failed.
   // Not called for files that could not be opened; empty files get no OnData.
   virtual void OnFileDone(size_t index, const FileDigest& digest) = 0;
+  // Whether this sink wants OnChunk for files[index] (asked once per file).
+  virtual bool WantsChunks(size_t) const { return false; }
+  // The chunks of files[index] in file order, each once hashed: always after
+  // the OnData calls that carried its bytes, and before OnFileDone. Calls for
+  // one file never overlap; they may come from any worker thread.
+  virtual void OnChunk(size_t, uint64_t /*offset*/, const ChunkInfo&) {}
 };
 
 enum class IoBackend { kAuto, kUring, kPread };

@@ -151,6 +151,15 @@ class FanOutFileSink final : public FileSink {
   void OnFileDone(size_t index, const FileDigest& digest) override {
     for (auto* s : sinks_) s->OnFileDone(index, digest);
   }
+  bool WantsChunks(size_t index) const override {
+    for (auto* s : sinks_)
+      if (s->WantsChunks(index)) return true;
+    return false;
+  }
+  void OnChunk(size_t index, uint64_t offset, const ChunkInfo& c) override {
+    for (auto* s : sinks_)
+      if (s->WantsChunks(index)) s->OnChunk(index, offset, c);
+  }
 
  private:
   std::vector<FileSink*> sinks_;
@@ -165,6 +174,10 @@ class IndexMapSink final : public FileSink {
   }
   void OnFileDone(size_t i, const FileDigest& digest) override {
     next_->OnFileDone((*index_)[i], digest);
+  }
+  bool WantsChunks(size_t i) const override { return next_->WantsChunks((*index_)[i]); }
+  void OnChunk(size_t i, uint64_t offset, const ChunkInfo& c) override {
+    next_->OnChunk((*index_)[i], offset, c);
   }
 
  private:
@@ -340,6 +353,10 @@ Status PushMulti(const std::vector<PushTarget>& targets, const PushOptions& opts
       if (prev) {
         mf.previous_sha = prev->sha256;
         mf.previous_path = prev->path;
+      } else if (it != ts.previous_files.end() && it->second->type == EntryType::kFile &&
+                 e.size > mo.part_size && it->second->size >= kMinPartSize) {
+        // A new version of a large file: unchanged runs are copied from the old object.
+        mf.previous_chunks = it->second->chunks;
       }
       mfiles.push_back(std::move(mf));
     }
@@ -443,6 +460,7 @@ Status PushMulti(const std::vector<PushTarget>& targets, const PushOptions& opts
       r.bytes_resumed = ms.bytes_resumed;
       r.bytes_copied = ms.bytes_copied;
       r.objects_copied = ms.objects_copied;
+      r.parts_copied = ms.parts_copied;
       r.throttled = ms.throttled;
       r.bytes_new = ms.bytes_sent;
       r.bytes_stored = ms.bytes_sent;

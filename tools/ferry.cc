@@ -175,6 +175,7 @@ int RunPush(PushOptions opts, const std::vector<std::string>& sources,
     j["throttled"] = r.throttled;
     j["bytes_copied"] = r.bytes_copied;
     j["objects_copied"] = r.objects_copied;
+    j["parts_copied"] = r.parts_copied;
     j["chunks"] = r.chunks;
     j["chunks_new"] = r.chunks_new;
     j["seconds"] = r.seconds;
@@ -214,10 +215,11 @@ int RunPush(PushOptions opts, const std::vector<std::string>& sources,
                    static_cast<unsigned long long>(r.files_cached), Human(r.bytes_cached).c_str());
     if (targets[i].mirror) {
       std::fprintf(stderr,
-                   "  mirror: %llu objects uploaded (%s sent), %llu copied server-side (%s), "
-                   "all checked with HEAD; %llu files already there\n",
+                   "  mirror: %llu objects uploaded (%s sent), %llu objects and %llu parts copied "
+                   "server-side (%s), all checked with HEAD; %llu files already there\n",
                    static_cast<unsigned long long>(r.objects_put), Human(r.bytes_sent).c_str(),
-                   static_cast<unsigned long long>(r.objects_copied), Human(r.bytes_copied).c_str(),
+                   static_cast<unsigned long long>(r.objects_copied),
+                   static_cast<unsigned long long>(r.parts_copied), Human(r.bytes_copied).c_str(),
                    static_cast<unsigned long long>(r.files_unchanged));
     } else {
       std::fprintf(stderr, "  new: %s in %llu of %llu chunks, stored as %s; deduplicated: %s\n",

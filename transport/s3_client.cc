@@ -350,6 +350,27 @@ Result<std::string> S3Client::UploadPart(const std::string& bucket, const std::s
   return etag;
 }
 
+Result<std::string> S3Client::UploadPartCopy(const std::string& bucket, const std::string& key,
+                                             const std::string& upload_id, int part_number,
+                                             const std::string& src_key, uint64_t offset,
+                                             uint64_t n, const std::string& src_etag) {
+  Request r;
+  r.method = "PUT";
+  r.bucket = bucket;
+  r.key = key;
+  r.query = {{"partNumber", std::to_string(part_number)}, {"uploadId", upload_id}};
+  r.headers.emplace_back("x-amz-copy-source", "/" + bucket + "/" + UriEncode(src_key, false));
+  r.headers.emplace_back("x-amz-copy-source-range",
+                         "bytes=" + std::to_string(offset) + "-" + std::to_string(offset + n - 1));
+  if (!src_etag.empty()) r.headers.emplace_back("x-amz-copy-source-if-match", src_etag);
+  ASSIGN_OR_RETURN(HttpResponse resp, Send(r));  // an <Error> inside a 200 is an error (Send)
+  std::string etag = XmlText(resp.body, "ETag");
+  if (etag.empty())
+    return Status::StoreUnavailable("UploadPartCopy " + std::to_string(part_number) + " of s3://" +
+                                    bucket + "/" + key + ": no ETag in the response");
+  return etag;
+}
+
 Result<std::string> S3Client::CompleteMultipartUpload(const std::string& bucket,
                                                       const std::string& key,
                                                       const std::string& upload_id,

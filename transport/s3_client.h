@@ -100,6 +100,13 @@ class S3Client {
   Result<std::string> UploadPart(const std::string& bucket, const std::string& key,
                                  const std::string& upload_id, int part_number,
                                  std::string_view data);
+  // Part `part_number` made server-side from bytes [offset, offset+n) of
+  // `src_key` (same bucket); only if the source's ETag is still `src_etag`
+  // (if not empty). Returns the part's ETag (the MD5 of the copied bytes).
+  Result<std::string> UploadPartCopy(const std::string& bucket, const std::string& key,
+                                     const std::string& upload_id, int part_number,
+                                     const std::string& src_key, uint64_t offset, uint64_t n,
+                                     const std::string& src_etag = "");
   // `etags[i]` is part i+1's ETag. Returns the object's ETag from the response (may be empty on
   // RGW).
   Result<std::string> CompleteMultipartUpload(const std::string& bucket, const std::string& key,
