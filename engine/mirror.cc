@@ -74,13 +74,17 @@ struct MirrorUploader::FileUpload {
   bool completed = false;    // guarded by mu
   bool copy_failed = false;  // guarded by mu: a copied part was not our bytes; Finish resends
 
-  // Copy mode (MirrorFile::previous_chunks): parts are cut at chunk
-  // boundaries; bytes wait in `buf` until their chunks are known. The file's
-  // bytes are: [buf_offset - sent .. buf_offset) already sent or copied, then
-  // `buf`, which holds the pending upload bytes and, after them, an
-  // uncommitted run. Guarded by copy_mu.
-  bool copy_mode = false;  // set once, before any OnData
+  // Chunked (every multipart file the pipeline reads): parts are cut at chunk
+  // boundaries and signed with the chunks' SHA-256s; bytes arrive with
+  // their chunks (OnChunk). [0, buf_offset) of the file is sent or
+  // copied; `buf` holds the pending upload bytes and, after them, an
+  // uncommitted run; buf_chunks are the known chunks in `buf`, the first
+  // one front_skip bytes in. With previous_chunks, unchanged runs are copied
+  // (copy mode). Guarded by copy_mu.
+  bool chunked = false;  // set once, before any OnData
   std::mutex copy_mu;
+  std::deque<ChunkInfo> buf_chunks;
+  uint64_t front_skip = 0;
   std::map<Digest, std::vector<uint64_t>> old_at;  // chunk -> offsets in the old object
   uint64_t buf_offset = 0;
   bool in_run = false, run_committed = false;
@@ -102,9 +106,9 @@ MirrorUploader::MirrorUploader(S3Client* client, std::string bucket, std::string
   for (size_t i = 0; i < files_.size(); i++) {
     uploads_.push_back(std::make_unique<FileUpload>());
     const MirrorFile& f = files_[i];
-    if (f.previous_sha || f.previous_chunks.empty() || f.size <= opts_.part_size) continue;
+    if (f.previous_sha || f.size <= opts_.part_size) continue;
     FileUpload& u = *uploads_.back();
-    u.copy_mode = true;
+    u.chunked = true;
     uint64_t at = 0;
     for (const auto& c : f.previous_chunks) {
       u.old_at[c.id].push_back(at);
@@ -177,11 +181,7 @@ Status MirrorUploader::OnData(size_t index, uint64_t, const uint8_t* data, size_
     if (!error_.ok()) return error_;
   }
   FileUpload& u = *uploads_[index];
-  if (u.copy_mode) {  // parts are cut once the chunks are known (OnChunk)
-    std::lock_guard<std::mutex> l(u.copy_mu);
-    u.buf.append(reinterpret_cast<const char*>(data), n);
-    return Status::OK();
-  }
+  if (u.chunked) return Status::OK();  // the bytes come with their chunks (OnChunk)
   if (u.buf.empty()) u.buf.reserve(std::min<uint64_t>(f.size, opts_.part_size + n));
   u.buf.append(reinterpret_cast<const char*>(data), n);
   if (f.size <= opts_.part_size) return Status::OK();
@@ -237,7 +237,8 @@ Status MirrorUploader::StartMultipart(size_t index) {
 }
 
 // Queues part number next_part of files[index] (called in part order).
-void MirrorUploader::EnqueuePart(size_t index, std::shared_ptr<std::string> part) {
+void MirrorUploader::EnqueuePart(size_t index, std::shared_ptr<std::string> part,
+                                 std::vector<StreamChunk> pieces) {
   FileUpload& u = *uploads_[index];
   int number = u.next_part++;
   {
@@ -245,7 +246,7 @@ void MirrorUploader::EnqueuePart(size_t index, std::shared_ptr<std::string> part
     u.outstanding++;
     if (u.etags.size() < static_cast<size_t>(number)) u.etags.resize(static_cast<size_t>(number));
   }
-  Enqueue(part->size(), [this, index, number, part] {
+  Enqueue(part->size(), [this, index, number, part, pieces = std::move(pieces)] {
     FileUpload& up = *uploads_[index];
     // A part the interrupted push already uploaded is kept only if the server's
     // MD5 of it (its ETag) is the MD5 of the bytes we have now.
@@ -264,7 +265,7 @@ void MirrorUploader::EnqueuePart(size_t index, std::shared_ptr<std::string> part
         return;
       }
     }
-    auto etag = client_->UploadPart(bucket_, Key(index), up.upload_id, number, *part);
+    auto etag = client_->UploadPart(bucket_, Key(index), up.upload_id, number, *part, pieces);
     {
       std::lock_guard<std::mutex> l(up.mu);
       if (etag.ok()) {
@@ -438,7 +439,7 @@ void MirrorUploader::OnFileDone(size_t index, const FileDigest& digest) {
     Enqueue(data->size(), [this, index, data, sha] { SendWhole(index, data, sha); });
     return;
   }
-  if (u.copy_mode) {
+  if (u.chunked) {
     std::lock_guard<std::mutex> l(u.copy_mu);
     EndRun(index);
     if (!u.buf.empty()) FlushUpload(index, u.buf_offset + u.buf.size());
@@ -458,15 +459,19 @@ void MirrorUploader::OnFileDone(size_t index, const FileDigest& digest) {
   if (go) Enqueue(0, [this, index] { Complete(index); });
 }
 
-bool MirrorUploader::WantsChunks(size_t index) const { return uploads_[index]->copy_mode; }
+bool MirrorUploader::WantsChunks(size_t index) const { return uploads_[index]->chunked; }
 
 // Copy mode, one chunk at a time in file order. A run is a sequence of chunks
 // that sit back to back in the old object too. A run of kMinPartSize or more
 // becomes a copy part (committed: its bytes are dropped, only their MD5 kept);
 // anything else is uploaded, in parts of at least part_size except the last.
-void MirrorUploader::OnChunk(size_t index, uint64_t offset, const ChunkInfo& c) {
+void MirrorUploader::OnChunk(size_t index, uint64_t offset, const ChunkInfo& c,
+                             const std::vector<std::string_view>& data) {
   FileUpload& u = *uploads_[index];
   std::lock_guard<std::mutex> l(u.copy_mu);
+  if (u.buf.capacity() == 0) u.buf.reserve(opts_.part_size + 2 * c.size);
+  for (auto piece : data) u.buf.append(piece);
+  u.buf_chunks.push_back(c);
   auto it = u.old_at.find(c.id);
   bool extends = false;
   if (u.in_run && it != u.old_at.end())
@@ -478,8 +483,7 @@ void MirrorUploader::OnChunk(size_t index, uint64_t offset, const ChunkInfo& c) 
   }
   if (extends && u.run_len + c.size <= kMaxCopyPart) {
     u.run_md5.Update(u.buf.data(), c.size);  // committed: buf starts at this chunk
-    u.buf.erase(0, c.size);
-    u.buf_offset += c.size;
+    Consume(index, c.size);
     u.run_len += c.size;
     return;
   }
@@ -514,8 +518,7 @@ void MirrorUploader::CommitRun(size_t index) {
   u.run_old += borrow;
   u.run_len -= borrow;
   u.run_md5.Update(u.buf.data(), u.run_len);
-  u.buf.erase(0, u.run_len);
-  u.buf_offset += u.run_len;
+  Consume(index, u.run_len);
   u.run_committed = true;
 }
 
@@ -537,9 +540,41 @@ void MirrorUploader::FlushUpload(size_t index, uint64_t end) {
   FileUpload& u = *uploads_[index];
   size_t n = static_cast<size_t>(end - u.buf_offset);
   auto part = std::make_shared<std::string>(u.buf.substr(0, n));
-  u.buf.erase(0, n);
-  u.buf_offset = end;
-  if (ReadyForParts(index)) EnqueuePart(index, std::move(part));
+  // The part's pieces: whole chunks with the SHA-256 the pipeline computed,
+  // and a part of a chunk (where a copied run begins) hashed here.
+  std::vector<StreamChunk> pieces;
+  size_t at = 0, skip = static_cast<size_t>(u.front_skip);
+  for (const auto& c : u.buf_chunks) {
+    if (at == n) break;
+    size_t len = std::min<size_t>(c.size - skip, n - at);
+    pieces.push_back(len == c.size ? StreamChunk{len, c.id}
+                                   : StreamChunk{len, Sha256::Of(part->data() + at, len)});
+    at += len;
+    skip = 0;
+  }
+  // Chunks S3 takes are at least 8 KiB but the last; else sign the part whole.
+  for (size_t i = 0; i + 1 < pieces.size(); i++)
+    if (pieces[i].size < (8u << 10)) pieces.clear();
+  if (at != n) pieces.clear();
+  Consume(index, n);
+  if (ReadyForParts(index)) EnqueuePart(index, std::move(part), std::move(pieces));
+}
+
+// Drops `n` bytes (and their chunks) from the front of a chunked file's buffer.
+void MirrorUploader::Consume(size_t index, uint64_t n) {
+  FileUpload& u = *uploads_[index];
+  u.buf.erase(0, static_cast<size_t>(n));
+  u.buf_offset += n;
+  while (n > 0 && !u.buf_chunks.empty()) {
+    uint64_t left = u.buf_chunks.front().size - u.front_skip;
+    if (n < left) {
+      u.front_skip += n;
+      return;
+    }
+    n -= left;
+    u.buf_chunks.pop_front();
+    u.front_skip = 0;
+  }
 }
 
 // Copy mode: whether parts may go out (starting the upload if needed); false

@@ -5,8 +5,13 @@
 //
 //   - a file of at most part_size bytes: one PUT once it is hashed, signed with
 //     its SHA-256 (the server checks the body) and x-amz-checksum-sha256;
-//   - a larger file: multipart, parts signed with their own SHA-256 and
-//     uploaded in parallel while the file is still being read;
+//   - a larger file: multipart, parts cut at chunk boundaries and signed
+//     chunk by chunk (aws-chunked) with the SHA-256s the pipeline computed,
+//     so no part is hashed twice; uploaded in parallel while the file is
+//     still being read;
+//   - a new version of a large file: runs of >= 5 MiB that the previous
+//     version at this key has too (at any offset: content-defined chunks)
+//     are UploadPartCopy'd from it, each checked by its MD5;
 //   - afterwards every object is HEADed: size, and ETag (the part ETags'
 //     md5-of-md5s for multipart), before the file counts as replicated.
 // A file whose size, mtime and path are unchanged since the previous manifest
@@ -84,7 +89,8 @@ class MirrorUploader final : public FileSink {
   Status OnData(size_t index, uint64_t offset, const uint8_t* data, size_t n) override;
   void OnFileDone(size_t index, const FileDigest& digest) override;
   bool WantsChunks(size_t index) const override;
-  void OnChunk(size_t index, uint64_t offset, const ChunkInfo& chunk) override;
+  void OnChunk(size_t index, uint64_t offset, const ChunkInfo& chunk,
+               const std::vector<std::string_view>& data) override;
 
   // files[index] was not read: the stat cache vouches for `digest`. Checked
   // like an unchanged file (HEAD), and read and sent by Finish if that fails.
@@ -111,7 +117,11 @@ class MirrorUploader final : public FileSink {
   // CheckMirrorObject on files[index]'s object.
   Status CheckObject(size_t index, const std::string& expected_etag,
                      const Digest* expected_sha = nullptr);
-  void EnqueuePart(size_t index, std::shared_ptr<std::string> part);
+  // Queues the next part; `pieces` (its chunks and their SHA-256s) let it be
+  // signed without hashing it again, else it is hashed whole.
+  void EnqueuePart(size_t index, std::shared_ptr<std::string> part,
+                   std::vector<StreamChunk> pieces = {});
+  void Consume(size_t index, uint64_t n);
   // Copy mode (MirrorFile::previous_chunks), with the file's copy_mu held.
   void FlushUpload(size_t index, uint64_t end);  // sends the buffered bytes before `end`
   void CommitRun(size_t index);                  // the run becomes a copy (>= 5 MiB)

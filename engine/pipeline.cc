@@ -144,15 +144,16 @@ struct FileState {
   bool reader_done = false;    // the reader's reference on `pending` is released
 
   std::mutex mu;
-  LaneState lanes[2];             // guarded by mu
-  bool failed = false;            // guarded by mu
-  Status error;                   // guarded by mu
-  std::vector<ChunkInfo> chunks;  // guarded by mu
-  std::vector<bool> chunk_done;   // guarded by mu
-  size_t delivered = 0;           // guarded by mu: chunks handed to OnChunk
-  uint64_t delivered_bytes = 0;   // guarded by mu
-  bool wants_chunks = false;      // the file sink's OnChunk, in order
-  std::mutex deliver_mu;          // one OnChunk at a time, in order
+  LaneState lanes[2];                            // guarded by mu
+  bool failed = false;                           // guarded by mu
+  Status error;                                  // guarded by mu
+  std::vector<ChunkInfo> chunks;                 // guarded by mu
+  std::vector<bool> chunk_done;                  // guarded by mu
+  std::vector<std::vector<Segment>> chunk_segs;  // guarded by mu: hashed, not yet delivered
+  size_t delivered = 0;                          // guarded by mu: chunks handed to OnChunk
+  uint64_t delivered_bytes = 0;                  // guarded by mu
+  bool wants_chunks = false;                     // the file sink's OnChunk, in order
+  std::mutex deliver_mu;                         // one OnChunk at a time, in order
 
   bool need_file_sha = true;    // false: the file is one chunk, its SHA is the chunk's
   std::atomic<int> pending{0};  // reader + lanes + chunk tasks not yet done
@@ -581,6 +582,7 @@ class Pipeline {
       idx = static_cast<uint32_t>(f->chunks.size());
       f->chunks.emplace_back();
       f->chunk_done.push_back(false);
+      if (f->wants_chunks) f->chunk_segs.emplace_back();
     }
     f->pending++;
     auto segs = std::make_shared<std::vector<Segment>>(std::move(f->cur));
@@ -615,31 +617,45 @@ class Pipeline {
       Status st = sink_->Put(id, data, len);
       if (!st.ok()) Stop(st);
     }
-    for (const auto& s : segs) pool_.Unref(s.block);
+    // A file sink that wants chunks gets their bytes too: the blocks stay
+    // pinned until the chunk is handed over, in order.
+    if (!f->wants_chunks)
+      for (const auto& s : segs) pool_.Unref(s.block);
     chunks_++;
     {
       std::lock_guard<std::mutex> l(f->mu);
       f->chunks[idx] = ChunkInfo{id, len};
       f->chunk_done[idx] = true;
+      if (f->wants_chunks) f->chunk_segs[idx] = segs;
     }
     if (f->wants_chunks) DeliverChunks(f);
     DecPending(f);
   }
 
-  // Hands every hashed chunk that is next in file order to OnChunk.
+  // Hands every hashed chunk that is next in file order to OnChunk, with its
+  // bytes, then releases its blocks.
   void DeliverChunks(FileState* f) {
     std::lock_guard<std::mutex> d(f->deliver_mu);
+    std::vector<std::string_view> views;
     for (;;) {
       ChunkInfo c;
       uint64_t offset;
+      std::vector<Segment> segs;
       {
         std::lock_guard<std::mutex> l(f->mu);
         if (f->delivered == f->chunks.size() || !f->chunk_done[f->delivered]) return;
+        segs = std::move(f->chunk_segs[f->delivered]);
         c = f->chunks[f->delivered++];
         offset = f->delivered_bytes;
         f->delivered_bytes += c.size;
       }
-      if (!Stopped()) file_sink_->OnChunk(f->index, offset, c);
+      if (!Stopped()) {
+        views.clear();
+        for (const auto& s : segs)
+          views.emplace_back(reinterpret_cast<const char*>(s.block->data) + s.off, s.len);
+        file_sink_->OnChunk(f->index, offset, c, views);
+      }
+      for (const auto& s : segs) pool_.Unref(s.block);
     }
   }
 

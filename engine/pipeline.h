@@ -13,6 +13,7 @@
 #include <atomic>
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "engine/chunker.h"
@@ -66,10 +67,13 @@ class FileSink {
   virtual void OnFileDone(size_t index, const FileDigest& digest) = 0;
   // Whether this sink wants OnChunk for files[index] (asked once per file).
   virtual bool WantsChunks(size_t) const { return false; }
-  // The chunks of files[index] in file order, each once hashed: always after
-  // the OnData calls that carried its bytes, and before OnFileDone. Calls for
-  // one file never overlap; they may come from any worker thread.
-  virtual void OnChunk(size_t, uint64_t /*offset*/, const ChunkInfo&) {}
+  // The chunks of files[index] in file order, each once hashed, with its
+  // bytes (in one or more pieces, valid during the call): after the OnData
+  // calls that carried them, and before OnFileDone. Calls for one file never
+  // overlap; they may come from any worker thread. The chunk's blocks stay
+  // in the pipeline's memory budget until it is handed over.
+  virtual void OnChunk(size_t, uint64_t /*offset*/, const ChunkInfo&,
+                       const std::vector<std::string_view>& /*data*/) {}
 };
 
 enum class IoBackend { kAuto, kUring, kPread };

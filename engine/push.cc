@@ -156,9 +156,10 @@ class FanOutFileSink final : public FileSink {
       if (s->WantsChunks(index)) return true;
     return false;
   }
-  void OnChunk(size_t index, uint64_t offset, const ChunkInfo& c) override {
+  void OnChunk(size_t index, uint64_t offset, const ChunkInfo& c,
+               const std::vector<std::string_view>& data) override {
     for (auto* s : sinks_)
-      if (s->WantsChunks(index)) s->OnChunk(index, offset, c);
+      if (s->WantsChunks(index)) s->OnChunk(index, offset, c, data);
   }
 
  private:
@@ -176,8 +177,9 @@ class IndexMapSink final : public FileSink {
     next_->OnFileDone((*index_)[i], digest);
   }
   bool WantsChunks(size_t i) const override { return next_->WantsChunks((*index_)[i]); }
-  void OnChunk(size_t i, uint64_t offset, const ChunkInfo& c) override {
-    next_->OnChunk((*index_)[i], offset, c);
+  void OnChunk(size_t i, uint64_t offset, const ChunkInfo& c,
+               const std::vector<std::string_view>& data) override {
+    next_->OnChunk((*index_)[i], offset, c, data);
   }
 
  private:

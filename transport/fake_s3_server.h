@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -40,6 +41,11 @@ class FakeServer {
   }
   int port() const { return port_; }
   int requests() const { return requests_; }
+  // Every request received so far, head and body, as sent.
+  std::vector<std::string> received() {
+    std::lock_guard<std::mutex> l(mu_);
+    return received_;
+  }
 
  private:
   void Serve() {
@@ -64,6 +70,10 @@ class FakeServer {
           req.append(buf, static_cast<size_t>(n));
         }
       }
+      {
+        std::lock_guard<std::mutex> l(mu_);
+        received_.push_back(req);
+      }
       int i = requests_++;
       const std::string& r =
           responses_[std::min<size_t>(static_cast<size_t>(i), responses_.size() - 1)];
@@ -75,6 +85,8 @@ class FakeServer {
   int fd_ = -1, port_ = 0;
   std::atomic<int> requests_{0};
   std::atomic<bool> stop_{false};
+  std::mutex mu_;
+  std::vector<std::string> received_;  // guarded by mu_
   std::thread thread_;
 };
 

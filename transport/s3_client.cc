@@ -5,6 +5,9 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <deque>
 #include <mutex>
 #include <pugixml.hpp>
 #include <random>
@@ -18,6 +21,43 @@ namespace ferry {
 namespace {
 
 std::once_flag g_curl_init;
+
+// A request body in pieces (chunk headers and views of the payload), read by
+// curl without first copying the payload into one string.
+struct PieceReader {
+  std::deque<std::string> heads;         // owned: chunk headers (stable addresses)
+  std::vector<std::string_view> pieces;  // in order: heads and payload views
+  size_t piece = 0, at = 0;
+  size_t Total() const {
+    size_t t = 0;
+    for (auto p : pieces) t += p.size();
+    return t;
+  }
+};
+
+size_t ReadPieces(char* out, size_t size, size_t n, void* ud) {
+  auto* r = static_cast<PieceReader*>(ud);
+  size_t want = size * n, done = 0;
+  while (done < want && r->piece < r->pieces.size()) {
+    std::string_view p = r->pieces[r->piece];
+    size_t k = std::min(want - done, p.size() - r->at);
+    std::memcpy(out + done, p.data() + r->at, k);
+    done += k;
+    r->at += k;
+    if (r->at == p.size()) {
+      r->piece++;
+      r->at = 0;
+    }
+  }
+  return done;
+}
+
+int SeekPieces(void* ud, curl_off_t offset, int origin) {
+  auto* r = static_cast<PieceReader*>(ud);
+  if (origin != SEEK_SET || offset != 0) return CURL_SEEKFUNC_CANTSEEK;
+  r->piece = r->at = 0;  // curl rewinds to resend on a fresh connection
+  return CURL_SEEKFUNC_OK;
+}
 
 size_t WriteBody(char* p, size_t size, size_t n, void* ud) {
   static_cast<std::string*>(ud)->append(p, size * n);
@@ -155,13 +195,19 @@ Result<HttpResponse> S3Client::SendOnce(const Request& req, const std::string& a
     host = req.bucket + "." + host_;
     path += req.key;
   }
-  std::string payload_hash =
-      !req.body_sha256_hex.empty() ? req.body_sha256_hex : DigestHex(Sha256::Of(req.body));
+  const bool streaming = !req.stream_chunks.empty();
+  std::string payload_hash = streaming                      ? kStreamingPayload
+                             : !req.body_sha256_hex.empty() ? req.body_sha256_hex
+                                                            : DigestHex(Sha256::Of(req.body));
   SigV4Request sreq;
   sreq.method = req.method;
   sreq.path = path;
   sreq.query = req.query;
   sreq.headers = req.headers;
+  if (streaming) {
+    sreq.headers.emplace_back("content-encoding", "aws-chunked");
+    sreq.headers.emplace_back("x-amz-decoded-content-length", std::to_string(req.body.size()));
+  }
   sreq.headers.emplace_back("host", host);
   sreq.headers.emplace_back("x-amz-date", amz_date);
   sreq.headers.emplace_back("x-amz-content-sha256", payload_hash);
@@ -169,6 +215,30 @@ Result<HttpResponse> S3Client::SendOnce(const Request& req, const std::string& a
     sreq.headers.emplace_back("x-amz-security-token", config_.creds.session_token);
   sreq.payload_sha256_hex = payload_hash;
   SigV4Result sig = SignV4(sreq, config_.creds, config_.region, "s3", amz_date);
+  // The streaming body: each piece behind its chained signature.
+  PieceReader chunked;
+  if (streaming) {
+    std::string prev = sig.signature;
+    size_t at = 0;
+    auto piece = [&](size_t n, const std::string& sha_hex) {
+      prev = SignV4Chunk(prev, sha_hex, config_.creds, config_.region, "s3", amz_date);
+      char size_hex[32];
+      std::snprintf(size_hex, sizeof size_hex, "%zx", n);
+      chunked.heads.push_back(std::string(at == 0 ? "" : "\r\n") + size_hex +
+                              ";chunk-signature=" + prev + "\r\n");
+      chunked.pieces.push_back(chunked.heads.back());
+      chunked.pieces.push_back(req.body.substr(at, n));
+      at += n;
+    };
+    for (const auto& c : req.stream_chunks) piece(c.size, DigestHex(c.sha256));
+    if (at != req.body.size())
+      return Status::Internal("chunked body pieces cover " + std::to_string(at) + " of " +
+                              std::to_string(req.body.size()) + " bytes");
+    piece(0, DigestHex(Sha256::Of("", 0)));
+    chunked.heads.push_back(
+        "\r\n");  // after the empty final chunk: "0;chunk-signature=...\r\n\r\n"
+    chunked.pieces.push_back(chunked.heads.back());
+  }
 
   std::string url = scheme_ + "://" + host + UriEncode(path, false);
   std::string query;
@@ -208,8 +278,18 @@ Result<HttpResponse> S3Client::SendOnce(const Request& req, const std::string& a
     curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
   } else {
     curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, req.method.c_str());
-    curl_easy_setopt(h, CURLOPT_POSTFIELDS, req.body.data());
-    curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(req.body.size()));
+    if (streaming) {
+      curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
+      curl_easy_setopt(h, CURLOPT_UPLOAD_BUFFERSIZE, 1L << 20);  // fewer, larger sends
+      curl_easy_setopt(h, CURLOPT_READFUNCTION, ReadPieces);
+      curl_easy_setopt(h, CURLOPT_READDATA, &chunked);
+      curl_easy_setopt(h, CURLOPT_SEEKFUNCTION, SeekPieces);
+      curl_easy_setopt(h, CURLOPT_SEEKDATA, &chunked);
+      curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, static_cast<curl_off_t>(chunked.Total()));
+    } else {
+      curl_easy_setopt(h, CURLOPT_POSTFIELDS, req.body.data());
+      curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(req.body.size()));
+    }
   }
   CURLcode rc = curl_easy_perform(h);
   curl_slist_free_all(hdrs);
@@ -335,14 +415,26 @@ Result<std::string> S3Client::CreateMultipartUpload(
 
 Result<std::string> S3Client::UploadPart(const std::string& bucket, const std::string& key,
                                          const std::string& upload_id, int part_number,
-                                         std::string_view data) {
+                                         std::string_view data,
+                                         const std::vector<StreamChunk>& chunks) {
   Request r;
   r.method = "PUT";
   r.bucket = bucket;
   r.key = key;
   r.query = {{"partNumber", std::to_string(part_number)}, {"uploadId", upload_id}};
   r.body = data;
-  ASSIGN_OR_RETURN(HttpResponse resp, Send(r));
+  r.stream_chunks = chunks;
+  auto sent = Send(r);
+  if (!sent.ok() && !chunks.empty() && sent.status().code() == Code::kAuth &&
+      sent.status().message().find("SignatureDoesNotMatch") != std::string::npos)
+    // The upload was created with these credentials: a chunk's bytes no
+    // longer match the SHA-256 its signature covers.
+    return Status::VerifyFailed("part " + std::to_string(part_number) + " of s3://" + bucket + "/" +
+                                key +
+                                ": the server rejected a chunk signature; its bytes changed in "
+                                "flight (or the credentials changed during the push)")
+        .SetDataLoss();
+  ASSIGN_OR_RETURN(HttpResponse resp, std::move(sent));
   std::string etag = resp.headers["etag"];
   if (etag.empty())
     return Status::StoreUnavailable("UploadPart " + std::to_string(part_number) + " of s3://" +

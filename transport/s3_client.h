@@ -59,6 +59,12 @@ class AdaptiveLimit {
   std::atomic<unsigned> successes_{0};
 };
 
+// A piece of a body signed in chunks: its size and SHA-256.
+struct StreamChunk {
+  size_t size = 0;
+  Digest sha256{};
+};
+
 class S3Client {
  public:
   explicit S3Client(S3Config config);
@@ -70,6 +76,9 @@ class S3Client {
     std::vector<std::pair<std::string, std::string>> headers;  // extra, signed
     std::string_view body;
     std::string body_sha256_hex;  // computed if empty
+    // Chunked signing (kStreamingPayload): the body's pieces in order with
+    // their SHA-256s, which are signed instead of the whole body's.
+    std::vector<StreamChunk> stream_chunks;
   };
   // Sends with retries; any 2xx is OK, any other status becomes a Status.
   Result<HttpResponse> Send(const Request& req);
@@ -96,10 +105,13 @@ class S3Client {
   Result<std::string> CreateMultipartUpload(
       const std::string& bucket, const std::string& key,
       const std::vector<std::pair<std::string, std::string>>& headers);
-  // Returns the part's ETag as the server computed it.
+  // Returns the part's ETag as the server computed it. With `chunks` (the
+  // part's pieces and their SHA-256s, as the engine hashed them) the part is
+  // signed chunk by chunk and never hashed whole.
   Result<std::string> UploadPart(const std::string& bucket, const std::string& key,
                                  const std::string& upload_id, int part_number,
-                                 std::string_view data);
+                                 std::string_view data,
+                                 const std::vector<StreamChunk>& chunks = {});
   // Part `part_number` made server-side from bytes [offset, offset+n) of
   // `src_key` (same bucket); only if the source's ETag is still `src_etag`
   // (if not empty). Returns the part's ETag (the MD5 of the copied bytes).

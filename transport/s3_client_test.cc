@@ -147,5 +147,56 @@ TEST(S3ClientTest, UnreachableEndpointIsStoreUnavailable) {
   EXPECT_NE(st.message().find("127.0.0.1:1"), std::string::npos);
 }
 
+// A part signed chunk by chunk: the body on the wire is the aws-chunked
+// encoding of the payload, and every chunk signature chains from the seed
+// (the Authorization header's) over the SHA-256 the caller gave.
+TEST(S3ClientTest, UploadPartSignsTheGivenChunkHashes) {
+  FakeServer server({Response(200, "OK", "")});
+  S3Client client(Config(server.port()));
+  std::string data = std::string(70000, 'x') + std::string(9000, 'y');
+  std::vector<StreamChunk> chunks{{70000, Sha256::Of(data.substr(0, 70000))},
+                                  {9000, Sha256::Of(data.substr(70000))}};
+  auto etag = client.UploadPart("b", "k", "up1", 3, data, chunks);
+  ASSERT_TRUE(etag.ok()) << etag.status().message();
+  auto reqs = server.received();
+  ASSERT_EQ(reqs.size(), 1u);
+  const std::string& req = reqs[0];
+  size_t head_end = req.find("\r\n\r\n");
+  std::string head = req.substr(0, head_end), body = req.substr(head_end + 4);
+  EXPECT_NE(head.find("x-amz-content-sha256: STREAMING-AWS4-HMAC-SHA256-PAYLOAD"),
+            std::string::npos);
+  EXPECT_NE(head.find("content-encoding: aws-chunked"), std::string::npos);
+  EXPECT_NE(head.find("x-amz-decoded-content-length: 79000"), std::string::npos);
+  size_t sig_at = head.find("Signature=");
+  ASSERT_NE(sig_at, std::string::npos);
+  std::string prev = head.substr(sig_at + 10, 64);
+  size_t date_at = head.find("x-amz-date: ");
+  std::string date = head.substr(date_at + 12, 16);
+  // Decode: hex-size;chunk-signature=SIG\r\nDATA\r\n ... 0;chunk-signature=SIG\r\n\r\n
+  std::string decoded;
+  size_t at = 0;
+  int n_chunks = 0;
+  for (;;) {
+    size_t semi = body.find(';', at), eol = body.find("\r\n", at);
+    ASSERT_NE(eol, std::string::npos);
+    size_t size = std::stoul(body.substr(at, semi - at), nullptr, 16);
+    std::string sig = body.substr(semi + 17, eol - semi - 17);
+    std::string piece = body.substr(eol + 2, size);
+    EXPECT_EQ(sig, SignV4Chunk(prev, DigestHex(Sha256::Of(piece)), {"AKID", "secret", ""},
+                               "us-east-1", "s3", date))
+        << "chunk " << n_chunks;
+    prev = sig;
+    decoded += piece;
+    at = eol + 2 + size;
+    EXPECT_EQ(body.substr(at, 2), "\r\n");
+    at += 2;
+    n_chunks++;
+    if (size == 0) break;
+  }
+  EXPECT_EQ(at, body.size());
+  EXPECT_EQ(n_chunks, 3);  // two pieces and the empty final chunk
+  EXPECT_EQ(decoded, data);
+}
+
 }  // namespace
 }  // namespace ferry

@@ -60,6 +60,33 @@ std::string UriEncode(const std::string& s, bool encode_slash) {
   return out;
 }
 
+namespace {
+
+std::string Scope(const std::string& amz_date, const std::string& region,
+                  const std::string& service) {
+  return amz_date.substr(0, 8) + "/" + region + "/" + service + "/aws4_request";
+}
+
+std::string SigningKey(const AwsCredentials& creds, const std::string& amz_date,
+                       const std::string& region, const std::string& service) {
+  std::string key = Hmac("AWS4" + creds.secret_access_key, amz_date.substr(0, 8));
+  key = Hmac(key, region);
+  key = Hmac(key, service);
+  return Hmac(key, "aws4_request");
+}
+
+}  // namespace
+
+std::string SignV4Chunk(const std::string& previous_signature, const std::string& chunk_sha256_hex,
+                        const AwsCredentials& creds, const std::string& region,
+                        const std::string& service, const std::string& amz_date) {
+  static const std::string empty_sha = DigestHex(Sha256::Of("", 0));
+  std::string to_sign = "AWS4-HMAC-SHA256-PAYLOAD\n" + amz_date + "\n" +
+                        Scope(amz_date, region, service) + "\n" + previous_signature + "\n" +
+                        empty_sha + "\n" + chunk_sha256_hex;
+  return ToHex(Hmac(SigningKey(creds, amz_date, region, service), to_sign));
+}
+
 std::string AmzDate(long long unix_seconds) {
   time_t t = static_cast<time_t>(unix_seconds);
   struct tm tm;
@@ -90,15 +117,10 @@ SigV4Result SignV4(const SigV4Request& req, const AwsCredentials& creds, const s
   std::string path = req.path.empty() ? "/" : req.path;
   r.canonical_request = req.method + "\n" + UriEncode(path, false) + "\n" + query + "\n" +
                         canonical_headers + "\n" + signed_headers + "\n" + req.payload_sha256_hex;
-  std::string date = amz_date.substr(0, 8);
-  std::string scope = date + "/" + region + "/" + service + "/aws4_request";
+  std::string scope = Scope(amz_date, region, service);
   r.string_to_sign = "AWS4-HMAC-SHA256\n" + amz_date + "\n" + scope + "\n" +
                      DigestHex(Sha256::Of(r.canonical_request));
-  std::string key = Hmac("AWS4" + creds.secret_access_key, date);
-  key = Hmac(key, region);
-  key = Hmac(key, service);
-  key = Hmac(key, "aws4_request");
-  r.signature = ToHex(Hmac(key, r.string_to_sign));
+  r.signature = ToHex(Hmac(SigningKey(creds, amz_date, region, service), r.string_to_sign));
   r.authorization = "AWS4-HMAC-SHA256 Credential=" + creds.access_key_id + "/" + scope +
                     ", SignedHeaders=" + signed_headers + ", Signature=" + r.signature;
   return r;

@@ -37,6 +37,17 @@ struct SigV4Result {
 SigV4Result SignV4(const SigV4Request& req, const AwsCredentials& creds, const std::string& region,
                    const std::string& service, const std::string& amz_date);
 
+// Chunked upload: x-amz-content-sha256 is kStreamingPayload and the body is
+// chunks "hex(size);chunk-signature=SIG\r\nDATA\r\n", ending with an empty
+// chunk. Each chunk's signature covers its SHA-256 and chains to the previous
+// one (the first to the request's own, "seed" signature), so the server
+// rejects a chunk changed in flight; Ferry signs the chunk hashes its engine
+// already computed, without hashing the part again.
+inline constexpr char kStreamingPayload[] = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD";
+std::string SignV4Chunk(const std::string& previous_signature, const std::string& chunk_sha256_hex,
+                        const AwsCredentials& creds, const std::string& region,
+                        const std::string& service, const std::string& amz_date);
+
 // "20150830T123600Z" for a Unix time.
 std::string AmzDate(long long unix_seconds);
 

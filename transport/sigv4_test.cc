@@ -90,5 +90,32 @@ TEST(SigV4Test, UriEncoding) {
   EXPECT_EQ(AmzDate(1440938160), "20150830T123600Z");
 }
 
+// The S3 API reference's chunked upload example (sigv4-streaming): 66560
+// bytes of 'a' in a 64 KiB chunk, a 1 KiB chunk and the empty final chunk.
+TEST(SigV4Test, S3DocsStreamingChunks) {
+  SigV4Request r{"PUT",
+                 "/examplebucket/chunkObject.txt",
+                 {},
+                 {{"host", "s3.amazonaws.com"},
+                  {"x-amz-date", "20130524T000000Z"},
+                  {"x-amz-storage-class", "REDUCED_REDUNDANCY"},
+                  {"x-amz-content-sha256", kStreamingPayload},
+                  {"content-encoding", "aws-chunked"},
+                  {"x-amz-decoded-content-length", "66560"},
+                  {"content-length", "66824"}},
+                 kStreamingPayload};
+  const std::string date = "20130524T000000Z";
+  auto seed = SignV4(r, kS3Docs, "us-east-1", "s3", date);
+  ASSERT_EQ(seed.signature, "4f232c4386841ef735655705268965c44a0e4690baa4adea153f7db9fa80a0a9");
+  std::string c1 = SignV4Chunk(seed.signature, DigestHex(Sha256::Of(std::string(65536, 'a'))),
+                               kS3Docs, "us-east-1", "s3", date);
+  EXPECT_EQ(c1, "ad80c730a21e5b8d04586a2213dd63b9a0e99e0e2307b0ade35a65485a288648");
+  std::string c2 = SignV4Chunk(c1, DigestHex(Sha256::Of(std::string(1024, 'a'))), kS3Docs,
+                               "us-east-1", "s3", date);
+  EXPECT_EQ(c2, "0055627c9e194cb4542bae2aa5492e3c1575bbb81b612b7d234b86a503ef5497");
+  EXPECT_EQ(SignV4Chunk(c2, kEmpty, kS3Docs, "us-east-1", "s3", date),
+            "b6c6ea8a5354eaf15b3cb7646744f4275b71ea724fed81ceb9323e279d449df9");
+}
+
 }  // namespace
 }  // namespace ferry
