@@ -92,7 +92,13 @@ head -c $((400 << 20)) /dev/urandom >"$W/big.bin"
 mkdir -p "$W/src2" && mv "$W/big.bin" "$W/src2/"
 "$FERRY" push "$W/src2" --to "$STORE" --ref app/big --compression 19 --threads 1 --no-progress >/dev/null 2>&1 &
 PID=$!
-sleep 4  # chunk writes are published at least every second
+# Kill it once its first chunks are published (at least every second), not after a fixed time.
+published() { find "$STORE/chunks" -type f ! -name '.ferry-tmp-*' | wc -l; }
+BEFORE=$(published)
+for _ in $(seq 1 300); do
+  [ "$(published)" -gt "$BEFORE" ] && break
+  sleep 0.1
+done
 kill -9 $PID 2>/dev/null
 wait $PID 2>/dev/null
 check "the killed push moved no ref" test ! -e "$STORE/refs/app/big"
@@ -155,7 +161,8 @@ expect_exit "  ... and restores with the new bytes" 0 "$FERRY" restore sc/main -
 check "  ... byte-identical" cmp -s "$SC/src/a.bin" "$SC/out/a.bin"
 expect_exit "push --rehash" 0 "$FERRY" push "$SC/src" --to "$SC/store" --ref sc/main --rehash --json
 check "  ... reads every file" test "$(json .files_cached)" = 0 -a "$(json .bytes_read)" -gt $((5 << 20))
-rm -f "$(find "$SC/store/chunks" -type f | head -1)"
+CT=$(sha256sum "$SC/src/c.txt" | cut -c1-64)  # a one-chunk file: its chunk ID is its SHA-256
+rm "$SC/store/chunks/${CT:0:2}/$CT"
 expect_exit "push after a chunk was lost from the store" 0 "$FERRY" push "$SC/src" --to "$SC/store" --ref sc/main --json
 check "  ... the file that needs it is read, the chunk stored again" test "$(json .files_cached)" -lt 3 -a "$(json .chunks_new)" = 1
 expect_exit "  ... and the store verifies" 0 "$FERRY" verify --store "$SC/store" --all
