@@ -44,7 +44,7 @@ for p in restic borgbackup casync rclone awscli bc; do
       { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$p" >/dev/null; }
   }
 done
-[ -x build/ferry ] || bash tools/setup.sh
+bash tools/setup.sh >/dev/null  # installs what is missing, builds Ferry (Release)
 
 W=$(mktemp -d "${TMPDIR:-/tmp}/ferry-suite-XXXXXX")
 trap '[ -f "$W/rgw/run/radosgw.pid" ] && bash tests/s3/stop-rgw.sh "$W/rgw" --purge >/dev/null 2>&1; rm -rf "$W"' EXIT

@@ -1,5 +1,8 @@
 #include "engine/destination.h"
 
+#include <map>
+#include <mutex>
+
 #include "engine/chunk_codec.h"
 #include "engine/mirror.h"
 #include "manifest/repo.h"
@@ -11,7 +14,7 @@ namespace {
 class StoreChunkSource final : public ChunkSource {
  public:
   explicit StoreChunkSource(ObjectStore* store) : store_(store) {}
-  Status Fetch(const FileEntry& f, size_t i, uint64_t, std::string* out) override {
+  Status Fetch(const Digest&, const FileEntry& f, size_t i, uint64_t, std::string* out) override {
     const ChunkInfo& c = f.chunks[i];
     auto obj = store_->Get(ChunkKey(c.id));
     if (!obj.ok()) {
@@ -21,7 +24,7 @@ class StoreChunkSource final : public ChunkSource {
     }
     return DecodeChunk(*obj, c.id, c.size, out);
   }
-  Status Probe(const FileEntry& f, size_t i) override {
+  Status Probe(const Digest&, const FileEntry& f, size_t i) override {
     auto size = store_->Size(ChunkKey(f.chunks[i].id));
     if (!size.ok()) {
       if (size.status().code() == Code::kNotFound)
@@ -41,16 +44,20 @@ class StoreChunkSource final : public ChunkSource {
 
 class MirrorChunkSource final : public ChunkSource {
  public:
-  MirrorChunkSource(std::shared_ptr<S3Client> s3, std::string bucket, std::string prefix)
-      : s3_(std::move(s3)), bucket_(std::move(bucket)), prefix_(std::move(prefix)) {}
-  Status Fetch(const FileEntry& f, size_t i, uint64_t offset, std::string* out) override {
+  MirrorChunkSource(std::shared_ptr<S3Client> s3, ObjectStore* meta, std::string bucket,
+                    std::string prefix)
+      : s3_(std::move(s3)), meta_(meta), bucket_(std::move(bucket)), prefix_(std::move(prefix)) {}
+  Status Fetch(const Digest& manifest, const FileEntry& f, size_t i, uint64_t offset,
+               std::string* out) override {
     const ChunkInfo& c = f.chunks[i];
-    std::string where = "s3://" + bucket_ + "/" + prefix_ + f.path + " bytes " +
-                        std::to_string(offset) + "-" + std::to_string(offset + c.size - 1);
-    auto r = s3_->GetRange(bucket_, prefix_ + f.path, offset, c.size);
+    auto [bucket, prefix] = Location(manifest);
+    std::string object = "s3://" + bucket + "/" + prefix + f.path;
+    std::string where =
+        object + " bytes " + std::to_string(offset) + "-" + std::to_string(offset + c.size - 1);
+    auto r = s3_->GetRange(bucket, prefix + f.path, offset, c.size);
     if (!r.ok()) {
       if (r.status().code() == Code::kNotFound)
-        return Status::NotFound("object s3://" + bucket_ + "/" + prefix_ + f.path + " is missing");
+        return Status::NotFound("object " + object + " is missing");
       return r.take_status();
     }
     if (r->size() != c.size || Sha256::Of(*r) != c.id)
@@ -60,8 +67,9 @@ class MirrorChunkSource final : public ChunkSource {
     *out = std::move(*r);
     return Status::OK();
   }
-  Status Probe(const FileEntry& f, size_t) override {
-    return CheckMirrorObject(s3_.get(), bucket_, prefix_ + f.path, f.size, &f.sha256, "",
+  Status Probe(const Digest& manifest, const FileEntry& f, size_t) override {
+    auto [bucket, prefix] = Location(manifest);
+    return CheckMirrorObject(s3_.get(), bucket, prefix + f.path, f.size, &f.sha256, "",
                              MirrorOptions{}.part_size);
   }
 
@@ -69,8 +77,23 @@ class MirrorChunkSource final : public ChunkSource {
   unsigned PreferredConcurrency() const override { return kNetworkConcurrency; }
 
  private:
+  // Where a manifest's objects are: recorded beside it, else where the store is.
+  std::pair<std::string, std::string> Location(const Digest& manifest) {
+    std::lock_guard<std::mutex> l(mu_);
+    auto it = where_.find(manifest);
+    if (it == where_.end()) {
+      std::pair<std::string, std::string> w{bucket_, prefix_};
+      if (auto url = GetMirrorLocation(meta_, manifest); url.ok())
+        ParseMirrorLocation(*url, &w.first, &w.second);
+      it = where_.emplace(manifest, w).first;
+    }
+    return it->second;
+  }
   std::shared_ptr<S3Client> s3_;
+  ObjectStore* meta_;
   std::string bucket_, prefix_;
+  std::mutex mu_;
+  std::map<Digest, std::pair<std::string, std::string>> where_;  // guarded by mu_
 };
 
 }  // namespace
@@ -81,7 +104,7 @@ std::unique_ptr<ChunkSource> MakeStoreChunkSource(ObjectStore* store) {
 
 std::unique_ptr<ChunkSource> MakeChunkSource(const Destination& dest) {
   if (dest.layout == Layout::kMirror)
-    return std::make_unique<MirrorChunkSource>(dest.s3, dest.bucket, dest.prefix);
+    return std::make_unique<MirrorChunkSource>(dest.s3, dest.meta.get(), dest.bucket, dest.prefix);
   return MakeStoreChunkSource(dest.meta.get());
 }
 
@@ -105,7 +128,13 @@ Result<Destination> OpenDestination(const std::string& url, bool create,
   if (d.bucket.empty()) return Status::Usage("s3:// URL without a bucket: use s3://bucket/prefix/");
   ASSIGN_OR_RETURN(S3Config config, S3ConfigFromEnvironment(options));
   d.s3 = std::make_shared<S3Client>(config);
-  auto mirror_meta = std::make_unique<S3Store>(d.s3, d.bucket, d.prefix + ".ferry/");
+  if (!options.meta_prefix.empty() && layout == "store")
+    return Status::Usage(
+        "--meta-prefix is for the mirror layout; a store-layout bucket keeps its "
+        "manifests with its chunks");
+  const std::string meta_key =
+      options.meta_prefix.empty() ? d.prefix + ".ferry/" : MirrorKeyPrefix(options.meta_prefix);
+  auto mirror_meta = std::make_unique<S3Store>(d.s3, d.bucket, meta_key);
   auto store_meta = std::make_unique<S3Store>(d.s3, d.bucket, d.prefix);
   auto mirror_marker = mirror_meta->Size("FERRY-STORE");
   auto store_marker = store_meta->Size("FERRY-STORE");

@@ -36,12 +36,14 @@ Result<Destination> OpenDestination(const std::string& url, bool create,
 class ChunkSource {
  public:
   virtual ~ChunkSource() = default;
-  // Chunk `i` of `f`, which starts at byte `offset` of the file.
-  virtual Status Fetch(const FileEntry& f, size_t i, uint64_t offset, std::string* out) = 0;
+  // Chunk `i` of `f` (a file of manifest `manifest`), which starts at byte
+  // `offset` of the file.
+  virtual Status Fetch(const Digest& manifest, const FileEntry& f, size_t i, uint64_t offset,
+                       std::string* out) = 0;
   // HEAD-only check (verify --quick): the stored chunk exists (store), or the
   // file's object exists with the right size and, where Ferry wrote it whole,
   // the right SHA-256 metadata (mirror; `i` is ignored). No bytes are read.
-  virtual Status Probe(const FileEntry& f, size_t i) = 0;
+  virtual Status Probe(const Digest& manifest, const FileEntry& f, size_t i) = 0;
   // True if each file holds its own copy of its chunks (mirror): verify then
   // checks every file's chunks, not every chunk ID once.
   virtual bool PerFile() const = 0;

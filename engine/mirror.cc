@@ -97,12 +97,11 @@ MirrorUploader::MirrorUploader(S3Client* client, std::string bucket, std::string
                                std::vector<std::pair<std::string, std::string>> metadata)
     : client_(client),
       bucket_(std::move(bucket)),
-      prefix_(std::move(prefix)),
+      prefix_(MirrorKeyPrefix(std::move(prefix))),
       files_(std::move(files)),
       opts_(opts),
       metadata_(std::move(metadata)),
       limit_(std::max(1u, opts.upload_threads)) {
-  if (!prefix_.empty() && prefix_.back() != '/') prefix_ += '/';
   for (size_t i = 0; i < files_.size(); i++) {
     uploads_.push_back(std::make_unique<FileUpload>());
     const MirrorFile& f = files_[i];
@@ -314,6 +313,17 @@ void MirrorUploader::Complete(size_t index) {
   objects_put_++;
 }
 
+bool ParseMirrorLocation(const std::string& url, std::string* bucket, std::string* prefix) {
+  if (url.rfind("s3://", 0) != 0) return false;
+  std::string rest = url.substr(5);
+  size_t slash = rest.find('/');
+  std::string b = rest.substr(0, slash);
+  if (b.empty()) return false;
+  *bucket = b;
+  *prefix = MirrorKeyPrefix(slash == std::string::npos ? "" : rest.substr(slash + 1));
+  return true;
+}
+
 Status CheckMirrorObject(S3Client* client, const std::string& bucket, const std::string& key,
                          uint64_t size, const Digest* sha, const std::string& expected_etag,
                          size_t part_size) {
@@ -360,9 +370,9 @@ Status MirrorUploader::PutWhole(size_t index, const std::string& data, const Dig
   return Status::OK();
 }
 
-void MirrorUploader::AddKnownObject(const Digest& sha, const std::string& rel_path) {
+void MirrorUploader::AddKnownObject(const Digest& sha, const std::string& key) {
   std::lock_guard<std::mutex> l(done_mu_);
-  done_by_sha_.emplace(sha, prefix_ + rel_path);
+  done_by_sha_.emplace(sha, key);
 }
 
 Status MirrorUploader::CopyFrom(size_t index, const std::string& src_key, const Digest& sha) {
@@ -420,12 +430,11 @@ void MirrorUploader::OnFileDone(size_t index, const FileDigest& digest) {
     Enqueue(0, [this, index, sha] {
       const MirrorFile& mf = files_[index];
       // Same path: is the object still there, intact? Renamed: copy it over.
-      Status st = mf.previous_path == mf.rel_path
-                      ? CheckObject(index, "", &sha)
-                      : CopyFrom(index, prefix_ + mf.previous_path, sha);
+      const bool own = mf.previous_key == Key(index);
+      Status st = own ? CheckObject(index, "", &sha) : CopyFrom(index, mf.previous_key, sha);
       if (st.ok()) {
-        if (mf.previous_path == mf.rel_path) files_unchanged_++;
-        AddKnownObject(sha, mf.rel_path);
+        if (own) files_unchanged_++;
+        AddKnownObject(sha, Key(index));
       } else {
         std::lock_guard<std::mutex> l(mu_);
         redo_.push_back(index);  // missing, changed or not copyable: send it again
@@ -606,10 +615,10 @@ void MirrorUploader::EnqueueCopyPart(size_t index, uint64_t old_offset, uint64_t
   }
   Enqueue(0, [this, index, number, old_offset, n, md5_hex] {
     FileUpload& up = *uploads_[index];
-    // The source is this key's current object, the previous version. The
+    // The source is the earlier version's object (at this key or another). The
     // copy counts only if the server's MD5 of it is the MD5 of our bytes.
-    auto etag = client_->UploadPartCopy(bucket_, Key(index), up.upload_id, number, Key(index),
-                                        old_offset, n);
+    auto etag = client_->UploadPartCopy(bucket_, Key(index), up.upload_id, number,
+                                        files_[index].previous_chunks_key, old_offset, n);
     bool ok = etag.ok() && Unquote(*etag) == md5_hex;
     {
       std::lock_guard<std::mutex> l(up.mu);
@@ -625,7 +634,7 @@ void MirrorUploader::EnqueueCopyPart(size_t index, uint64_t old_offset, uint64_t
       parts_copied_++;
     } else {
       LogInfo("could not reuse bytes " + std::to_string(old_offset) + "+" + std::to_string(n) +
-              " of the previous " + Key(index) + " (" +
+              " of " + files_[index].previous_chunks_key + " for " + Key(index) + " (" +
               (etag.ok() ? std::string("other bytes there") : etag.status().message()) +
               "); it will be sent whole");
     }

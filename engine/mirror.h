@@ -45,6 +45,16 @@ Status CheckMirrorObject(S3Client* client, const std::string& bucket, const std:
                          uint64_t size, const Digest* sha, const std::string& expected_etag,
                          size_t part_size);
 
+// Splits "s3://bucket/prefix/" (a recorded mirror location) into the bucket
+// and a key prefix (empty or ending in '/'); false if it is not one.
+bool ParseMirrorLocation(const std::string& url, std::string* bucket, std::string* prefix);
+
+// A mirror prefix as a key prefix: empty, or ending in '/'.
+inline std::string MirrorKeyPrefix(std::string prefix) {
+  if (!prefix.empty() && prefix.back() != '/') prefix += '/';
+  return prefix;
+}
+
 // S3's smallest part (all but the last part of a multipart upload).
 inline constexpr uint64_t kMinPartSize = 5ull << 20;
 
@@ -53,11 +63,14 @@ struct MirrorFile {
   std::string abs_path;  // to read again only if an "unchanged" guess was wrong
   uint64_t size = 0;
   std::optional<Digest> previous_sha;  // same size and mtime in the previous manifest...
-  std::string previous_path;           // ...at this path (a rename if it is not rel_path)
-  // A changed large file: the previous version's chunks, whose object is still
-  // at this key. Runs of at least kMinPartSize that the new version shares with
-  // it, at any offset, become UploadPartCopy parts instead of uploads.
+  std::string previous_key;            // ...whose object is this key (this file's own
+                                       // key: unchanged; another: a rename or an earlier prefix)
+  // A large file with an earlier version (changed, renamed, or in an earlier
+  // build's prefix): that version's chunks and the key of its object. Runs of
+  // at least kMinPartSize that the new file shares with it, at any offset,
+  // become UploadPartCopy parts from it instead of uploads.
   std::vector<ChunkInfo> previous_chunks;
+  std::string previous_chunks_key;
 };
 
 struct MirrorOptions {
@@ -101,10 +114,10 @@ class MirrorUploader final : public FileSink {
   // first error. `digests` are the pipeline's results.
   Status Finish(const std::vector<FileDigest>& digests);
 
-  // An object under the prefix (from an earlier build) that holds `sha`:
-  // files with the same bytes are copied from it server-side, if it vouches
-  // for them (its stored SHA-256) when the copy is made.
-  void AddKnownObject(const Digest& sha, const std::string& rel_path);
+  // An object in the bucket (from an earlier build) that holds `sha`: files
+  // with the same bytes are copied from it server-side, if it vouches for
+  // them (its stored SHA-256) when the copy is made.
+  void AddKnownObject(const Digest& sha, const std::string& key);
 
   MirrorStats stats() const;
   std::string Key(size_t index) const { return prefix_ + files_[index].rel_path; }

@@ -246,8 +246,11 @@ Status PushMulti(const std::vector<PushTarget>& targets, const PushOptions& opts
   if (opts.zstd_level < 0 || opts.zstd_level > 19)
     return Status::Usage("compression level must be 0 (none) to 19");
   if (!opts.ref.empty()) RETURN_IF_ERROR(ValidateRefName(opts.ref));
-  for (const auto& [k, v] : opts.tags)
+  for (const auto& [k, v] : opts.tags) {
     if (k.empty()) return Status::Usage("--tag needs key=value with a non-empty key");
+    if (k.rfind("ferry.", 0) == 0)
+      return Status::Usage("--tag " + k + ": keys starting with 'ferry.' are Ferry's own");
+  }
   ASSIGN_OR_RETURN(WalkResult walk, WalkSources(opts.sources));
   for (auto& r : *reports) r.skipped = walk.skipped;
 
@@ -338,35 +341,54 @@ Status PushMulti(const std::vector<PushTarget>& targets, const PushOptions& opts
                            " MiB is too small for " + std::to_string(targets.size()) +
                            " destination(s): give more with --memory");
     popts.memory_budget -= upload_mem;
+    // Where the previous build's objects are: its prefix (recorded in its
+    // manifest), this one's, or, in another bucket, out of reach for copies.
+    const PushMirror& pm = *targets[t].mirror;
+    const std::string own_prefix = MirrorKeyPrefix(pm.prefix);
+    std::string prev_bucket = pm.bucket, prev_prefix = own_prefix;
+    if (ts.parent)
+      if (auto where = GetMirrorLocation(targets[t].store, *ts.parent); where.ok())
+        ParseMirrorLocation(*where, &prev_bucket, &prev_prefix);
+    const bool prev_here = prev_bucket == pm.bucket && !ts.previous.files.empty();
+    auto key_of = [&](const FileEntry* p) { return prev_prefix + p->path; };
     std::vector<MirrorFile> mfiles;
     for (size_t i = 0; i < files.size(); i++) {
       const FileEntry& e = walk.entries[file_entry[i]].entry;
       MirrorFile mf{e.path, files[i].path, e.size, std::nullopt, ""};
+      if (!prev_here) {
+        mfiles.push_back(std::move(mf));
+        continue;
+      }
       // Unchanged (same path, size, mtime), or renamed (same size and mtime elsewhere)?
-      const FileEntry* prev = nullptr;
+      const FileEntry* same = nullptr;
       auto it = ts.previous_files.find(e.path);
-      if (it != ts.previous_files.end() && it->second->type == EntryType::kFile &&
-          it->second->size == e.size && it->second->mtime_ns == e.mtime_ns) {
-        prev = it->second;
+      if (it != ts.previous_files.end() && it->second->type == EntryType::kFile) same = it->second;
+      const FileEntry* earlier = nullptr;
+      if (same && same->size == e.size && same->mtime_ns == e.mtime_ns) {
+        earlier = same;
       } else if (e.size > 0) {
         auto moved = ts.previous_by_stat.find({e.size, e.mtime_ns});
-        if (moved != ts.previous_by_stat.end()) prev = moved->second;
+        if (moved != ts.previous_by_stat.end()) earlier = moved->second;
       }
-      if (prev) {
-        mf.previous_sha = prev->sha256;
-        mf.previous_path = prev->path;
-      } else if (it != ts.previous_files.end() && it->second->type == EntryType::kFile &&
-                 e.size > mo.part_size && it->second->size >= kMinPartSize) {
-        // A new version of a large file: unchanged runs are copied from the old object.
-        mf.previous_chunks = it->second->chunks;
+      if (earlier && (e.size <= mo.part_size || key_of(earlier) == own_prefix + e.path)) {
+        // Checked with HEAD (its own object) or copied whole (CopyObject).
+        mf.previous_sha = earlier->sha256;
+        mf.previous_key = key_of(earlier);
+      } else if (const FileEntry* base = earlier ? earlier : same;
+                 base && e.size > mo.part_size && base->size >= kMinPartSize) {
+        // A large file with an earlier version elsewhere or other bytes: the
+        // runs it shares with it are copied part by part (UploadPartCopy).
+        mf.previous_chunks = base->chunks;
+        mf.previous_chunks_key = key_of(base);
       }
       mfiles.push_back(std::move(mf));
     }
     ts.uploader = std::make_unique<MirrorUploader>(
-        targets[t].mirror->client, targets[t].mirror->bucket, targets[t].mirror->prefix,
-        std::move(mfiles), mo, TagHeaders(opts.tags, opts.ref));
-    for (const auto& e : ts.previous.files)
-      if (e.type == EntryType::kFile && e.size > 0) ts.uploader->AddKnownObject(e.sha256, e.path);
+        pm.client, pm.bucket, pm.prefix, std::move(mfiles), mo, TagHeaders(opts.tags, opts.ref));
+    if (prev_here)
+      for (const auto& e : ts.previous.files)
+        if (e.type == EntryType::kFile && e.size > 0)
+          ts.uploader->AddKnownObject(e.sha256, key_of(&e));
     file_sinks.push_back(ts.uploader.get());
   }
 
@@ -538,7 +560,12 @@ Status PushMulti(const std::vector<PushTarget>& targets, const PushOptions& opts
     Status st = id.ok() ? Status::OK() : id.take_status();
     if (st.ok()) {
       r.manifest_id = *id;
-      if (!opts.ref.empty()) st = WriteRef(targets[t].store, opts.ref, r.manifest_id);
+      // Where this build's objects are, before any ref names it.
+      if (targets[t].mirror)
+        st = PutMirrorLocation(
+            targets[t].store, r.manifest_id,
+            "s3://" + targets[t].mirror->bucket + "/" + MirrorKeyPrefix(targets[t].mirror->prefix));
+      if (st.ok() && !opts.ref.empty()) st = WriteRef(targets[t].store, opts.ref, r.manifest_id);
     }
     r.seconds = elapsed();
     if (st.ok() && !states[t].cache_path.empty()) {

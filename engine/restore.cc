@@ -101,8 +101,8 @@ void SetMtime(int fd, int64_t mtime_ns) {
   futimens(fd, ts);
 }
 
-Status RestoreFile(ChunkSource* source, int root, const FileEntry& e, RestoreReport* report,
-                   std::mutex* mu) {
+Status RestoreFile(ChunkSource* source, const Digest& manifest, int root, const FileEntry& e,
+                   RestoreReport* report, std::mutex* mu) {
   std::string name;
   ASSIGN_OR_RETURN(Fd dir, OpenParent(root, e.path, &name));
   if (AlreadyRestored(dir.get(), name, e)) {
@@ -122,7 +122,7 @@ Status RestoreFile(ChunkSource* source, int root, const FileEntry& e, RestoreRep
   std::string data;
   uint64_t offset = 0;
   for (size_t i = 0; i < e.chunks.size(); offset += e.chunks[i].size, i++) {
-    Status st = source->Fetch(e, i, offset, &data);
+    Status st = source->Fetch(manifest, e, i, offset, &data);
     if (!st.ok()) {
       if (st.code() == Code::kNotFound)
         st = Status::VerifyFailed(st.message() + " (needed for " + e.path + ")").SetDataLoss();
@@ -234,7 +234,7 @@ Status Restore(ObjectStore* store, ChunkSource* source, const RestoreOptions& op
   std::atomic<size_t> next{0};
   auto worker = [&] {
     for (size_t i = next++; i < files.size(); i = next++)
-      record(RestoreFile(source, root.get(), *files[i], report, &mu));
+      record(RestoreFile(source, report->manifest_id, root.get(), *files[i], report, &mu));
   };
   unsigned n = IoThreadCount(opts.threads ? opts.threads : source->PreferredConcurrency());
   n = std::min<unsigned>(n, std::max<size_t>(1, files.size()));

@@ -70,6 +70,7 @@ Status Verify(ObjectStore* store, ChunkSource* source, const VerifyOptions& opts
   // What to fetch: every chunk ID once (a store keeps each chunk once), or
   // every file's chunks (a mirror keeps a copy in each file's object).
   struct Item {
+    const Digest* manifest;
     const FileEntry* file;
     size_t chunk;
     uint64_t offset;
@@ -80,13 +81,13 @@ Status Verify(ObjectStore* store, ChunkSource* source, const VerifyOptions& opts
   for (const auto& [mid, m] : manifests) {
     for (const auto& f : m.files) {
       if (opts.quick && source->PerFile()) {  // one HEAD per object
-        if (f.type == EntryType::kFile) work.push_back({&f, 0, 0});
+        if (f.type == EntryType::kFile) work.push_back({&mid, &f, 0, 0});
         continue;
       }
       uint64_t offset = 0;
       for (size_t i = 0; i < f.chunks.size(); offset += f.chunks[i].size, i++)
         if (source->PerFile() || seen.insert(f.chunks[i].id).second)
-          work.push_back({&f, i, offset});
+          work.push_back({&mid, &f, i, offset});
     }
   }
 
@@ -98,8 +99,9 @@ Status Verify(ObjectStore* store, ChunkSource* source, const VerifyOptions& opts
   auto worker = [&] {
     std::string data;
     for (size_t i = next++; i < work.size(); i = next++) {
-      Status st = opts.quick ? source->Probe(*work[i].file, work[i].chunk)
-                             : source->Fetch(*work[i].file, work[i].chunk, work[i].offset, &data);
+      const Item& w = work[i];
+      Status st = opts.quick ? source->Probe(*w.manifest, *w.file, w.chunk)
+                             : source->Fetch(*w.manifest, *w.file, w.chunk, w.offset, &data);
       if (st.ok()) {
         if (!opts.quick) bytes += work[i].file->chunks[work[i].chunk].size;
       } else {

@@ -158,7 +158,8 @@ Result<Manifest> DecodeManifest(std::string_view bytes, const std::string& name)
   uint64_t cmin, cavg, cmax;
   if (!GetVarint64(&in, &cmin) || !GetVarint64(&in, &cavg) || !GetVarint64(&in, &cmax))
     return corrupt(trunc + " (chunk parameters)");
-  if (cmin > UINT32_MAX || cavg > UINT32_MAX || cmax > UINT32_MAX) return corrupt("chunk parameters out of range");
+  if (cmin > UINT32_MAX || cavg > UINT32_MAX || cmax > UINT32_MAX)
+    return corrupt("chunk parameters out of range");
   m.chunking.min_size = static_cast<uint32_t>(cmin);
   m.chunking.avg_size = static_cast<uint32_t>(cavg);
   m.chunking.max_size = static_cast<uint32_t>(cmax);

@@ -119,7 +119,8 @@ TEST(ManifestTest, RejectsUnsafePathsAndBadChunkSums) {
 // must now be rejected as corrupt.
 TEST(ManifestTest, FuzzRegressionsAreRejected) {
   for (const char* name : {"non-minimal-varint.bin", "chunk-param-overflow.bin"}) {
-    auto bytes = ReadFileToString(std::string(FERRY_SOURCE_DIR) + "/tests/fuzz/regressions/" + name);
+    auto bytes =
+        ReadFileToString(std::string(FERRY_SOURCE_DIR) + "/tests/fuzz/regressions/" + name);
     ASSERT_TRUE(bytes.ok()) << name;
     EXPECT_EQ(DecodeManifest(*bytes, name).status().code(), Code::kCorruptManifest) << name;
   }

@@ -111,4 +111,12 @@ Result<Digest> ResolveManifest(ObjectStore* store, const std::string& what) {
   return ReadRef(store, what);
 }
 
+Status PutMirrorLocation(ObjectStore* store, const Digest& id, const std::string& url) {
+  return store->Put("mirrors/" + DigestHex(id), url);
+}
+
+Result<std::string> GetMirrorLocation(ObjectStore* store, const Digest& id) {
+  return store->Get("mirrors/" + DigestHex(id));
+}
+
 }  // namespace ferry

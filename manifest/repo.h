@@ -27,6 +27,12 @@ Status WriteRef(ObjectStore* store, const std::string& name, const Digest& id);
 Result<std::vector<std::string>> ListRefs(ObjectStore* store);
 Result<std::vector<Digest>> ListManifests(ObjectStore* store);
 
+// Where a mirror push put a manifest's objects ("s3://bucket/prefix/"), kept
+// beside the manifest at mirrors/<id>, not in it: one build has one ID in
+// every destination. kNotFound if none was recorded.
+Status PutMirrorLocation(ObjectStore* store, const Digest& id, const std::string& url);
+Result<std::string> GetMirrorLocation(ObjectStore* store, const Digest& id);
+
 // "ref-or-manifest-id": a 64-hex manifest ID, or a ref name.
 Result<Digest> ResolveManifest(ObjectStore* store, const std::string& what);
 

@@ -106,6 +106,28 @@ check "  ... copies nothing from it (the copied parts' MD5s differ): the file is
 check "  ... byte-identical" cmp -s "$W/psrc/big.bin" "$W/pc.dl"
 check "  ... no multipart upload left behind" test -z "$("${AWS[@]}" s3api list-multipart-uploads --bucket "$BUCKET" --prefix partcopy/ | jq -r '.Uploads // [] | .[].Key')"
 
+echo "# a build in a new prefix (--meta-prefix): what the previous build's prefix holds is copied, not sent"
+mkdir -p "$W/vsrc/lib"
+head -c $((40 << 20)) /dev/urandom >"$W/vsrc/app.bin"
+for i in 1 2 3; do head -c 100000 /dev/urandom >"$W/vsrc/lib/m$i.so"; done
+META=(--meta-prefix ferry-meta/)
+expect_exit "push build 1.0.0 to its own prefix" 0 "$FERRY" "${META[@]}" push "$W/vsrc" --to "s3://$BUCKET/rel/app/1.0.0/" --ref app/release --json
+check "  ... no .ferry/ inside the build's prefix: manifests and refs are under ferry-meta/" \
+  test -z "$("${AWS[@]}" s3 ls "s3://$BUCKET/rel/app/1.0.0/.ferry/")" -a -n "$("${AWS[@]}" s3 ls "s3://$BUCKET/ferry-meta/refs/app/release")"
+printf 'Z%.0s' $(seq 1 4096) | dd of="$W/vsrc/app.bin" bs=1 seek=$((20 << 20)) conv=notrunc status=none
+mv "$W/vsrc/lib/m3.so" "$W/vsrc/lib/renamed.so"
+expect_exit "push build 1.0.1 (4 KiB changed in app.bin, a library renamed) to a new prefix" 0 "$FERRY" "${META[@]}" push "$W/vsrc" --to "s3://$BUCKET/rel/app/1.0.1/" --ref app/release --json
+check "  ... sends at most 12 MiB: the rest is copied from 1.0.0 (parts and whole objects)" \
+  test "$(json .bytes_sent)" -le $((12 << 20)) -a "$(json .objects_copied)" = 3 -a "$(json .parts_copied)" -ge 2
+mkdir -p "$W/v101"
+"${AWS[@]}" s3 cp --recursive "s3://$BUCKET/rel/app/1.0.1/" "$W/v101" >/dev/null 2>&1
+check "  ... and aws s3 cp downloads 1.0.1 byte-identical" diff -r "$W/vsrc" "$W/v101"
+expect_exit "verify --all reads both builds from their own prefixes" 0 "$FERRY" "${META[@]}" verify --store "s3://$BUCKET/rel/app/1.0.1/" --all --json
+check "  ... two manifests, every byte" test "$(json '.manifests | length')" = 2 -a "$(json .bytes_checked)" = $((2 * (40 << 20) + 6 * 100000))
+expect_exit "restore the release ref" 0 "$FERRY" "${META[@]}" restore app/release --from "s3://$BUCKET/rel/app/1.0.1/" --to "$W/vrestored"
+check "  ... byte-identical" diff -r "$W/vsrc" "$W/vrestored"
+expect_exit "a --tag key starting with ferry. is refused" 2 "$FERRY" push "$W/vsrc" --to "s3://$BUCKET/rel/x/" --tag ferry.mirror=s3://elsewhere/
+
 echo "# stat cache on a mirror: untouched files are not read, their objects still checked"
 SURL=s3://$BUCKET/statcache/
 mkdir -p "$W/ssrc"

@@ -359,6 +359,10 @@ int Main(int argc, char** argv) {
                  "CA certificates for TLS (else AWS_CA_BUNDLE, the system's)");
   app.add_flag("--no-verify-ssl", store_opts.no_verify_ssl,
                "Do not verify TLS certificates (warns)");
+  app.add_option("--meta-prefix", store_opts.meta_prefix,
+                 "s3:// mirrors: keep manifests and refs under this key prefix of the bucket "
+                 "(e.g. ferry/), shared by all builds, so a build in a new prefix copies what "
+                 "the previous one already sent");
   g_store_opts = &store_opts;
 
   // push

@@ -16,6 +16,9 @@ struct StoreOptions {
   std::string endpoint_url;  // --endpoint-url; else AWS_ENDPOINT_URL(_S3), the profile, AWS
   std::string ca_bundle;     // --ca-bundle; else AWS_CA_BUNDLE
   bool no_verify_ssl = false;
+  // --meta-prefix: a mirror's manifests and refs under this key prefix of
+  // its bucket instead of <prefix>/.ferry/, shared by every prefix that uses it.
+  std::string meta_prefix;
 };
 
 // Builds an S3Config from the AWS environment and config files:
