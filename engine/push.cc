@@ -209,6 +209,9 @@ std::unordered_set<Digest, DigestHash> MissingChunks(ObjectStore* store,
   return missing;
 }
 
+// What the read pipeline keeps at least when mirrors take their share.
+constexpr size_t kMinPipelineMemory = 48u << 20;
+
 int64_t UnixNowNs() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(
              std::chrono::system_clock::now().time_since_epoch())
@@ -300,6 +303,22 @@ Status PushMulti(const std::vector<PushTarget>& targets, const PushOptions& opts
   std::vector<ChunkSink*> chunk_sinks;
   std::vector<FileSink*> file_sinks;
   const bool use_cache = !opts.ref.empty() && !opts.cache_dir.empty();
+  // Mirrors' buffers come out of the memory budget: each its fixed share,
+  // then what is left above the pipeline's minimum, split for bytes in flight.
+  const size_t max_chunk = opts.pipeline.chunking.max_size;
+  auto MirrorFixedMemory = [&](const MirrorOptions& mo) {
+    return 2 * (mo.part_size + 2 * max_chunk) + mo.upload_threads * kCurlUploadBuffer;
+  };
+  size_t mirrors = 0, all_fixed = 0;
+  for (const auto& t : targets)
+    if (t.mirror) {
+      mirrors++;
+      all_fixed += MirrorFixedMemory(t.mirror->options);
+    }
+  const size_t inflight_share =
+      mirrors == 0 || popts.memory_budget < all_fixed + kMinPipelineMemory
+          ? 0
+          : (popts.memory_budget - all_fixed - kMinPipelineMemory) / mirrors;
   for (size_t t = 0; t < targets.size(); t++) {
     TargetState& ts = states[t];
     if (use_cache) {
@@ -333,10 +352,15 @@ Status PushMulti(const std::vector<PushTarget>& targets, const PushOptions& opts
       continue;
     }
     // The uploads' buffers come out of the same memory budget: parts in
-    // flight, plus one unfinished part per file being read.
-    const auto& mo = targets[t].mirror->options;
-    size_t upload_mem = mo.max_inflight_bytes + 2 * mo.part_size;
-    if (popts.memory_budget <= upload_mem + (16u << 20))
+    // flight; the unfinished part (and a run not yet known to be copyable)
+    // of each large file being read, a few at a time; curl's send buffers.
+    // A small budget gets fewer bytes in flight (at least one part each).
+    MirrorOptions mo = targets[t].mirror->options;
+    const size_t one_part = mo.part_size + 2 * max_chunk;
+    const size_t fixed = MirrorFixedMemory(mo);
+    mo.max_inflight_bytes = std::max(one_part, std::min(mo.max_inflight_bytes, inflight_share));
+    size_t upload_mem = mo.max_inflight_bytes + fixed;
+    if (popts.memory_budget < upload_mem + kMinPipelineMemory)
       return Status::Usage("memory budget of " + std::to_string(opts.pipeline.memory_budget >> 20) +
                            " MiB is too small for " + std::to_string(targets.size()) +
                            " destination(s): give more with --memory");

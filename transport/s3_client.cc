@@ -79,16 +79,6 @@ size_t WriteHeader(char* p, size_t size, size_t n, void* ud) {
   return size * n;
 }
 
-// One curl handle per thread: keeps its connection alive between requests.
-CURL* ThreadHandle() {
-  struct Holder {
-    CURL* h = curl_easy_init();
-    ~Holder() { curl_easy_cleanup(h); }
-  };
-  thread_local Holder holder;
-  return holder.h;
-}
-
 // Parses an S3 XML response body; a body that is not XML is a store error naming `what`.
 Status LoadXml(const std::string& body, pugi::xml_document* doc, const std::string& what) {
   if (!doc->load_buffer(body.data(), body.size()))
@@ -158,6 +148,7 @@ Status S3ErrorStatus(long http_status, const std::string& body, const std::strin
 
 S3Client::S3Client(S3Config config) : config_(std::move(config)) {
   std::call_once(g_curl_init, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+  loop_ = std::make_unique<CurlLoop>(config_.max_connections);
   std::string e = config_.endpoint;
   size_t p = e.find("://");
   scheme_ = p == std::string::npos ? "https" : e.substr(0, p);
@@ -250,8 +241,12 @@ Result<HttpResponse> S3Client::SendOnce(const Request& req, const std::string& a
   }
   url += query;
 
-  CURL* h = ThreadHandle();
-  curl_easy_reset(h);
+  CURL* h = loop_->Acquire();
+  struct ReleaseHandle {
+    CurlLoop* loop;
+    CURL* h;
+    ~ReleaseHandle() { loop->Release(h); }
+  } release{loop_.get(), h};
   struct curl_slist* hdrs = nullptr;
   for (const auto& [k, v] : sreq.headers)
     if (k != "host") hdrs = curl_slist_append(hdrs, (k + ": " + v).c_str());
@@ -268,6 +263,10 @@ Result<HttpResponse> S3Client::SendOnce(const Request& req, const std::string& a
   curl_easy_setopt(h, CURLOPT_HEADERDATA, &resp.headers);
   curl_easy_setopt(h, CURLOPT_TIMEOUT, config_.timeout_seconds);
   curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, 10L);
+  // A server that stops reading or answering (a hung or full cluster) fails
+  // the attempt after a minute, which is then retried, not after the timeout.
+  curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
+  curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, 60L);
   curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, config_.verify_tls ? 1L : 0L);
   curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, config_.verify_tls ? 2L : 0L);
@@ -280,7 +279,7 @@ Result<HttpResponse> S3Client::SendOnce(const Request& req, const std::string& a
     curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, req.method.c_str());
     if (streaming) {
       curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
-      curl_easy_setopt(h, CURLOPT_UPLOAD_BUFFERSIZE, 1L << 20);  // fewer, larger sends
+      curl_easy_setopt(h, CURLOPT_UPLOAD_BUFFERSIZE, kCurlUploadBuffer);  // fewer, larger sends
       curl_easy_setopt(h, CURLOPT_READFUNCTION, ReadPieces);
       curl_easy_setopt(h, CURLOPT_READDATA, &chunked);
       curl_easy_setopt(h, CURLOPT_SEEKFUNCTION, SeekPieces);
@@ -291,7 +290,7 @@ Result<HttpResponse> S3Client::SendOnce(const Request& req, const std::string& a
       curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(req.body.size()));
     }
   }
-  CURLcode rc = curl_easy_perform(h);
+  CURLcode rc = loop_->Perform(h);
   curl_slist_free_all(hdrs);
   std::string what = req.method + " s3://" + req.bucket + "/" + req.key;
   if (rc != CURLE_OK) {

@@ -1,17 +1,20 @@
 // A small S3 client over libcurl: SigV4-signed requests with the payload's
 // real SHA-256, S3 error responses mapped onto Ferry's Status codes, and
 // retries with exponential backoff and jitter for what can succeed later.
-// Thread-safe: each thread reuses its own connection (one curl handle each).
+// Thread-safe: callers block while one thread drives every transfer through
+// libcurl's multi interface (CurlLoop), on a shared pool of kept-alive connections.
 #pragma once
 
 #include <atomic>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "engine/hash.h"
+#include "transport/curl_loop.h"
 #include "transport/sigv4.h"
 #include "util/status.h"
 
@@ -26,6 +29,7 @@ struct S3Config {
   bool verify_tls = true;      // off only with --no-verify-ssl (warns)
   int max_attempts = 6;        // 1 + retries
   long timeout_seconds = 300;  // per request
+  long max_connections = 32;   // kept-alive connections to the endpoint
 };
 
 struct HttpResponse {
@@ -58,6 +62,9 @@ class AdaptiveLimit {
   const unsigned recover_after_;
   std::atomic<unsigned> successes_{0};
 };
+
+// curl's send buffer for chunk-signed bodies, per request in flight.
+inline constexpr long kCurlUploadBuffer = 512 << 10;
 
 // A piece of a body signed in chunks: its size and SHA-256.
 struct StreamChunk {
@@ -157,7 +164,8 @@ class S3Client {
  private:
   Result<HttpResponse> SendOnce(const Request& req, const std::string& amz_date);
   S3Config config_;
-  std::string scheme_, host_;  // from endpoint
+  std::unique_ptr<CurlLoop> loop_;  // libcurl multi: every transfer, one connection pool
+  std::string scheme_, host_;       // from endpoint
   std::atomic<uint64_t> throttled_{0};
 };
 

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -196,6 +197,28 @@ TEST(S3ClientTest, UploadPartSignsTheGivenChunkHashes) {
   EXPECT_EQ(at, body.size());
   EXPECT_EQ(n_chunks, 3);  // two pieces and the empty final chunk
   EXPECT_EQ(decoded, data);
+}
+
+// Many threads, one client: every request goes through the one multi loop
+// and comes back to the thread that asked.
+TEST(S3ClientTest, ConcurrentRequestsFromManyThreadsAllComplete) {
+  FakeServer server({Response(200, "OK", "<ok/>")});
+  S3Client client(Config(server.port()));
+  std::atomic<int> ok{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; t++)
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 5; i++) {
+        auto r = client.GetObject("b", "k" + std::to_string(t) + "-" + std::to_string(i));
+        if (r.ok() && *r == "<ok/>") ok++;
+      }
+    });
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(ok.load(), 40);
+  EXPECT_EQ(server.requests(), 40);
+  std::set<std::string> paths;
+  for (const auto& req : server.received()) paths.insert(req.substr(0, req.find(" HTTP/1.1")));
+  EXPECT_EQ(paths.size(), 40u);  // each request was sent once, to its own key
 }
 
 }  // namespace
