@@ -72,6 +72,7 @@ RES=$W/results
 # timed SCENARIO TOOL BYTES CMD...: appends "scenario tool bytes wall cpu rss_kib"
 timed() {
   local scen=$1 tool=$2 bytes=$3 wall user sys rss; shift 3
+  sync  # no tool pays for another's writeback (Ferry's restore ends with syncfs)
   if ! /usr/bin/time -f "%e %U %S %M" -o "$W/t" "$@" >"$W/out" 2>"$W/err"; then
     echo "bench: $tool failed in scenario $scen: $(tail -3 "$W/err")" >&2
     return 1
