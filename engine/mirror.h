@@ -119,6 +119,11 @@ class MirrorUploader final : public FileSink {
   // them (its stored SHA-256) when the copy is made.
   void AddKnownObject(const Digest& sha, const std::string& key);
 
+  // Whether files[index], if its bytes are what the previous manifest says,
+  // needs no read: its object is checked (HEAD) or copied whole. False for a
+  // large file in another prefix, which is copied part by part from its bytes.
+  bool CanSkipRead(size_t index) const { return files_[index].previous_sha.has_value(); }
+
   MirrorStats stats() const;
   std::string Key(size_t index) const { return prefix_ + files_[index].rel_path; }
 

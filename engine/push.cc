@@ -424,6 +424,10 @@ Status PushMulti(const std::vector<PushTarget>& targets, const PushOptions& opts
       const SourceEntry& se = walk.entries[file_entry[i]];
       const FileEntry* prev = nullptr;
       for (const TargetState& ts : states) {
+        if (ts.uploader && !ts.uploader->CanSkipRead(i)) {
+          prev = nullptr;
+          break;
+        }
         const Digest* sha = ts.cache.Lookup(se.entry.path, se.stat);
         auto it = ts.previous_files.find(se.entry.path);
         if (!sha || ts.previous.chunking != opts.pipeline.chunking ||

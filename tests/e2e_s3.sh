@@ -126,6 +126,10 @@ expect_exit "verify --all reads both builds from their own prefixes" 0 "$FERRY" 
 check "  ... two manifests, every byte" test "$(json '.manifests | length')" = 2 -a "$(json .bytes_checked)" = $((2 * (40 << 20) + 6 * 100000))
 expect_exit "restore the release ref" 0 "$FERRY" "${META[@]}" restore app/release --from "s3://$BUCKET/rel/app/1.0.1/" --to "$W/vrestored"
 check "  ... byte-identical" diff -r "$W/vsrc" "$W/vrestored"
+sleep 2.2  # past the stat cache's racy margin
+expect_exit "push the same tree as 1.0.2 (the stat cache knows every file)" 0 "$FERRY" "${META[@]}" push "$W/vsrc" --to "s3://$BUCKET/rel/app/1.0.2/" --ref app/release --json
+check "  ... sends nothing: small files copied whole, the large one part by part from its bytes" \
+  test "$(json .bytes_sent) $(json .objects_copied)" = "0 3" -a "$(json .parts_copied)" -ge 1 -a "$(json .bytes_copied)" = "$(du -cb "$W"/vsrc/app.bin "$W"/vsrc/lib/* | tail -1 | cut -f1)"
 expect_exit "a --tag key starting with ferry. is refused" 2 "$FERRY" push "$W/vsrc" --to "s3://$BUCKET/rel/x/" --tag ferry.mirror=s3://elsewhere/
 
 echo "# stat cache on a mirror: untouched files are not read, their objects still checked"
@@ -190,7 +194,7 @@ RURL=s3://$BUCKET/resume/
 "$FERRY" push "$W/huge" --to "$RURL" --ref app/main --no-progress >/dev/null 2>&1 &
 PID=$!
 PARTS=0
-for _ in $(seq 1 60); do
+for _ in $(seq 1 200); do  # up to a minute: a loaded machine starts slowly
   sleep 0.3
   UP=$("${AWS[@]}" s3api list-multipart-uploads --bucket "$BUCKET" --prefix resume/huge.bin 2>/dev/null | jq -r '.Uploads[0].UploadId // empty')
   [ -n "$UP" ] || continue
