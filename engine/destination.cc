@@ -84,7 +84,7 @@ class MirrorChunkSource final : public ChunkSource {
     if (it == where_.end()) {
       std::pair<std::string, std::string> w{bucket_, prefix_};
       if (auto url = GetMirrorLocation(meta_, manifest); url.ok())
-        ParseMirrorLocation(*url, &w.first, &w.second);
+        ParseS3Url(*url, &w.first, &w.second);
       it = where_.emplace(manifest, w).first;
     }
     return it->second;
@@ -120,12 +120,8 @@ Result<Destination> OpenDestination(const std::string& url, bool create,
     ASSIGN_OR_RETURN(d.meta, OpenStore(url, create));
     return d;
   }
-  std::string rest = url.substr(5);
-  size_t slash = rest.find('/');
-  d.bucket = rest.substr(0, slash);
-  d.prefix = slash == std::string::npos ? "" : rest.substr(slash + 1);
-  if (!d.prefix.empty() && d.prefix.back() != '/') d.prefix += '/';
-  if (d.bucket.empty()) return Status::Usage("s3:// URL without a bucket: use s3://bucket/prefix/");
+  if (!ParseS3Url(url, &d.bucket, &d.prefix))
+    return Status::Usage("s3:// URL without a bucket: use s3://bucket/prefix/");
   ASSIGN_OR_RETURN(S3Config config, S3ConfigFromEnvironment(options));
   d.s3 = std::make_shared<S3Client>(config);
   if (!options.meta_prefix.empty() && layout == "store")

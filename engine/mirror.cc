@@ -80,9 +80,9 @@ struct MirrorUploader::FileUpload {
   // copied; `buf` holds the pending upload bytes and, after them, an
   // uncommitted run; buf_chunks are the known chunks in `buf`, the first
   // one front_skip bytes in. With previous_chunks, unchanged runs are copied
-  // (copy mode). Guarded by copy_mu.
+  // (copy mode). Guarded by chunk_mu.
   bool chunked = false;  // set once, before any OnData
-  std::mutex copy_mu;
+  std::mutex chunk_mu;
   std::deque<ChunkInfo> buf_chunks;
   uint64_t front_skip = 0;
   std::map<Digest, std::vector<uint64_t>> old_at;  // chunk -> offsets in the old object
@@ -313,7 +313,7 @@ void MirrorUploader::Complete(size_t index) {
   objects_put_++;
 }
 
-bool ParseMirrorLocation(const std::string& url, std::string* bucket, std::string* prefix) {
+bool ParseS3Url(const std::string& url, std::string* bucket, std::string* prefix) {
   if (url.rfind("s3://", 0) != 0) return false;
   std::string rest = url.substr(5);
   size_t slash = rest.find('/');
@@ -449,7 +449,7 @@ void MirrorUploader::OnFileDone(size_t index, const FileDigest& digest) {
     return;
   }
   if (u.chunked) {
-    std::lock_guard<std::mutex> l(u.copy_mu);
+    std::lock_guard<std::mutex> l(u.chunk_mu);
     EndRun(index);
     if (!u.buf.empty()) FlushUpload(index, u.buf_offset + u.buf.size());
   }
@@ -477,7 +477,7 @@ bool MirrorUploader::WantsChunks(size_t index) const { return uploads_[index]->c
 void MirrorUploader::OnChunk(size_t index, uint64_t offset, const ChunkInfo& c,
                              const std::vector<std::string_view>& data) {
   FileUpload& u = *uploads_[index];
-  std::lock_guard<std::mutex> l(u.copy_mu);
+  std::lock_guard<std::mutex> l(u.chunk_mu);
   if (u.buf.capacity() == 0) u.buf.reserve(opts_.part_size + 2 * c.size);
   for (auto piece : data) u.buf.append(piece);
   u.buf_chunks.push_back(c);

@@ -45,9 +45,10 @@ Status CheckMirrorObject(S3Client* client, const std::string& bucket, const std:
                          uint64_t size, const Digest* sha, const std::string& expected_etag,
                          size_t part_size);
 
-// Splits "s3://bucket/prefix/" (a recorded mirror location) into the bucket
-// and a key prefix (empty or ending in '/'); false if it is not one.
-bool ParseMirrorLocation(const std::string& url, std::string* bucket, std::string* prefix);
+// Splits "s3://bucket/prefix" (a destination, or a recorded mirror location)
+// into the bucket and a key prefix (empty or ending in '/'); false if it is
+// not an s3:// URL with a bucket.
+bool ParseS3Url(const std::string& url, std::string* bucket, std::string* prefix);
 
 // A mirror prefix as a key prefix: empty, or ending in '/'.
 inline std::string MirrorKeyPrefix(std::string prefix) {
@@ -140,7 +141,7 @@ class MirrorUploader final : public FileSink {
   void EnqueuePart(size_t index, std::shared_ptr<std::string> part,
                    std::vector<StreamChunk> pieces = {});
   void Consume(size_t index, uint64_t n);
-  // Copy mode (MirrorFile::previous_chunks), with the file's copy_mu held.
+  // Chunked files (copy mode with MirrorFile::previous_chunks), with the file's chunk_mu held.
   void FlushUpload(size_t index, uint64_t end);  // sends the buffered bytes before `end`
   void CommitRun(size_t index);                  // the run becomes a copy (>= 5 MiB)
   void EndRun(size_t index);                     // the run stops growing

@@ -10,6 +10,7 @@
 
 #include "engine/mirror.h"
 #include "engine/pipeline.h"
+#include "engine/stat_cache.h"
 #include "manifest/manifest.h"
 #include "transport/object_store.h"
 #include "util/status.h"
@@ -29,7 +30,7 @@ struct PushOptions {
   // untouched since the ref's last push are taken from its manifest unread.
   std::string cache_dir;                   // empty: no stat cache
   bool rehash = false;                     // read every file anyway (the cache is still refreshed)
-  int64_t racy_margin_ns = 2'000'000'000;  // see StatCache::IsClean
+  int64_t racy_margin_ns = kRacyMarginNs;  // see StatCache::IsClean
 };
 
 struct PushReport {

@@ -144,12 +144,13 @@ struct FileState {
   bool reader_done = false;    // the reader's reference on `pending` is released
 
   std::mutex mu;
-  LaneState lanes[2];                            // guarded by mu
-  bool failed = false;                           // guarded by mu
-  Status error;                                  // guarded by mu
-  std::vector<ChunkInfo> chunks;                 // guarded by mu
-  std::vector<bool> chunk_done;                  // guarded by mu
-  std::vector<std::vector<Segment>> chunk_segs;  // guarded by mu: hashed, not yet delivered
+  LaneState lanes[2];             // guarded by mu
+  bool failed = false;            // guarded by mu
+  Status error;                   // guarded by mu
+  std::vector<ChunkInfo> chunks;  // guarded by mu
+  // wants_chunks: each chunk's segments, set once it is hashed (chunks are
+  // never empty), moved out when it is delivered.
+  std::vector<std::vector<Segment>> chunk_segs;  // guarded by mu
   size_t delivered = 0;                          // guarded by mu: chunks handed to OnChunk
   uint64_t delivered_bytes = 0;                  // guarded by mu
   bool wants_chunks = false;                     // the file sink's OnChunk, in order
@@ -581,7 +582,6 @@ class Pipeline {
       std::lock_guard<std::mutex> l(f->mu);
       idx = static_cast<uint32_t>(f->chunks.size());
       f->chunks.emplace_back();
-      f->chunk_done.push_back(false);
       if (f->wants_chunks) f->chunk_segs.emplace_back();
     }
     f->pending++;
@@ -625,7 +625,6 @@ class Pipeline {
     {
       std::lock_guard<std::mutex> l(f->mu);
       f->chunks[idx] = ChunkInfo{id, len};
-      f->chunk_done[idx] = true;
       if (f->wants_chunks) f->chunk_segs[idx] = segs;
     }
     if (f->wants_chunks) DeliverChunks(f);
@@ -643,7 +642,7 @@ class Pipeline {
       std::vector<Segment> segs;
       {
         std::lock_guard<std::mutex> l(f->mu);
-        if (f->delivered == f->chunks.size() || !f->chunk_done[f->delivered]) return;
+        if (f->delivered == f->chunks.size() || f->chunk_segs[f->delivered].empty()) return;
         segs = std::move(f->chunk_segs[f->delivered]);
         c = f->chunks[f->delivered++];
         offset = f->delivered_bytes;

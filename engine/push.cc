@@ -372,7 +372,7 @@ Status PushMulti(const std::vector<PushTarget>& targets, const PushOptions& opts
     std::string prev_bucket = pm.bucket, prev_prefix = own_prefix;
     if (ts.parent)
       if (auto where = GetMirrorLocation(targets[t].store, *ts.parent); where.ok())
-        ParseMirrorLocation(*where, &prev_bucket, &prev_prefix);
+        ParseS3Url(*where, &prev_bucket, &prev_prefix);
     const bool prev_here = prev_bucket == pm.bucket && !ts.previous.files.empty();
     auto key_of = [&](const FileEntry* p) { return prev_prefix + p->path; };
     std::vector<MirrorFile> mfiles;

@@ -79,12 +79,6 @@ TEST(OpenStoreTest, UnknownSchemeIsAUsageError) {
   EXPECT_EQ(OpenStore("ftp://x/y", true).status().code(), Code::kUsage);
 }
 
-}  // namespace
-}  // namespace ferry
-
-namespace ferry {
-namespace {
-
 TEST(LocalStoreTest, LazyPutsAppearOnlyAfterSync) {
   testing::TempDir dir;
   {
