@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <map>
 
+#include "transport/s3_tags.h"
 #include "util/hex.h"
 #include "util/log.h"
 #include "util/posix.h"
@@ -227,7 +228,7 @@ Status MirrorUploader::StartMultipart(size_t index) {
       }
     }
   }
-  auto headers = metadata_;
+  auto headers = Headers();
   headers.emplace_back("x-amz-meta-ferry-size", std::to_string(files_[index].size));
   auto id = client_->CreateMultipartUpload(bucket_, key, headers);
   if (!id.ok()) return id.take_status();
@@ -303,6 +304,8 @@ void MirrorUploader::Complete(size_t index) {
   }
   auto r = client_->CompleteMultipartUpload(bucket_, Key(index), u.upload_id, etags);
   Status st = r.ok() ? CheckObject(index, MultipartEtag(etags)) : r.take_status();
+  if (st.ok() && !opts_.object_tags.empty())
+    st = client_->PutObjectTagging(bucket_, Key(index), opts_.object_tags);
   if (!st.ok()) {
     std::lock_guard<std::mutex> l(u.mu);
     u.failed = true;
@@ -353,6 +356,13 @@ Status CheckMirrorObject(S3Client* client, const std::string& bucket, const std:
   return Status::OK();
 }
 
+std::vector<std::pair<std::string, std::string>> MirrorUploader::Headers() const {
+  auto headers = metadata_;
+  if (!opts_.object_tags.empty())
+    headers.emplace_back("x-amz-tagging", TaggingHeader(opts_.object_tags));
+  return headers;
+}
+
 Status MirrorUploader::CheckObject(size_t index, const std::string& expected_etag,
                                    const Digest* expected_sha) {
   return CheckMirrorObject(client_, bucket_, Key(index), files_[index].size, expected_sha,
@@ -360,7 +370,7 @@ Status MirrorUploader::CheckObject(size_t index, const std::string& expected_eta
 }
 
 Status MirrorUploader::PutWhole(size_t index, const std::string& data, const Digest& sha) {
-  auto headers = metadata_;
+  auto headers = Headers();
   headers.emplace_back("x-amz-meta-ferry-sha256", DigestHex(sha));
   std::string etag;
   RETURN_IF_ERROR(client_->PutObject(bucket_, Key(index), data, headers, &sha, &etag));
@@ -382,9 +392,10 @@ Status MirrorUploader::CopyFrom(size_t index, const std::string& src_key, const 
   // (No size exempts it from carrying that SHA-256: part_size = SIZE_MAX.)
   RETURN_IF_ERROR(
       CheckMirrorObject(client_, bucket_, src_key, files_[index].size, &sha, "", SIZE_MAX));
-  auto headers = metadata_;
-  headers.emplace_back("x-amz-metadata-directive",
-                       "REPLACE");  // this build's tags, not the source's
+  auto headers = Headers();
+  // This build's metadata and tags, not the source's.
+  headers.emplace_back("x-amz-metadata-directive", "REPLACE");
+  headers.emplace_back("x-amz-tagging-directive", "REPLACE");
   headers.emplace_back("x-amz-meta-ferry-sha256", DigestHex(sha));
   RETURN_IF_ERROR(client_->CopyObject(bucket_, src_key, Key(index), headers));
   RETURN_IF_ERROR(CheckObject(index, "", &sha));
@@ -750,7 +761,12 @@ Status MirrorUploader::Finish(const std::vector<FileDigest>& digests) {
       Status st = client_->AbortMultipartUpload(bucket_, Key(i), u.upload_id);
       if (!st.ok())
         LogWarn("could not abort the multipart upload of " + Key(i) + ": " + st.message());
-      if (err.ok()) err = Status::Internal("multipart upload of " + Key(i) + " did not complete");
+      // A file that could not be read (or changed while read) is the source's
+      // fault, not Ferry's: its own error says so.
+      if (err.ok())
+        err = i < digests.size() && !digests[i].status.ok()
+                  ? digests[i].status
+                  : Status::Internal("multipart upload of " + Key(i) + " did not complete");
     }
   }
   return err;

@@ -78,6 +78,9 @@ struct MirrorOptions {
   size_t part_size = 8u << 20;                    // >= 5 MiB (S3's minimum part)
   unsigned upload_threads = kNetworkConcurrency;  // requests in flight
   size_t max_inflight_bytes = 64u << 20;          // queued + running uploads
+  // S3 object tags for every object this push writes (PUT, multipart and
+  // server-side copies alike); see S3ObjectTags.
+  std::vector<std::pair<std::string, std::string>> object_tags;
 };
 
 struct MirrorStats {
@@ -133,6 +136,8 @@ class MirrorUploader final : public FileSink {
   void Enqueue(size_t bytes, std::function<void()> fn);
   void Fail(const Status& st);
   Status PutWhole(size_t index, const std::string& data, const Digest& sha);
+  // Every object's metadata headers, with its S3 tags (x-amz-tagging).
+  std::vector<std::pair<std::string, std::string>> Headers() const;
   // CheckMirrorObject on files[index]'s object.
   Status CheckObject(size_t index, const std::string& expected_etag,
                      const Digest* expected_sha = nullptr);

@@ -31,9 +31,13 @@ struct PushOptions {
   std::string cache_dir;                   // empty: no stat cache
   bool rehash = false;                     // read every file anyway (the cache is still refreshed)
   int64_t racy_margin_ns = kRacyMarginNs;  // see StatCache::IsClean
+  // A build with no regular file is refused (kSourceUnreadable naming the
+  // sources: a post-build hook pointed at the wrong directory) unless allowed.
+  bool allow_empty = false;
 };
 
 struct PushReport {
+  bool recorded = false;  // the manifest (and the ref, if any) was written here
   Digest manifest_id{};
   std::optional<Digest> parent;
   uint64_t files = 0, dirs = 0, symlinks = 0;
@@ -57,6 +61,11 @@ struct PushReport {
   std::vector<std::string> skipped;  // special files not pushed
   std::vector<Status> file_errors;   // sources that could not be read
 };
+
+// Checks, before any destination is opened or created, that every source
+// exists and (unless allow_empty) that there is at least one file to push:
+// kSourceUnreadable naming the sources otherwise. PushMulti checks it too.
+Status CheckPushSources(const PushOptions& opts);
 
 // Store layout, one destination: reads every source once, stores new chunks,
 // then the manifest, then moves the ref. If any source cannot be read, no manifest is written and
@@ -131,19 +140,32 @@ struct RestoreOptions {
   std::string what;    // ref or manifest ID
   std::string target;  // directory; created if missing
   unsigned threads = 0;
+  // Remove what the target holds that the build does not (files, symlinks,
+  // directories), so the target is exactly the build. Off: extras are kept
+  // and listed in the report.
+  bool delete_extras = false;
+  // Restore set-uid/set-gid bits as recorded. Off (like tar for non-root
+  // users): they are dropped, so a store writer cannot plant a set-uid file.
+  bool keep_setuid = false;
 };
 
 struct RestoreReport {
   Digest manifest_id{};
   uint64_t files_written = 0, files_unchanged = 0, dirs = 0, symlinks = 0;
+  uint64_t files_replaced = 0;  // of files_written: a different file was there before
   uint64_t bytes_written = 0;
+  uint64_t temp_files_removed = 0;  // .ferry-tmp-* left by an interrupted restore
+  uint64_t setuid_dropped = 0;      // files whose set-uid/set-gid bits were not restored
+  std::vector<std::string> extras;  // in the target, not in the build: kept, or removed (--delete)
+  bool extras_deleted = false;
   double seconds = 0;
   std::vector<Status> errors;
 };
 
 // Writes the manifest's tree under `target`, byte-identical with its modes.
 // Every path is checked first; any unsafe one refuses the whole restore before
-// a byte is written. Each file is written to a temp name, verified against its
+// a byte is written, and so does a build larger than the target's free space.
+// .ferry-tmp-* files an interrupted restore left in the target are removed. Each file is written to a temp name, verified against its
 // SHA-256, then renamed into place. A file already present with the right
 // size and XXH3-128 is left as it is.
 Status Restore(ObjectStore* store, ChunkSource* source, const RestoreOptions& opts,

@@ -1,9 +1,11 @@
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <filesystem>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -17,6 +19,7 @@
 #include "engine/stat_cache.h"
 #include "engine/walk.h"
 #include "manifest/repo.h"
+#include "transport/s3_tags.h"
 #include "transport/sigv4.h"
 #include "util/log.h"
 #include "util/posix.h"
@@ -94,21 +97,13 @@ class HashOnlySink final : public ChunkSink {
   Status Put(const Digest&, const uint8_t*, size_t) override { return Status::OK(); }
 };
 
-// --tag k=v as object metadata (x-amz-meta-k) and S3 object tags.
+// --tag k=v as object metadata (x-amz-meta-k) on every object (S3 object
+// tags: MirrorOptions::object_tags).
 std::vector<std::pair<std::string, std::string>> TagHeaders(
     const std::vector<std::pair<std::string, std::string>>& tags, const std::string& ref) {
   std::vector<std::pair<std::string, std::string>> h;
-  std::string tagging;
-  for (const auto& [k, v] : tags) {
-    std::string key;
-    for (char c : k)
-      key += std::isalnum(static_cast<unsigned char>(c)) ? static_cast<char>(std::tolower(c)) : '-';
-    h.emplace_back("x-amz-meta-" + key, v);
-    tagging += (tagging.empty() ? "" : "&") + UriEncode(k, true) + "=" + UriEncode(v, true);
-  }
+  for (const auto& [k, v] : tags) h.emplace_back("x-amz-meta-" + MetadataName(k), MetadataValue(v));
   if (!ref.empty()) h.emplace_back("x-amz-meta-ferry-ref", ref);
-  if (!tagging.empty() && tags.size() <= 10)
-    h.emplace_back("x-amz-tagging", tagging);  // S3 allows 10
   return h;
 }
 
@@ -230,7 +225,73 @@ struct TargetState {
   std::unique_ptr<MirrorUploader> uploader;
 };
 
+Status EmptyBuildError(const std::vector<std::string>& sources) {
+  std::string names;
+  for (const auto& src : sources) names += (names.empty() ? "" : ", ") + src;
+  return Status::SourceUnreadable(
+      "no files to push in " + names +
+      " (is the build output empty, or somewhere else?); nothing was recorded and no ref moved: "
+      "check the path, or pass --allow-empty to record an empty build");
+}
+
+// Whether `path` is a regular file or a directory with one somewhere below it
+// (stops at the first; symlinks are not followed).
+bool HasRegularFile(const std::filesystem::path& path) {
+  std::error_code ec;
+  if (std::filesystem::is_regular_file(std::filesystem::symlink_status(path, ec))) return true;
+  for (auto it = std::filesystem::recursive_directory_iterator(path, ec);
+       !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec))
+    if (it->is_regular_file(ec) && !it->is_symlink(ec)) return true;
+  return false;
+}
+
+// How often a push re-chains onto a ref that other pushes keep moving.
+constexpr int kRefAttempts = 10;
+
+// Stores the manifest (durable before any ref names it), where a mirror's
+// objects are, then moves the ref by compare-and-swap. If another push moved
+// the ref meanwhile, the build is re-parented onto that push's build and the
+// swap tried again, so neither build drops out of the ref's history.
+Status RecordBuild(const PushTarget& target, const std::string& ref, std::optional<Digest> parent,
+                   Manifest* m, PushReport* r) {
+  Status st;
+  for (int attempt = 1; attempt <= kRefAttempts; attempt++) {
+    m->parent = parent;
+    r->parent = parent;
+    ASSIGN_OR_RETURN(r->manifest_id, PutManifest(target.store, m));
+    if (target.mirror)
+      RETURN_IF_ERROR(PutMirrorLocation(
+          target.store, r->manifest_id,
+          "s3://" + target.mirror->bucket + "/" + MirrorKeyPrefix(target.mirror->prefix)));
+    if (ref.empty()) return Status::OK();
+    st = UpdateRef(target.store, ref, parent, r->manifest_id);
+    if (st.code() != Code::kConflict) return st;
+    auto now = ReadRef(target.store, ref);
+    if (!now.ok() && now.status().code() != Code::kNotFound) return now.take_status();
+    parent = now.ok() ? std::optional<Digest>(*now) : std::nullopt;
+    LogInfo("ref " + ref + " moved while this push ran; recording the build on top of " +
+            (parent ? DigestHex(*parent) : std::string("an empty ref")));
+  }
+  return st.WithContext("gave up after " + std::to_string(kRefAttempts) +
+                        " attempts; run the push again")
+      .SetRetryable();
+}
+
 }  // namespace
+
+Status CheckPushSources(const PushOptions& opts) {
+  if (opts.sources.empty()) return Status::Usage("no source directory given");
+  for (const auto& src : opts.sources) {
+    struct stat st;
+    if (stat(src.c_str(), &st) != 0)
+      return Status::SourceUnreadable(PosixError("cannot read source " + src, errno).message() +
+                                      "; nothing was recorded and no store was created");
+  }
+  if (opts.allow_empty) return Status::OK();
+  for (const auto& src : opts.sources)
+    if (HasRegularFile(src)) return Status::OK();
+  return EmptyBuildError(opts.sources);
+}
 
 Status Push(ObjectStore* store, const PushOptions& opts, PushReport* report) {
   std::vector<PushTarget> targets{{store, nullptr}};
@@ -249,11 +310,17 @@ Status PushMulti(const std::vector<PushTarget>& targets, const PushOptions& opts
   if (opts.zstd_level < 0 || opts.zstd_level > 19)
     return Status::Usage("compression level must be 0 (none) to 19");
   if (!opts.ref.empty()) RETURN_IF_ERROR(ValidateRefName(opts.ref));
-  for (const auto& [k, v] : opts.tags) {
-    if (k.empty()) return Status::Usage("--tag needs key=value with a non-empty key");
-    if (k.rfind("ferry.", 0) == 0)
-      return Status::Usage("--tag " + k + ": keys starting with 'ferry.' are Ferry's own");
+  bool any_mirror = false;
+  for (const auto& t : targets) any_mirror |= t.mirror != nullptr;
+  RETURN_IF_ERROR(ValidateTags(opts.tags, any_mirror,
+                               {{"ferry-ref", opts.ref}, {"ferry-sha256", std::string(64, '0')}}));
+  if (any_mirror) {
+    std::vector<std::string> omitted;
+    S3ObjectTags(opts.tags, &omitted);
+    for (const auto& o : omitted)
+      LogWarn("--tag " + o + ": kept in the manifest and as object metadata, not as an S3 tag");
   }
+  RETURN_IF_ERROR(CheckPushSources(opts));
   ASSIGN_OR_RETURN(WalkResult walk, WalkSources(opts.sources));
   for (auto& r : *reports) r.skipped = walk.skipped;
 
@@ -266,6 +333,7 @@ Status PushMulti(const std::vector<PushTarget>& targets, const PushOptions& opts
       file_entry.push_back(i);
     }
   }
+  if (files.empty() && !opts.allow_empty) return EmptyBuildError(opts.sources);
   auto elapsed = [&] {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   };
@@ -279,8 +347,6 @@ Status PushMulti(const std::vector<PushTarget>& targets, const PushOptions& opts
         errors[0].message() + "); nothing was recorded and no ref moved");
   };
 
-  bool any_mirror = false;
-  for (const auto& t : targets) any_mirror |= t.mirror != nullptr;
   if (any_mirror) {
     // A mirror overwrites objects as it goes: find unreadable files before
     // sending a byte, so a source error does not replace DR data.
@@ -356,6 +422,7 @@ Status PushMulti(const std::vector<PushTarget>& targets, const PushOptions& opts
     // of each large file being read, a few at a time; curl's send buffers.
     // A small budget gets fewer bytes in flight (at least one part each).
     MirrorOptions mo = targets[t].mirror->options;
+    mo.object_tags = S3ObjectTags(opts.tags, nullptr);
     const size_t one_part = mo.part_size + 2 * max_chunk;
     const size_t fixed = MirrorFixedMemory(mo);
     mo.max_inflight_bytes = std::max(one_part, std::min(mo.max_inflight_bytes, inflight_share));
@@ -581,20 +648,7 @@ Status PushMulti(const std::vector<PushTarget>& targets, const PushOptions& opts
     r.files = counts.files;
     r.dirs = counts.dirs;
     r.symlinks = counts.symlinks;
-    m.parent = states[t].parent;
-    r.parent = m.parent;
-    // The manifest is durable before the ref points at it (Put fsyncs).
-    auto id = PutManifest(targets[t].store, &m);
-    Status st = id.ok() ? Status::OK() : id.take_status();
-    if (st.ok()) {
-      r.manifest_id = *id;
-      // Where this build's objects are, before any ref names it.
-      if (targets[t].mirror)
-        st = PutMirrorLocation(
-            targets[t].store, r.manifest_id,
-            "s3://" + targets[t].mirror->bucket + "/" + MirrorKeyPrefix(targets[t].mirror->prefix));
-      if (st.ok() && !opts.ref.empty()) st = WriteRef(targets[t].store, opts.ref, r.manifest_id);
-    }
+    Status st = RecordBuild(targets[t], opts.ref, states[t].parent, &m, &r);
     r.seconds = elapsed();
     if (st.ok() && !states[t].cache_path.empty()) {
       // What this push hashed, for the next one (only entries that are not racily clean).
@@ -610,6 +664,7 @@ Status PushMulti(const std::vector<PushTarget>& targets, const PushOptions& opts
                 saved.message());
     }
     if (st.ok()) {
+      r.recorded = true;
       recorded++;
     } else if (record_error.ok()) {
       record_error = st.WithContext(targets[t].store->Describe());

@@ -42,22 +42,31 @@ bool IsSafeRelativePath(std::string_view path) {
 Status ValidateRefName(std::string_view name) {
   auto bad = [&](const std::string& why) {
     return Status::Usage("invalid ref name '" + std::string(name) + "': " + why +
-                         " (use names like app/main or release/1.4)");
+                         " (ref names follow git's branch name rules, e.g. app/main, "
+                         "feature%2Flogin, fix+1)");
   };
   if (name.empty()) return bad("it is empty");
-  if (name.size() > 200) return bad("it is longer than 200 characters");
-  if (!IsSafeRelativePath(name))
-    return bad("it has an empty, '.' or '..' component or a leading/trailing '/'");
+  if (name.size() > kMaxRefNameBytes)
+    return bad("it is longer than " + std::to_string(kMaxRefNameBytes) + " bytes");
+  if (name == "@") return bad("'@' alone is not a name");
+  if (name.find("..") != std::string_view::npos) return bad("it contains '..'");
+  if (name.find("@{") != std::string_view::npos) return bad("it contains '@{'");
+  if (name.back() == '.') return bad("it ends with '.'");
   size_t start = 0;
   for (size_t i = 0; i <= name.size(); i++) {
-    if (i == name.size() || name[i] == '/') {
-      if (name[start] == '.') return bad("a component starts with '.'");
-      start = i + 1;
+    if (i < name.size() && name[i] != '/') {
+      unsigned char c = static_cast<unsigned char>(name[i]);
+      if (c < 0x20 || c == 0x7f) return bad("it contains a control character");
+      if (std::string_view(" ~^:?*[\\").find(static_cast<char>(c)) != std::string_view::npos)
+        return bad("it contains one of space ~ ^ : ? * [ \\");
       continue;
     }
-    char c = name[i];
-    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-'))
-      return bad("only letters, digits, '.', '_', '-' and '/' are allowed");
+    std::string_view comp = name.substr(start, i - start);
+    if (comp.empty()) return bad("it has an empty component (a leading, trailing or double '/')");
+    if (comp[0] == '.') return bad("a component starts with '.'");
+    if (comp.size() >= 5 && comp.substr(comp.size() - 5) == ".lock")
+      return bad("a component ends with '.lock'");
+    start = i + 1;
   }
   return Status::OK();
 }
@@ -198,6 +207,10 @@ Result<Manifest> DecodeManifest(std::string_view bytes, const std::string& name)
         uint64_t csize;
         if (!GetArray(&in, &c.id) || !GetVarint64(&in, &csize) || csize == 0 || csize > (64u << 20))
           return corrupt(trunc + " (chunk list of " + where + ")");
+        if (csize > m.chunking.max_size)
+          return corrupt("a chunk of " + where + " claims " + std::to_string(csize) +
+                         " bytes, more than the manifest's largest chunk size " +
+                         std::to_string(m.chunking.max_size));
         c.size = static_cast<uint32_t>(csize);
         total += csize;
       }

@@ -51,8 +51,13 @@ Result<Manifest> DecodeManifest(std::string_view bytes, const std::string& name)
 // Whether `path` is a safe relative path (see the format doc).
 bool IsSafeRelativePath(std::string_view path);
 
-// Ref names: git-like, [A-Za-z0-9._-] components joined by '/', no component
-// starting with '.', no empty component. Usage error naming the rule otherwise.
+// Ref names: what git accepts as a branch name (git check-ref-format):
+// '/'-separated components, none empty, starting with '.' or ending in
+// '.lock'; no '..', '@{', control characters, space, ~ ^ : ? * [ or '\';
+// not ending in '.'; not "@". Anything else (%, +, @, UTF-8) is fine, so
+// Jenkins' feature%2Flogin and GitHub's fix+1 are names. At most
+// kMaxRefNameBytes. Usage error naming the rule otherwise.
+inline constexpr size_t kMaxRefNameBytes = 200;
 Status ValidateRefName(std::string_view name);
 
 }  // namespace ferry

@@ -12,7 +12,7 @@ namespace ferry {
 
 std::string ChunkKey(const Digest& id);       // chunks/ab/ab12...
 std::string ManifestKey(const Digest& id);    // manifests/ab12...
-std::string RefKey(const std::string& name);  // refs/<name>
+std::string RefKey(const std::string& name);  // refs/<name, percent-encoded> (format 2)
 
 // Encodes, stores (if not already there) and returns the manifest's ID.
 Result<Digest> PutManifest(ObjectStore* store, Manifest* m);
@@ -22,8 +22,14 @@ Result<Manifest> LoadManifest(ObjectStore* store, const Digest& id);
 
 // The manifest a ref points to; kNotFound if the ref does not exist.
 Result<Digest> ReadRef(ObjectStore* store, const std::string& name);
-// Points `name` at `id`. The manifest must already be stored.
+// Points `name` at `id` unconditionally (tests, repair). The manifest must
+// already be stored.
 Status WriteRef(ObjectStore* store, const std::string& name, const Digest& id);
+// Points `name` at `id` only if it still points at `expected` (nullopt: only
+// if it does not exist yet): compare-and-swap (ObjectStore::ReplaceIf), so of
+// two pushes to one ref neither loses the other's build. kConflict otherwise.
+Status UpdateRef(ObjectStore* store, const std::string& name, const std::optional<Digest>& expected,
+                 const Digest& id);
 Result<std::vector<std::string>> ListRefs(ObjectStore* store);
 Result<std::vector<Digest>> ListManifests(ObjectStore* store);
 

@@ -33,7 +33,7 @@ check "push reports every file and what it stored" test "$(json .files)" = "$(fi
 check "push JSON has the manifest ID and the ref" test "$(json .manifest | wc -c)" = 65 -a "$(json .ref)" = app/main
 M1=$(json .manifest)
 check "manifest ID is the SHA-256 of its stored bytes" test "$(sha256sum "$STORE/manifests/$M1" | cut -d' ' -f1)" = "$M1"
-check "the ref points at the manifest" test "$(cat "$STORE/refs/app/main")" = "$M1"
+check "the ref points at the manifest" test "$(cat "$STORE/refs/app%2Fmain")" = "$M1"
 check "push writes a human summary to stderr" grep -q "manifest $M1 -> ref app/main" "$W/err"
 expect_exit "verify the ref" 0 "$FERRY" verify --store "$STORE" --ref app/main --json
 check "verify rehashed every byte" test "$(json .status)" = verified -a "$(json .bytes_checked)" -gt $((12 << 20))
@@ -101,7 +101,7 @@ for _ in $(seq 1 300); do
 done
 kill -9 $PID 2>/dev/null
 wait $PID 2>/dev/null
-check "the killed push moved no ref" test ! -e "$STORE/refs/app/big"
+check "the killed push moved no ref" test ! -e "$STORE/refs/app%2Fbig"
 expect_exit "the store still verifies after the crash" 0 "$FERRY" verify --store "$STORE" --all
 expect_exit "the re-run completes" 0 "$FERRY" push "$W/src2" --to "$STORE" --ref app/big --compression 1 --json
 check "the re-run reused chunks stored before the crash" test "$(json .bytes_deduplicated)" -gt 0
@@ -128,7 +128,7 @@ chmod 777 "$W/unreadable/store"
 chmod 755 "$W" "$W/unreadable" "$W/unreadable/src"
 expect_exit "an unreadable source file fails the push" 3 setpriv --reuid=65534 --regid=65534 --clear-groups "$FERRY" push "$W/unreadable/src" --to "$W/unreadable/store" --ref app/main
 check "  ... names the file" grep -q "locked.bin" "$W/err"
-check "  ... and records nothing" test -z "$(ls "$W/unreadable/store/manifests" 2>/dev/null)" -a ! -e "$W/unreadable/store/refs/app/main"
+check "  ... and records nothing" test -z "$(ls "$W/unreadable/store/manifests" 2>/dev/null)" -a ! -e "$W/unreadable/store/refs/app%2Fmain"
 
 echo "# restore never writes outside its target"
 mkdir -p "$W/victim" "$W/target"

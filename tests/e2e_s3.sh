@@ -113,7 +113,7 @@ for i in 1 2 3; do head -c 100000 /dev/urandom >"$W/vsrc/lib/m$i.so"; done
 META=(--meta-prefix ferry-meta/)
 expect_exit "push build 1.0.0 to its own prefix" 0 "$FERRY" "${META[@]}" push "$W/vsrc" --to "s3://$BUCKET/rel/app/1.0.0/" --ref app/release --json
 check "  ... no .ferry/ inside the build's prefix: manifests and refs are under ferry-meta/" \
-  test -z "$("${AWS[@]}" s3 ls "s3://$BUCKET/rel/app/1.0.0/.ferry/")" -a -n "$("${AWS[@]}" s3 ls "s3://$BUCKET/ferry-meta/refs/app/release")"
+  test -z "$("${AWS[@]}" s3 ls "s3://$BUCKET/rel/app/1.0.0/.ferry/")" -a -n "$("${AWS[@]}" s3 ls "s3://$BUCKET/ferry-meta/refs/app%2Frelease")"
 printf 'Z%.0s' $(seq 1 4096) | dd of="$W/vsrc/app.bin" bs=1 seek=$((20 << 20)) conv=notrunc status=none
 mv "$W/vsrc/lib/m3.so" "$W/vsrc/lib/renamed.so"
 expect_exit "push build 1.0.1 (4 KiB changed in app.bin, a library renamed) to a new prefix" 0 "$FERRY" "${META[@]}" push "$W/vsrc" --to "s3://$BUCKET/rel/app/1.0.1/" --ref app/release --json
@@ -158,7 +158,7 @@ expect_exit "  ... the primary verifies" 0 "$FERRY" verify --store "s3://$BUCKET
 expect_exit "  ... the DR copy verifies" 0 "$FERRY" verify --store "s3://$BUCKET/dr/" --ref app/main
 expect_exit "  ... the local store verifies" 0 "$FERRY" verify --store "$W/local-store" --ref app/main
 expect_exit "one unreachable destination fails the run before anything is read" 4 "$FERRY" push "$SRC" --to "$W/local-store2" --to "s3://no-such-bucket-$RANDOM/x/" --ref app/main
-check "  ... and records nothing in the others" test ! -e "$W/local-store2/refs/app/main"
+check "  ... and records nothing in the others" test ! -e "$W/local-store2/refs/app%2Fmain"
 
 echo "# a source error never replaces DR data"
 mkdir -p "$W/unread/src"
@@ -225,7 +225,7 @@ check "sends no chunk bytes" test "$(json .bytes_new)" = 0 -a "$(json .bytes_sto
 echo "# interoperability with aws s3 cp"
 "${AWS[@]}" s3 cp "${URL}manifests/$M" "$W/manifest.bin" >/dev/null 2>&1
 check "the manifest downloaded with aws s3 cp hashes to its name" test "$(sha256sum "$W/manifest.bin" | cut -d' ' -f1)" = "$M"
-"${AWS[@]}" s3 cp "${URL}refs/app/main" "$W/ref" >/dev/null 2>&1
+"${AWS[@]}" s3 cp "${URL}refs/app%2Fmain" "$W/ref" >/dev/null 2>&1
 check "the ref downloaded with aws s3 cp names the latest manifest" test "$(cat "$W/ref")" = "$(json .manifest)"
 
 echo "# damage is found and named"

@@ -50,8 +50,19 @@ json ErrorsJson(const std::vector<Status>& errors) {
   return a;
 }
 
+// With --json, an error before the command's own report is a JSON report
+// too: {"status": "error", "error": {...}}. Cleared once a report is printed.
+bool g_json_error = false;
+
+void PrintJson(const json& j) {
+  std::cout << j.dump(2) << std::endl;
+  g_json_error = false;
+}
+
 int Fail(const Status& st, const std::string& command) {
-  std::fprintf(stderr, "ferry %s: error: %s\n", command.c_str(), st.message().c_str());
+  if (g_json_error) PrintJson(json{{"status", "error"}, {"error", ErrorJson(st)}});
+  std::fprintf(stderr, "ferry%s%s: error: %s\n", command.empty() ? "" : " ", command.c_str(),
+               st.message().c_str());
   return static_cast<int>(st.code());
 }
 
@@ -100,7 +111,7 @@ int RunPush(PushOptions opts, const std::vector<std::string>& sources,
             const std::vector<std::string>& tos, const std::string& ref,
             const std::vector<std::string>& tag_args, bool as_json, int level,
             const std::string& chunk_spec, size_t memory_mib, unsigned threads,
-            const std::string& io, bool progress, const std::string& layout) {
+            const std::string& io, bool progress, const std::string& layout, bool quiet) {
   opts.sources = sources;
   opts.ref = ref;
   opts.zstd_level = level;
@@ -120,6 +131,8 @@ int RunPush(PushOptions opts, const std::vector<std::string>& sources,
   opts.pipeline.io = io == "uring"   ? IoBackend::kUring
                      : io == "pread" ? IoBackend::kPread
                                      : IoBackend::kAuto;
+  // A missing or empty build output fails before any store is created.
+  if (Status src = CheckPushSources(opts); !src.ok()) return Fail(src, "push");
   // Every destination is opened (and checked) before a byte is read.
   std::vector<Destination> dests;
   std::vector<PushMirror> mirrors(tos.size());
@@ -148,61 +161,81 @@ int RunPush(PushOptions opts, const std::vector<std::string>& sources,
     Progress p(progress, progress ? TotalSize(sources) : 0, &done);
     st = PushMulti(targets, opts, &reports);
   }
-  auto report_json = [&](size_t i) {
-    const PushReport& r = reports[i];
-    json j;
-    j["status"] = r.manifest_id != Digest{} ? "ok" : "error";
-    if (r.manifest_id != Digest{}) {
-      j["manifest"] = DigestHex(r.manifest_id);
-      j["parent"] = r.parent ? json(DigestHex(*r.parent)) : json(nullptr);
-    }
-    j["ref"] = ref.empty() ? json(nullptr) : json(ref);
-    j["store"] = tos[i];
-    j["layout"] = dests[i].layout == Layout::kMirror ? "mirror" : "store";
-    j["files"] = r.files;
-    j["dirs"] = r.dirs;
-    j["symlinks"] = r.symlinks;
-    j["bytes_read"] = r.bytes_read;
-    j["files_cached"] = r.files_cached;
-    j["bytes_cached"] = r.bytes_cached;
-    j["bytes_new"] = r.bytes_new;
-    j["bytes_deduplicated"] = r.bytes_dedup;
-    j["bytes_stored"] = r.bytes_stored;
-    j["bytes_sent"] = r.bytes_sent;
-    j["objects_put"] = r.objects_put;
-    j["files_unchanged"] = r.files_unchanged;
-    j["bytes_resumed"] = r.bytes_resumed;
-    j["throttled"] = r.throttled;
-    j["bytes_copied"] = r.bytes_copied;
-    j["objects_copied"] = r.objects_copied;
-    j["parts_copied"] = r.parts_copied;
-    j["chunks"] = r.chunks;
-    j["chunks_new"] = r.chunks_new;
-    j["seconds"] = r.seconds;
-    j["io_backend"] = r.io_backend;
-    j["skipped"] = r.skipped;
-    j["errors"] = ErrorsJson(r.file_errors);
-    return j;
+  // One shape for any number of destinations: the build and the totals at
+  // the top, each destination's own figures in "destinations".
+  auto counters = [](const PushReport& r, json* j) {
+    (*j)["bytes_new"] = r.bytes_new;
+    (*j)["bytes_deduplicated"] = r.bytes_dedup;
+    (*j)["bytes_stored"] = r.bytes_stored;
+    (*j)["bytes_sent"] = r.bytes_sent;
+    (*j)["objects_put"] = r.objects_put;
+    (*j)["files_unchanged"] = r.files_unchanged;
+    (*j)["bytes_resumed"] = r.bytes_resumed;
+    (*j)["throttled"] = r.throttled;
+    (*j)["bytes_copied"] = r.bytes_copied;
+    (*j)["objects_copied"] = r.objects_copied;
+    (*j)["parts_copied"] = r.parts_copied;
+    (*j)["chunks_new"] = r.chunks_new;
   };
   json j;
-  if (tos.size() == 1) {
-    j = report_json(0);
-  } else {
-    j["status"] = st.ok() ? "ok" : "error";
-    j["destinations"] = json::array();
-    for (size_t i = 0; i < tos.size(); i++) j["destinations"].push_back(report_json(i));
+  j["status"] = st.ok() ? "ok" : "error";
+  std::optional<Digest> same_id = reports[0].manifest_id;
+  for (const auto& r : reports)
+    if (!r.recorded || r.manifest_id != reports[0].manifest_id) same_id.reset();
+  j["manifest"] = same_id ? json(DigestHex(*same_id)) : json(nullptr);
+  j["parent"] = same_id && reports[0].parent ? json(DigestHex(*reports[0].parent)) : json(nullptr);
+  j["ref"] = ref.empty() ? json(nullptr) : json(ref);
+  j["tags"] = json::object();
+  for (const auto& [k, v] : opts.tags) j["tags"][k] = v;
+  j["files"] = reports[0].files;
+  j["dirs"] = reports[0].dirs;
+  j["symlinks"] = reports[0].symlinks;
+  j["bytes_read"] = reports[0].bytes_read;
+  j["files_cached"] = reports[0].files_cached;
+  j["bytes_cached"] = reports[0].bytes_cached;
+  j["chunks"] = reports[0].chunks;
+  PushReport total;
+  for (const auto& r : reports) {
+    total.bytes_new += r.bytes_new;
+    total.bytes_dedup += r.bytes_dedup;
+    total.bytes_stored += r.bytes_stored;
+    total.bytes_sent += r.bytes_sent;
+    total.objects_put += r.objects_put;
+    total.files_unchanged += r.files_unchanged;
+    total.bytes_resumed += r.bytes_resumed;
+    total.throttled += r.throttled;
+    total.bytes_copied += r.bytes_copied;
+    total.objects_copied += r.objects_copied;
+    total.parts_copied += r.parts_copied;
+    total.chunks_new += r.chunks_new;
+    total.seconds = std::max(total.seconds, r.seconds);
   }
-  if (!st.ok()) {
-    j["status"] = "error";
-    j["error"] = ErrorJson(st);
+  counters(total, &j);
+  j["seconds"] = total.seconds;
+  j["io_backend"] = reports[0].io_backend;
+  j["skipped"] = reports[0].skipped;
+  j["errors"] = ErrorsJson(reports[0].file_errors);
+  j["destinations"] = json::array();
+  for (size_t i = 0; i < reports.size(); i++) {
+    const PushReport& r = reports[i];
+    json d;
+    d["store"] = tos[i];
+    d["layout"] = dests[i].layout == Layout::kMirror ? "mirror" : "store";
+    d["status"] = r.recorded ? "ok" : "error";
+    d["manifest"] = r.recorded ? json(DigestHex(r.manifest_id)) : json(nullptr);
+    d["parent"] = r.recorded && r.parent ? json(DigestHex(*r.parent)) : json(nullptr);
+    counters(r, &d);
+    d["seconds"] = r.seconds;
+    j["destinations"].push_back(d);
   }
-  if (as_json) std::cout << j.dump(2) << std::endl;
+  if (!st.ok()) j["error"] = ErrorJson(st);
+  if (as_json) PrintJson(j);
   for (const auto& s : reports[0].skipped)
     LogWarn("skipped " + s + " (not a regular file, symlink or directory)");
   for (const auto& e : reports[0].file_errors)
     std::fprintf(stderr, "ferry push: %s\n", e.message().c_str());
   if (!st.ok()) return Fail(st, "push");
-  for (size_t i = 0; i < reports.size(); i++) {
+  for (size_t i = 0; i < reports.size() && !quiet; i++) {
     const PushReport& r = reports[i];
     double mbps = r.seconds > 0 ? r.bytes_read / r.seconds / 1e6 : 0;
     std::fprintf(stderr, "ferry push: %llu files, %s read once in %.2f s (%.0f MB/s, %s) -> %s\n",
@@ -283,7 +316,7 @@ int RunVerify(const std::string& store_url, const std::vector<std::string>& refs
              {"files", p.files}});
   }
   if (!st.ok()) j["error"] = ErrorJson(st);
-  if (as_json) std::cout << j.dump(2) << std::endl;
+  if (as_json) PrintJson(j);
   for (const auto& p : r.manifest_problems)
     std::fprintf(stderr, "ferry verify: %s\n", p.message().c_str());
   for (const auto& p : r.chunk_problems) {
@@ -308,15 +341,11 @@ int RunVerify(const std::string& store_url, const std::vector<std::string>& refs
   return 0;
 }
 
-int RunRestore(const std::string& what, const std::string& from, const std::string& to,
-               bool as_json, unsigned threads) {
+int RunRestore(RestoreOptions opts, const std::string& from, bool as_json, bool quiet) {
   auto dest = OpenDestination(from, /*create=*/false, *g_store_opts);
   if (!dest.ok()) return Fail(dest.status(), "restore");
   auto source = MakeChunkSource(*dest);
-  RestoreOptions opts;
-  opts.what = what;
-  opts.target = to;
-  opts.threads = threads;
+  const std::string& to = opts.target;
   RestoreReport r;
   Status st = Restore(dest->meta.get(), source.get(), opts, &r);
   json j;
@@ -325,21 +354,46 @@ int RunRestore(const std::string& what, const std::string& from, const std::stri
   j["target"] = to;
   j["files_written"] = r.files_written;
   j["files_unchanged"] = r.files_unchanged;
+  j["files_replaced"] = r.files_replaced;
+  j["temp_files_removed"] = r.temp_files_removed;
+  j["setuid_dropped"] = r.setuid_dropped;
+  j["extras"] = r.extras;
+  j["extras_deleted"] = r.extras_deleted;
   j["dirs"] = r.dirs;
   j["symlinks"] = r.symlinks;
   j["bytes_written"] = r.bytes_written;
   j["seconds"] = r.seconds;
   j["errors"] = ErrorsJson(r.errors);
   if (!st.ok()) j["error"] = ErrorJson(st);
-  if (as_json) std::cout << j.dump(2) << std::endl;
+  if (as_json) PrintJson(j);
   for (const auto& e : r.errors) std::fprintf(stderr, "ferry restore: %s\n", e.message().c_str());
+  if (!r.extras.empty() && !r.extras_deleted && !quiet)
+    std::fprintf(stderr,
+                 "ferry restore: %zu entr%s in %s %s not part of the build and %s kept (first: "
+                 "%s); --delete removes them\n",
+                 r.extras.size(), r.extras.size() == 1 ? "y" : "ies", to.c_str(),
+                 r.extras.size() == 1 ? "is" : "are", r.extras.size() == 1 ? "was" : "were",
+                 r.extras[0].c_str());
+  if (r.setuid_dropped > 0 && !quiet)
+    std::fprintf(stderr,
+                 "ferry restore: set-uid/set-gid bits dropped from %llu file(s) (--keep-setuid "
+                 "keeps them)\n",
+                 static_cast<unsigned long long>(r.setuid_dropped));
   if (!st.ok()) return Fail(st, "restore");
+  if (quiet) return 0;
   std::fprintf(stderr,
-               "ferry restore: %llu files written (%s), %llu already identical, all verified "
-               "against manifest %s\n",
+               "ferry restore: %llu files written (%s; %llu replaced a different file), %llu "
+               "already identical, all verified against manifest %s\n",
                static_cast<unsigned long long>(r.files_written), Human(r.bytes_written).c_str(),
+               static_cast<unsigned long long>(r.files_replaced),
                static_cast<unsigned long long>(r.files_unchanged),
                DigestHex(r.manifest_id).c_str());
+  if (r.extras_deleted && !r.extras.empty())
+    std::fprintf(stderr, "  removed %zu entr%s not in the build (--delete)\n", r.extras.size(),
+                 r.extras.size() == 1 ? "y" : "ies");
+  if (r.temp_files_removed > 0)
+    std::fprintf(stderr, "  removed %llu .ferry-tmp-* file(s) left by an interrupted restore\n",
+                 static_cast<unsigned long long>(r.temp_files_removed));
   return 0;
 }
 
@@ -398,6 +452,9 @@ int Main(int argc, char** argv) {
   push->add_flag("--no-progress", no_progress, "No progress line");
   PushOptions push_opts;
   push_opts.cache_dir = DefaultCacheDir();
+  push->add_flag("--allow-empty", push_opts.allow_empty,
+                 "Record a build with no files (refused by default: an empty build output is "
+                 "usually a wrong path)");
   push->add_flag("--rehash", push_opts.rehash,
                  "Read and hash every file, even those the stat cache says are unchanged");
   push->add_option("--cache-dir", push_opts.cache_dir,
@@ -428,29 +485,58 @@ int Main(int argc, char** argv) {
   // restore
   auto* restore =
       app.add_subcommand("restore", "Write a build back out, byte-identical and verified");
-  std::string what, from, target;
+  std::string from;
+  RestoreOptions ropts;
   bool rjson = false;
-  unsigned rthreads = 0;
-  restore->add_option("ref-or-manifest-id", what, "Ref name or manifest ID")->required();
+  restore->add_option("ref-or-manifest-id", ropts.what, "Ref name or manifest ID")->required();
   restore->add_option("--from", from, "Store: a directory, file:///path or s3://bucket/prefix/")
       ->required();
-  restore->add_option("--to", target, "Target directory (created if missing)")->required();
+  restore->add_option("--to", ropts.target, "Target directory (created if missing)")->required();
   restore->add_flag("--json", rjson, "Print a JSON report on stdout");
-  restore->add_option("--threads", rthreads, "Parallel files (default: two per core)");
+  restore->add_option("--threads", ropts.threads, "Parallel files (default: two per core)");
+  restore->add_flag("--delete", ropts.delete_extras,
+                    "Remove files and directories in the target that are not in the build");
+  restore->add_flag("--keep-setuid", ropts.keep_setuid,
+                    "Restore set-uid/set-gid bits (dropped by default)");
 
+  // --json anywhere: errors, usage errors included, come as JSON on stdout too.
+  for (int i = 1; i < argc; i++) g_json_error |= std::string_view(argv[i]) == "--json";
   try {
     app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
   } catch (const CLI::ParseError& e) {
-    int rc = app.exit(e);
-    return rc == 0 ? 0 : static_cast<int>(Code::kUsage);
+    std::string msg = e.what();
+    if (app.get_subcommands().empty()) {
+      // The first word that is not an option: a command Ferry does not have?
+      for (int i = 1; i < argc; i++) {
+        std::string_view a = argv[i];
+        if (a.empty() || a[0] == '-') {
+          if (a.find('=') == std::string_view::npos &&
+              (a == "--endpoint-url" || a == "--ca-bundle" || a == "--meta-prefix"))
+            i++;  // its value
+          continue;
+        }
+        msg = "unknown command '" + std::string(a) + "'; the commands are push, verify, restore "
+              "(ferry --help)";
+        break;
+      }
+    }
+    std::string cmd = app.get_subcommands().empty() ? "" : app.get_subcommands()[0]->get_name();
+    return Fail(Status::Usage(msg + (cmd.empty() ? "" : " (ferry " + cmd + " --help)")),
+                cmd.empty() ? "" : cmd);
   }
   if (quiet) SetLogLevel(LogLevel::kError);
   if (verbose) SetLogLevel(LogLevel::kDebug);
   if (*push)
     return RunPush(push_opts, sources, tos, ref, tags, json_out, level, chunk_spec, memory_mib,
-                   threads, io, !no_progress && !quiet, layout);
+                   threads, io, !no_progress && !quiet, layout, quiet);
   if (*verify) return RunVerify(store_url, vrefs, all, vjson, vthreads, quick);
-  if (*restore) return RunRestore(what, from, target, rjson, rthreads);
+  if (*restore) return RunRestore(ropts, from, rjson, quiet);
   return static_cast<int>(Code::kUsage);
 }
 

@@ -1,6 +1,7 @@
 #include "transport/local_store.h"
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -158,6 +159,28 @@ Result<std::vector<std::string>> LocalStore::List(std::string_view prefix) {
   };
   RETURN_IF_ERROR(walk(dir_rel));
   return out;
+}
+
+Status LocalStore::ReplaceIf(std::string_view key, const std::optional<std::string>& expected,
+                             std::string_view data) {
+  // One lock file for the store, held with flock: the kernel releases it when
+  // the process dies, so a killed push never leaves the store locked.
+  std::string lock_path = root_ + "/" + std::string(kTempPrefix) + "refs.lock";
+  int fd = open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) return PosixError("cannot open lock file " + lock_path, errno);
+  struct Unlock {
+    int fd;
+    ~Unlock() { close(fd); }  // also releases the flock
+  } unlock{fd};
+  while (flock(fd, LOCK_EX) != 0)
+    if (errno != EINTR) return PosixError("cannot lock " + lock_path, errno);
+  auto current = Get(key);
+  if (!current.ok() && current.status().code() != Code::kNotFound) return current.take_status();
+  std::optional<std::string> now;
+  if (current.ok()) now = std::move(*current);
+  if (now != expected)
+    return Status::Conflict(Describe() + "/" + std::string(key) + " was changed by another writer");
+  return Put(key, data);
 }
 
 Status LocalStore::Delete(std::string_view key) {

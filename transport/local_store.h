@@ -30,6 +30,8 @@ class LocalStore final : public ObjectStore {
   Result<uint64_t> Size(std::string_view key) override;
   Result<std::vector<std::string>> List(std::string_view prefix) override;
   Status Delete(std::string_view key) override;
+  Status ReplaceIf(std::string_view key, const std::optional<std::string>& expected,
+                   std::string_view data) override;
 
   const std::string& root() const { return root_; }
 

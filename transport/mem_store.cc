@@ -37,6 +37,17 @@ Status MemStore::Delete(std::string_view key) {
   return Status::OK();
 }
 
+Status MemStore::ReplaceIf(std::string_view key, const std::optional<std::string>& expected,
+                           std::string_view data) {
+  std::lock_guard<std::mutex> l(mu_);
+  auto it = objects_.find(std::string(key));
+  std::optional<std::string> current;
+  if (it != objects_.end()) current = it->second;
+  if (current != expected) return Status::Conflict(std::string(key) + " changed");
+  objects_[std::string(key)] = std::string(data);
+  return Status::OK();
+}
+
 std::map<std::string, std::string> MemStore::Snapshot() {
   std::lock_guard<std::mutex> l(mu_);
   return objects_;

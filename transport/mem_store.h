@@ -19,6 +19,8 @@ class MemStore final : public ObjectStore {
   Result<uint64_t> Size(std::string_view key) override;
   Result<std::vector<std::string>> List(std::string_view prefix) override;
   Status Delete(std::string_view key) override;
+  Status ReplaceIf(std::string_view key, const std::optional<std::string>& expected,
+                   std::string_view data) override;
 
   // Test access: the raw map (copy) and direct mutation.
   std::map<std::string, std::string> Snapshot();
@@ -52,6 +54,10 @@ class FaultyStore final : public ObjectStore {
     return base_->List(prefix);
   }
   Status Delete(std::string_view key) override { return base_->Delete(key); }
+  Status ReplaceIf(std::string_view key, const std::optional<std::string>& expected,
+                   std::string_view data) override {
+    return base_->ReplaceIf(key, expected, data);
+  }
 
  private:
   ObjectStore* base_;

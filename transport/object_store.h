@@ -8,6 +8,7 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -47,6 +48,15 @@ class ObjectStore {
   // Removes `key`; OK if it did not exist.
   virtual Status Delete(std::string_view key) = 0;
 
+  // Compare-and-swap: creates or replaces `key` with `data` only if its
+  // current bytes are `expected` (nullopt: only if it does not exist),
+  // atomically with respect to every other ReplaceIf on the store (local: a
+  // lock file held with flock; S3: a conditional PUT, If-Match on the ETag or
+  // If-None-Match: *). kConflict naming the key if the object is not as
+  // expected or another writer got in between. Used for refs.
+  virtual Status ReplaceIf(std::string_view key, const std::optional<std::string>& expected,
+                           std::string_view data) = 0;
+
   // Requests worth having in flight when reading many objects: high for a
   // store behind a network round trip, 0 (the caller's default) for local disks.
   virtual unsigned PreferredConcurrency() const { return 0; }
@@ -55,6 +65,17 @@ class ObjectStore {
 // Requests in flight for network object stores (a bucket answers each small
 // GET in a round trip; latency, not bandwidth, bounds a single stream).
 inline constexpr unsigned kNetworkConcurrency = 16;
+
+// The store format this Ferry writes, and the oldest it reads
+// (docs/store-format.md). Format 2 keeps refs in a flat namespace
+// (refs/<percent-encoded name>); format 1 stores' refs are read as they are.
+inline constexpr int kStoreFormat = 2;
+// The store's format version from its FERRY-STORE marker.
+Result<int> StoreFormat(ObjectStore* store);
+// Raises the marker to kStoreFormat (before writing anything older Ferry
+// versions would misread, so they refuse the store instead). A store with no
+// marker at all is left as it is.
+Status UpgradeStoreFormat(ObjectStore* store);
 
 // Checks the FERRY-STORE marker of `store`; with create=true and no marker,
 // makes the location a store if is_empty() says it is empty, else refuses.

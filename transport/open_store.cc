@@ -11,18 +11,47 @@ namespace {
 
 // Written at the root of every store; docs/store-format.md.
 constexpr char kMarkerKey[] = "FERRY-STORE";
-constexpr char kMarkerBody[] = "ferry store format 1\n";
+
+std::string MarkerBody(int version) {
+  return "ferry store format " + std::to_string(version) + "\n";
+}
+
+// The version a marker names; 0 if it names none this Ferry reads.
+int MarkerVersion(const std::string& body) {
+  for (int v = 1; v <= kStoreFormat; v++)
+    if (body == MarkerBody(v)) return v;
+  return 0;
+}
+
+Status UnknownFormat(ObjectStore* store) {
+  return Status::StoreUnavailable("store " + store->Describe() + " has an unknown format (" +
+                                  kMarkerKey +
+                                  "); it was written by a newer Ferry or is damaged");
+}
 
 }  // namespace
+
+Result<int> StoreFormat(ObjectStore* store) {
+  ASSIGN_OR_RETURN(std::string body, store->Get(kMarkerKey));
+  int v = MarkerVersion(body);
+  if (v == 0) return UnknownFormat(store);
+  return v;
+}
+
+Status UpgradeStoreFormat(ObjectStore* store) {
+  auto v = StoreFormat(store);
+  // No marker: not opened as a store (an in-memory test store); nothing to raise.
+  if (!v.ok() && v.status().code() == Code::kNotFound) return Status::OK();
+  RETURN_IF_ERROR(v.status());
+  if (*v >= kStoreFormat) return Status::OK();
+  return store->Put(kMarkerKey, MarkerBody(kStoreFormat));
+}
 
 Status CheckStoreMarker(ObjectStore* store, bool create,
                         const std::function<Result<bool>()>& is_empty) {
   auto marker = store->Get(kMarkerKey);
   if (marker.ok()) {
-    if (*marker != kMarkerBody)
-      return Status::StoreUnavailable("store " + store->Describe() + " has an unknown format (" +
-                                      kMarkerKey +
-                                      "); it was written by a newer Ferry or is damaged");
+    if (MarkerVersion(*marker) == 0) return UnknownFormat(store);
     return Status::OK();
   }
   if (marker.status().code() != Code::kNotFound) return marker.take_status();
@@ -34,7 +63,7 @@ Status CheckStoreMarker(ObjectStore* store, bool create,
     return Status::StoreUnavailable(store->Describe() +
                                     " is not empty and is not a Ferry store; choose a new or empty "
                                     "directory or prefix");
-  return store->Put(kMarkerKey, kMarkerBody);
+  return store->Put(kMarkerKey, MarkerBody(kStoreFormat));
 }
 
 namespace {

@@ -86,6 +86,13 @@ Status LoadXml(const std::string& body, pugi::xml_document* doc, const std::stri
   return Status::OK();
 }
 
+// Whether an XML reply is an S3 <Error> document (its root element is Error).
+bool IsErrorDocument(const std::string& body) {
+  pugi::xml_document doc;
+  if (!doc.load_buffer(body.data(), body.size())) return false;
+  return std::string_view(doc.document_element().name()) == "Error";
+}
+
 std::string XmlText(const std::string& body, const char* element) {
   pugi::xml_document doc;
   if (!doc.load_buffer(body.data(), body.size())) return "";
@@ -134,8 +141,15 @@ Status S3ErrorStatus(long http_status, const std::string& body, const std::strin
     return Status::Auth(detail + "; this machine's clock is off: sync it (NTP) and run again");
   if (code == "NoSuchBucket")
     return Status::StoreUnavailable(detail + "; create the bucket or fix the s3:// URL");
-  if (code == "NoSuchKey" || code == "NoSuchUpload" || (code.empty() && http_status == 404))
-    return Status::NotFound(detail);
+  if (code == "NoSuchKey" || code == "NoSuchUpload" || (body.empty() && http_status == 404))
+    return Status::NotFound(detail);  // (a HEAD's 404 has no body)
+  if (code.empty() && http_status == 404)
+    return Status::StoreUnavailable(detail +
+                                    "; the answer is not an S3 error document: is the endpoint "
+                                    "(--endpoint-url, AWS_ENDPOINT_URL) an S3 server?");
+  if (code == "PreconditionFailed" || code == "ConditionalRequestConflict" ||
+      http_status == 412)
+    return Status::Conflict(detail + "; another writer changed it first");
   if (code == "QuotaExceeded" || code == "EntityTooLarge")
     return Status::NoSpace(detail + "; raise the bucket quota or free space");
   if (code == "XAmzContentSHA256Mismatch" || code == "BadDigest" || code == "InvalidDigest")
@@ -248,8 +262,8 @@ Result<HttpResponse> S3Client::SendOnce(const Request& req, const std::string& a
     ~ReleaseHandle() { loop->Release(h); }
   } release{loop_.get(), h};
   struct curl_slist* hdrs = nullptr;
-  for (const auto& [k, v] : sreq.headers)
-    if (k != "host") hdrs = curl_slist_append(hdrs, (k + ": " + v).c_str());
+  for (const auto& [k, v] : sreq.headers)  // "name;" is how curl sends a header with no value
+    if (k != "host") hdrs = curl_slist_append(hdrs, (v.empty() ? k + ";" : k + ": " + v).c_str());
   hdrs = curl_slist_append(hdrs, ("Authorization: " + sig.authorization).c_str());
   hdrs = curl_slist_append(hdrs, "Expect:");
   if (req.method == "PUT" || req.method == "POST")
@@ -305,9 +319,9 @@ Result<HttpResponse> S3Client::SendOnce(const Request& req, const std::string& a
   curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &resp.status);
   if (resp.status == 503) throttled_++;
   if (resp.status >= 200 && resp.status < 300) {
-    // CompleteMultipartUpload and CopyObject can fail with 200 and an error body.
-    if (!resp.body.empty() && resp.body.find("<Error>") != std::string::npos)
-      return S3ErrorStatus(500, resp.body, what);
+    // CompleteMultipartUpload and the copies can fail with 200 and an error
+    // document: recognised by parsing an XML reply, never by looking into bytes.
+    if (req.xml_reply && IsErrorDocument(resp.body)) return S3ErrorStatus(500, resp.body, what);
     return resp;
   }
   return S3ErrorStatus(resp.status, resp.body, what);
@@ -334,11 +348,13 @@ Status S3Client::PutObject(const std::string& bucket, const std::string& key, st
   return Status::OK();
 }
 
-Result<std::string> S3Client::GetObject(const std::string& bucket, const std::string& key) {
+Result<std::string> S3Client::GetObject(const std::string& bucket, const std::string& key,
+                                        std::string* etag) {
   Request r;
   r.bucket = bucket;
   r.key = key;
   ASSIGN_OR_RETURN(HttpResponse resp, Send(r));
+  if (etag) *etag = resp.headers["etag"];
   return std::move(resp.body);
 }
 
@@ -375,6 +391,7 @@ Result<std::vector<std::string>> S3Client::ListObjects(const std::string& bucket
     Request r;
     r.bucket = bucket;
     r.query = {{"list-type", "2"}, {"prefix", prefix}};
+    r.xml_reply = true;
     if (!token.empty()) r.query.emplace_back("continuation-token", token);
     ASSIGN_OR_RETURN(HttpResponse resp, Send(r));
     pugi::xml_document doc;
@@ -404,6 +421,7 @@ Result<std::string> S3Client::CreateMultipartUpload(
   r.key = key;
   r.query = {{"uploads", ""}};
   r.headers = headers;
+  r.xml_reply = true;
   ASSIGN_OR_RETURN(HttpResponse resp, Send(r));
   std::string id = XmlText(resp.body, "UploadId");
   if (id.empty())
@@ -454,7 +472,8 @@ Result<std::string> S3Client::UploadPartCopy(const std::string& bucket, const st
   r.headers.emplace_back("x-amz-copy-source-range",
                          "bytes=" + std::to_string(offset) + "-" + std::to_string(offset + n - 1));
   if (!src_etag.empty()) r.headers.emplace_back("x-amz-copy-source-if-match", src_etag);
-  ASSIGN_OR_RETURN(HttpResponse resp, Send(r));  // an <Error> inside a 200 is an error (Send)
+  r.xml_reply = true;                            // an <Error> inside a 200 is an error (Send)
+  ASSIGN_OR_RETURN(HttpResponse resp, Send(r));
   std::string etag = XmlText(resp.body, "ETag");
   if (etag.empty())
     return Status::StoreUnavailable("UploadPartCopy " + std::to_string(part_number) + " of s3://" +
@@ -477,6 +496,7 @@ Result<std::string> S3Client::CompleteMultipartUpload(const std::string& bucket,
   r.key = key;
   r.query = {{"uploadId", upload_id}};
   r.body = body;
+  r.xml_reply = true;  // an <Error> inside a 200 is an error (Send)
   ASSIGN_OR_RETURN(HttpResponse resp, Send(r));
   return XmlText(resp.body, "ETag");
 }
@@ -501,6 +521,7 @@ Result<std::vector<S3Client::UploadInfo>> S3Client::ListMultipartUploads(
     Request r;
     r.bucket = bucket;
     r.query = {{"uploads", ""}, {"prefix", prefix}};
+    r.xml_reply = true;
     if (!key_marker.empty()) {
       r.query.emplace_back("key-marker", key_marker);
       r.query.emplace_back("upload-id-marker", id_marker);
@@ -530,6 +551,7 @@ Result<std::vector<S3Client::PartInfo>> S3Client::ListParts(const std::string& b
     r.bucket = bucket;
     r.key = key;
     r.query = {{"uploadId", upload_id}};
+    r.xml_reply = true;
     if (!marker.empty()) r.query.emplace_back("part-number-marker", marker);
     ASSIGN_OR_RETURN(HttpResponse resp, Send(r));
     pugi::xml_document doc;
@@ -554,7 +576,41 @@ Status S3Client::CopyObject(const std::string& bucket, const std::string& src_ke
   r.key = dst_key;
   r.headers = headers;
   r.headers.emplace_back("x-amz-copy-source", "/" + bucket + "/" + UriEncode(src_key, false));
-  auto resp = Send(r);  // an <Error> inside a 200 is an error (Send)
+  r.xml_reply = true;  // an <Error> inside a 200 is an error (Send)
+  auto resp = Send(r);
+  return resp.ok() ? Status::OK() : resp.take_status();
+}
+
+namespace {
+std::string XmlEscape(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    switch (c) {
+      case '&': out += "&amp;"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '"': out += "&quot;"; break;
+      case '\'': out += "&apos;"; break;
+      default: out += c;
+    }
+  }
+  return out;
+}
+}  // namespace
+
+Status S3Client::PutObjectTagging(const std::string& bucket, const std::string& key,
+                                  const std::vector<std::pair<std::string, std::string>>& tags) {
+  std::string body = "<Tagging><TagSet>";
+  for (const auto& [k, v] : tags)
+    body += "<Tag><Key>" + XmlEscape(k) + "</Key><Value>" + XmlEscape(v) + "</Value></Tag>";
+  body += "</TagSet></Tagging>";
+  Request r;
+  r.method = "PUT";
+  r.bucket = bucket;
+  r.key = key;
+  r.query = {{"tagging", ""}};
+  r.body = body;
+  auto resp = Send(r);
   return resp.ok() ? Status::OK() : resp.take_status();
 }
 

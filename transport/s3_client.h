@@ -86,6 +86,10 @@ class S3Client {
     // Chunked signing (kStreamingPayload): the body's pieces in order with
     // their SHA-256s, which are signed instead of the whole body's.
     std::vector<StreamChunk> stream_chunks;
+    // The reply is S3 XML that may be an <Error> document although the status
+    // is 200 (CompleteMultipartUpload, CopyObject, UploadPartCopy; listings).
+    // Only then is a 2xx body parsed for one; object bytes never are.
+    bool xml_reply = false;
   };
   // Sends with retries; any 2xx is OK, any other status becomes a Status.
   Result<HttpResponse> Send(const Request& req);
@@ -96,7 +100,9 @@ class S3Client {
   Status PutObject(const std::string& bucket, const std::string& key, std::string_view data,
                    const std::vector<std::pair<std::string, std::string>>& headers = {},
                    const Digest* sha = nullptr, std::string* etag = nullptr);
-  Result<std::string> GetObject(const std::string& bucket, const std::string& key);
+  // *etag, if given, gets the object's ETag.
+  Result<std::string> GetObject(const std::string& bucket, const std::string& key,
+                                std::string* etag = nullptr);
   struct ObjectInfo {
     uint64_t size = 0;
     std::string etag;
@@ -152,6 +158,11 @@ class S3Client {
   Status CopyObject(const std::string& bucket, const std::string& src_key,
                     const std::string& dst_key,
                     const std::vector<std::pair<std::string, std::string>>& headers = {});
+
+  // Replaces the object's S3 tags (RGW ignores x-amz-tagging on
+  // CreateMultipartUpload, so multipart objects get theirs this way).
+  Status PutObjectTagging(const std::string& bucket, const std::string& key,
+                          const std::vector<std::pair<std::string, std::string>>& tags);
 
   // Bytes [offset, offset+n) of an object.
   Result<std::string> GetRange(const std::string& bucket, const std::string& key, uint64_t offset,

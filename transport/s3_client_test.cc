@@ -49,6 +49,12 @@ TEST(S3ErrorTest, MapsErrorsOntoCodesAndFlags) {
   // No body (HEAD): the status alone.
   EXPECT_EQ(S3ErrorStatus(403, "", "HEAD s3://b/k").code(), Code::kAuth);
   EXPECT_TRUE(S3ErrorStatus(502, "", "GET").retryable());
+  EXPECT_EQ(S3ErrorStatus(404, "", "HEAD s3://b/k").code(), Code::kNotFound);
+  // A 404 page from a web server that is not S3 is not "the object is missing".
+  Status html = S3ErrorStatus(404, "<html><body>Not Found</body></html>", "GET s3://b/k");
+  EXPECT_EQ(html.code(), Code::kStoreUnavailable);
+  EXPECT_NE(html.message().find("S3 server"), std::string::npos);
+  EXPECT_TRUE(S3ErrorStatus(502, "<html>Bad Gateway</html>", "GET").retryable());
 }
 
 S3Config Config(int port) {
@@ -123,6 +129,34 @@ TEST(S3ClientTest, ErrorInsideA200IsAnError) {
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_EQ(*r, "\"x-2\"");
   EXPECT_EQ(server.requests(), 2);  // retried once
+}
+
+TEST(S3ClientTest, ObjectBytesThatContainErrorAreData) {
+  // A .d.ts file with Promise<Error> in it, and an object that is an S3 error
+  // document to the letter: both are object bytes, never an error reply.
+  const std::string dts = "export declare function f(): Promise<Error>;\n";
+  const std::string doc = "<?xml version=\"1.0\"?><Error><Code>InternalError</Code></Error>";
+  FakeServer server({Response(200, "OK", dts), Response(200, "OK", doc)});
+  S3Client client(Config(server.port()));
+  auto a = client.GetObject("b", "types.d.ts");
+  ASSERT_TRUE(a.ok()) << a.status().ToString();
+  EXPECT_EQ(*a, dts);
+  auto b = client.GetRange("b", "error.xml", 0, doc.size());
+  ASSERT_TRUE(b.ok()) << b.status().ToString();
+  EXPECT_EQ(*b, doc);
+  EXPECT_EQ(server.requests(), 2);  // neither was retried
+}
+
+TEST(S3ClientTest, ErrorInsideA200CopyIsAnErrorButErrorTextIsNot) {
+  // CopyObject's reply is parsed: an <Error> root is an error, the text
+  // "<Error>" inside a result (a key, an ETag) is not.
+  FakeServer server({Response(200, "OK", "<Error><Code>AccessDenied</Code></Error>"),
+                     Response(200, "OK",
+                              "<CopyObjectResult><ETag>\"e\"</ETag><Key>Promise<Error></Key>"
+                              "</CopyObjectResult>")});
+  S3Client client(Config(server.port()));
+  EXPECT_EQ(client.CopyObject("b", "src", "dst").code(), Code::kAuth);
+  EXPECT_TRUE(client.CopyObject("b", "src", "dst").ok());
 }
 
 TEST(S3ClientTest, ListFollowsContinuationTokens) {

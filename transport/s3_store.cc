@@ -116,4 +116,24 @@ Result<std::vector<std::string>> S3Store::List(std::string_view prefix) {
 
 Status S3Store::Delete(std::string_view key) { return client_->DeleteObject(bucket_, Key(key)); }
 
+Status S3Store::ReplaceIf(std::string_view key, const std::optional<std::string>& expected,
+                          std::string_view data) {
+  std::string etag;
+  auto current = client_->GetObject(bucket_, Key(key), &etag);
+  if (!current.ok() && current.status().code() != Code::kNotFound) return current.take_status();
+  std::optional<std::string> now;
+  if (current.ok()) now = std::move(*current);
+  std::string what = Describe() + std::string(key);
+  if (now != expected) return Status::Conflict(what + " was changed by another writer");
+  // The write happens only if nobody wrote in between (412 -> kConflict).
+  std::vector<std::pair<std::string, std::string>> cond;
+  if (now) {
+    if (etag.empty()) return Status::StoreUnavailable("GET " + what + ": no ETag");
+    cond.emplace_back("if-match", etag);
+  } else {
+    cond.emplace_back("if-none-match", "*");
+  }
+  return client_->PutObject(bucket_, Key(key), data, cond);
+}
+
 }  // namespace ferry

@@ -38,6 +38,8 @@ class S3Store final : public ObjectStore {
   Result<uint64_t> Size(std::string_view key) override;
   Result<std::vector<std::string>> List(std::string_view prefix) override;
   Status Delete(std::string_view key) override;
+  Status ReplaceIf(std::string_view key, const std::optional<std::string>& expected,
+                   std::string_view data) override;
   unsigned PreferredConcurrency() const override { return kNetworkConcurrency; }
 
  private:

@@ -32,6 +32,8 @@ const char* CodeName(Code code) {
       return "interrupted";
     case Code::kTargetUnwritable:
       return "target-unwritable";
+    case Code::kConflict:
+      return "conflict";
   }
   return "unknown";
 }

@@ -33,6 +33,7 @@ enum class Code : int {
   kAuth = 11,              // credentials rejected
   kInterrupted = 12,       // SIGINT/SIGTERM
   kTargetUnwritable = 13,  // restore target could not be written
+  kConflict = 14,          // another writer changed the object first (a ref moved); retry
 };
 
 // Short, stable name of a code ("verify-failed"), used in JSON reports.
@@ -68,6 +69,7 @@ class [[nodiscard]] Status {
   static Status TargetUnwritable(std::string m) {
     return Status(Code::kTargetUnwritable, std::move(m));
   }
+  static Status Conflict(std::string m) { return Status(Code::kConflict, std::move(m)); }
 
   bool ok() const { return state_ == nullptr; }
   Code code() const { return state_ ? state_->code : Code::kOk; }
