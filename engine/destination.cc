@@ -50,11 +50,13 @@ class MirrorChunkSource final : public ChunkSource {
   Status Fetch(const Digest& manifest, const FileEntry& f, size_t i, uint64_t offset,
                std::string* out) override {
     const ChunkInfo& c = f.chunks[i];
-    auto [bucket, prefix] = Location(manifest);
-    std::string object = "s3://" + bucket + "/" + prefix + f.path;
+    ASSIGN_OR_RETURN(auto w, Location(manifest));
+    const MirrorObject o = w->Object(f.path);
+    std::string object = "s3://" + w->bucket + "/" + w->prefix + f.path +
+                         (o.version_id.empty() ? "" : " (version " + o.version_id + ")");
     std::string where =
         object + " bytes " + std::to_string(offset) + "-" + std::to_string(offset + c.size - 1);
-    auto r = s3_->GetRange(bucket, prefix + f.path, offset, c.size);
+    auto r = s3_->GetRange(w->bucket, w->prefix + f.path, offset, c.size, o.version_id);
     if (!r.ok()) {
       if (r.status().code() == Code::kNotFound)
         return Status::NotFound("object " + object + " is missing");
@@ -68,32 +70,48 @@ class MirrorChunkSource final : public ChunkSource {
     return Status::OK();
   }
   Status Probe(const Digest& manifest, const FileEntry& f, size_t) override {
-    auto [bucket, prefix] = Location(manifest);
-    return CheckMirrorObject(s3_.get(), bucket, prefix + f.path, f.size, &f.sha256, "",
-                             MirrorOptions{}.part_size);
+    ASSIGN_OR_RETURN(auto w, Location(manifest));
+    return CheckMirrorObject(s3_.get(), w->bucket, w->prefix + f.path, f.size, &f.sha256,
+                             w->Object(f.path), MirrorOptions{}.part_size);
   }
 
   bool PerFile() const override { return true; }
   unsigned PreferredConcurrency() const override { return kNetworkConcurrency; }
 
  private:
-  // Where a manifest's objects are: recorded beside it, else where the store is.
-  std::pair<std::string, std::string> Location(const Digest& manifest) {
+  // Where a manifest's objects are (recorded beside it, else where the store
+  // is), and which objects they are.
+  struct Where {
+    std::string bucket, prefix;
+    MirrorRecord record;
+    MirrorObject Object(const std::string& path) const {
+      auto it = record.objects.find(path);
+      return it == record.objects.end() ? MirrorObject{} : it->second;
+    }
+  };
+  Result<std::shared_ptr<const Where>> Location(const Digest& manifest) {
     std::lock_guard<std::mutex> l(mu_);
     auto it = where_.find(manifest);
     if (it == where_.end()) {
-      std::pair<std::string, std::string> w{bucket_, prefix_};
-      if (auto url = GetMirrorLocation(meta_, manifest); url.ok())
-        ParseS3Url(*url, &w.first, &w.second);
-      it = where_.emplace(manifest, w).first;
+      auto w = std::make_shared<Where>();
+      w->bucket = bucket_;
+      w->prefix = prefix_;
+      auto rec = GetMirrorRecord(meta_, manifest);
+      if (rec.ok()) {
+        w->record = std::move(*rec);
+        ParseS3Url(w->record.url, &w->bucket, &w->prefix);
+      } else if (rec.status().code() != Code::kNotFound) {
+        return rec.take_status();
+      }
+      it = where_.emplace(manifest, std::move(w)).first;
     }
-    return it->second;
+    return std::shared_ptr<const Where>(it->second);
   }
   std::shared_ptr<S3Client> s3_;
   ObjectStore* meta_;
   std::string bucket_, prefix_;
   std::mutex mu_;
-  std::map<Digest, std::pair<std::string, std::string>> where_;  // guarded by mu_
+  std::map<Digest, std::shared_ptr<const Where>> where_;  // guarded by mu_
 };
 
 }  // namespace

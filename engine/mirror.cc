@@ -103,6 +103,8 @@ MirrorUploader::MirrorUploader(S3Client* client, std::string bucket, std::string
       opts_(opts),
       metadata_(std::move(metadata)),
       limit_(std::max(1u, opts.upload_threads)) {
+  objects_.resize(files_.size());
+  wrote_.assign(files_.size(), false);
   for (size_t i = 0; i < files_.size(); i++) {
     uploads_.push_back(std::make_unique<FileUpload>());
     const MirrorFile& f = files_[i];
@@ -328,10 +330,12 @@ bool ParseS3Url(const std::string& url, std::string* bucket, std::string* prefix
 }
 
 Status CheckMirrorObject(S3Client* client, const std::string& bucket, const std::string& key,
-                         uint64_t size, const Digest* sha, const std::string& expected_etag,
-                         size_t part_size) {
-  std::string what = "s3://" + bucket + "/" + key;
-  auto info = client->HeadObject(bucket, key);
+                         uint64_t size, const Digest* sha, const MirrorObject& expected,
+                         size_t part_size, MirrorObject* found) {
+  std::string what = "s3://" + bucket + "/" + key +
+                     (expected.version_id.empty() ? "" : " (version " + expected.version_id + ")");
+  const std::string& expected_etag = expected.etag;
+  auto info = client->HeadObject(bucket, key, expected.version_id);
   if (!info.ok()) {
     if (info.status().code() == Code::kNotFound)
       return Status::NotFound("object " + what + " is missing");
@@ -351,8 +355,10 @@ Status CheckMirrorObject(S3Client* client, const std::string& bucket, const std:
                                 "run verify without --quick to check its bytes");
   if (!expected_etag.empty() && Unquote(info->etag) != Unquote(expected_etag))
     return Status::VerifyFailed(what + " has ETag " + Unquote(info->etag) + ", expected " +
-                                Unquote(expected_etag))
+                                Unquote(expected_etag) +
+                                " (it was replaced by other bytes of the same size)")
         .SetDataLoss();
+  if (found) *found = MirrorObject{Unquote(info->etag), info->version_id};
   return Status::OK();
 }
 
@@ -364,9 +370,24 @@ std::vector<std::pair<std::string, std::string>> MirrorUploader::Headers() const
 }
 
 Status MirrorUploader::CheckObject(size_t index, const std::string& expected_etag,
-                                   const Digest* expected_sha) {
-  return CheckMirrorObject(client_, bucket_, Key(index), files_[index].size, expected_sha,
-                           expected_etag, opts_.part_size);
+                                   const Digest* expected_sha, bool wrote) {
+  MirrorObject found;
+  RETURN_IF_ERROR(CheckMirrorObject(client_, bucket_, Key(index), files_[index].size, expected_sha,
+                                    MirrorObject{expected_etag, ""}, opts_.part_size, &found));
+  std::lock_guard<std::mutex> l(done_mu_);
+  objects_[index] = std::move(found);
+  wrote_[index] = wrote;
+  return Status::OK();
+}
+
+MirrorObject MirrorUploader::object(size_t index) const {
+  std::lock_guard<std::mutex> l(done_mu_);
+  return objects_[index];
+}
+
+bool MirrorUploader::wrote(size_t index) const {
+  std::lock_guard<std::mutex> l(done_mu_);
+  return wrote_[index];
 }
 
 Status MirrorUploader::PutWhole(size_t index, const std::string& data, const Digest& sha) {
@@ -391,7 +412,7 @@ Status MirrorUploader::CopyFrom(size_t index, const std::string& src_key, const 
   // first: the SHA-256 Ferry stored with it when it sent it whole.
   // (No size exempts it from carrying that SHA-256: part_size = SIZE_MAX.)
   RETURN_IF_ERROR(
-      CheckMirrorObject(client_, bucket_, src_key, files_[index].size, &sha, "", SIZE_MAX));
+      CheckMirrorObject(client_, bucket_, src_key, files_[index].size, &sha, {}, SIZE_MAX));
   auto headers = Headers();
   // This build's metadata and tags, not the source's.
   headers.emplace_back("x-amz-metadata-directive", "REPLACE");
@@ -442,7 +463,8 @@ void MirrorUploader::OnFileDone(size_t index, const FileDigest& digest) {
       const MirrorFile& mf = files_[index];
       // Same path: is the object still there, intact? Renamed: copy it over.
       const bool own = mf.previous_key == Key(index);
-      Status st = own ? CheckObject(index, "", &sha) : CopyFrom(index, mf.previous_key, sha);
+      Status st = own ? CheckObject(index, mf.previous_object.etag, &sha, /*wrote=*/false)
+                      : CopyFrom(index, mf.previous_key, sha);
       if (st.ok()) {
         if (own) files_unchanged_++;
         AddKnownObject(sha, Key(index));
@@ -673,7 +695,9 @@ Status MirrorUploader::Finish(const std::vector<FileDigest>& digests) {
     if (files_[i].size != 0 || !digests[i].status.ok()) continue;
     Digest sha = digests[i].sha256;
     Enqueue(0, [this, i, sha] {
-      Status st = files_[i].previous_sha ? CheckObject(i, "", &sha) : Status::OK();
+      Status st = files_[i].previous_sha
+                      ? CheckObject(i, files_[i].previous_object.etag, &sha, /*wrote=*/false)
+                      : Status::OK();
       if (st.ok() && files_[i].previous_sha) {
         files_unchanged_++;
         return;

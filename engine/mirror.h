@@ -31,19 +31,22 @@
 #include <vector>
 
 #include "engine/pipeline.h"
+#include "manifest/repo.h"
 #include "transport/object_store.h"
 #include "transport/s3_client.h"
 
 namespace ferry {
 
-// HEADs s3://bucket/key and checks it against what Ferry knows of it: `size`;
-// if `sha` is given, the x-amz-meta-ferry-sha256 that Ferry stores on every
-// object it sends in one PUT (a different one is data loss; none at all, on an
-// object of at most `part_size` bytes, means another client replaced it); and
-// `expected_etag` if not empty. A missing object is kNotFound.
+// HEADs s3://bucket/key (its version `expected.version_id`, if given) and
+// checks it against what Ferry knows of it: `size`; if `sha` is given, the
+// x-amz-meta-ferry-sha256 that Ferry stores on every object it sends in one
+// PUT (a different one is data loss; none at all, on an object of at most
+// `part_size` bytes, means another client replaced it); and `expected.etag`
+// if not empty (a multipart object's identity: the md5-of-md5s of its parts).
+// A missing object is kNotFound. *found, if given, gets its ETag and version.
 Status CheckMirrorObject(S3Client* client, const std::string& bucket, const std::string& key,
-                         uint64_t size, const Digest* sha, const std::string& expected_etag,
-                         size_t part_size);
+                         uint64_t size, const Digest* sha, const MirrorObject& expected,
+                         size_t part_size, MirrorObject* found = nullptr);
 
 // Splits "s3://bucket/prefix" (a destination, or a recorded mirror location)
 // into the bucket and a key prefix (empty or ending in '/'); false if it is
@@ -72,6 +75,10 @@ struct MirrorFile {
   // become UploadPartCopy parts from it instead of uploads.
   std::vector<ChunkInfo> previous_chunks;
   std::string previous_chunks_key;
+  // What the previous build recorded of the object at previous_key (its ETag
+  // is checked too, so a same-size object swapped behind Ferry's back is
+  // never taken for this file's bytes).
+  MirrorObject previous_object;
 };
 
 struct MirrorOptions {
@@ -129,6 +136,11 @@ class MirrorUploader final : public FileSink {
   bool CanSkipRead(size_t index) const { return files_[index].previous_sha.has_value(); }
 
   MirrorStats stats() const;
+  // After Finish: the object each file now is (ETag and version as the
+  // server reported them), and whether this push wrote it (an upload or a
+  // copy) rather than finding it there.
+  MirrorObject object(size_t index) const;
+  bool wrote(size_t index) const;
   std::string Key(size_t index) const { return prefix_ + files_[index].rel_path; }
 
  private:
@@ -138,9 +150,10 @@ class MirrorUploader final : public FileSink {
   Status PutWhole(size_t index, const std::string& data, const Digest& sha);
   // Every object's metadata headers, with its S3 tags (x-amz-tagging).
   std::vector<std::pair<std::string, std::string>> Headers() const;
-  // CheckMirrorObject on files[index]'s object.
+  // CheckMirrorObject on files[index]'s object; on success records what it
+  // is (and, with `wrote`, that this push made it).
   Status CheckObject(size_t index, const std::string& expected_etag,
-                     const Digest* expected_sha = nullptr);
+                     const Digest* expected_sha = nullptr, bool wrote = true);
   // Queues the next part; `pieces` (its chunks and their SHA-256s) let it be
   // signed without hashing it again, else it is hashed whole.
   void EnqueuePart(size_t index, std::shared_ptr<std::string> part,
@@ -184,8 +197,10 @@ class MirrorUploader final : public FileSink {
   std::atomic<uint64_t> bytes_sent_{0}, objects_put_{0}, files_unchanged_{0};
   std::atomic<uint64_t> bytes_resumed_{0}, uploads_resumed_{0};
   std::atomic<uint64_t> bytes_copied_{0}, objects_copied_{0}, parts_copied_{0};
-  std::mutex done_mu_;
+  mutable std::mutex done_mu_;
   std::map<Digest, std::string> done_by_sha_;  // guarded by done_mu_: uploaded whole, checked
+  std::vector<MirrorObject> objects_;          // guarded by done_mu_: by file index
+  std::vector<bool> wrote_;                    // guarded by done_mu_
 };
 
 }  // namespace ferry

@@ -106,12 +106,18 @@ struct VerifyOptions {
   // HEAD only: existence, size and stored checksums; no byte is read or
   // rehashed, so a quick run never counts as verified (report->quick).
   bool quick = false;
+  // Store layout: a chunk whose bytes do not match its ID is moved aside to
+  // damaged/<id> (kept, not deleted), so the next push of a source that has
+  // it stores it again (push dedupes only onto chunks that are present).
+  // read_only: report only, write nothing.
+  bool read_only = false;
 };
 
 struct ChunkProblem {
   Digest id{};
   Status status;                   // kNotFound (missing) or kVerifyFailed (corrupt)
   std::vector<std::string> files;  // "path (manifest 1a2b3c4d)"
+  bool moved_aside = false;        // a corrupt chunk now at damaged/<id>
 };
 
 struct VerifyReport {
@@ -122,6 +128,9 @@ struct VerifyReport {
   double seconds = 0;
   std::vector<Status> manifest_problems;  // damaged manifests, dangling refs
   std::vector<ChunkProblem> chunk_problems;
+  // --all: builds a later push replaced in place (unversioned mirror bucket):
+  // listed, not checked, not a failure. (id, superseded by)
+  std::vector<std::pair<Digest, Digest>> superseded;
 };
 
 class ChunkSource;

@@ -221,9 +221,28 @@ struct TargetState {
   Manifest previous;
   std::map<std::string, const FileEntry*> previous_files;
   std::map<std::pair<uint64_t, int64_t>, const FileEntry*> previous_by_stat;  // (size, mtime)
+  MirrorRecord previous_record;  // mirror: where the previous build's objects are, and which
   std::unique_ptr<StoreSink> store_sink;
   std::unique_ptr<MirrorUploader> uploader;
 };
+
+// On a bucket without versioning, a push into the prefix its ref's previous
+// build uses replaces that build's objects in place: say so, once, with the fix.
+void WarnIfOverwritingInPlace(const PushMirror& pm, const Digest& previous) {
+  auto state = pm.client->GetBucketVersioning(pm.bucket);
+  if (!state.ok()) {
+    LogDebug("cannot read the versioning of bucket " + pm.bucket + ": " + state.status().message());
+    return;
+  }
+  if (*state == "Enabled") return;
+  LogWarn("bucket " + pm.bucket + " is not versioned: this push replaces the objects of build " +
+          DigestHex(previous).substr(0, 12) + " in s3://" + pm.bucket + "/" +
+          MirrorKeyPrefix(pm.prefix) +
+          " in place, so until it finishes that build is damaged, and afterwards the files it "
+          "changed are gone (the build is marked superseded). Enable versioning on the bucket "
+          "(aws s3api put-bucket-versioning --versioning-configuration Status=Enabled) or push "
+          "each build to its own prefix");
+}
 
 Status EmptyBuildError(const std::vector<std::string>& sources) {
   std::string names;
@@ -245,6 +264,54 @@ bool HasRegularFile(const std::filesystem::path& path) {
   return false;
 }
 
+// The builds recorded at a mirror location: its index, or (a store from
+// before the index) every manifest whose record names the location, once.
+Result<std::vector<Digest>> BuildsAt(ObjectStore* store, const std::string& url) {
+  auto builds = BuildsAtLocation(store, url);
+  if (builds.ok() || builds.status().code() != Code::kNotFound) return builds;
+  std::vector<Digest> out;
+  ASSIGN_OR_RETURN(auto all, ListManifests(store));
+  for (const auto& id : all) {
+    auto rec = GetMirrorRecord(store, id);
+    if (rec.ok() && rec->url == url) {
+      out.push_back(id);
+      RETURN_IF_ERROR(AddBuildAtLocation(store, url, id));
+    }
+  }
+  return out;
+}
+
+// After a push that wrote `written` (path -> SHA-256) at record.url: every
+// earlier build there that had other bytes at one of those paths, in an
+// object without a version ID (an unversioned bucket), lost that object to
+// this push. It is marked superseded by `id`, so verify and restore say so
+// instead of reporting damage.
+Status MarkSupersededBuilds(ObjectStore* store, const MirrorRecord& record,
+                            const std::map<std::string, Digest>& written, const Digest& id) {
+  ASSIGN_OR_RETURN(auto builds, BuildsAt(store, record.url));
+  RETURN_IF_ERROR(AddBuildAtLocation(store, record.url, id));
+  if (written.empty()) return Status::OK();
+  for (const auto& old : builds) {
+    if (old == id) continue;
+    ASSIGN_OR_RETURN(auto by, SupersededBy(store, old));
+    if (by) continue;
+    auto om = LoadManifest(store, old);
+    auto orec = GetMirrorRecord(store, old);
+    if (!om.ok() || !orec.ok()) continue;  // verify reports those
+    for (const auto& f : om->files) {
+      auto w = written.find(f.path);
+      if (f.type != EntryType::kFile || w == written.end() || w->second == f.sha256) continue;
+      auto o = orec->objects.find(f.path);
+      if (o != orec->objects.end() && !o->second.version_id.empty()) continue;  // kept by version
+      RETURN_IF_ERROR(MarkSuperseded(store, old, id));
+      LogInfo("build " + DigestHex(old).substr(0, 12) + " is superseded: this push replaced " +
+              record.url + f.path + " in place");
+      break;
+    }
+  }
+  return Status::OK();
+}
+
 // How often a push re-chains onto a ref that other pushes keep moving.
 constexpr int kRefAttempts = 10;
 
@@ -253,16 +320,17 @@ constexpr int kRefAttempts = 10;
 // the ref meanwhile, the build is re-parented onto that push's build and the
 // swap tried again, so neither build drops out of the ref's history.
 Status RecordBuild(const PushTarget& target, const std::string& ref, std::optional<Digest> parent,
+                   const MirrorRecord* record, const std::map<std::string, Digest>& written,
                    Manifest* m, PushReport* r) {
   Status st;
   for (int attempt = 1; attempt <= kRefAttempts; attempt++) {
     m->parent = parent;
     r->parent = parent;
     ASSIGN_OR_RETURN(r->manifest_id, PutManifest(target.store, m));
-    if (target.mirror)
-      RETURN_IF_ERROR(PutMirrorLocation(
-          target.store, r->manifest_id,
-          "s3://" + target.mirror->bucket + "/" + MirrorKeyPrefix(target.mirror->prefix)));
+    if (record) {
+      RETURN_IF_ERROR(PutMirrorRecord(target.store, r->manifest_id, *record));
+      RETURN_IF_ERROR(MarkSupersededBuilds(target.store, *record, written, r->manifest_id));
+    }
     if (ref.empty()) return Status::OK();
     st = UpdateRef(target.store, ref, parent, r->manifest_id);
     if (st.code() != Code::kConflict) return st;
@@ -437,10 +505,22 @@ Status PushMulti(const std::vector<PushTarget>& targets, const PushOptions& opts
     const PushMirror& pm = *targets[t].mirror;
     const std::string own_prefix = MirrorKeyPrefix(pm.prefix);
     std::string prev_bucket = pm.bucket, prev_prefix = own_prefix;
-    if (ts.parent)
-      if (auto where = GetMirrorLocation(targets[t].store, *ts.parent); where.ok())
-        ParseS3Url(*where, &prev_bucket, &prev_prefix);
+    if (ts.parent) {
+      auto rec = GetMirrorRecord(targets[t].store, *ts.parent);
+      if (rec.ok()) {
+        ts.previous_record = std::move(*rec);
+        ParseS3Url(ts.previous_record.url, &prev_bucket, &prev_prefix);
+      } else if (rec.status().code() != Code::kNotFound) {
+        return rec.take_status();
+      }
+    }
     const bool prev_here = prev_bucket == pm.bucket && !ts.previous.files.empty();
+    if (prev_here && prev_prefix == own_prefix)
+      WarnIfOverwritingInPlace(pm, *ts.parent);
+    auto previous_object = [&](const FileEntry* p) {
+      auto it = ts.previous_record.objects.find(p->path);
+      return it == ts.previous_record.objects.end() ? MirrorObject{} : it->second;
+    };
     auto key_of = [&](const FileEntry* p) { return prev_prefix + p->path; };
     std::vector<MirrorFile> mfiles;
     for (size_t i = 0; i < files.size(); i++) {
@@ -465,6 +545,7 @@ Status PushMulti(const std::vector<PushTarget>& targets, const PushOptions& opts
         // Checked with HEAD (its own object) or copied whole (CopyObject).
         mf.previous_sha = earlier->sha256;
         mf.previous_key = key_of(earlier);
+        mf.previous_object = previous_object(earlier);
       } else if (const FileEntry* base = earlier ? earlier : same;
                  base && e.size > mo.part_size && base->size >= kMinPartSize) {
         // A large file with an earlier version elsewhere or other bytes: the
@@ -648,7 +729,19 @@ Status PushMulti(const std::vector<PushTarget>& targets, const PushOptions& opts
     r.files = counts.files;
     r.dirs = counts.dirs;
     r.symlinks = counts.symlinks;
-    Status st = RecordBuild(targets[t], opts.ref, states[t].parent, &m, &r);
+    MirrorRecord record;
+    std::map<std::string, Digest> written;  // mirror: paths this push wrote, and their bytes
+    if (targets[t].mirror) {
+      record.url =
+          "s3://" + targets[t].mirror->bucket + "/" + MirrorKeyPrefix(targets[t].mirror->prefix);
+      for (size_t i = 0; i < files.size(); i++) {
+        const std::string& path = file_stats[i].first;
+        record.objects[path] = states[t].uploader->object(i);
+        if (states[t].uploader->wrote(i)) written[path] = digests[i].sha256;
+      }
+    }
+    Status st = RecordBuild(targets[t], opts.ref, states[t].parent,
+                            targets[t].mirror ? &record : nullptr, written, &m, &r);
     r.seconds = elapsed();
     if (st.ok() && !states[t].cache_path.empty()) {
       // What this push hashed, for the next one (only entries that are not racily clean).

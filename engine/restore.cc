@@ -315,6 +315,8 @@ Status Restore(ObjectStore* store, ChunkSource* source, const RestoreOptions& op
   auto t0 = std::chrono::steady_clock::now();
   if (opts.target.empty()) return Status::Usage("restore needs --to DIR");
   ASSIGN_OR_RETURN(report->manifest_id, ResolveManifest(store, opts.what));
+  ASSIGN_OR_RETURN(auto superseded, SupersededBy(store, report->manifest_id));
+  if (superseded) return SupersededError(report->manifest_id, *superseded);
   ASSIGN_OR_RETURN(Manifest m, LoadManifest(store, report->manifest_id));
 
   // Check every path before writing anything.

@@ -18,6 +18,23 @@ unsigned IoThreadCount(unsigned requested) {
   return requested ? requested : std::max(2u, 2 * std::thread::hardware_concurrency());
 }
 
+namespace {
+
+// Moves a corrupt chunk out of chunks/ into damaged/<id> (its bytes kept for
+// inspection), so that it counts as absent and the next push stores it anew.
+// Only a chunk that still holds the bytes that failed is moved: one a push
+// has meanwhile repaired stays where it is.
+bool MoveAside(ObjectStore* store, const ChunkInfo& chunk) {
+  auto bytes = store->Get(ChunkKey(chunk.id));
+  if (!bytes.ok()) return false;
+  std::string out;
+  if (DecodeChunk(*bytes, chunk.id, chunk.size, &out).ok()) return false;  // repaired meanwhile
+  if (!store->Put("damaged/" + DigestHex(chunk.id), *bytes).ok()) return false;
+  return store->Delete(ChunkKey(chunk.id)).ok();
+}
+
+}  // namespace
+
 Status Verify(ObjectStore* store, const VerifyOptions& opts, VerifyReport* report) {
   auto source = MakeStoreChunkSource(store);
   return Verify(store, source.get(), opts, report);
@@ -51,6 +68,21 @@ Status Verify(ObjectStore* store, ChunkSource* source, const VerifyOptions& opts
       if (!id.ok()) return id.take_status();
       ids.insert(*id);
     }
+  }
+
+  // Superseded builds (docs/store-format.md): listed by --all, an error when named.
+  ASSIGN_OR_RETURN(auto superseded, ListSuperseded(store));
+  for (auto it = ids.begin(); it != ids.end();) {
+    auto s = superseded.find(*it);
+    if (s == superseded.end()) {
+      ++it;
+      continue;
+    }
+    if (opts.all)
+      report->superseded.emplace_back(s->first, s->second);
+    else
+      report->manifest_problems.push_back(SupersededError(s->first, s->second));
+    it = ids.erase(it);
   }
 
   // Load every manifest (each is checked against its ID).
@@ -135,6 +167,9 @@ Status Verify(ObjectStore* store, ChunkSource* source, const VerifyOptions& opts
               break;
             }
     }
+    if (!source->PerFile() && !opts.quick && !opts.read_only &&
+        st.code() == Code::kVerifyFailed && st.data_loss())
+      p.moved_aside = MoveAside(store, item->file->chunks[item->chunk]);
     report->chunk_problems.push_back(std::move(p));
   }
   report->seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

@@ -142,8 +142,105 @@ TEST(ManifestTest, LoadChecksTheIdAgainstTheBytes) {
 TEST(ManifestTest, RefNames) {
   EXPECT_TRUE(ValidateRefName("app/main").ok());
   EXPECT_TRUE(ValidateRefName("release-1.4_rc2").ok());
-  for (const char* bad : {"", "/x", "x/", "a//b", "..", "a/../b", ".hidden", "sp ace", "a/.b"})
+  // What CI systems make of branch names, all valid git branch names.
+  for (const char* ok : {"acme/feature%2Flogin", "fix+1", "user@fix", "web/caf\xc3\xa9", "a.b/c"})
+    EXPECT_TRUE(ValidateRefName(ok).ok()) << ok;
+  for (const char* bad : {"", "/x", "x/", "a//b", "..", "a/../b", ".hidden", "sp ace", "a/.b",
+                          "a..b", "x.lock", "a/b.lock/c", "x.", "@", "a@{1}", "a~1", "a^", "a:b",
+                          "a?", "a*", "a[b", "a\\b", "tab\tref"})
     EXPECT_EQ(ValidateRefName(bad).code(), Code::kUsage) << bad;
+}
+
+TEST(ManifestTest, ARefAndARefBelowItCoexist) {
+  MemStore store;
+  Manifest m = Sample();
+  auto id = PutManifest(&store, &m);
+  ASSERT_TRUE(id.ok());
+  m.tags.emplace_back("other", "1");
+  auto id2 = PutManifest(&store, &m);
+  ASSERT_TRUE(id2.ok());
+  ASSERT_TRUE(UpdateRef(&store, "acme/web/main", std::nullopt, *id).ok());
+  ASSERT_TRUE(UpdateRef(&store, "acme/web/main/main", std::nullopt, *id2).ok());
+  ASSERT_TRUE(UpdateRef(&store, "acme/feature%2Flogin", std::nullopt, *id2).ok());
+  EXPECT_EQ(*ReadRef(&store, "acme/web/main"), *id);
+  EXPECT_EQ(*ReadRef(&store, "acme/web/main/main"), *id2);
+  EXPECT_EQ(*ReadRef(&store, "acme/feature%2Flogin"), *id2);
+  EXPECT_EQ(ReadRef(&store, "acme/feature/login").status().code(), Code::kNotFound);
+  EXPECT_EQ(*ListRefs(&store), (std::vector<std::string>{"acme/feature%2Flogin", "acme/web/main",
+                                                        "acme/web/main/main"}));
+}
+
+TEST(ManifestTest, UpdateRefIsCompareAndSwap) {
+  MemStore store;
+  Manifest m = Sample();
+  auto a = PutManifest(&store, &m);
+  m.tags.emplace_back("b", "1");
+  auto b = PutManifest(&store, &m);
+  ASSERT_TRUE(a.ok() && b.ok());
+  ASSERT_TRUE(UpdateRef(&store, "app/main", std::nullopt, *a).ok());
+  // A push that read no ref (or an older one) must not overwrite the newer one.
+  EXPECT_EQ(UpdateRef(&store, "app/main", std::nullopt, *b).code(), Code::kConflict);
+  EXPECT_EQ(UpdateRef(&store, "app/main", *b, *b).code(), Code::kConflict);
+  EXPECT_EQ(*ReadRef(&store, "app/main"), *a);
+  EXPECT_TRUE(UpdateRef(&store, "app/main", *a, *b).ok());
+  EXPECT_EQ(*ReadRef(&store, "app/main"), *b);
+}
+
+TEST(ManifestTest, FormatOneRefsAreReadAndMovedOnWrite) {
+  MemStore store;
+  Manifest m = Sample();
+  auto a = PutManifest(&store, &m);
+  m.tags.emplace_back("b", "1");
+  auto b = PutManifest(&store, &m);
+  ASSERT_TRUE(a.ok() && b.ok());
+  // A format-1 store kept refs/<name> as a path.
+  ASSERT_TRUE(store.Put("refs/app/main", DigestHex(*a) + "\n").ok());
+  EXPECT_EQ(*ReadRef(&store, "app/main"), *a);
+  EXPECT_EQ(*ListRefs(&store), std::vector<std::string>{"app/main"});
+  ASSERT_TRUE(UpdateRef(&store, "app/main", *a, *b).ok());
+  EXPECT_EQ(*ReadRef(&store, "app/main"), *b);
+  auto snap = store.Snapshot();
+  EXPECT_EQ(snap.count("refs/app/main"), 0u);
+  EXPECT_EQ(snap.count("refs/app%2Fmain"), 1u);
+  EXPECT_EQ(*ListRefs(&store), std::vector<std::string>{"app/main"});
+}
+
+TEST(ManifestTest, MirrorRecordsRoundTripAndOldOnesStillRead) {
+  MemStore store;
+  Digest id{};
+  id[0] = 7;
+  MirrorRecord r;
+  r.url = "s3://b/app/1.0/";
+  r.objects["dir/a file\nwith newline"] = {"0123abcd-3", "v1.x_y"};
+  r.objects["empty"] = {"d41d8cd98f00b204e9800998ecf8427e", ""};
+  ASSERT_TRUE(PutMirrorRecord(&store, id, r).ok());
+  auto back = GetMirrorRecord(&store, id);
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(back->url, r.url);
+  ASSERT_EQ(back->objects.size(), 2u);
+  EXPECT_EQ(back->objects["dir/a file\nwith newline"].version_id, "v1.x_y");
+  EXPECT_EQ(back->objects["empty"].version_id, "");
+  ASSERT_TRUE(store.Put("mirrors/" + DigestHex(id), "s3://b/old/").ok());  // format 1
+  EXPECT_EQ(GetMirrorRecord(&store, id)->url, "s3://b/old/");
+  ASSERT_TRUE(store.Put("mirrors/" + DigestHex(id), "ferry mirror record 2\no x").ok());
+  EXPECT_EQ(GetMirrorRecord(&store, id).status().code(), Code::kCorruptManifest);
+}
+
+TEST(ManifestTest, AChunkLargerThanTheManifestsMaximumIsRefused) {
+  // A crafted manifest: one chunk claims a byte more than the manifest's own
+  // largest chunk size, so a repeated small chunk cannot claim a huge file.
+  auto with_chunk = [](uint32_t size) {
+    Manifest m = Sample();
+    FileEntry& f = m.files[0];  // bin/app (Sample lists it first)
+    f.chunks = {{Sha256::Of("x"), size}};
+    f.size = size;
+    return EncodeManifest(&m);
+  };
+  const uint32_t max = Sample().chunking.max_size;
+  auto d = DecodeManifest(with_chunk(max + 1), "crafted");
+  EXPECT_EQ(d.status().code(), Code::kCorruptManifest);
+  EXPECT_NE(d.status().message().find("largest chunk size"), std::string::npos);
+  EXPECT_TRUE(DecodeManifest(with_chunk(max), "at the maximum").ok());
 }
 
 TEST(ManifestTest, RefsPointAtManifests) {

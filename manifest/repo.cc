@@ -30,20 +30,7 @@ std::string ManifestKey(const Digest& id) { return "manifests/" + DigestHex(id);
 // Format 2: one flat name per ref, every byte but [A-Za-z0-9._-] as %XX, so
 // a ref and a ref below it (app/main, app/main/main) never collide as a file
 // and a directory.
-std::string RefKey(const std::string& name) {
-  static const char* kHex = "0123456789ABCDEF";
-  std::string key = "refs/";
-  for (unsigned char c : name) {
-    if (std::isalnum(c) || c == '.' || c == '_' || c == '-') {
-      key += static_cast<char>(c);
-    } else {
-      key += '%';
-      key += kHex[c >> 4];
-      key += kHex[c & 15];
-    }
-  }
-  return key;
-}
+std::string RefKey(const std::string& name) { return "refs/" + PercentEncode(name); }
 
 namespace {
 
@@ -55,19 +42,7 @@ std::string LegacyRefKey(const std::string& name) { return "refs/" + name; }
 // key has no '/'; a format-1 key is the name itself.
 std::optional<std::string> RefNameOfKey(std::string_view rest) {
   if (rest.find('/') != std::string_view::npos) return std::string(rest);
-  std::string name;
-  for (size_t i = 0; i < rest.size(); i++) {
-    if (rest[i] != '%') {
-      name += rest[i];
-      continue;
-    }
-    if (i + 2 >= rest.size()) return std::nullopt;
-    auto raw = FromHex(rest.substr(i + 1, 2));
-    if (!raw || raw->size() != 1) return std::nullopt;
-    name += static_cast<char>((*raw)[0]);
-    i += 2;
-  }
-  return name;
+  return PercentDecode(rest);
 }
 
 // A ref's stored bytes and the key they are under (RefKey, else the legacy
@@ -201,12 +176,136 @@ Result<Digest> ResolveManifest(ObjectStore* store, const std::string& what) {
   return ReadRef(store, what);
 }
 
-Status PutMirrorLocation(ObjectStore* store, const Digest& id, const std::string& url) {
-  return store->Put("mirrors/" + DigestHex(id), url);
+namespace {
+constexpr char kRecordHead[] = "ferry mirror record 2\n";
+
+std::string OrDash(const std::string& s) { return s.empty() ? "-" : PercentEncode(s); }
+
+Result<std::string> FromDash(std::string_view s) {
+  if (s == "-") return std::string();
+  auto d = PercentDecode(s);
+  if (!d) return Status::CorruptManifest("bad field");
+  return *d;
+}
+}  // namespace
+
+// Format: "ferry mirror record 2\n", "url <url>\n", then one line a file:
+// "o <path> <etag> <version>\n", each field percent-encoded, "-" if empty.
+Status PutMirrorRecord(ObjectStore* store, const Digest& id, const MirrorRecord& record) {
+  std::string body = std::string(kRecordHead) + "url " + PercentEncode(record.url) + "\n";
+  for (const auto& [path, o] : record.objects)
+    body += "o " + PercentEncode(path) + " " + OrDash(o.etag) + " " + OrDash(o.version_id) + "\n";
+  return store->Put("mirrors/" + DigestHex(id), body);
 }
 
-Result<std::string> GetMirrorLocation(ObjectStore* store, const Digest& id) {
-  return store->Get("mirrors/" + DigestHex(id));
+Result<MirrorRecord> GetMirrorRecord(ObjectStore* store, const Digest& id) {
+  ASSIGN_OR_RETURN(std::string body, store->Get("mirrors/" + DigestHex(id)));
+  MirrorRecord r;
+  if (body.rfind("s3://", 0) == 0) {  // format 1: the URL alone
+    r.url = body;
+    return r;
+  }
+  auto corrupt = [&] {
+    return Status::CorruptManifest("mirror record mirrors/" + DigestHex(id) + " in " +
+                                   store->Describe() +
+                                   " is damaged; push the build again to write it anew");
+  };
+  if (body.rfind(kRecordHead, 0) != 0) return corrupt();
+  std::string_view rest = std::string_view(body).substr(sizeof kRecordHead - 1);
+  while (!rest.empty()) {
+    size_t nl = rest.find('\n');
+    if (nl == std::string_view::npos) return corrupt();
+    std::string_view line = rest.substr(0, nl);
+    rest.remove_prefix(nl + 1);
+    std::vector<std::string_view> f;
+    for (size_t at = 0; at <= line.size();) {
+      size_t sp = std::min(line.find(' ', at), line.size());
+      f.push_back(line.substr(at, sp - at));
+      at = sp + 1;
+    }
+    if (f.size() == 2 && f[0] == "url") {
+      auto url = PercentDecode(f[1]);
+      if (!url) return corrupt();
+      r.url = *url;
+    } else if (f.size() == 4 && f[0] == "o") {
+      auto path = PercentDecode(f[1]);
+      auto etag = FromDash(f[2]), version = FromDash(f[3]);
+      if (!path || !etag.ok() || !version.ok()) return corrupt();
+      r.objects[*path] = MirrorObject{*etag, *version};
+    } else {
+      return corrupt();
+    }
+  }
+  if (r.url.empty()) return corrupt();
+  return r;
+}
+
+namespace {
+std::string LocationKey(const std::string& url) { return "locations/" + DigestHex(Sha256::Of(url)); }
+}  // namespace
+
+Status AddBuildAtLocation(ObjectStore* store, const std::string& url, const Digest& id) {
+  for (int attempt = 0; attempt < 20; attempt++) {
+    auto cur = store->Get(LocationKey(url));
+    if (!cur.ok() && cur.status().code() != Code::kNotFound) return cur.take_status();
+    std::optional<std::string> expected;
+    if (cur.ok()) expected = *cur;
+    std::string line = DigestHex(id) + "\n";
+    if (expected && expected->find(line) != std::string::npos) return Status::OK();
+    Status st =
+        store->ReplaceIf(LocationKey(url), expected, (expected ? *expected : url + "\n") + line);
+    if (st.code() != Code::kConflict) return st;
+  }
+  return Status::Conflict("the build index of " + url + " in " + store->Describe() +
+                          " kept changing; run again")
+      .SetRetryable();
+}
+
+Result<std::vector<Digest>> BuildsAtLocation(ObjectStore* store, const std::string& url) {
+  ASSIGN_OR_RETURN(std::string body, store->Get(LocationKey(url)));
+  std::vector<Digest> out;
+  size_t at = body.find('\n');  // the first line is the URL itself
+  while (at != std::string::npos && at + 1 < body.size()) {
+    size_t nl = body.find('\n', at + 1);
+    if (auto d = ParseDigestHex(std::string_view(body).substr(at + 1, nl - at - 1))) out.push_back(*d);
+    at = nl;
+  }
+  return out;
+}
+
+Status MarkSuperseded(ObjectStore* store, const Digest& id, const Digest& by) {
+  return store->Put("superseded/" + DigestHex(id), DigestHex(by) + "\n");
+}
+
+Result<std::map<Digest, Digest>> ListSuperseded(ObjectStore* store) {
+  ASSIGN_OR_RETURN(auto keys, store->List("superseded/"));
+  std::map<Digest, Digest> out;
+  for (const auto& k : keys) {
+    auto id = ParseDigestHex(std::string_view(k).substr(11));
+    if (!id) continue;
+    ASSIGN_OR_RETURN(auto by, SupersededBy(store, *id));
+    if (by) out[*id] = *by;
+  }
+  return out;
+}
+
+Status SupersededError(const Digest& id, const Digest& by) {
+  return Status::VerifyFailed(
+      "build " + DigestHex(id) + " was superseded by build " + DigestHex(by) +
+      ", which replaced some of its objects in place (the bucket is not versioned), so it "
+      "cannot be restored whole; restore the newer build, and enable bucket versioning (or push "
+      "each build to its own prefix) to keep every build restorable");
+}
+
+Result<std::optional<Digest>> SupersededBy(ObjectStore* store, const Digest& id) {
+  auto body = store->Get("superseded/" + DigestHex(id));
+  if (!body.ok()) {
+    if (body.status().code() == Code::kNotFound) return std::optional<Digest>();
+    return body.take_status();
+  }
+  std::string_view s = *body;
+  while (!s.empty() && s.back() == '\n') s.remove_suffix(1);
+  return std::optional<Digest>(ParseDigestHex(s));
 }
 
 }  // namespace ferry

@@ -2,6 +2,8 @@
 // chunks and manifests, and named refs.
 #pragma once
 
+#include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -33,11 +35,39 @@ Status UpdateRef(ObjectStore* store, const std::string& name, const std::optiona
 Result<std::vector<std::string>> ListRefs(ObjectStore* store);
 Result<std::vector<Digest>> ListManifests(ObjectStore* store);
 
-// Where a mirror push put a manifest's objects ("s3://bucket/prefix/"), kept
-// beside the manifest at mirrors/<id>, not in it: one build has one ID in
-// every destination. kNotFound if none was recorded.
-Status PutMirrorLocation(ObjectStore* store, const Digest& id, const std::string& url);
-Result<std::string> GetMirrorLocation(ObjectStore* store, const Digest& id);
+// What a mirror push recorded of one file's object: its ETag as the server
+// reported it (unquoted), and its version ID on a versioned bucket.
+struct MirrorObject {
+  std::string etag, version_id;
+};
+
+// Where a mirror push put a manifest's objects and which objects they are,
+// kept beside the manifest at mirrors/<id>, not in it: one build has one ID
+// in every destination (docs/store-format.md). Records written before format
+// 2 hold only the URL.
+struct MirrorRecord {
+  std::string url;                              // "s3://bucket/prefix/"
+  std::map<std::string, MirrorObject> objects;  // by manifest path
+};
+Status PutMirrorRecord(ObjectStore* store, const Digest& id, const MirrorRecord& record);
+// kNotFound if none was recorded; kCorruptManifest if it is unreadable.
+Result<MirrorRecord> GetMirrorRecord(ObjectStore* store, const Digest& id);
+
+// Builds at one mirror location (locations/<SHA-256 of the URL>), so that a
+// push replacing objects in place can mark the builds it damaged.
+Status AddBuildAtLocation(ObjectStore* store, const std::string& url, const Digest& id);
+// kNotFound if no index exists for `url` (stores from before it).
+Result<std::vector<Digest>> BuildsAtLocation(ObjectStore* store, const std::string& url);
+
+// superseded/<id>: on an unversioned bucket, build `id` lost objects to a
+// later push `by` into the same prefix; it can no longer be restored whole.
+Status MarkSuperseded(ObjectStore* store, const Digest& id, const Digest& by);
+// The build that superseded `id`, or nullopt.
+Result<std::optional<Digest>> SupersededBy(ObjectStore* store, const Digest& id);
+// Every superseded build and the build that superseded it.
+Result<std::map<Digest, Digest>> ListSuperseded(ObjectStore* store);
+// The message for restoring or verifying superseded build `id`.
+Status SupersededError(const Digest& id, const Digest& by);
 
 // "ref-or-manifest-id": a 64-hex manifest ID, or a ref name.
 Result<Digest> ResolveManifest(ObjectStore* store, const std::string& what);

@@ -283,7 +283,7 @@ uint64_t TotalSize(const std::vector<std::string>& roots) {
 }
 
 int RunVerify(const std::string& store_url, const std::vector<std::string>& refs, bool all,
-              bool as_json, unsigned threads, bool quick) {
+              bool as_json, unsigned threads, bool quick, bool read_only, bool quiet) {
   if (all == !refs.empty())
     return Fail(Status::Usage("verify takes either --ref NAME (repeatable) or --all"), "verify");
   auto dest = OpenDestination(store_url, /*create=*/false, *g_store_opts);
@@ -294,6 +294,7 @@ int RunVerify(const std::string& store_url, const std::vector<std::string>& refs
   opts.all = all;
   opts.threads = threads;
   opts.quick = quick;
+  opts.read_only = read_only;
   VerifyReport r;
   Status st = Verify(dest->meta.get(), source.get(), opts, &r);
   json j;
@@ -313,19 +314,32 @@ int RunVerify(const std::string& store_url, const std::vector<std::string>& refs
         json{{"chunk", DigestHex(p.id)},
              {"problem", p.status.code() == Code::kNotFound ? "missing" : "corrupt"},
              {"message", p.status.message()},
-             {"files", p.files}});
+             {"files", p.files},
+             {"moved_aside", p.moved_aside}});
   }
+  j["superseded"] = json::array();
+  for (const auto& [id, by] : r.superseded)
+    j["superseded"].push_back(json{{"manifest", DigestHex(id)}, {"superseded_by", DigestHex(by)}});
   if (!st.ok()) j["error"] = ErrorJson(st);
   if (as_json) PrintJson(j);
   for (const auto& p : r.manifest_problems)
     std::fprintf(stderr, "ferry verify: %s\n", p.message().c_str());
+  if (!r.superseded.empty() && !quiet)
+    std::fprintf(stderr,
+                 "ferry verify: %zu superseded build(s) not checked: later pushes replaced their "
+                 "objects in place (the bucket is not versioned; versioning keeps every build)\n",
+                 r.superseded.size());
   for (const auto& p : r.chunk_problems) {
     std::string files;
     for (const auto& f : p.files) files += (files.empty() ? "" : ", ") + f;
-    std::fprintf(stderr, "ferry verify: %s; used by: %s\n", p.status.message().c_str(),
-                 files.c_str());
+    std::fprintf(stderr, "ferry verify: %s; used by: %s%s\n", p.status.message().c_str(),
+                 files.c_str(),
+                 p.moved_aside ? " (moved aside to damaged/: the next push of that source "
+                                 "stores it again)"
+                               : "");
   }
   if (!st.ok()) return Fail(st, "verify");
+  if (quiet) return 0;
   if (quick) {
     std::fprintf(
         stderr,
@@ -481,6 +495,9 @@ int Main(int argc, char** argv) {
   bool quick = false;
   verify->add_flag("--quick", quick,
                    "HEAD only: existence, size, stored checksums (no bytes read)");
+  bool vread_only = false;
+  verify->add_flag("--read-only", vread_only,
+                   "Write nothing: corrupt chunks are reported but not moved aside");
 
   // restore
   auto* restore =
@@ -535,7 +552,8 @@ int Main(int argc, char** argv) {
   if (*push)
     return RunPush(push_opts, sources, tos, ref, tags, json_out, level, chunk_spec, memory_mib,
                    threads, io, !no_progress && !quiet, layout, quiet);
-  if (*verify) return RunVerify(store_url, vrefs, all, vjson, vthreads, quick);
+  if (*verify)
+    return RunVerify(store_url, vrefs, all, vjson, vthreads, quick, vread_only, quiet);
   if (*restore) return RunRestore(ropts, from, rjson, quiet);
   return static_cast<int>(Code::kUsage);
 }

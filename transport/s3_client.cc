@@ -359,16 +359,20 @@ Result<std::string> S3Client::GetObject(const std::string& bucket, const std::st
 }
 
 Result<S3Client::ObjectInfo> S3Client::HeadObject(const std::string& bucket,
-                                                  const std::string& key) {
+                                                  const std::string& key,
+                                                  const std::string& version_id) {
   Request r;
   r.method = "HEAD";
   r.bucket = bucket;
   r.key = key;
+  if (!version_id.empty()) r.query = {{"versionId", version_id}};
   ASSIGN_OR_RETURN(HttpResponse resp, Send(r));
   ObjectInfo info;
   info.size =
       std::stoull(resp.headers.count("content-length") ? resp.headers["content-length"] : "0");
   info.etag = resp.headers["etag"];
+  info.version_id = resp.headers["x-amz-version-id"];
+  if (info.version_id == "null") info.version_id.clear();  // written while unversioned
   info.headers = std::move(resp.headers);
   return info;
 }
@@ -598,6 +602,15 @@ std::string XmlEscape(const std::string& s) {
 }
 }  // namespace
 
+Result<std::string> S3Client::GetBucketVersioning(const std::string& bucket) {
+  Request r;
+  r.bucket = bucket;
+  r.query = {{"versioning", ""}};
+  r.xml_reply = true;
+  ASSIGN_OR_RETURN(HttpResponse resp, Send(r));
+  return XmlText(resp.body, "Status");
+}
+
 Status S3Client::PutObjectTagging(const std::string& bucket, const std::string& key,
                                   const std::vector<std::pair<std::string, std::string>>& tags) {
   std::string body = "<Tagging><TagSet>";
@@ -615,11 +628,12 @@ Status S3Client::PutObjectTagging(const std::string& bucket, const std::string& 
 }
 
 Result<std::string> S3Client::GetRange(const std::string& bucket, const std::string& key,
-                                       uint64_t offset, uint64_t n) {
+                                       uint64_t offset, uint64_t n, const std::string& version_id) {
   if (n == 0) return std::string();
   Request r;
   r.bucket = bucket;
   r.key = key;
+  if (!version_id.empty()) r.query = {{"versionId", version_id}};
   r.headers = {{"range", "bytes=" + std::to_string(offset) + "-" + std::to_string(offset + n - 1)}};
   ASSIGN_OR_RETURN(HttpResponse resp, Send(r));
   return std::move(resp.body);

@@ -106,9 +106,12 @@ class S3Client {
   struct ObjectInfo {
     uint64_t size = 0;
     std::string etag;
+    std::string version_id;  // x-amz-version-id: empty on an unversioned bucket
     std::map<std::string, std::string> headers;
   };
-  Result<ObjectInfo> HeadObject(const std::string& bucket, const std::string& key);
+  // The object, or with `version_id` that version of it.
+  Result<ObjectInfo> HeadObject(const std::string& bucket, const std::string& key,
+                                const std::string& version_id = "");
   Status DeleteObject(const std::string& bucket, const std::string& key);
   // Every key under prefix, following continuation tokens.
   Result<std::vector<std::string>> ListObjects(const std::string& bucket,
@@ -164,9 +167,12 @@ class S3Client {
   Status PutObjectTagging(const std::string& bucket, const std::string& key,
                           const std::vector<std::pair<std::string, std::string>>& tags);
 
-  // Bytes [offset, offset+n) of an object.
+  // Bytes [offset, offset+n) of an object (of that version, if given).
   Result<std::string> GetRange(const std::string& bucket, const std::string& key, uint64_t offset,
-                               uint64_t n);
+                               uint64_t n, const std::string& version_id = "");
+
+  // The bucket's versioning state: "Enabled", "Suspended", or "" (never enabled).
+  Result<std::string> GetBucketVersioning(const std::string& bucket);
 
   const S3Config& config() const { return config_; }
   // Responses that asked us to slow down (503 SlowDown and other 503s), so far.

@@ -3,6 +3,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <map>
+#include <mutex>
 
 #include "engine/hash.h"
 #include "util/log.h"
@@ -126,14 +127,33 @@ Status S3Store::ReplaceIf(std::string_view key, const std::optional<std::string>
   std::string what = Describe() + std::string(key);
   if (now != expected) return Status::Conflict(what + " was changed by another writer");
   // The write happens only if nobody wrote in between (412 -> kConflict).
-  std::vector<std::pair<std::string, std::string>> cond;
-  if (now) {
-    if (etag.empty()) return Status::StoreUnavailable("GET " + what + ": no ETag");
-    cond.emplace_back("if-match", etag);
-  } else {
-    cond.emplace_back("if-none-match", "*");
-  }
-  return client_->PutObject(bucket_, Key(key), data, cond);
+  if (!now) return client_->PutObject(bucket_, Key(key), data, {{"if-none-match", "*"}});
+  if (etag.empty()) return Status::StoreUnavailable("GET " + what + ": no ETag");
+  Status st = client_->PutObject(bucket_, Key(key), data, {{"if-match", etag}});
+  if (st.code() != Code::kConflict) return st;
+  // RGW 16 matches If-Match only against the ETag without its quotes (AWS
+  // takes the quoted form): if the object is still the one read, say it so.
+  std::string again;
+  auto still = client_->GetObject(bucket_, Key(key), &again);
+  if (!still.ok() || again != etag || *still != *now) return st;
+  std::string bare = etag;
+  if (bare.size() >= 2 && bare.front() == '"' && bare.back() == '"')
+    bare = bare.substr(1, bare.size() - 2);
+  if (bare != etag) st = client_->PutObject(bucket_, Key(key), data, {{"if-match", bare}});
+  if (st.code() != Code::kConflict) return st;
+  // Still unchanged, and the server refuses both forms: it does not evaluate
+  // If-Match here (RGW 16 on a versioned bucket answers 412 to every one).
+  // Write without the condition, and say what that costs.
+  still = client_->GetObject(bucket_, Key(key), &again);
+  if (!still.ok() || again != etag || *still != *now) return st;
+  static std::once_flag warned;
+  std::call_once(warned, [&] {
+    LogWarn("the server refuses every conditional write to " + what +
+            " (RGW 16 does so on versioned buckets): refs there are updated without "
+            "compare-and-swap, so two pushes to one ref at the same moment can drop one build "
+            "from the ref's history (its manifest stays in the store)");
+  });
+  return client_->PutObject(bucket_, Key(key), data);
 }
 
 }  // namespace ferry

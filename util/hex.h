@@ -15,4 +15,10 @@ inline std::string ToHex(std::string_view s) {
 // Decodes lower- or upper-case hex; nullopt on odd length or a non-hex char.
 std::optional<std::string> FromHex(std::string_view hex);
 
+// Every byte but [A-Za-z0-9._-] as %XX (upper-case): a name that is safe as
+// one file name or key component and in a space-separated line.
+std::string PercentEncode(std::string_view s);
+// The inverse; nullopt on a '%' not followed by two hex digits.
+std::optional<std::string> PercentDecode(std::string_view s);
+
 }  // namespace ferry

@@ -1,0 +1,213 @@
+// The data-safety guarantees of push, verify and restore (issue 8): each
+// test is one way a DR copy could silently stop being what it claims.
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <set>
+#include <thread>
+
+#include "engine/ops.h"
+#include "engine/test_util.h"
+#include "manifest/repo.h"
+#include "transport/local_store.h"
+#include "transport/mem_store.h"
+#include "util/posix.h"
+
+namespace ferry {
+namespace {
+
+using testing::RandomBytes;
+using testing::TempDir;
+
+PushOptions Opts(const std::string& src, const std::string& ref = "app/main") {
+  PushOptions o;
+  o.sources = {src};
+  o.ref = ref;
+  testing::UseSmallChunks(&o.pipeline);
+  return o;
+}
+
+RestoreOptions RestoreTo(const std::string& what, const std::string& target) {
+  RestoreOptions o;
+  o.what = what;
+  o.target = target;
+  o.threads = 2;
+  return o;
+}
+
+// Follows a ref's parent chain and returns every manifest on it.
+std::set<Digest> History(ObjectStore* store, const std::string& ref) {
+  std::set<Digest> out;
+  auto id = ReadRef(store, ref);
+  std::optional<Digest> at = id.ok() ? std::optional<Digest>(*id) : std::nullopt;
+  while (at && out.insert(*at).second) {
+    auto m = LoadManifest(store, *at);
+    if (!m.ok()) break;
+    at = m->parent;
+  }
+  return out;
+}
+
+TEST(SafetyTest, ConcurrentPushesToOneRefKeepEveryBuildInItsHistory) {
+  TempDir src, dir;
+  LocalStore store(dir.path());
+  constexpr int kPushes = 6;
+  std::vector<TempDir> trees(kPushes);
+  for (int i = 0; i < kPushes; i++) trees[i].Write("build.txt", "build " + std::to_string(i));
+  std::vector<PushReport> reports(kPushes);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kPushes; i++)
+    threads.emplace_back([&, i] {
+      Status st = Push(&store, Opts(trees[i].path()), &reports[i]);
+      EXPECT_TRUE(st.ok()) << st.ToString();
+    });
+  for (auto& t : threads) t.join();
+  auto history = History(&store, "app/main");
+  EXPECT_EQ(history.size(), static_cast<size_t>(kPushes));
+  for (const auto& r : reports) EXPECT_EQ(history.count(r.manifest_id), 1u);
+}
+
+TEST(SafetyTest, AnEmptyBuildOutputIsRefusedUnlessAllowed) {
+  TempDir src;
+  std::filesystem::create_directories(src.path() + "/only/dirs");
+  MemStore store;
+  PushReport r;
+  Status st = Push(&store, Opts(src.path()), &r);
+  EXPECT_EQ(st.code(), Code::kSourceUnreadable);
+  EXPECT_NE(st.message().find("--allow-empty"), std::string::npos);
+  EXPECT_TRUE(store.Snapshot().empty());
+  PushOptions allow = Opts(src.path());
+  allow.allow_empty = true;
+  EXPECT_TRUE(Push(&store, allow, &r).ok());
+  EXPECT_TRUE(ReadRef(&store, "app/main").ok());
+}
+
+TEST(SafetyTest, VerifyMovesACorruptChunkAsideAndTheNextPushRepairsIt) {
+  TempDir src, dir;
+  src.Write("app.bin", RandomBytes(600 << 10, 21));
+  LocalStore store(dir.path());
+  PushReport r;
+  ASSERT_TRUE(Push(&store, Opts(src.path()), &r).ok());
+  auto m = LoadManifest(&store, r.manifest_id);
+  const Digest flipped = m->files[0].chunks[1].id, cut = m->files[0].chunks[2].id;
+  std::string bytes = *store.Get(ChunkKey(flipped));
+  bytes[bytes.size() / 2] ^= 0x10;
+  ASSERT_TRUE(store.Put(ChunkKey(flipped), bytes).ok());
+  bytes = *store.Get(ChunkKey(cut));
+  ASSERT_TRUE(store.Put(ChunkKey(cut), bytes.substr(0, bytes.size() / 2)).ok());  // truncated
+
+  VerifyOptions vo;
+  vo.refs = {"app/main"};
+  VerifyReport vr;
+  EXPECT_EQ(Verify(&store, vo, &vr).code(), Code::kVerifyFailed);
+  ASSERT_EQ(vr.chunk_problems.size(), 2u);
+  for (const auto& p : vr.chunk_problems) EXPECT_TRUE(p.moved_aside) << DigestHex(p.id);
+  EXPECT_EQ(store.Size(ChunkKey(flipped)).status().code(), Code::kNotFound);
+  EXPECT_TRUE(store.Get("damaged/" + DigestHex(flipped)).ok());  // kept for inspection
+
+  PushReport again;
+  ASSERT_TRUE(Push(&store, Opts(src.path()), &again).ok());
+  EXPECT_EQ(again.chunks_new, 2u);
+  VerifyReport ok;
+  EXPECT_TRUE(Verify(&store, vo, &ok).ok());
+}
+
+TEST(SafetyTest, ReadOnlyVerifyWritesNothing) {
+  TempDir src;
+  src.Write("app.bin", RandomBytes(300 << 10, 22));
+  MemStore store;
+  PushReport r;
+  ASSERT_TRUE(Push(&store, Opts(src.path()), &r).ok());
+  auto m = LoadManifest(&store, r.manifest_id);
+  store.Mutate(ChunkKey(m->files[0].chunks[0].id), [](std::string* s) { (*s)[3] ^= 1; });
+  auto before = store.Snapshot();
+  VerifyOptions vo;
+  vo.all = true;
+  vo.read_only = true;
+  VerifyReport vr;
+  EXPECT_EQ(Verify(&store, vo, &vr).code(), Code::kVerifyFailed);
+  EXPECT_FALSE(vr.chunk_problems.at(0).moved_aside);
+  EXPECT_EQ(store.Snapshot(), before);
+}
+
+TEST(SafetyTest, RestoreDropsSetuidUnlessAsked) {
+  TempDir src, out;
+  src.Write("bin/su-like", "#!/bin/sh\n", 0755);
+  chmod((src.path() + "/bin/su-like").c_str(), 06755);
+  MemStore store;
+  PushReport r;
+  ASSERT_TRUE(Push(&store, Opts(src.path()), &r).ok());
+  RestoreReport rr;
+  ASSERT_TRUE(Restore(&store, RestoreTo("app/main", out.path() + "/a"), &rr).ok());
+  struct stat st;
+  ASSERT_EQ(stat((out.path() + "/a/bin/su-like").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0755u);
+  EXPECT_EQ(rr.setuid_dropped, 1u);
+  RestoreOptions keep = RestoreTo("app/main", out.path() + "/b");
+  keep.keep_setuid = true;
+  ASSERT_TRUE(Restore(&store, keep, &rr).ok());
+  ASSERT_EQ(stat((out.path() + "/b/bin/su-like").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 06755u);
+}
+
+TEST(SafetyTest, RestoreSweepsTempFilesReportsExtrasAndDeletesThemWhenAsked) {
+  TempDir src, out;
+  src.Write("app/main.js", "console.log(1)\n");
+  src.Write("app/lib.js", "x\n");
+  MemStore store;
+  PushReport r;
+  ASSERT_TRUE(Push(&store, Opts(src.path()), &r).ok());
+  const std::string t = out.path();
+  std::filesystem::create_directories(t + "/app/old/deep");
+  ASSERT_TRUE(WriteFileAtomic(t + "/app", ".ferry-tmp-123-4-abc", std::string(1000, 'p')).ok());
+  ASSERT_TRUE(WriteFileAtomic(t + "/app/old/deep", "stale.js", "old").ok());
+  ASSERT_TRUE(WriteFileAtomic(t, "notes.txt", "keep me?").ok());
+  ASSERT_TRUE(WriteFileAtomic(t + "/app", "main.js", "edited locally").ok());
+
+  RestoreReport rr;
+  ASSERT_TRUE(Restore(&store, RestoreTo("app/main", t), &rr).ok());
+  EXPECT_EQ(rr.temp_files_removed, 1u);
+  EXPECT_FALSE(std::filesystem::exists(t + "/app/.ferry-tmp-123-4-abc"));
+  EXPECT_EQ(rr.files_replaced, 1u);  // the local edit was overwritten, and said so
+  EXPECT_EQ(rr.extras, (std::vector<std::string>{"app/old", "notes.txt"}));
+  EXPECT_FALSE(rr.extras_deleted);
+  EXPECT_TRUE(std::filesystem::exists(t + "/notes.txt"));
+
+  RestoreOptions del = RestoreTo("app/main", t);
+  del.delete_extras = true;
+  RestoreReport dr;
+  ASSERT_TRUE(Restore(&store, del, &dr).ok());
+  EXPECT_TRUE(dr.extras_deleted);
+  EXPECT_FALSE(std::filesystem::exists(t + "/notes.txt"));
+  EXPECT_FALSE(std::filesystem::exists(t + "/app/old"));
+  EXPECT_EQ(*ReadFileToString(t + "/app/main.js"), "console.log(1)\n");
+}
+
+TEST(SafetyTest, RestoreRefusesAManifestThatClaimsMoreThanTheDiskHolds) {
+  // One 4 MiB chunk claimed 4,194,304 times: 16 TiB, before any byte is written.
+  MemStore store;
+  Manifest m;
+  FileEntry f;
+  f.path = "huge.img";
+  const uint32_t chunk = m.chunking.max_size;
+  std::string data = RandomBytes(chunk, 23);
+  Digest id = Sha256::Of(data);
+  ASSERT_TRUE(store.Put(ChunkKey(id), std::string(1, '\0') + data).ok());
+  f.chunks.assign(size_t{1} << 22, ChunkInfo{id, chunk});
+  f.size = uint64_t{chunk} << 22;
+  f.sha256 = Sha256::Of("claimed");
+  m.files = {f};
+  auto mid = PutManifest(&store, &m);
+  ASSERT_TRUE(mid.ok());
+  TempDir out;
+  RestoreReport rr;
+  Status st = Restore(&store, RestoreTo(DigestHex(*mid), out.path()), &rr);
+  EXPECT_EQ(st.code(), Code::kNoSpace);
+  EXPECT_NE(st.message().find("nothing was written"), std::string::npos);
+  EXPECT_TRUE(std::filesystem::is_empty(out.path()));
+}
+
+}  // namespace
+}  // namespace ferry
