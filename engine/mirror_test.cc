@@ -63,5 +63,37 @@ TEST(MirrorUploaderTest, ObjectOfTheWrongSizeAfterUploadIsDataLoss) {
   EXPECT_NE(st.message().find("s3://bucket/f"), std::string::npos);
 }
 
+TEST(MirrorUploaderTest, AFileThatChangedDuringAMultipartUploadIsTheSourcesFault) {
+  // The upload of a large file has begun when the pipeline finds the file
+  // changed under it: the push fails as source-unreadable (exit 3), not as a
+  // bug in Ferry (exit 1), and the multipart upload is aborted.
+  FakeServer server(
+      {Response(200, "OK", "<ListMultipartUploadsResult></ListMultipartUploadsResult>"),
+       Response(200, "OK",
+                "<InitiateMultipartUploadResult><UploadId>u1</UploadId>"
+                "</InitiateMultipartUploadResult>"),
+       Response(200, "OK", "")});  // parts and the abort
+  S3Config config;
+  config.endpoint = "http://127.0.0.1:" + std::to_string(server.port());
+  config.creds = {"AKID", "secret", ""};
+  S3Client client(config);
+  MirrorOptions opts;
+  opts.part_size = 5u << 20;
+  const std::string chunk(1u << 20, 'x');
+  MirrorUploader up(&client, "bucket", "", {{"big.bin", "/nonexistent", 12u << 20, std::nullopt}},
+                    opts, {});
+  ASSERT_TRUE(up.WantsChunks(0));
+  for (uint64_t i = 0; i < 7; i++)  // more than a part: the upload has begun
+    up.OnChunk(0, i << 20, ChunkInfo{Sha256::Of(chunk), 1u << 20}, {chunk});
+  FileDigest d;
+  d.status = Status::SourceUnreadable("big.bin changed while it was being read");
+  up.OnFileDone(0, d);
+  Status st = up.Finish({d});
+  EXPECT_EQ(st.code(), Code::kSourceUnreadable) << st.ToString();
+  bool aborted = false;
+  for (const auto& r : server.received()) aborted |= r.rfind("DELETE ", 0) == 0;
+  EXPECT_TRUE(aborted);
+}
+
 }  // namespace
 }  // namespace ferry
