@@ -58,12 +58,22 @@ Status CheckStoreMarker(ObjectStore* store, bool create,
   if (!create)
     return Status::StoreUnavailable(store->Describe() + " is not a Ferry store (no " + kMarkerKey +
                                     "); check the path or URL");
+  // Two pushes may create one store at the same moment: whoever writes the
+  // marker second finds the first one's marker, and that is a store.
+  auto marked_meanwhile = [&]() -> bool {
+    auto again = store->Get(kMarkerKey);
+    return again.ok() && MarkerVersion(*again) != 0;
+  };
   ASSIGN_OR_RETURN(bool empty, is_empty());
-  if (!empty)
+  if (!empty) {
+    if (marked_meanwhile()) return Status::OK();
     return Status::StoreUnavailable(store->Describe() +
                                     " is not empty and is not a Ferry store; choose a new or empty "
                                     "directory or prefix");
-  return store->Put(kMarkerKey, MarkerBody(kStoreFormat));
+  }
+  Status st = store->ReplaceIf(kMarkerKey, std::nullopt, MarkerBody(kStoreFormat));
+  if (st.code() == Code::kConflict && marked_meanwhile()) return Status::OK();
+  return st;
 }
 
 namespace {
@@ -89,7 +99,9 @@ Result<std::unique_ptr<ObjectStore>> OpenLocal(const std::string& url, bool crea
   auto store = std::make_unique<LocalStore>(path);
   RETURN_IF_ERROR(CheckStoreMarker(store.get(), create, [&]() -> Result<bool> {
     ASSIGN_OR_RETURN(auto names, ListDir(path));
-    return names.empty();
+    for (const auto& n : names)  // another push's unfinished write or lock is not content
+      if (n.rfind(kTempPrefix, 0) != 0) return false;
+    return true;
   }));
   return std::unique_ptr<ObjectStore>(std::move(store));
 }
