@@ -306,8 +306,7 @@ void MirrorUploader::Complete(size_t index) {
   }
   auto r = client_->CompleteMultipartUpload(bucket_, Key(index), u.upload_id, etags);
   Status st = r.ok() ? CheckObject(index, MultipartEtag(etags)) : r.take_status();
-  if (st.ok() && !opts_.object_tags.empty())
-    st = client_->PutObjectTagging(bucket_, Key(index), opts_.object_tags);
+  if (st.ok()) st = PutTags(index);
   if (!st.ok()) {
     std::lock_guard<std::mutex> l(u.mu);
     u.failed = true;
@@ -360,6 +359,11 @@ Status CheckMirrorObject(S3Client* client, const std::string& bucket, const std:
         .SetDataLoss();
   if (found) *found = MirrorObject{Unquote(info->etag), info->version_id};
   return Status::OK();
+}
+
+Status MirrorUploader::PutTags(size_t index) {
+  if (opts_.object_tags.empty()) return Status::OK();
+  return client_->PutObjectTagging(bucket_, Key(index), opts_.object_tags);
 }
 
 std::vector<std::pair<std::string, std::string>> MirrorUploader::Headers() const {
@@ -419,6 +423,7 @@ Status MirrorUploader::CopyFrom(size_t index, const std::string& src_key, const 
   headers.emplace_back("x-amz-tagging-directive", "REPLACE");
   headers.emplace_back("x-amz-meta-ferry-sha256", DigestHex(sha));
   RETURN_IF_ERROR(client_->CopyObject(bucket_, src_key, Key(index), headers));
+  RETURN_IF_ERROR(PutTags(index));
   RETURN_IF_ERROR(CheckObject(index, "", &sha));
   bytes_copied_ += files_[index].size;
   objects_copied_++;

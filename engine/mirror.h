@@ -150,6 +150,9 @@ class MirrorUploader final : public FileSink {
   Status PutWhole(size_t index, const std::string& data, const Digest& sha);
   // Every object's metadata headers, with its S3 tags (x-amz-tagging).
   std::vector<std::pair<std::string, std::string>> Headers() const;
+  // Sets the object's S3 tags after a multipart upload or a copy: RGW 16
+  // ignores x-amz-tagging on CreateMultipartUpload and on CopyObject.
+  Status PutTags(size_t index);
   // CheckMirrorObject on files[index]'s object; on success records what it
   // is (and, with `wrote`, that this push made it).
   Status CheckObject(size_t index, const std::string& expected_etag,

@@ -62,9 +62,10 @@ struct PushReport {
   std::vector<Status> file_errors;   // sources that could not be read
 };
 
-// Checks, before any destination is opened or created, that every source
-// exists and (unless allow_empty) that there is at least one file to push:
-// kSourceUnreadable naming the sources otherwise. PushMulti checks it too.
+// Checks, before any destination is opened or created, the ref name and the
+// tags (kUsage), that every source exists and (unless allow_empty) that there
+// is at least one file to push (kSourceUnreadable naming the sources).
+// PushMulti checks it too.
 Status CheckPushSources(const PushOptions& opts);
 
 // Store layout, one destination: reads every source once, stores new chunks,

@@ -349,6 +349,8 @@ Status RecordBuild(const PushTarget& target, const std::string& ref, std::option
 
 Status CheckPushSources(const PushOptions& opts) {
   if (opts.sources.empty()) return Status::Usage("no source directory given");
+  if (!opts.ref.empty()) RETURN_IF_ERROR(ValidateRefName(opts.ref));
+  RETURN_IF_ERROR(ValidateTags(opts.tags, /*metadata=*/false));
   for (const auto& src : opts.sources) {
     struct stat st;
     if (stat(src.c_str(), &st) != 0)
