@@ -91,6 +91,10 @@ Result<Manifest> LoadManifest(ObjectStore* store, const Digest& id) {
     return bytes.take_status();
   }
   Digest actual = Sha256::Of(*bytes);
+  if (actual != id) {  // read once more: the copy may have been damaged on its way
+    auto again = store->Get(ManifestKey(id));
+    if (again.ok() && Sha256::Of(*again) == id) return DecodeManifest(*again, name);
+  }
   if (actual != id) {
     // Decode anyway first: a truncated or wrong-version manifest gets the more precise message.
     auto m = DecodeManifest(*bytes, name);

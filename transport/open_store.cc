@@ -31,8 +31,16 @@ Status UnknownFormat(ObjectStore* store) {
 
 }  // namespace
 
-Result<int> StoreFormat(ObjectStore* store) {
+// The marker's bytes; read once more if they name no format (a copy damaged
+// on its way is not a store of an unknown format).
+Result<std::string> GetMarker(ObjectStore* store) {
   ASSIGN_OR_RETURN(std::string body, store->Get(kMarkerKey));
+  if (MarkerVersion(body) == 0) return store->Get(kMarkerKey);
+  return body;
+}
+
+Result<int> StoreFormat(ObjectStore* store) {
+  ASSIGN_OR_RETURN(std::string body, GetMarker(store));
   int v = MarkerVersion(body);
   if (v == 0) return UnknownFormat(store);
   return v;
@@ -49,7 +57,7 @@ Status UpgradeStoreFormat(ObjectStore* store) {
 
 Status CheckStoreMarker(ObjectStore* store, bool create,
                         const std::function<Result<bool>()>& is_empty) {
-  auto marker = store->Get(kMarkerKey);
+  auto marker = GetMarker(store);
   if (marker.ok()) {
     if (MarkerVersion(*marker) == 0) return UnknownFormat(store);
     return Status::OK();

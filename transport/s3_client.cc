@@ -153,8 +153,11 @@ Status S3ErrorStatus(long http_status, const std::string& body, const std::strin
   if (code == "QuotaExceeded" || code == "EntityTooLarge")
     return Status::NoSpace(detail + "; raise the bucket quota or free space");
   if (code == "XAmzContentSHA256Mismatch" || code == "BadDigest" || code == "InvalidDigest")
+    // Our bytes are as they were hashed; the copy on the wire was not: send
+    // it again. If every attempt is rejected, it is reported as data loss.
     return Status::VerifyFailed(detail + "; the body changed in flight and the server rejected it")
-        .SetDataLoss();
+        .SetDataLoss()
+        .SetRetryable();
   Status st = Status::StoreUnavailable(detail);
   if (IsRetryableS3Error(http_status, code)) st.SetRetryable();
   return st;
@@ -181,6 +184,8 @@ Result<HttpResponse> S3Client::Send(const Request& req) {
     if (r.ok()) return r;
     last = r.take_status();
     if (!last.retryable() || attempt == config_.max_attempts) break;
+    if (last.data_loss())
+      LogWarn(last.message() + "; sending it again (attempt " + std::to_string(attempt + 1) + ")");
     // Full jitter: sleep a random time up to 100 ms * 2^attempt, capped at 20 s.
     long cap = std::min<long>(20000, 100L << attempt);
     long ms = static_cast<long>(rng() % static_cast<unsigned long>(cap));
@@ -445,9 +450,19 @@ Result<std::string> S3Client::UploadPart(const std::string& bucket, const std::s
   r.query = {{"partNumber", std::to_string(part_number)}, {"uploadId", upload_id}};
   r.body = data;
   r.stream_chunks = chunks;
+  auto rejected_chunk = [&](const Result<HttpResponse>& s) {
+    return !s.ok() && !chunks.empty() && s.status().code() == Code::kAuth &&
+           s.status().message().find("SignatureDoesNotMatch") != std::string::npos;
+  };
   auto sent = Send(r);
-  if (!sent.ok() && !chunks.empty() && sent.status().code() == Code::kAuth &&
-      sent.status().message().find("SignatureDoesNotMatch") != std::string::npos)
+  // The upload was created with these credentials: a rejected chunk signature
+  // means bytes changed on the wire. Ours are intact, so send the part again.
+  for (int again = 1; again <= 2 && rejected_chunk(sent); again++) {
+    LogWarn("part " + std::to_string(part_number) + " of s3://" + bucket + "/" + key +
+            ": the server rejected a chunk signature; sending the part again");
+    sent = Send(r);
+  }
+  if (rejected_chunk(sent))
     // The upload was created with these credentials: a chunk's bytes no
     // longer match the SHA-256 its signature covers.
     return Status::VerifyFailed("part " + std::to_string(part_number) + " of s3://" + bucket + "/" +

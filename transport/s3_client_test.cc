@@ -40,11 +40,12 @@ TEST(S3ErrorTest, MapsErrorsOntoCodesAndFlags) {
   Status slow = err(503, "SlowDown");
   EXPECT_TRUE(slow.retryable());
   EXPECT_TRUE(err(500, "InternalError").retryable());
-  // A body that changed in flight is data loss: reported, never retried silently.
+  // A body that changed in flight is data loss if it persists; it is sent
+  // again (with a warning) first, since the sender's bytes are intact.
   Status bad = err(400, "XAmzContentSHA256Mismatch");
   EXPECT_EQ(bad.code(), Code::kVerifyFailed);
   EXPECT_TRUE(bad.data_loss());
-  EXPECT_FALSE(bad.retryable());
+  EXPECT_TRUE(bad.retryable());
   EXPECT_FALSE(err(400, "InvalidArgument").retryable());
   // No body (HEAD): the status alone.
   EXPECT_EQ(S3ErrorStatus(403, "", "HEAD s3://b/k").code(), Code::kAuth);
@@ -104,17 +105,28 @@ TEST(S3ClientTest, GivesUpAfterMaxAttemptsWithARetryableError) {
   EXPECT_EQ(server.requests(), 4);
 }
 
-TEST(S3ClientTest, DoesNotRetryAuthOrChecksumErrors) {
+TEST(S3ClientTest, DoesNotRetryAuthErrors) {
   FakeServer auth(
       {Response(403, "Forbidden", "<Error><Code>SignatureDoesNotMatch</Code></Error>")});
   S3Client c1(Config(auth.port()));
   EXPECT_EQ(c1.PutObject("b", "k", "d").code(), Code::kAuth);
   EXPECT_EQ(auth.requests(), 1);
-  FakeServer sum({Response(400, "Bad", "<Error><Code>XAmzContentSHA256Mismatch</Code></Error>")});
-  S3Client c2(Config(sum.port()));
+}
+
+TEST(S3ClientTest, ABodyChangedInFlightIsSentAgainThenReportedAsDataLoss) {
+  // The server rejects the body's SHA-256: the bytes changed on the wire, not
+  // in our buffer, so the PUT is sent again; rejected every time, it is data loss.
+  const std::string reject = "<Error><Code>XAmzContentSHA256Mismatch</Code></Error>";
+  FakeServer once({Response(400, "Bad", reject), Response(200, "OK", "")});
+  S3Client c1(Config(once.port()));
+  EXPECT_TRUE(c1.PutObject("b", "k", "d").ok());
+  EXPECT_EQ(once.requests(), 2);
+  FakeServer always({Response(400, "Bad", reject)});
+  S3Client c2(Config(always.port()));
   Status st = c2.PutObject("b", "k", "d");
+  EXPECT_EQ(st.code(), Code::kVerifyFailed);
   EXPECT_TRUE(st.data_loss());
-  EXPECT_EQ(sum.requests(), 1);
+  EXPECT_EQ(always.requests(), 4);  // max_attempts
 }
 
 TEST(S3ClientTest, ErrorInsideA200IsAnError) {
