@@ -19,11 +19,7 @@ using testing::RandomBytes;
 using testing::TempDir;
 
 PushOptions Opts(const std::string& src, const std::string& ref = "app/main") {
-  PushOptions o;
-  o.sources = {src};
-  o.ref = ref;
-  testing::UseSmallChunks(&o.pipeline);
-  return o;
+  return testing::SmallPush(src, ref);
 }
 
 std::string Slurp(const std::string& p) { return *ReadFileToString(p); }

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <string>
 
+#include "engine/ops.h"
 #include "engine/pipeline.h"
 
 namespace ferry::testing {
@@ -30,6 +31,15 @@ inline void UseSmallChunks(PipelineOptions* p) {
   p->chunking.max_size = 256 << 10;
   p->block_size = 64 << 10;
   p->memory_budget = 32 << 20;
+}
+
+// A push of `src` to `ref` with small chunks (UseSmallChunks).
+inline PushOptions SmallPush(const std::string& src, const std::string& ref = "app/main") {
+  PushOptions o;
+  o.sources = {src};
+  o.ref = ref;
+  UseSmallChunks(&o.pipeline);
+  return o;
 }
 
 // A fresh empty directory under $TMPDIR, removed by the destructor.

@@ -151,20 +151,23 @@ TEST(ManifestTest, RefNames) {
     EXPECT_EQ(ValidateRefName(bad).code(), Code::kUsage) << bad;
 }
 
+// Two stored manifests that differ in a tag: their IDs.
+std::pair<Digest, Digest> TwoManifests(MemStore* store) {
+  Manifest m = Sample();
+  Digest a = *PutManifest(store, &m);
+  m.tags.emplace_back("other", "1");
+  return {a, *PutManifest(store, &m)};
+}
+
 TEST(ManifestTest, ARefAndARefBelowItCoexist) {
   MemStore store;
-  Manifest m = Sample();
-  auto id = PutManifest(&store, &m);
-  ASSERT_TRUE(id.ok());
-  m.tags.emplace_back("other", "1");
-  auto id2 = PutManifest(&store, &m);
-  ASSERT_TRUE(id2.ok());
-  ASSERT_TRUE(UpdateRef(&store, "acme/web/main", std::nullopt, *id).ok());
-  ASSERT_TRUE(UpdateRef(&store, "acme/web/main/main", std::nullopt, *id2).ok());
-  ASSERT_TRUE(UpdateRef(&store, "acme/feature%2Flogin", std::nullopt, *id2).ok());
-  EXPECT_EQ(*ReadRef(&store, "acme/web/main"), *id);
-  EXPECT_EQ(*ReadRef(&store, "acme/web/main/main"), *id2);
-  EXPECT_EQ(*ReadRef(&store, "acme/feature%2Flogin"), *id2);
+  auto [id, id2] = TwoManifests(&store);
+  ASSERT_TRUE(UpdateRef(&store, "acme/web/main", std::nullopt, id).ok());
+  ASSERT_TRUE(UpdateRef(&store, "acme/web/main/main", std::nullopt, id2).ok());
+  ASSERT_TRUE(UpdateRef(&store, "acme/feature%2Flogin", std::nullopt, id2).ok());
+  EXPECT_EQ(*ReadRef(&store, "acme/web/main"), id);
+  EXPECT_EQ(*ReadRef(&store, "acme/web/main/main"), id2);
+  EXPECT_EQ(*ReadRef(&store, "acme/feature%2Flogin"), id2);
   EXPECT_EQ(ReadRef(&store, "acme/feature/login").status().code(), Code::kNotFound);
   EXPECT_EQ(*ListRefs(&store), (std::vector<std::string>{"acme/feature%2Flogin", "acme/web/main",
                                                         "acme/web/main/main"}));
@@ -172,33 +175,25 @@ TEST(ManifestTest, ARefAndARefBelowItCoexist) {
 
 TEST(ManifestTest, UpdateRefIsCompareAndSwap) {
   MemStore store;
-  Manifest m = Sample();
-  auto a = PutManifest(&store, &m);
-  m.tags.emplace_back("b", "1");
-  auto b = PutManifest(&store, &m);
-  ASSERT_TRUE(a.ok() && b.ok());
-  ASSERT_TRUE(UpdateRef(&store, "app/main", std::nullopt, *a).ok());
+  auto [a, b] = TwoManifests(&store);
+  ASSERT_TRUE(UpdateRef(&store, "app/main", std::nullopt, a).ok());
   // A push that read no ref (or an older one) must not overwrite the newer one.
-  EXPECT_EQ(UpdateRef(&store, "app/main", std::nullopt, *b).code(), Code::kConflict);
-  EXPECT_EQ(UpdateRef(&store, "app/main", *b, *b).code(), Code::kConflict);
-  EXPECT_EQ(*ReadRef(&store, "app/main"), *a);
-  EXPECT_TRUE(UpdateRef(&store, "app/main", *a, *b).ok());
-  EXPECT_EQ(*ReadRef(&store, "app/main"), *b);
+  EXPECT_EQ(UpdateRef(&store, "app/main", std::nullopt, b).code(), Code::kConflict);
+  EXPECT_EQ(UpdateRef(&store, "app/main", b, b).code(), Code::kConflict);
+  EXPECT_EQ(*ReadRef(&store, "app/main"), a);
+  EXPECT_TRUE(UpdateRef(&store, "app/main", a, b).ok());
+  EXPECT_EQ(*ReadRef(&store, "app/main"), b);
 }
 
 TEST(ManifestTest, FormatOneRefsAreReadAndMovedOnWrite) {
   MemStore store;
-  Manifest m = Sample();
-  auto a = PutManifest(&store, &m);
-  m.tags.emplace_back("b", "1");
-  auto b = PutManifest(&store, &m);
-  ASSERT_TRUE(a.ok() && b.ok());
+  auto [a, b] = TwoManifests(&store);
   // A format-1 store kept refs/<name> as a path.
-  ASSERT_TRUE(store.Put("refs/app/main", DigestHex(*a) + "\n").ok());
-  EXPECT_EQ(*ReadRef(&store, "app/main"), *a);
+  ASSERT_TRUE(store.Put("refs/app/main", DigestHex(a) + "\n").ok());
+  EXPECT_EQ(*ReadRef(&store, "app/main"), a);
   EXPECT_EQ(*ListRefs(&store), std::vector<std::string>{"app/main"});
-  ASSERT_TRUE(UpdateRef(&store, "app/main", *a, *b).ok());
-  EXPECT_EQ(*ReadRef(&store, "app/main"), *b);
+  ASSERT_TRUE(UpdateRef(&store, "app/main", a, b).ok());
+  EXPECT_EQ(*ReadRef(&store, "app/main"), b);
   auto snap = store.Snapshot();
   EXPECT_EQ(snap.count("refs/app/main"), 0u);
   EXPECT_EQ(snap.count("refs/app%2Fmain"), 1u);

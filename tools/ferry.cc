@@ -194,40 +194,32 @@ int RunPush(PushOptions opts, const std::vector<std::string>& sources,
   j["files_cached"] = reports[0].files_cached;
   j["bytes_cached"] = reports[0].bytes_cached;
   j["chunks"] = reports[0].chunks;
-  PushReport total;
-  for (const auto& r : reports) {
-    total.bytes_new += r.bytes_new;
-    total.bytes_dedup += r.bytes_dedup;
-    total.bytes_stored += r.bytes_stored;
-    total.bytes_sent += r.bytes_sent;
-    total.objects_put += r.objects_put;
-    total.files_unchanged += r.files_unchanged;
-    total.bytes_resumed += r.bytes_resumed;
-    total.throttled += r.throttled;
-    total.bytes_copied += r.bytes_copied;
-    total.objects_copied += r.objects_copied;
-    total.parts_copied += r.parts_copied;
-    total.chunks_new += r.chunks_new;
-    total.seconds = std::max(total.seconds, r.seconds);
-  }
-  counters(total, &j);
-  j["seconds"] = total.seconds;
-  j["io_backend"] = reports[0].io_backend;
-  j["skipped"] = reports[0].skipped;
-  j["errors"] = ErrorsJson(reports[0].file_errors);
-  j["destinations"] = json::array();
+  // Totals: each counter summed over the destinations.
+  json destinations = json::array();
+  json totals = json::object();
+  double seconds = 0;
   for (size_t i = 0; i < reports.size(); i++) {
     const PushReport& r = reports[i];
+    json c;
+    counters(r, &c);
+    for (const auto& [k, v] : c.items()) totals[k] = totals.value(k, uint64_t{0}) + v.get<uint64_t>();
     json d;
     d["store"] = tos[i];
     d["layout"] = dests[i].layout == Layout::kMirror ? "mirror" : "store";
     d["status"] = r.recorded ? "ok" : "error";
     d["manifest"] = r.recorded ? json(DigestHex(r.manifest_id)) : json(nullptr);
     d["parent"] = r.recorded && r.parent ? json(DigestHex(*r.parent)) : json(nullptr);
-    counters(r, &d);
+    d.update(c);
     d["seconds"] = r.seconds;
-    j["destinations"].push_back(d);
+    destinations.push_back(d);
+    seconds = std::max(seconds, r.seconds);
   }
+  j.update(totals);
+  j["seconds"] = seconds;
+  j["io_backend"] = reports[0].io_backend;
+  j["skipped"] = reports[0].skipped;
+  j["errors"] = ErrorsJson(reports[0].file_errors);
+  j["destinations"] = std::move(destinations);
   if (!st.ok()) j["error"] = ErrorJson(st);
   if (as_json) PrintJson(j);
   for (const auto& s : reports[0].skipped)
