@@ -264,21 +264,23 @@ bool HasRegularFile(const std::filesystem::path& path) {
   return false;
 }
 
-// The builds recorded at a mirror location: its index, or (a store from
-// before the index) every manifest whose record names the location, once.
-Result<std::vector<Digest>> BuildsAt(ObjectStore* store, const std::string& url) {
+// The builds recorded at a mirror location, from its index. A store from
+// before the index is indexed once, every location at a time (one read of
+// each manifest's record), then marked so (locations/INDEXED).
+Result<std::vector<LocatedBuild>> BuildsAt(ObjectStore* store, const std::string& url) {
   auto builds = BuildsAtLocation(store, url);
   if (builds.ok() || builds.status().code() != Code::kNotFound) return builds;
-  std::vector<Digest> out;
+  ASSIGN_OR_RETURN(bool indexed, LocationsIndexed(store));
+  if (indexed) return std::vector<LocatedBuild>{};  // no build there yet
+  std::map<std::string, std::vector<LocatedBuild>> at;
   ASSIGN_OR_RETURN(auto all, ListManifests(store));
-  for (const auto& id : all) {
-    auto rec = GetMirrorRecord(store, id);
-    if (rec.ok() && rec->url == url) {
-      out.push_back(id);
-      RETURN_IF_ERROR(AddBuildAtLocation(store, url, id));
-    }
-  }
-  return out;
+  for (const auto& id : all)
+    if (auto rec = GetMirrorRecord(store, id); rec.ok())
+      at[rec->url].push_back({id, FullyVersioned(*rec)});
+  for (const auto& [where, located] : at)
+    for (const auto& b : located) RETURN_IF_ERROR(AddBuildAtLocation(store, where, b));
+  RETURN_IF_ERROR(MarkLocationsIndexed(store));
+  return at[url];
 }
 
 // After a push that wrote `written` (path -> SHA-256) at record.url: every
@@ -289,12 +291,12 @@ Result<std::vector<Digest>> BuildsAt(ObjectStore* store, const std::string& url)
 Status MarkSupersededBuilds(ObjectStore* store, const MirrorRecord& record,
                             const std::map<std::string, Digest>& written, const Digest& id) {
   ASSIGN_OR_RETURN(auto builds, BuildsAt(store, record.url));
-  RETURN_IF_ERROR(AddBuildAtLocation(store, record.url, id));
+  RETURN_IF_ERROR(AddBuildAtLocation(store, record.url, {id, FullyVersioned(record)}));
   if (written.empty()) return Status::OK();
-  for (const auto& old : builds) {
-    if (old == id) continue;
-    ASSIGN_OR_RETURN(auto by, SupersededBy(store, old));
-    if (by) continue;
+  // Only builds that can still lose an object: not versioned, not superseded yet.
+  ASSIGN_OR_RETURN(auto superseded, SupersededIds(store));
+  for (const auto& [old, versioned] : builds) {
+    if (old == id || versioned || superseded.count(old)) continue;
     auto om = LoadManifest(store, old);
     auto orec = GetMirrorRecord(store, old);
     if (!om.ok() || !orec.ok()) continue;  // verify reports those

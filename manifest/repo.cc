@@ -248,14 +248,17 @@ namespace {
 std::string LocationKey(const std::string& url) { return "locations/" + DigestHex(Sha256::Of(url)); }
 }  // namespace
 
-Status AddBuildAtLocation(ObjectStore* store, const std::string& url, const Digest& id) {
+// Format: the URL on the first line, then "<manifest ID hex>[ v]" a line
+// (" v": every object of that build has a version ID).
+Status AddBuildAtLocation(ObjectStore* store, const std::string& url, const LocatedBuild& build) {
+  const std::string id_hex = DigestHex(build.id);
   for (int attempt = 0; attempt < 20; attempt++) {
     auto cur = store->Get(LocationKey(url));
     if (!cur.ok() && cur.status().code() != Code::kNotFound) return cur.take_status();
     std::optional<std::string> expected;
     if (cur.ok()) expected = *cur;
-    std::string line = DigestHex(id) + "\n";
-    if (expected && expected->find(line) != std::string::npos) return Status::OK();
+    if (expected && expected->find("\n" + id_hex) != std::string::npos) return Status::OK();
+    std::string line = id_hex + (build.versioned ? " v" : "") + "\n";
     Status st =
         store->ReplaceIf(LocationKey(url), expected, (expected ? *expected : url + "\n") + line);
     if (st.code() != Code::kConflict) return st;
@@ -265,30 +268,53 @@ Status AddBuildAtLocation(ObjectStore* store, const std::string& url, const Dige
       .SetRetryable();
 }
 
-Result<std::vector<Digest>> BuildsAtLocation(ObjectStore* store, const std::string& url) {
+Result<std::vector<LocatedBuild>> BuildsAtLocation(ObjectStore* store, const std::string& url) {
   ASSIGN_OR_RETURN(std::string body, store->Get(LocationKey(url)));
-  std::vector<Digest> out;
+  std::vector<LocatedBuild> out;
   size_t at = body.find('\n');  // the first line is the URL itself
   while (at != std::string::npos && at + 1 < body.size()) {
     size_t nl = body.find('\n', at + 1);
-    if (auto d = ParseDigestHex(std::string_view(body).substr(at + 1, nl - at - 1))) out.push_back(*d);
+    std::string_view line = std::string_view(body).substr(at + 1, nl - at - 1);
+    if (auto d = ParseDigestHex(line.substr(0, 64))) out.push_back({*d, line.substr(64) == " v"});
     at = nl;
   }
   return out;
 }
 
+bool FullyVersioned(const MirrorRecord& record) {
+  if (record.objects.empty()) return false;
+  for (const auto& [path, o] : record.objects)
+    if (o.version_id.empty()) return false;
+  return true;
+}
+
+Result<bool> LocationsIndexed(ObjectStore* store) {
+  auto size = store->Size("locations/INDEXED");
+  if (size.ok()) return true;
+  if (size.status().code() == Code::kNotFound) return false;
+  return size.take_status();
+}
+
+Status MarkLocationsIndexed(ObjectStore* store) { return store->Put("locations/INDEXED", ""); }
+
 Status MarkSuperseded(ObjectStore* store, const Digest& id, const Digest& by) {
   return store->Put("superseded/" + DigestHex(id), DigestHex(by) + "\n");
 }
 
-Result<std::map<Digest, Digest>> ListSuperseded(ObjectStore* store) {
+Result<std::set<Digest>> SupersededIds(ObjectStore* store) {
   ASSIGN_OR_RETURN(auto keys, store->List("superseded/"));
+  std::set<Digest> out;
+  for (const auto& k : keys)
+    if (auto id = ParseDigestHex(std::string_view(k).substr(11))) out.insert(*id);
+  return out;
+}
+
+Result<std::map<Digest, Digest>> ListSuperseded(ObjectStore* store) {
+  ASSIGN_OR_RETURN(auto ids, SupersededIds(store));
   std::map<Digest, Digest> out;
-  for (const auto& k : keys) {
-    auto id = ParseDigestHex(std::string_view(k).substr(11));
-    if (!id) continue;
-    ASSIGN_OR_RETURN(auto by, SupersededBy(store, *id));
-    if (by) out[*id] = *by;
+  for (const auto& id : ids) {
+    ASSIGN_OR_RETURN(auto by, SupersededBy(store, id));
+    if (by) out[id] = *by;
   }
   return out;
 }

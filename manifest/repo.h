@@ -4,6 +4,7 @@
 
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -54,10 +55,22 @@ Status PutMirrorRecord(ObjectStore* store, const Digest& id, const MirrorRecord&
 Result<MirrorRecord> GetMirrorRecord(ObjectStore* store, const Digest& id);
 
 // Builds at one mirror location (locations/<SHA-256 of the URL>), so that a
-// push replacing objects in place can mark the builds it damaged.
-Status AddBuildAtLocation(ObjectStore* store, const std::string& url, const Digest& id);
-// kNotFound if no index exists for `url` (stores from before it).
-Result<std::vector<Digest>> BuildsAtLocation(ObjectStore* store, const std::string& url);
+// push replacing objects in place can mark the builds it damaged. A build
+// whose every object has a version ID is `versioned`: no later push can take
+// its objects away, so it is never looked at again.
+struct LocatedBuild {
+  Digest id{};
+  bool versioned = false;
+};
+Status AddBuildAtLocation(ObjectStore* store, const std::string& url, const LocatedBuild& build);
+// kNotFound if no index exists for `url`: no build there yet, or a store
+// from before the index (LocationsIndexed says which).
+Result<std::vector<LocatedBuild>> BuildsAtLocation(ObjectStore* store, const std::string& url);
+// Whether every object of a mirror record has a version ID.
+bool FullyVersioned(const MirrorRecord& record);
+// locations/INDEXED: every build of the store is in its location's index.
+Result<bool> LocationsIndexed(ObjectStore* store);
+Status MarkLocationsIndexed(ObjectStore* store);
 
 // superseded/<id>: on an unversioned bucket, build `id` lost objects to a
 // later push `by` into the same prefix; it can no longer be restored whole.
@@ -66,6 +79,8 @@ Status MarkSuperseded(ObjectStore* store, const Digest& id, const Digest& by);
 Result<std::optional<Digest>> SupersededBy(ObjectStore* store, const Digest& id);
 // Every superseded build and the build that superseded it.
 Result<std::map<Digest, Digest>> ListSuperseded(ObjectStore* store);
+// Just their IDs (one listing, no reads).
+Result<std::set<Digest>> SupersededIds(ObjectStore* store);
 // The message for restoring or verifying superseded build `id`.
 Status SupersededError(const Digest& id, const Digest& by);
 
