@@ -338,6 +338,9 @@ Status RecordBuild(const PushTarget& target, const std::string& ref, std::option
     if (st.code() != Code::kConflict) return st;
     auto now = ReadRef(target.store, ref);
     if (!now.ok() && now.status().code() != Code::kNotFound) return now.take_status();
+    // A retried write whose first attempt landed (its answer was lost) finds
+    // its own build there: done.
+    if (now.ok() && *now == r->manifest_id) return Status::OK();
     parent = now.ok() ? std::optional<Digest>(*now) : std::nullopt;
     LogInfo("ref " + ref + " moved while this push ran; recording the build on top of " +
             (parent ? DigestHex(*parent) : std::string("an empty ref")));
