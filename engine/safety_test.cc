@@ -70,6 +70,39 @@ TEST(SafetyTest, ConcurrentPushesToOneRefKeepEveryBuildInItsHistory) {
   for (const auto& r : reports) EXPECT_EQ(history.count(r.manifest_id), 1u);
 }
 
+// A store whose first compare-and-swap lands but answers "conflict", as a
+// conditional PUT does when its answer is lost and the retry meets the
+// object the first attempt wrote.
+class LostAnswerStore final : public ObjectStore {
+ public:
+  std::string Describe() const override { return "lost-answer://"; }
+  Status Put(std::string_view k, std::string_view d) override { return base_.Put(k, d); }
+  Result<std::string> Get(std::string_view k) override { return base_.Get(k); }
+  Result<uint64_t> Size(std::string_view k) override { return base_.Size(k); }
+  Result<std::vector<std::string>> List(std::string_view p) override { return base_.List(p); }
+  Status Delete(std::string_view k) override { return base_.Delete(k); }
+  Status ReplaceIf(std::string_view k, const std::optional<std::string>& expected,
+                   std::string_view d) override {
+    RETURN_IF_ERROR(base_.ReplaceIf(k, expected, d));
+    if (lost_++ == 0) return Status::Conflict("precondition failed (the retry of a landed write)");
+    return Status::OK();
+  }
+  MemStore base_;
+  int lost_ = 0;
+};
+
+TEST(SafetyTest, ARefUpdateWhoseAnswerWasLostRecordsTheBuildOnce) {
+  TempDir src;
+  src.Write("a.txt", "one build");
+  LostAnswerStore store;
+  PushReport r;
+  ASSERT_TRUE(Push(&store, Opts(src.path()), &r).ok());
+  EXPECT_FALSE(r.parent.has_value());
+  EXPECT_EQ(*ReadRef(&store, "app/main"), r.manifest_id);
+  EXPECT_EQ(History(&store, "app/main").size(), 1u);  // not re-chained onto itself
+  EXPECT_EQ(ListManifests(&store)->size(), 1u);
+}
+
 TEST(SafetyTest, AnEmptyBuildOutputIsRefusedUnlessAllowed) {
   TempDir src;
   std::filesystem::create_directories(src.path() + "/only/dirs");
