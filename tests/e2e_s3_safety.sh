@@ -88,21 +88,27 @@ echo "v1" >"$K/a-config.txt"
 head -c $((6 << 20)) /dev/urandom >"$K/b-small.bin"
 head -c $((400 << 20)) /dev/urandom >"$K/z-large.bin"
 cp -r "$K" "$W/kill-v1"
-expect_exit "push build 1" 0 "$FERRY" push "$K" --to "s3://$BV/app/" --ref app/live
+expect_exit "push build 1" 0 "$FERRY" push "$K" --to "s3://$BV/app/" --ref app/live --json
+K1=$(json .manifest)
 echo "v2" >"$K/a-config.txt"
 head -c $((6 << 20)) /dev/urandom >"$K/b-small.bin"
 head -c $((400 << 20)) /dev/urandom >"$K/z-large.bin"
+# Files go in path order: kill the push the moment a-config.txt holds v2, while
+# the 400 MiB object is still on its way (polled with curl: aws is too slow).
+get_object() {
+  curl -s --aws-sigv4 "aws:amz:${AWS_DEFAULT_REGION:-us-east-1}:s3" --user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY" \
+    -H "x-amz-content-sha256: UNSIGNED-PAYLOAD" "$S3_ENDPOINT/$1"
+}
 "$FERRY" push "$K" --to "s3://$BV/app/" --ref app/live --no-progress >"$W/kill.out" 2>&1 &
 PID=$!
-# Kill it once it has replaced the small objects and is inside the large one.
-for _ in $(seq 1 600); do
-  [ -n "$("${AWS[@]}" s3api list-multipart-uploads --bucket "$BV" --prefix app/z-large.bin --output text 2>/dev/null | grep UPLOADS)" ] && break
-  sleep 0.1
+for _ in $(seq 1 1200); do
+  [ "$(get_object "$BV/app/a-config.txt")" = v2 ] && break
+  sleep 0.05
 done
-"${AWS[@]}" s3 cp "s3://$BV/app/a-config.txt" "$W/a-now" >/dev/null 2>&1
 kill -9 $PID 2>/dev/null
 wait $PID 2>/dev/null
-check "the killed push had already replaced a-config.txt in place" test "$(cat "$W/a-now")" = v2
+check "the killed push had already replaced a-config.txt in place" test "$(get_object "$BV/app/a-config.txt")" = v2
+check "  ... and was killed before it moved the ref" test "$(get_object "$BV/app/.ferry/refs/app%252Flive")" = "$K1"
 expect_exit "the current build (the ref did not move) restores" 0 "$FERRY" restore app/live --from "s3://$BV/app/" --to "$W/kill-restored"
 check "  ... byte-identical to build 1, read by version" diff -r "$W/kill-v1" "$W/kill-restored"
 expect_exit "and verifies" 0 "$FERRY" verify --store "s3://$BV/app/" --ref app/live
