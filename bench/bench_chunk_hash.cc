@@ -21,8 +21,8 @@
 #include <thread>
 #include <vector>
 
+#include "crypto/hash.h"
 #include "engine/chunker.h"
-#include "engine/hash.h"
 #include "engine/pipeline.h"
 
 namespace ferry {

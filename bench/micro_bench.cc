@@ -19,9 +19,9 @@
 #include <string>
 #include <vector>
 
+#include "crypto/hash.h"
 #include "engine/chunk_codec.h"
 #include "engine/chunker.h"
-#include "engine/hash.h"
 
 namespace ferry {
 namespace {

@@ -7,7 +7,7 @@
 #include <string>
 #include <string_view>
 
-#include "engine/hash.h"
+#include "crypto/hash.h"
 #include "util/status.h"
 
 namespace ferry {

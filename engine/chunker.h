@@ -12,26 +12,9 @@
 #include <cstdint>
 #include <string>
 
-#include "util/status.h"
+#include "manifest/chunking.h"
 
 namespace ferry {
-
-struct ChunkerParams {
-  // Defaults chosen by measurement: docs/design.md, "Chunk size".
-  uint32_t min_size = 256 * 1024;
-  uint32_t avg_size = 1024 * 1024;  // must be a power of two
-  uint32_t max_size = 4 * 1024 * 1024;
-  // Normalization level: the mask is avg_bits+level bits before avg_size and
-  // avg_bits-level after, which pulls chunk sizes towards avg_size.
-  uint32_t normalization = 2;
-
-  // Usage error naming the bad field, or OK.
-  Status Validate() const;
-  bool operator==(const ChunkerParams&) const = default;
-};
-
-// Parses "MIN,AVG,MAX" with optional K/M suffixes ("256K,1M,4M").
-Result<ChunkerParams> ParseChunkerParams(const std::string& spec);
 
 class Chunker {
  public:

@@ -5,7 +5,7 @@
 #include <algorithm>
 #include <vector>
 
-#include "engine/test_util.h"
+#include "testing/test_util.h"
 
 namespace ferry {
 namespace {

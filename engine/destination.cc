@@ -147,7 +147,7 @@ Result<Destination> OpenDestination(const std::string& url, bool create,
         "--meta-prefix is for the mirror layout; a store-layout bucket keeps its "
         "manifests with its chunks");
   const std::string meta_key =
-      options.meta_prefix.empty() ? d.prefix + ".ferry/" : MirrorKeyPrefix(options.meta_prefix);
+      options.meta_prefix.empty() ? d.prefix + ".ferry/" : S3KeyPrefix(options.meta_prefix);
   auto mirror_meta = std::make_unique<S3Store>(d.s3, d.bucket, meta_key);
   auto store_meta = std::make_unique<S3Store>(d.s3, d.bucket, d.prefix);
   auto mirror_marker = mirror_meta->Size("FERRY-STORE");

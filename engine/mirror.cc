@@ -1,65 +1,18 @@
 #include "engine/mirror.h"
 
 #include <fcntl.h>
-#include <openssl/evp.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <map>
 
+#include "transport/s3_rules.h"
 #include "transport/s3_tags.h"
 #include "util/hex.h"
 #include "util/log.h"
 #include "util/posix.h"
 
 namespace ferry {
-
-namespace {
-
-std::string Unquote(std::string s) {
-  if (s.size() >= 2 && s.front() == '"' && s.back() == '"') s = s.substr(1, s.size() - 2);
-  return s;
-}
-
-// The ETag S3 gives a multipart object: MD5 of the parts' binary MD5s, "-N".
-std::string MultipartEtag(const std::vector<std::string>& part_etags) {
-  std::string concat;
-  for (const auto& e : part_etags) {
-    auto raw = FromHex(Unquote(e));
-    if (!raw) return "";
-    concat += *raw;
-  }
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  EVP_Digest(concat.data(), concat.size(), md, &len, EVP_md5(), nullptr);
-  return ToHex(md, len) + "-" + std::to_string(part_etags.size());
-}
-
-// Incremental MD5 (the ETag S3 gives a part): checks that a part the server
-// copied holds the bytes this push read.
-class Md5 {
- public:
-  Md5() : ctx_(EVP_MD_CTX_new()) { EVP_DigestInit_ex(ctx_, EVP_md5(), nullptr); }
-  ~Md5() { EVP_MD_CTX_free(ctx_); }
-  Md5(const Md5&) = delete;
-  Md5& operator=(const Md5&) = delete;
-  void Update(const void* p, size_t n) { EVP_DigestUpdate(ctx_, p, n); }
-  std::string HexAndReset() {
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int len = 0;
-    EVP_DigestFinal_ex(ctx_, md, &len);
-    EVP_DigestInit_ex(ctx_, EVP_md5(), nullptr);
-    return ToHex(md, len);
-  }
-
- private:
-  EVP_MD_CTX* ctx_;
-};
-
-// Copy parts are at most this large (S3 allows 5 GiB; smaller retries better).
-constexpr uint64_t kMaxCopyPart = 512ull << 20;
-
-}  // namespace
 
 struct MirrorUploader::FileUpload {
   std::mutex mu;
@@ -98,7 +51,7 @@ MirrorUploader::MirrorUploader(S3Client* client, std::string bucket, std::string
                                std::vector<std::pair<std::string, std::string>> metadata)
     : client_(client),
       bucket_(std::move(bucket)),
-      prefix_(MirrorKeyPrefix(std::move(prefix))),
+      prefix_(S3KeyPrefix(std::move(prefix))),
       files_(std::move(files)),
       opts_(opts),
       metadata_(std::move(metadata)),
@@ -254,10 +207,7 @@ void MirrorUploader::EnqueuePart(size_t index, std::shared_ptr<std::string> part
     // MD5 of it (its ETag) is the MD5 of the bytes we have now.
     auto kept = up.resumable.find(number);
     if (kept != up.resumable.end() && kept->second.size == part->size()) {
-      unsigned char md[EVP_MAX_MD_SIZE];
-      unsigned int len = 0;
-      EVP_Digest(part->data(), part->size(), md, &len, EVP_md5(), nullptr);
-      if (Unquote(kept->second.etag) == ToHex(md, len)) {
+      if (UnquoteEtag(kept->second.etag) == Md5::Hex(*part)) {
         {
           std::lock_guard<std::mutex> l(up.mu);
           up.etags[static_cast<size_t>(number) - 1] = kept->second.etag;
@@ -317,17 +267,6 @@ void MirrorUploader::Complete(size_t index) {
   objects_put_++;
 }
 
-bool ParseS3Url(const std::string& url, std::string* bucket, std::string* prefix) {
-  if (url.rfind("s3://", 0) != 0) return false;
-  std::string rest = url.substr(5);
-  size_t slash = rest.find('/');
-  std::string b = rest.substr(0, slash);
-  if (b.empty()) return false;
-  *bucket = b;
-  *prefix = MirrorKeyPrefix(slash == std::string::npos ? "" : rest.substr(slash + 1));
-  return true;
-}
-
 Status CheckMirrorObject(S3Client* client, const std::string& bucket, const std::string& key,
                          uint64_t size, const Digest* sha, const MirrorObject& expected,
                          size_t part_size, MirrorObject* found) {
@@ -352,12 +291,12 @@ Status CheckMirrorObject(S3Client* client, const std::string& bucket, const std:
     return Status::VerifyFailed(what +
                                 " was not written by Ferry (no x-amz-meta-ferry-sha256): "
                                 "run verify without --quick to check its bytes");
-  if (!expected_etag.empty() && Unquote(info->etag) != Unquote(expected_etag))
-    return Status::VerifyFailed(what + " has ETag " + Unquote(info->etag) + ", expected " +
-                                Unquote(expected_etag) +
+  if (!expected_etag.empty() && UnquoteEtag(info->etag) != UnquoteEtag(expected_etag))
+    return Status::VerifyFailed(what + " has ETag " + UnquoteEtag(info->etag) + ", expected " +
+                                UnquoteEtag(expected_etag) +
                                 " (it was replaced by other bytes of the same size)")
         .SetDataLoss();
-  if (found) *found = MirrorObject{Unquote(info->etag), info->version_id};
+  if (found) *found = MirrorObject{UnquoteEtag(info->etag), info->version_id};
   return Status::OK();
 }
 
@@ -657,7 +596,7 @@ void MirrorUploader::EnqueueCopyPart(size_t index, uint64_t old_offset, uint64_t
     // copy counts only if the server's MD5 of it is the MD5 of our bytes.
     auto etag = client_->UploadPartCopy(bucket_, Key(index), up.upload_id, number,
                                         files_[index].previous_chunks_key, old_offset, n);
-    bool ok = etag.ok() && Unquote(*etag) == md5_hex;
+    bool ok = etag.ok() && UnquoteEtag(*etag) == md5_hex;
     {
       std::lock_guard<std::mutex> l(up.mu);
       if (ok) {

@@ -34,6 +34,7 @@
 #include "manifest/repo.h"
 #include "transport/object_store.h"
 #include "transport/s3_client.h"
+#include "transport/s3_rules.h"
 
 namespace ferry {
 
@@ -47,20 +48,6 @@ namespace ferry {
 Status CheckMirrorObject(S3Client* client, const std::string& bucket, const std::string& key,
                          uint64_t size, const Digest* sha, const MirrorObject& expected,
                          size_t part_size, MirrorObject* found = nullptr);
-
-// Splits "s3://bucket/prefix" (a destination, or a recorded mirror location)
-// into the bucket and a key prefix (empty or ending in '/'); false if it is
-// not an s3:// URL with a bucket.
-bool ParseS3Url(const std::string& url, std::string* bucket, std::string* prefix);
-
-// A mirror prefix as a key prefix: empty, or ending in '/'.
-inline std::string MirrorKeyPrefix(std::string prefix) {
-  if (!prefix.empty() && prefix.back() != '/') prefix += '/';
-  return prefix;
-}
-
-// S3's smallest part (all but the last part of a multipart upload).
-inline constexpr uint64_t kMinPartSize = 5ull << 20;
 
 struct MirrorFile {
   std::string rel_path;

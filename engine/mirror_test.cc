@@ -2,7 +2,7 @@
 
 #include <gtest/gtest.h>
 
-#include "transport/fake_s3_server.h"
+#include "testing/fake_s3_server.h"
 
 namespace ferry {
 namespace {

@@ -7,9 +7,10 @@
 #include <filesystem>
 #include <fstream>
 
-#include "engine/test_util.h"
 #include "manifest/repo.h"
-#include "transport/mem_store.h"
+#include "testing/mem_store.h"
+#include "testing/push_util.h"
+#include "testing/test_util.h"
 #include "util/posix.h"
 
 namespace ferry {

@@ -16,8 +16,8 @@
 #include <string_view>
 #include <vector>
 
+#include "crypto/hash.h"
 #include "engine/chunker.h"
-#include "engine/hash.h"
 #include "util/status.h"
 
 namespace ferry {
@@ -26,11 +26,6 @@ struct SourceFile {
   std::string path;   // opened for reading
   uint64_t size = 0;  // size at listing time; a file that changes while read is an error
   int64_t mtime_ns = 0;
-};
-
-struct ChunkInfo {
-  Digest id;
-  uint32_t size = 0;
 };
 
 struct FileDigest {

@@ -6,7 +6,7 @@
 #include <mutex>
 #include <set>
 
-#include "engine/test_util.h"
+#include "testing/test_util.h"
 
 namespace ferry {
 namespace {

@@ -237,7 +237,7 @@ void WarnIfOverwritingInPlace(const PushMirror& pm, const Digest& previous) {
   if (*state == "Enabled") return;
   LogWarn("bucket " + pm.bucket + " is not versioned: this push replaces the objects of build " +
           DigestHex(previous).substr(0, 12) + " in s3://" + pm.bucket + "/" +
-          MirrorKeyPrefix(pm.prefix) +
+          S3KeyPrefix(pm.prefix) +
           " in place, so until it finishes that build is damaged, and afterwards the files it "
           "changed are gone (the build is marked superseded). Enable versioning on the bucket "
           "(aws s3api put-bucket-versioning --versioning-configuration Status=Enabled) or push "
@@ -345,8 +345,9 @@ Status RecordBuild(const PushTarget& target, const std::string& ref, std::option
     LogInfo("ref " + ref + " moved while this push ran; recording the build on top of " +
             (parent ? DigestHex(*parent) : std::string("an empty ref")));
   }
-  return st.WithContext("gave up after " + std::to_string(kRefAttempts) +
-                        " attempts; run the push again")
+  return st
+      .WithContext("gave up after " + std::to_string(kRefAttempts) +
+                   " attempts; run the push again")
       .SetRetryable();
 }
 
@@ -510,7 +511,7 @@ Status PushMulti(const std::vector<PushTarget>& targets, const PushOptions& opts
     // Where the previous build's objects are: its prefix (recorded in its
     // manifest), this one's, or, in another bucket, out of reach for copies.
     const PushMirror& pm = *targets[t].mirror;
-    const std::string own_prefix = MirrorKeyPrefix(pm.prefix);
+    const std::string own_prefix = S3KeyPrefix(pm.prefix);
     std::string prev_bucket = pm.bucket, prev_prefix = own_prefix;
     if (ts.parent) {
       auto rec = GetMirrorRecord(targets[t].store, *ts.parent);
@@ -522,8 +523,7 @@ Status PushMulti(const std::vector<PushTarget>& targets, const PushOptions& opts
       }
     }
     const bool prev_here = prev_bucket == pm.bucket && !ts.previous.files.empty();
-    if (prev_here && prev_prefix == own_prefix)
-      WarnIfOverwritingInPlace(pm, *ts.parent);
+    if (prev_here && prev_prefix == own_prefix) WarnIfOverwritingInPlace(pm, *ts.parent);
     auto previous_object = [&](const FileEntry* p) {
       auto it = ts.previous_record.objects.find(p->path);
       return it == ts.previous_record.objects.end() ? MirrorObject{} : it->second;
@@ -740,7 +740,7 @@ Status PushMulti(const std::vector<PushTarget>& targets, const PushOptions& opts
     std::map<std::string, Digest> written;  // mirror: paths this push wrote, and their bytes
     if (targets[t].mirror) {
       record.url =
-          "s3://" + targets[t].mirror->bucket + "/" + MirrorKeyPrefix(targets[t].mirror->prefix);
+          "s3://" + targets[t].mirror->bucket + "/" + S3KeyPrefix(targets[t].mirror->prefix);
       for (size_t i = 0; i < files.size(); i++) {
         const std::string& path = file_stats[i].first;
         record.objects[path] = states[t].uploader->object(i);

@@ -9,10 +9,11 @@
 #include <thread>
 
 #include "engine/ops.h"
-#include "engine/test_util.h"
 #include "manifest/repo.h"
+#include "testing/mem_store.h"
+#include "testing/push_util.h"
+#include "testing/test_util.h"
 #include "transport/local_store.h"
-#include "transport/mem_store.h"
 #include "util/posix.h"
 
 namespace ferry {

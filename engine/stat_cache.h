@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "engine/hash.h"
+#include "crypto/hash.h"
 #include "engine/walk.h"
 #include "util/status.h"
 

@@ -5,9 +5,10 @@
 #include <sys/stat.h>
 
 #include "engine/ops.h"
-#include "engine/test_util.h"
 #include "manifest/repo.h"
-#include "transport/mem_store.h"
+#include "testing/mem_store.h"
+#include "testing/push_util.h"
+#include "testing/test_util.h"
 #include "util/posix.h"
 
 namespace ferry {

@@ -10,9 +10,8 @@
 #include <utility>
 #include <vector>
 
-#include "engine/chunker.h"
-#include "engine/hash.h"
-#include "engine/pipeline.h"
+#include "crypto/hash.h"
+#include "manifest/chunking.h"
 #include "util/status.h"
 
 namespace ferry {

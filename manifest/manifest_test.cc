@@ -5,7 +5,7 @@
 #include <algorithm>
 
 #include "manifest/repo.h"
-#include "transport/mem_store.h"
+#include "testing/mem_store.h"
 #include "util/posix.h"
 
 namespace ferry {
@@ -145,9 +145,10 @@ TEST(ManifestTest, RefNames) {
   // What CI systems make of branch names, all valid git branch names.
   for (const char* ok : {"acme/feature%2Flogin", "fix+1", "user@fix", "web/caf\xc3\xa9", "a.b/c"})
     EXPECT_TRUE(ValidateRefName(ok).ok()) << ok;
-  for (const char* bad : {"", "/x", "x/", "a//b", "..", "a/../b", ".hidden", "sp ace", "a/.b",
-                          "a..b", "x.lock", "a/b.lock/c", "x.", "@", "a@{1}", "a~1", "a^", "a:b",
-                          "a?", "a*", "a[b", "a\\b", "tab\tref"})
+  for (const char* bad :
+       {"",     "/x",   "x/",     "a//b",       "..",  "a/../b", ".hidden", "sp ace",
+        "a/.b", "a..b", "x.lock", "a/b.lock/c", "x.",  "@",      "a@{1}",   "a~1",
+        "a^",   "a:b",  "a?",     "a*",         "a[b", "a\\b",   "tab\tref"})
     EXPECT_EQ(ValidateRefName(bad).code(), Code::kUsage) << bad;
 }
 
@@ -170,7 +171,7 @@ TEST(ManifestTest, ARefAndARefBelowItCoexist) {
   EXPECT_EQ(*ReadRef(&store, "acme/feature%2Flogin"), id2);
   EXPECT_EQ(ReadRef(&store, "acme/feature/login").status().code(), Code::kNotFound);
   EXPECT_EQ(*ListRefs(&store), (std::vector<std::string>{"acme/feature%2Flogin", "acme/web/main",
-                                                        "acme/web/main/main"}));
+                                                         "acme/web/main/main"}));
 }
 
 TEST(ManifestTest, UpdateRefIsCompareAndSwap) {

@@ -7,7 +7,7 @@
 #include <filesystem>
 #include <thread>
 
-#include "engine/test_util.h"
+#include "testing/test_util.h"
 #include "util/posix.h"
 
 namespace ferry {

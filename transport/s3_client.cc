@@ -1,7 +1,6 @@
 #include "transport/s3_client.h"
 
 #include <curl/curl.h>
-#include <openssl/evp.h>
 
 #include <algorithm>
 #include <chrono>
@@ -13,7 +12,7 @@
 #include <random>
 #include <thread>
 
-#include "engine/hash.h"
+#include "crypto/hash.h"
 #include "util/log.h"
 
 namespace ferry {
@@ -147,8 +146,7 @@ Status S3ErrorStatus(long http_status, const std::string& body, const std::strin
     return Status::StoreUnavailable(detail +
                                     "; the answer is not an S3 error document: is the endpoint "
                                     "(--endpoint-url, AWS_ENDPOINT_URL) an S3 server?");
-  if (code == "PreconditionFailed" || code == "ConditionalRequestConflict" ||
-      http_status == 412)
+  if (code == "PreconditionFailed" || code == "ConditionalRequestConflict" || http_status == 412)
     return Status::Conflict(detail + "; another writer changed it first");
   if (code == "QuotaExceeded" || code == "EntityTooLarge")
     return Status::NoSpace(detail + "; raise the bucket quota or free space");
@@ -336,8 +334,6 @@ Status S3Client::PutObject(const std::string& bucket, const std::string& key, st
                            const std::vector<std::pair<std::string, std::string>>& headers,
                            const Digest* sha, std::string* etag) {
   Digest digest = sha ? *sha : Sha256::Of(data.data(), data.size());
-  unsigned char b64[64];
-  int n = EVP_EncodeBlock(b64, digest.data(), static_cast<int>(digest.size()));
   Request r;
   r.method = "PUT";
   r.bucket = bucket;
@@ -345,8 +341,7 @@ Status S3Client::PutObject(const std::string& bucket, const std::string& key, st
   r.body = data;
   r.body_sha256_hex = DigestHex(digest);
   r.headers = headers;
-  r.headers.emplace_back("x-amz-checksum-sha256",
-                         std::string(reinterpret_cast<char*>(b64), static_cast<size_t>(n)));
+  r.headers.emplace_back("x-amz-checksum-sha256", Base64(digest.data(), digest.size()));
   auto resp = Send(r);
   if (!resp.ok()) return resp.take_status();
   if (etag) *etag = resp->headers["etag"];
@@ -363,8 +358,7 @@ Result<std::string> S3Client::GetObject(const std::string& bucket, const std::st
   return std::move(resp.body);
 }
 
-Result<S3Client::ObjectInfo> S3Client::HeadObject(const std::string& bucket,
-                                                  const std::string& key,
+Result<S3Client::ObjectInfo> S3Client::HeadObject(const std::string& bucket, const std::string& key,
                                                   const std::string& version_id) {
   Request r;
   r.method = "HEAD";
@@ -491,7 +485,7 @@ Result<std::string> S3Client::UploadPartCopy(const std::string& bucket, const st
   r.headers.emplace_back("x-amz-copy-source-range",
                          "bytes=" + std::to_string(offset) + "-" + std::to_string(offset + n - 1));
   if (!src_etag.empty()) r.headers.emplace_back("x-amz-copy-source-if-match", src_etag);
-  r.xml_reply = true;                            // an <Error> inside a 200 is an error (Send)
+  r.xml_reply = true;  // an <Error> inside a 200 is an error (Send)
   ASSIGN_OR_RETURN(HttpResponse resp, Send(r));
   std::string etag = XmlText(resp.body, "ETag");
   if (etag.empty())
@@ -605,12 +599,23 @@ std::string XmlEscape(const std::string& s) {
   std::string out;
   for (char c : s) {
     switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&apos;"; break;
-      default: out += c;
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      case '\'':
+        out += "&apos;";
+        break;
+      default:
+        out += c;
     }
   }
   return out;

@@ -13,7 +13,7 @@
 #include <string_view>
 #include <vector>
 
-#include "engine/hash.h"
+#include "crypto/hash.h"
 #include "transport/curl_loop.h"
 #include "transport/sigv4.h"
 #include "util/status.h"

@@ -12,7 +12,7 @@
 #include <thread>
 #include <vector>
 
-#include "transport/fake_s3_server.h"
+#include "testing/fake_s3_server.h"
 
 namespace ferry {
 namespace {

@@ -5,7 +5,7 @@
 #include <map>
 #include <mutex>
 
-#include "engine/hash.h"
+#include "crypto/hash.h"
 #include "util/log.h"
 
 namespace ferry {

@@ -1,9 +1,8 @@
 #include "transport/s3_tags.h"
 
-#include <openssl/evp.h>
-
 #include <map>
 
+#include "crypto/hash.h"
 #include "transport/sigv4.h"
 
 namespace ferry {
@@ -31,12 +30,7 @@ std::string MetadataValue(std::string_view value) {
   bool ascii = true;
   for (unsigned char c : value) ascii &= c >= 0x20 && c < 0x7f;
   if (ascii) return std::string(value);
-  std::string b64(4 * ((value.size() + 2) / 3) + 1, '\0');
-  int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(b64.data()),
-                          reinterpret_cast<const unsigned char*>(value.data()),
-                          static_cast<int>(value.size()));
-  b64.resize(static_cast<size_t>(n));
-  return "=?UTF-8?B?" + b64 + "?=";
+  return "=?UTF-8?B?" + Base64(value) + "?=";
 }
 
 namespace {

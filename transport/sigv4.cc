@@ -1,25 +1,16 @@
 #include "transport/sigv4.h"
 
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
-
 #include <algorithm>
 #include <ctime>
 
-#include "engine/hash.h"
+#include "crypto/hash.h"
 #include "util/hex.h"
 
 namespace ferry {
 
 namespace {
 
-std::string Hmac(const std::string& key, const std::string& data) {
-  unsigned char out[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
-       reinterpret_cast<const unsigned char*>(data.data()), data.size(), out, &len);
-  return std::string(reinterpret_cast<char*>(out), len);
-}
+std::string Hmac(const std::string& key, const std::string& data) { return HmacSha256(key, data); }
 
 std::string Trim(const std::string& v) {
   // Trim, and collapse runs of spaces to one (SigV4 canonical header values).

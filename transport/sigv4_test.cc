@@ -2,7 +2,7 @@
 
 #include <gtest/gtest.h>
 
-#include "engine/hash.h"
+#include "crypto/hash.h"
 
 namespace ferry {
 namespace {

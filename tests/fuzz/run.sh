@@ -10,6 +10,6 @@ mkdir -p "$OUT/corpus"
 cp tests/golden/*.bin tests/fuzz/regressions/*.bin "$OUT/corpus/" 2>/dev/null || true
 clang++-14 -std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -I. \
   tests/fuzz/manifest_fuzz.cc manifest/manifest.cc util/coding.cc util/status.cc util/hex.cc \
-  engine/hash.cc engine/chunker.cc -lcrypto -lxxhash -o "$OUT/manifest_fuzz"
+  manifest/chunking.cc crypto/hash.cc -lcrypto -lxxhash -o "$OUT/manifest_fuzz"
 "$OUT/manifest_fuzz" -max_total_time="$SECONDS_TO_RUN" -max_len=4096 -print_final_stats=1 \
   -artifact_prefix="$OUT/" "$OUT/corpus" 2>&1 | tail -n 12

@@ -1,6 +1,7 @@
-#include "engine/hash.h"
+#include "crypto/hash.h"
 
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <xxhash.h>
 
 #include <cstdlib>
@@ -76,5 +77,46 @@ Xxh128 Xxh3::Finish() {
 }
 
 Xxh128 Xxh3::Of(const void* data, size_t n) { return Canonical(XXH3_128bits(data, n)); }
+
+Md5::Md5() : ctx_(EVP_MD_CTX_new()) {
+  if (!ctx_ || EVP_DigestInit_ex(ctx_, EVP_md5(), nullptr) != 1) std::abort();
+}
+
+Md5::~Md5() { EVP_MD_CTX_free(ctx_); }
+
+void Md5::Update(const void* data, size_t n) {
+  if (n) EVP_DigestUpdate(ctx_, data, n);
+}
+
+std::string Md5::HexAndReset() {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_DigestFinal_ex(ctx_, md, &len);
+  EVP_DigestInit_ex(ctx_, EVP_md5(), nullptr);
+  return ToHex(md, len);
+}
+
+std::string Md5::Hex(const void* data, size_t n) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_Digest(data, n, md, &len, EVP_md5(), nullptr);
+  return ToHex(md, len);
+}
+
+std::string HmacSha256(std::string_view key, std::string_view data) {
+  unsigned char out[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
+       reinterpret_cast<const unsigned char*>(data.data()), data.size(), out, &len);
+  return std::string(reinterpret_cast<char*>(out), len);
+}
+
+std::string Base64(const void* data, size_t n) {
+  std::string out(4 * ((n + 2) / 3) + 1, '\0');
+  int len = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                            static_cast<const unsigned char*>(data), static_cast<int>(n));
+  out.resize(static_cast<size_t>(len));
+  return out;
+}
 
 }  // namespace ferry

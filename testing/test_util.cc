@@ -1,4 +1,4 @@
-#include "engine/test_util.h"
+#include "testing/test_util.h"
 
 #include <sys/stat.h>
 #include <unistd.h>

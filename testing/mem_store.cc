@@ -1,4 +1,4 @@
-#include "transport/mem_store.h"
+#include "testing/mem_store.h"
 
 namespace ferry {
 

@@ -1,7 +1,9 @@
-// Hashes Ferry computes in its one read pass.
+// Hashes and MACs every layer uses (the lowest layer above util/).
 //   Sha256:  content identity of chunks, files and manifests (OpenSSL EVP).
 //   Xxh3_128: fast local change detection (xxhash), stored in canonical
 //             big-endian form as xxHash specifies.
+//   Md5:     what S3 reports as a part's or a single-PUT object's ETag.
+//   HmacSha256, Base64: for request signing and S3 headers.
 #pragma once
 
 #include <array>
@@ -55,5 +57,29 @@ class Xxh3 {
  private:
   XXH3_state_s* state_;
 };
+
+class Md5 {
+ public:
+  Md5();
+  ~Md5();
+  Md5(const Md5&) = delete;
+  Md5& operator=(const Md5&) = delete;
+
+  void Update(const void* data, size_t n);
+  std::string HexAndReset();  // lower-case hex, and resets for reuse
+
+  static std::string Hex(const void* data, size_t n);
+  static std::string Hex(std::string_view s) { return Hex(s.data(), s.size()); }
+
+ private:
+  evp_md_ctx_st* ctx_;
+};
+
+// Raw 32-byte HMAC-SHA256 of `data` under `key`.
+std::string HmacSha256(std::string_view key, std::string_view data);
+
+// Standard Base64 with padding (RFC 4648, section 4).
+std::string Base64(const void* data, size_t n);
+inline std::string Base64(std::string_view s) { return Base64(s.data(), s.size()); }
 
 }  // namespace ferry

@@ -1,8 +1,8 @@
-#include "engine/hash.h"
+#include "crypto/hash.h"
 
 #include <gtest/gtest.h>
 
-#include "engine/test_util.h"
+#include "testing/test_util.h"
 #include "util/hex.h"
 
 namespace ferry {

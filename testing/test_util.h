@@ -1,11 +1,8 @@
-// Helpers shared by the unit tests.
+// Helpers shared by the unit tests of every layer (linked only into tests).
 #pragma once
 
 #include <cstdint>
 #include <string>
-
-#include "engine/ops.h"
-#include "engine/pipeline.h"
 
 namespace ferry::testing {
 
@@ -22,24 +19,6 @@ inline std::string RandomBytes(size_t n, uint64_t seed) {
     for (size_t j = 0; j < 8 && i + j < n; j++) out[i + j] = static_cast<char>(z >> (8 * j));
   }
   return out;
-}
-
-// 16K/64K/256K chunks, 64 KiB blocks, a 32 MiB budget: many chunks from small test files.
-inline void UseSmallChunks(PipelineOptions* p) {
-  p->chunking.min_size = 16 << 10;
-  p->chunking.avg_size = 64 << 10;
-  p->chunking.max_size = 256 << 10;
-  p->block_size = 64 << 10;
-  p->memory_budget = 32 << 20;
-}
-
-// A push of `src` to `ref` with small chunks (UseSmallChunks).
-inline PushOptions SmallPush(const std::string& src, const std::string& ref = "app/main") {
-  PushOptions o;
-  o.sources = {src};
-  o.ref = ref;
-  UseSmallChunks(&o.pipeline);
-  return o;
 }
 
 // A fresh empty directory under $TMPDIR, removed by the destructor.
