@@ -672,6 +672,7 @@ Status MirrorUploader::Finish(const std::vector<FileDigest>& digests) {
     redo.push_back(i);
   }
   for (size_t i : redo) {
+    if (Cancelled(opts_.cancel)) break;
     MirrorFile& f = files_[i];
     if (f.previous_chunks.empty())
       LogInfo(f.rel_path + " changed although its size and mtime did not; reading it again");
@@ -717,7 +718,9 @@ Status MirrorUploader::Finish(const std::vector<FileDigest>& digests) {
     std::lock_guard<std::mutex> l(mu_);
     err = error_;
   }
-  // Never leave an unfinished multipart upload behind.
+  // Interrupted: unfinished multipart uploads stay, so that the next push
+  // resumes them (as after a kill). Otherwise none is left behind.
+  if (Cancelled(opts_.cancel)) return opts_.cancel->Check("the upload");
   for (size_t i = 0; i < uploads_.size(); i++) {
     FileUpload& u = *uploads_[i];
     bool abort;

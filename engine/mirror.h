@@ -75,6 +75,8 @@ struct MirrorOptions {
   // S3 object tags for every object this push writes (PUT, multipart and
   // server-side copies alike); see S3ObjectTags.
   std::vector<std::pair<std::string, std::string>> object_tags;
+  // Once cancelled: unfinished multipart uploads are left to be resumed.
+  const CancelToken* cancel = nullptr;
 };
 
 struct MirrorStats {

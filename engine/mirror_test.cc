@@ -25,7 +25,7 @@ TEST(MirrorUploaderTest, SlowsDownOnSlowDownAndStillUploadsAndChecks) {
        HeadResponse(data.size(), "\"abc\"")});
   S3Config config;
   config.endpoint = "http://127.0.0.1:" + std::to_string(server.port());
-  config.creds = {"AKID", "secret", ""};
+  config.credentials = StaticCredentials({"AKID", "secret", ""});
   S3Client client(config);
   MirrorOptions opts;
   opts.upload_threads = 8;
@@ -49,7 +49,7 @@ TEST(MirrorUploaderTest, ObjectOfTheWrongSizeAfterUploadIsDataLoss) {
   FakeServer server({Response(200, "OK", ""), HeadResponse(data.size() - 1, "\"abc\"")});
   S3Config config;
   config.endpoint = "http://127.0.0.1:" + std::to_string(server.port());
-  config.creds = {"AKID", "secret", ""};
+  config.credentials = StaticCredentials({"AKID", "secret", ""});
   S3Client client(config);
   MirrorUploader up(&client, "bucket", "", {{"f", "/nonexistent", data.size(), std::nullopt}},
                     MirrorOptions{}, {});
@@ -75,7 +75,7 @@ TEST(MirrorUploaderTest, AFileThatChangedDuringAMultipartUploadIsTheSourcesFault
        Response(200, "OK", "")});  // parts and the abort
   S3Config config;
   config.endpoint = "http://127.0.0.1:" + std::to_string(server.port());
-  config.creds = {"AKID", "secret", ""};
+  config.credentials = StaticCredentials({"AKID", "secret", ""});
   S3Client client(config);
   MirrorOptions opts;
   opts.part_size = 5u << 20;

@@ -34,6 +34,9 @@ struct PushOptions {
   // A build with no regular file is refused (kSourceUnreadable naming the
   // sources: a post-build hook pointed at the wrong directory) unless allowed.
   bool allow_empty = false;
+  // Once cancelled: stops reading and sending, records nothing, leaves
+  // interrupted multipart uploads to be resumed, returns kInterrupted.
+  const CancelToken* cancel = nullptr;
 };
 
 struct PushReport {
@@ -44,23 +47,34 @@ struct PushReport {
   uint64_t bytes_read = 0;    // source bytes read and hashed
   uint64_t files_cached = 0;  // not read: unchanged per the stat cache
   uint64_t bytes_cached = 0;
-  uint64_t bytes_new = 0;        // of those, in chunks the store did not have
-  uint64_t bytes_dedup = 0;      // bytes_read - bytes_new
-  uint64_t bytes_stored = 0;     // bytes written for new chunks (after compression)
-  uint64_t bytes_sent = 0;       // mirror: file bytes uploaded
-  uint64_t objects_put = 0;      // mirror: objects uploaded and checked with HEAD
-  uint64_t files_unchanged = 0;  // mirror: not sent, the same bytes were already there
-  uint64_t bytes_resumed = 0;    // mirror: kept from an interrupted push's multipart upload
-  uint64_t throttled = 0;        // mirror: 503 SlowDown answers (uploads slowed down)
-  uint64_t bytes_copied = 0;     // mirror: created by server-side copy, not sent
-  uint64_t objects_copied = 0;
-  uint64_t parts_copied = 0;  // mirror: unchanged runs of changed large files (UploadPartCopy)
+  uint64_t bytes_new = 0;     // of those, in chunks the store did not have
+  uint64_t bytes_dedup = 0;   // bytes_read - bytes_new
+  uint64_t bytes_stored = 0;  // bytes written for new chunks (after compression)
+  MirrorStats mirror;         // mirror layout: uploads, copies, throttling
   uint64_t chunks = 0, chunks_new = 0;
   double seconds = 0;
   std::string io_backend;
   std::vector<std::string> skipped;  // special files not pushed
   std::vector<Status> file_errors;   // sources that could not be read
 };
+
+// Every counter a push reports, once, by the name reports use (the JSON
+// report, and the daemon's metrics): f(name, value).
+template <typename F>
+void ForEachPushCounter(const PushReport& r, F&& f) {
+  f("bytes_new", r.bytes_new);
+  f("bytes_deduplicated", r.bytes_dedup);
+  f("bytes_stored", r.bytes_stored);
+  f("bytes_sent", r.mirror.bytes_sent);
+  f("objects_put", r.mirror.objects_put);
+  f("files_unchanged", r.mirror.files_unchanged);
+  f("bytes_resumed", r.mirror.bytes_resumed);
+  f("throttled", r.mirror.throttled);
+  f("bytes_copied", r.mirror.bytes_copied);
+  f("objects_copied", r.mirror.objects_copied);
+  f("parts_copied", r.mirror.parts_copied);
+  f("chunks_new", r.chunks_new);
+}
 
 // Checks, before any destination is opened or created, the ref name and the
 // tags (kUsage), that every source exists and (unless allow_empty) that there
@@ -112,6 +126,7 @@ struct VerifyOptions {
   // it stores it again (push dedupes only onto chunks that are present).
   // read_only: report only, write nothing.
   bool read_only = false;
+  const CancelToken* cancel = nullptr;  // once cancelled: stops, returns kInterrupted
 };
 
 struct ChunkProblem {
@@ -157,6 +172,9 @@ struct RestoreOptions {
   // Restore set-uid/set-gid bits as recorded. Off (like tar for non-root
   // users): they are dropped, so a store writer cannot plant a set-uid file.
   bool keep_setuid = false;
+  // Once cancelled: no further file is started; files in progress are not
+  // renamed into place; returns kInterrupted. The next restore completes it.
+  const CancelToken* cancel = nullptr;
 };
 
 struct RestoreReport {
@@ -175,9 +193,9 @@ struct RestoreReport {
 // Writes the manifest's tree under `target`, byte-identical with its modes.
 // Every path is checked first; any unsafe one refuses the whole restore before
 // a byte is written, and so does a build larger than the target's free space.
-// .ferry-tmp-* files an interrupted restore left in the target are removed. Each file is written to a temp name, verified against its
-// SHA-256, then renamed into place. A file already present with the right
-// size and XXH3-128 is left as it is.
+// .ferry-tmp-* files an interrupted restore left in the target are removed. Each file is written to
+// a temp name, verified against its SHA-256, then renamed into place. A file already present with
+// the right size and XXH3-128 is left as it is.
 Status Restore(ObjectStore* store, ChunkSource* source, const RestoreOptions& opts,
                RestoreReport* report);
 Status Restore(ObjectStore* store, const RestoreOptions& opts, RestoreReport* report);

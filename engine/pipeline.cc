@@ -58,9 +58,10 @@ class BlockPool {
     peak_ = std::max(peak_, storage_.size() - free_.size());
     return b;
   }
-  void WaitFree() {
+  // Until a block is free, or (with `cancel`) at most until it is cancelled.
+  void WaitFree(const CancelToken* cancel) {
     std::unique_lock<std::mutex> l(mu_);
-    cv_.wait(l, [&] { return !free_.empty(); });
+    while (free_.empty() && !Cancelled(cancel)) cv_.wait_for(l, std::chrono::milliseconds(50));
   }
   void Unref(Block* b) {
     if (b->refs.fetch_sub(1) == 1) {
@@ -245,6 +246,7 @@ class Pipeline {
     unsigned inflight = 0;
     const unsigned qd = use_uring_ ? std::max(1u, opts_.queue_depth) : 1;
     for (;;) {
+      if (Cancelled(opts_.cancel) && !Stopped()) Stop(opts_.cancel->Check("reading the sources"));
       if (Stopped()) AbandonRemaining(&next_file);
       while (inflight < qd && !Stopped()) {
         if (!cur_) {
@@ -276,7 +278,7 @@ class Pipeline {
           break;
         }
         if (!cur_ && next_file == files_.size()) break;
-        pool_.WaitFree();
+        pool_.WaitFree(opts_.cancel);
         continue;
       }
       struct io_uring_cqe* cqe;
@@ -601,6 +603,7 @@ class Pipeline {
     thread_local std::vector<uint8_t> buf;
     for (const auto& s : segs) sha.Update(s.block->data + s.off, s.len);
     Digest id = sha.Finish();
+    if (Cancelled(opts_.cancel) && !Stopped()) Stop(opts_.cancel->Check("reading the sources"));
     if (!Stopped() && sink_->Want(id, len)) {
       const uint8_t* data;
       if (segs.size() == 1) {

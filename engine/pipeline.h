@@ -18,6 +18,7 @@
 
 #include "crypto/hash.h"
 #include "engine/chunker.h"
+#include "util/cancel.h"
 #include "util/status.h"
 
 namespace ferry {
@@ -85,6 +86,9 @@ struct PipelineOptions {
   // Reads in flight at once (io_uring queue depth). Default: 64.
   unsigned queue_depth = 64;
   IoBackend io = IoBackend::kAuto;
+  // Once cancelled, no further block is read: files not yet read fail with
+  // kInterrupted and RunPipeline returns kInterrupted.
+  const CancelToken* cancel = nullptr;
 };
 
 struct PipelineStats {

@@ -22,6 +22,7 @@
 #include "transport/s3_tags.h"
 #include "transport/sigv4.h"
 #include "util/log.h"
+#include "util/parallel.h"
 #include "util/posix.h"
 
 namespace ferry {
@@ -96,16 +97,6 @@ class HashOnlySink final : public ChunkSink {
   bool Want(const Digest&, uint32_t) override { return false; }
   Status Put(const Digest&, const uint8_t*, size_t) override { return Status::OK(); }
 };
-
-// --tag k=v as object metadata (x-amz-meta-k) on every object (S3 object
-// tags: MirrorOptions::object_tags).
-std::vector<std::pair<std::string, std::string>> TagHeaders(
-    const std::vector<std::pair<std::string, std::string>>& tags, const std::string& ref) {
-  std::vector<std::pair<std::string, std::string>> h;
-  for (const auto& [k, v] : tags) h.emplace_back("x-amz-meta-" + MetadataName(k), MetadataValue(v));
-  if (!ref.empty()) h.emplace_back("x-amz-meta-ferry-ref", ref);
-  return h;
-}
 
 // Fans chunks out to several store-layout destinations.
 class FanOutChunkSink final : public ChunkSink {
@@ -187,20 +178,13 @@ std::unordered_set<Digest, DigestHash> MissingChunks(ObjectStore* store,
                                                      const std::vector<Digest>& ids) {
   std::unordered_set<Digest, DigestHash> missing;
   std::mutex mu;
-  std::atomic<size_t> next{0};
-  std::vector<std::thread> threads;
-  unsigned n = std::min<size_t>(IoThreadCount(store->PreferredConcurrency()), ids.size());
-  for (unsigned t = 0; t < n; t++)
-    threads.emplace_back([&] {
-      for (size_t i; (i = next++) < ids.size();) {
-        auto size = store->Size(ChunkKey(ids[i]));
-        if (!(size.ok() && *size > 0)) {
-          std::lock_guard<std::mutex> l(mu);
-          missing.insert(ids[i]);
-        }
-      }
-    });
-  for (auto& t : threads) t.join();
+  ParallelFor(ids.size(), IoThreadCount(store->PreferredConcurrency()), [&](size_t i) {
+    auto size = store->Size(ChunkKey(ids[i]));
+    if (!(size.ok() && *size > 0)) {
+      std::lock_guard<std::mutex> l(mu);
+      missing.insert(ids[i]);
+    }
+  });
   return missing;
 }
 
@@ -377,349 +361,402 @@ Status Push(ObjectStore* store, const PushOptions& opts, PushReport* report) {
   return st;
 }
 
-Status PushMulti(const std::vector<PushTarget>& targets, const PushOptions& opts,
-                 std::vector<PushReport>* reports) {
-  auto t0 = std::chrono::steady_clock::now();
-  const int64_t start_ns = UnixNowNs();  // before any stat: see StatCache::IsClean
-  reports->assign(targets.size(), PushReport{});
+namespace {
+
+// ---- plan --------------------------------------------------------------------
+
+// One push, as its steps see it: what to read, each destination's state,
+// and which files need no read.
+struct PushPlan {
+  std::chrono::steady_clock::time_point t0;
+  int64_t start_ns = 0;  // before any stat: see StatCache::IsClean
+  bool any_mirror = false;
+  bool use_cache = false;
+  WalkResult walk;
+  std::vector<SourceFile> files;
+  std::vector<size_t> file_entry;  // files[i] is walk.entries[file_entry[i]]
+  std::vector<TargetState> states;
+  PipelineOptions popts;
+  std::vector<ChunkSink*> chunk_sinks;
+  std::vector<FileSink*> file_sinks;
+  std::vector<const FileEntry*> cached;  // not read: the stat cache vouches for it
+  // Each file's path and stat, kept when the manifest takes the entries.
+  std::vector<std::pair<std::string, FileStat>> file_stats;
+  double elapsed() const {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  }
+  const FileEntry& entry(size_t i) const { return walk.entries[file_entry[i]].entry; }
+};
+
+// The ref name, the level and the tags (warning about tags S3 cannot carry).
+Status CheckPushArguments(const std::vector<PushTarget>& targets, const PushOptions& opts,
+                          bool* any_mirror) {
   if (targets.empty()) return Status::Usage("push needs at least one --to");
   if (opts.zstd_level < 0 || opts.zstd_level > 19)
     return Status::Usage("compression level must be 0 (none) to 19");
   if (!opts.ref.empty()) RETURN_IF_ERROR(ValidateRefName(opts.ref));
-  bool any_mirror = false;
-  for (const auto& t : targets) any_mirror |= t.mirror != nullptr;
-  RETURN_IF_ERROR(ValidateTags(opts.tags, any_mirror,
+  *any_mirror = false;
+  for (const auto& t : targets) *any_mirror |= t.mirror != nullptr;
+  RETURN_IF_ERROR(ValidateTags(opts.tags, *any_mirror,
                                {{"ferry-ref", opts.ref}, {"ferry-sha256", std::string(64, '0')}}));
-  if (any_mirror) {
+  if (*any_mirror) {
     std::vector<std::string> omitted;
     S3ObjectTags(opts.tags, &omitted);
     for (const auto& o : omitted)
       LogWarn("--tag " + o + ": kept in the manifest and as object metadata, not as an S3 tag");
   }
-  RETURN_IF_ERROR(CheckPushSources(opts));
-  ASSIGN_OR_RETURN(WalkResult walk, WalkSources(opts.sources));
-  for (auto& r : *reports) r.skipped = walk.skipped;
+  return Status::OK();
+}
 
-  std::vector<SourceFile> files;
-  std::vector<size_t> file_entry;  // files[i] is walk.entries[file_entry[i]]
-  for (size_t i = 0; i < walk.entries.size(); i++) {
-    const auto& e = walk.entries[i];
-    if (e.entry.type == EntryType::kFile) {
-      files.push_back(SourceFile{e.abs_path, e.entry.size, e.entry.mtime_ns});
-      file_entry.push_back(i);
-    }
+Status SourceFailure(std::vector<Status> errors, const PushPlan& plan,
+                     std::vector<PushReport>* reports) {
+  for (auto& r : *reports) {
+    r.file_errors = errors;
+    r.seconds = plan.elapsed();
   }
-  if (files.empty() && !opts.allow_empty) return EmptyBuildError(opts.sources);
-  auto elapsed = [&] {
-    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  };
-  auto source_failure = [&](std::vector<Status> errors) {
-    for (auto& r : *reports) {
-      r.file_errors = errors;
-      r.seconds = elapsed();
-    }
-    return Status::SourceUnreadable(
-        std::to_string(errors.size()) + " source file(s) could not be read (first: " +
-        errors[0].message() + "); nothing was recorded and no ref moved");
-  };
+  return Status::SourceUnreadable(std::to_string(errors.size()) +
+                                  " source file(s) could not be read (first: " +
+                                  errors[0].message() + "); nothing was recorded and no ref moved");
+}
 
-  if (any_mirror) {
-    // A mirror overwrites objects as it goes: find unreadable files before
-    // sending a byte, so a source error does not replace DR data.
-    std::vector<Status> errors;
-    for (const auto& f : files) {
-      int fd = open(f.path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-      if (fd < 0) {
-        errors.push_back(
-            Status::SourceUnreadable(PosixError("cannot open " + f.path, errno).message()));
-      } else {
-        close(fd);
-      }
-    }
-    if (!errors.empty()) return source_failure(std::move(errors));
+// Walks the sources. A mirror overwrites objects as it goes: unreadable files
+// are found before a byte is sent, so a source error does not replace DR data.
+Status ListSources(const PushOptions& opts, PushPlan* plan, std::vector<PushReport>* reports) {
+  ASSIGN_OR_RETURN(plan->walk, WalkSources(opts.sources));
+  for (auto& r : *reports) r.skipped = plan->walk.skipped;
+  for (size_t i = 0; i < plan->walk.entries.size(); i++) {
+    const auto& e = plan->walk.entries[i];
+    if (e.entry.type != EntryType::kFile) continue;
+    plan->files.push_back(SourceFile{e.abs_path, e.entry.size, e.entry.mtime_ns});
+    plan->file_entry.push_back(i);
+    plan->file_stats.emplace_back(e.entry.path, e.stat);
   }
+  if (plan->files.empty() && !opts.allow_empty) return EmptyBuildError(opts.sources);
+  if (!plan->any_mirror) return Status::OK();
+  std::vector<Status> errors;
+  for (const auto& f : plan->files) {
+    int fd = open(f.path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0)
+      errors.push_back(
+          Status::SourceUnreadable(PosixError("cannot open " + f.path, errno).message()));
+    else
+      close(fd);
+  }
+  return errors.empty() ? Status::OK() : SourceFailure(std::move(errors), *plan, reports);
+}
 
-  // Each destination: its ref's previous manifest (a mirror skips unchanged files).
-  std::vector<TargetState> states(targets.size());
-  PipelineOptions popts = opts.pipeline;
-  std::vector<ChunkSink*> chunk_sinks;
-  std::vector<FileSink*> file_sinks;
-  const bool use_cache = !opts.ref.empty() && !opts.cache_dir.empty();
-  // Mirrors' buffers come out of the memory budget: each its fixed share,
-  // then what is left above the pipeline's minimum, split for bytes in flight.
-  const size_t max_chunk = opts.pipeline.chunking.max_size;
-  auto MirrorFixedMemory = [&](const MirrorOptions& mo) {
-    return 2 * (mo.part_size + 2 * max_chunk) + mo.upload_threads * kCurlUploadBuffer;
-  };
+// The previous-build index of one destination: its stat cache, its ref's
+// current build, and (when something will compare against it) that build's
+// files by path and by (size, mtime).
+Status IndexPreviousBuild(const PushTarget& target, const PushOptions& opts, bool use_cache,
+                          TargetState* ts) {
+  if (use_cache) {
+    ts->cache_path =
+        StatCache::PathFor(opts.cache_dir, target.store->Describe(), opts.ref, opts.sources);
+    if (!opts.rehash) ts->cache = StatCache::Load(ts->cache_path);
+  }
+  if (opts.ref.empty()) return Status::OK();
+  auto prev = ReadRef(target.store, opts.ref);
+  if (!prev.ok()) {
+    if (prev.status().code() == Code::kNotFound) return Status::OK();
+    return prev.take_status().WithContext(target.store->Describe());
+  }
+  ts->parent = *prev;
+  if (!target.mirror && ts->cache.size() == 0) return Status::OK();
+  auto pm = LoadManifest(target.store, *prev);
+  if (!pm.ok()) return Status::OK();  // verify reports it; this push sends everything
+  ts->previous = std::move(*pm);
+  for (const auto& e : ts->previous.files) {
+    ts->previous_files[e.path] = &e;
+    if (e.type == EntryType::kFile)
+      ts->previous_by_stat.emplace(std::make_pair(e.size, e.mtime_ns), &e);
+  }
+  return Status::OK();
+}
+
+// The memory budget split: each mirror's fixed buffers (two unfinished parts
+// with their chunks, curl's send buffers), then what is left above the
+// pipeline's minimum, shared out for bytes in flight.
+size_t MirrorFixedMemory(const MirrorOptions& mo, size_t max_chunk) {
+  return 2 * (mo.part_size + 2 * max_chunk) + mo.upload_threads * kCurlUploadBuffer;
+}
+
+size_t InflightShare(const std::vector<PushTarget>& targets, size_t budget, size_t max_chunk) {
   size_t mirrors = 0, all_fixed = 0;
   for (const auto& t : targets)
     if (t.mirror) {
       mirrors++;
-      all_fixed += MirrorFixedMemory(t.mirror->options);
+      all_fixed += MirrorFixedMemory(t.mirror->options, max_chunk);
     }
-  const size_t inflight_share =
-      mirrors == 0 || popts.memory_budget < all_fixed + kMinPipelineMemory
-          ? 0
-          : (popts.memory_budget - all_fixed - kMinPipelineMemory) / mirrors;
-  for (size_t t = 0; t < targets.size(); t++) {
-    TargetState& ts = states[t];
-    if (use_cache) {
-      ts.cache_path =
-          StatCache::PathFor(opts.cache_dir, targets[t].store->Describe(), opts.ref, opts.sources);
-      if (!opts.rehash) ts.cache = StatCache::Load(ts.cache_path);
-    }
-    if (!opts.ref.empty()) {
-      auto prev = ReadRef(targets[t].store, opts.ref);
-      if (prev.ok()) {
-        ts.parent = *prev;
-        if (targets[t].mirror || ts.cache.size() > 0) {
-          auto pm = LoadManifest(targets[t].store, *prev);
-          if (pm.ok()) {
-            ts.previous = std::move(*pm);
-            for (const auto& e : ts.previous.files) {
-              ts.previous_files[e.path] = &e;
-              if (e.type == EntryType::kFile)
-                ts.previous_by_stat.emplace(std::make_pair(e.size, e.mtime_ns), &e);
-            }
-          }
-        }
-      } else if (prev.status().code() != Code::kNotFound) {
-        return prev.take_status().WithContext(targets[t].store->Describe());
-      }
-    }
-    if (!targets[t].mirror) {
-      ts.store_sink = std::make_unique<StoreSink>(targets[t].store, opts.zstd_level,
-                                                  opts.pipeline.chunking.max_size);
-      chunk_sinks.push_back(ts.store_sink.get());
+  if (mirrors == 0 || budget < all_fixed + kMinPipelineMemory) return 0;
+  return (budget - all_fixed - kMinPipelineMemory) / mirrors;
+}
+
+// Matching against the previous version: for each file, whether its object
+// is unchanged (checked with HEAD, or copied whole from where the previous
+// build had it) or shares runs with an earlier version (UploadPartCopy).
+std::vector<MirrorFile> MatchPreviousObjects(const PushPlan& plan, const TargetState& ts,
+                                             const MirrorOptions& mo, const std::string& own_prefix,
+                                             const std::string& prev_prefix, bool prev_here) {
+  auto key_of = [&](const FileEntry* p) { return prev_prefix + p->path; };
+  std::vector<MirrorFile> mfiles;
+  for (size_t i = 0; i < plan.files.size(); i++) {
+    const FileEntry& e = plan.entry(i);
+    MirrorFile mf{e.path, plan.files[i].path, e.size, std::nullopt, ""};
+    if (!prev_here) {
+      mfiles.push_back(std::move(mf));
       continue;
     }
-    // The uploads' buffers come out of the same memory budget: parts in
-    // flight; the unfinished part (and a run not yet known to be copyable)
-    // of each large file being read, a few at a time; curl's send buffers.
-    // A small budget gets fewer bytes in flight (at least one part each).
-    MirrorOptions mo = targets[t].mirror->options;
-    mo.object_tags = S3ObjectTags(opts.tags, nullptr);
-    const size_t one_part = mo.part_size + 2 * max_chunk;
-    const size_t fixed = MirrorFixedMemory(mo);
-    mo.max_inflight_bytes = std::max(one_part, std::min(mo.max_inflight_bytes, inflight_share));
-    size_t upload_mem = mo.max_inflight_bytes + fixed;
-    if (popts.memory_budget < upload_mem + kMinPipelineMemory)
-      return Status::Usage("memory budget of " + std::to_string(opts.pipeline.memory_budget >> 20) +
-                           " MiB is too small for " + std::to_string(targets.size()) +
-                           " destination(s): give more with --memory");
-    popts.memory_budget -= upload_mem;
-    // Where the previous build's objects are: its prefix (recorded in its
-    // manifest), this one's, or, in another bucket, out of reach for copies.
-    const PushMirror& pm = *targets[t].mirror;
-    const std::string own_prefix = S3KeyPrefix(pm.prefix);
-    std::string prev_bucket = pm.bucket, prev_prefix = own_prefix;
-    if (ts.parent) {
-      auto rec = GetMirrorRecord(targets[t].store, *ts.parent);
-      if (rec.ok()) {
-        ts.previous_record = std::move(*rec);
-        ParseS3Url(ts.previous_record.url, &prev_bucket, &prev_prefix);
-      } else if (rec.status().code() != Code::kNotFound) {
-        return rec.take_status();
-      }
+    // Unchanged (same path, size, mtime), or renamed (same size and mtime elsewhere)?
+    const FileEntry* same = nullptr;
+    auto it = ts.previous_files.find(e.path);
+    if (it != ts.previous_files.end() && it->second->type == EntryType::kFile) same = it->second;
+    const FileEntry* earlier = nullptr;
+    if (same && same->size == e.size && same->mtime_ns == e.mtime_ns) {
+      earlier = same;
+    } else if (e.size > 0) {
+      auto moved = ts.previous_by_stat.find({e.size, e.mtime_ns});
+      if (moved != ts.previous_by_stat.end()) earlier = moved->second;
     }
-    const bool prev_here = prev_bucket == pm.bucket && !ts.previous.files.empty();
-    if (prev_here && prev_prefix == own_prefix) WarnIfOverwritingInPlace(pm, *ts.parent);
-    auto previous_object = [&](const FileEntry* p) {
-      auto it = ts.previous_record.objects.find(p->path);
-      return it == ts.previous_record.objects.end() ? MirrorObject{} : it->second;
-    };
-    auto key_of = [&](const FileEntry* p) { return prev_prefix + p->path; };
-    std::vector<MirrorFile> mfiles;
-    for (size_t i = 0; i < files.size(); i++) {
-      const FileEntry& e = walk.entries[file_entry[i]].entry;
-      MirrorFile mf{e.path, files[i].path, e.size, std::nullopt, ""};
-      if (!prev_here) {
-        mfiles.push_back(std::move(mf));
-        continue;
-      }
-      // Unchanged (same path, size, mtime), or renamed (same size and mtime elsewhere)?
-      const FileEntry* same = nullptr;
-      auto it = ts.previous_files.find(e.path);
-      if (it != ts.previous_files.end() && it->second->type == EntryType::kFile) same = it->second;
-      const FileEntry* earlier = nullptr;
-      if (same && same->size == e.size && same->mtime_ns == e.mtime_ns) {
-        earlier = same;
-      } else if (e.size > 0) {
-        auto moved = ts.previous_by_stat.find({e.size, e.mtime_ns});
-        if (moved != ts.previous_by_stat.end()) earlier = moved->second;
-      }
-      if (earlier && (e.size <= mo.part_size || key_of(earlier) == own_prefix + e.path)) {
-        // Checked with HEAD (its own object) or copied whole (CopyObject).
-        mf.previous_sha = earlier->sha256;
-        mf.previous_key = key_of(earlier);
-        mf.previous_object = previous_object(earlier);
-      } else if (const FileEntry* base = earlier ? earlier : same;
-                 base && e.size > mo.part_size && base->size >= kMinPartSize) {
-        // A large file with an earlier version elsewhere or other bytes: the
-        // runs it shares with it are copied part by part (UploadPartCopy).
-        mf.previous_chunks = base->chunks;
-        mf.previous_chunks_key = key_of(base);
-      }
-      mfiles.push_back(std::move(mf));
+    if (earlier && (e.size <= mo.part_size || key_of(earlier) == own_prefix + e.path)) {
+      mf.previous_sha = earlier->sha256;
+      mf.previous_key = key_of(earlier);
+      auto rec = ts.previous_record.objects.find(earlier->path);
+      if (rec != ts.previous_record.objects.end()) mf.previous_object = rec->second;
+    } else if (const FileEntry* base = earlier ? earlier : same;
+               base && e.size > mo.part_size && base->size >= kMinPartSize) {
+      mf.previous_chunks = base->chunks;
+      mf.previous_chunks_key = key_of(base);
     }
-    ts.uploader = std::make_unique<MirrorUploader>(
-        pm.client, pm.bucket, pm.prefix, std::move(mfiles), mo, TagHeaders(opts.tags, opts.ref));
-    if (prev_here)
-      for (const auto& e : ts.previous.files)
-        if (e.type == EntryType::kFile && e.size > 0)
-          ts.uploader->AddKnownObject(e.sha256, key_of(&e));
-    file_sinks.push_back(ts.uploader.get());
+    mfiles.push_back(std::move(mf));
   }
+  return mfiles;
+}
 
-  // Files the stat cache vouches for in every destination are not read: their
-  // digests come from the previous manifest (docs/stat-cache.md).
-  std::vector<const FileEntry*> cached(files.size(), nullptr);
-  if (use_cache && !opts.rehash) {
-    for (size_t i = 0; i < files.size(); i++) {
-      const SourceEntry& se = walk.entries[file_entry[i]];
-      const FileEntry* prev = nullptr;
-      for (const TargetState& ts : states) {
-        if (ts.uploader && !ts.uploader->CanSkipRead(i)) {
-          prev = nullptr;
-          break;
-        }
-        const Digest* sha = ts.cache.Lookup(se.entry.path, se.stat);
-        auto it = ts.previous_files.find(se.entry.path);
-        if (!sha || ts.previous.chunking != opts.pipeline.chunking ||
-            it == ts.previous_files.end() || it->second->type != EntryType::kFile ||
-            it->second->size != se.entry.size || it->second->mtime_ns != se.entry.mtime_ns ||
-            it->second->sha256 != *sha) {
-          prev = nullptr;
-          break;
-        }
-        prev = it->second;
-      }
-      cached[i] = prev;
-    }
-    // The store layout must still hold every chunk such a file needs.
-    for (size_t t = 0; t < targets.size(); t++) {
-      if (targets[t].mirror) continue;
-      std::unordered_set<Digest, DigestHash> seen;
-      std::vector<Digest> ids;
-      for (const FileEntry* e : cached)
-        if (e)
-          for (const auto& c : e->chunks)
-            if (seen.insert(c.id).second) ids.push_back(c.id);
-      auto missing = MissingChunks(targets[t].store, ids);
-      if (missing.empty()) continue;
-      for (auto& e : cached)
-        if (e)
-          for (const auto& c : e->chunks)
-            if (missing.count(c.id)) {
-              e = nullptr;  // read it: its chunks are stored again
-              break;
-            }
+// A mirror destination's uploader, its buffers taken from plan->popts' budget.
+Status PlanMirror(const PushTarget& target, const PushOptions& opts, size_t inflight_share,
+                  size_t n_targets, PushPlan* plan, TargetState* ts) {
+  const size_t max_chunk = opts.pipeline.chunking.max_size;
+  MirrorOptions mo = target.mirror->options;
+  mo.object_tags = S3ObjectTags(opts.tags, nullptr);
+  mo.cancel = opts.cancel;
+  const size_t one_part = mo.part_size + 2 * max_chunk;
+  mo.max_inflight_bytes = std::max(one_part, std::min(mo.max_inflight_bytes, inflight_share));
+  size_t upload_mem = mo.max_inflight_bytes + MirrorFixedMemory(mo, max_chunk);
+  if (plan->popts.memory_budget < upload_mem + kMinPipelineMemory)
+    return Status::Usage("memory budget of " + std::to_string(opts.pipeline.memory_budget >> 20) +
+                         " MiB is too small for " + std::to_string(n_targets) +
+                         " destination(s): give more with --memory");
+  plan->popts.memory_budget -= upload_mem;
+  // Where the previous build's objects are: its prefix (recorded in its
+  // mirror record), this one's, or, in another bucket, out of reach for copies.
+  const PushMirror& pm = *target.mirror;
+  const std::string own_prefix = S3KeyPrefix(pm.prefix);
+  std::string prev_bucket = pm.bucket, prev_prefix = own_prefix;
+  if (ts->parent) {
+    auto rec = GetMirrorRecord(target.store, *ts->parent);
+    if (rec.ok()) {
+      ts->previous_record = std::move(*rec);
+      ParseS3Url(ts->previous_record.url, &prev_bucket, &prev_prefix);
+    } else if (rec.status().code() != Code::kNotFound) {
+      return rec.take_status();
     }
   }
+  const bool prev_here = prev_bucket == pm.bucket && !ts->previous.files.empty();
+  if (prev_here && prev_prefix == own_prefix) WarnIfOverwritingInPlace(pm, *ts->parent);
+  ts->uploader = std::make_unique<MirrorUploader>(
+      pm.client, pm.bucket, pm.prefix,
+      MatchPreviousObjects(*plan, *ts, mo, own_prefix, prev_prefix, prev_here), mo,
+      MetadataHeaders(opts.tags, opts.ref));
+  if (prev_here)
+    for (const auto& e : ts->previous.files)
+      if (e.type == EntryType::kFile && e.size > 0)
+        ts->uploader->AddKnownObject(e.sha256, prev_prefix + e.path);
+  plan->file_sinks.push_back(ts->uploader.get());
+  return Status::OK();
+}
+
+// Files the stat cache vouches for in every destination are not read: their
+// digests come from the previous manifest (docs/stat-cache.md).
+void MatchStatCache(const PushOptions& opts, PushPlan* plan) {
+  plan->cached.assign(plan->files.size(), nullptr);
+  if (!plan->use_cache || opts.rehash) return;
+  for (size_t i = 0; i < plan->files.size(); i++) {
+    const SourceEntry& se = plan->walk.entries[plan->file_entry[i]];
+    const FileEntry* prev = nullptr;
+    for (const TargetState& ts : plan->states) {
+      if (ts.uploader && !ts.uploader->CanSkipRead(i)) {
+        prev = nullptr;
+        break;
+      }
+      const Digest* sha = ts.cache.Lookup(se.entry.path, se.stat);
+      auto it = ts.previous_files.find(se.entry.path);
+      if (!sha || ts.previous.chunking != opts.pipeline.chunking || it == ts.previous_files.end() ||
+          it->second->type != EntryType::kFile || it->second->size != se.entry.size ||
+          it->second->mtime_ns != se.entry.mtime_ns || it->second->sha256 != *sha) {
+        prev = nullptr;
+        break;
+      }
+      prev = it->second;
+    }
+    plan->cached[i] = prev;
+  }
+}
+
+// The chunk probe: the store layout must still hold every chunk a cached
+// file needs; a file with one absent is read after all (and its chunks stored).
+void ProbeCachedChunks(const std::vector<PushTarget>& targets, PushPlan* plan) {
+  for (size_t t = 0; t < targets.size(); t++) {
+    if (targets[t].mirror) continue;
+    std::unordered_set<Digest, DigestHash> seen;
+    std::vector<Digest> ids;
+    for (const FileEntry* e : plan->cached)
+      if (e)
+        for (const auto& c : e->chunks)
+          if (seen.insert(c.id).second) ids.push_back(c.id);
+    auto missing = MissingChunks(targets[t].store, ids);
+    if (missing.empty()) continue;
+    for (auto& e : plan->cached)
+      if (e)
+        for (const auto& c : e->chunks)
+          if (missing.count(c.id)) {
+            e = nullptr;
+            break;
+          }
+  }
+}
+
+Status Plan(const std::vector<PushTarget>& targets, const PushOptions& opts, PushPlan* plan,
+            std::vector<PushReport>* reports) {
+  RETURN_IF_ERROR(CheckPushArguments(targets, opts, &plan->any_mirror));
+  RETURN_IF_ERROR(CheckPushSources(opts));
+  RETURN_IF_ERROR(ListSources(opts, plan, reports));
+  plan->states.resize(targets.size());
+  plan->popts = opts.pipeline;
+  plan->popts.cancel = opts.cancel;
+  plan->use_cache = !opts.ref.empty() && !opts.cache_dir.empty();
+  const size_t share =
+      InflightShare(targets, plan->popts.memory_budget, opts.pipeline.chunking.max_size);
+  for (size_t t = 0; t < targets.size(); t++) {
+    TargetState& ts = plan->states[t];
+    RETURN_IF_ERROR(IndexPreviousBuild(targets[t], opts, plan->use_cache, &ts));
+    if (targets[t].mirror) {
+      RETURN_IF_ERROR(PlanMirror(targets[t], opts, share, targets.size(), plan, &ts));
+      continue;
+    }
+    ts.store_sink = std::make_unique<StoreSink>(targets[t].store, opts.zstd_level,
+                                                opts.pipeline.chunking.max_size);
+    plan->chunk_sinks.push_back(ts.store_sink.get());
+  }
+  MatchStatCache(opts, plan);
+  ProbeCachedChunks(targets, plan);
+  return Status::OK();
+}
+
+// ---- run ---------------------------------------------------------------------
+
+struct RunCounts {
+  PipelineStats stats;
+  uint64_t files_cached = 0, bytes_cached = 0, chunks_cached = 0;
+};
+
+// Reads what is not cached once, into every destination; then each mirror
+// finishes its uploads. digests[i] belongs to plan.files[i].
+Status RunOnce(PushPlan* plan, const PushOptions& opts, std::vector<FileDigest>* digests,
+               RunCounts* counts) {
   std::vector<SourceFile> to_read;
   std::vector<size_t> read_index;  // to_read[k] is files[read_index[k]]
-  std::vector<FileDigest> digests(files.size());
-  uint64_t files_cached = 0, bytes_cached = 0, chunks_cached = 0;
-  for (size_t i = 0; i < files.size(); i++) {
-    if (!cached[i]) {
-      to_read.push_back(files[i]);
+  digests->assign(plan->files.size(), FileDigest{});
+  for (size_t i = 0; i < plan->files.size(); i++) {
+    const FileEntry* c = plan->cached[i];
+    if (!c) {
+      to_read.push_back(plan->files[i]);
       read_index.push_back(i);
       continue;
     }
-    digests[i] = FileDigest{Status::OK(), cached[i]->sha256, cached[i]->xxh3, cached[i]->chunks};
-    files_cached++;
-    bytes_cached += cached[i]->size;
-    chunks_cached += cached[i]->chunks.size();
+    (*digests)[i] = FileDigest{Status::OK(), c->sha256, c->xxh3, c->chunks};
+    counts->files_cached++;
+    counts->bytes_cached += c->size;
+    counts->chunks_cached += c->chunks.size();
     // A mirror still checks (HEAD) that the object is there, and resends it if not.
-    if (files[i].size > 0)
-      for (auto& ts : states)
-        if (ts.uploader) ts.uploader->OnUnchanged(i, digests[i]);
+    if (plan->files[i].size > 0)
+      for (auto& ts : plan->states)
+        if (ts.uploader) ts.uploader->OnUnchanged(i, (*digests)[i]);
   }
-
-  // One read of the sources feeds every destination.
   HashOnlySink hash_only;
-  FanOutChunkSink chunk_fan(chunk_sinks);
-  FanOutFileSink file_fan(file_sinks);
-  ChunkSink* chunk_sink = chunk_sinks.empty()       ? static_cast<ChunkSink*>(&hash_only)
-                          : chunk_sinks.size() == 1 ? chunk_sinks[0]
-                                                    : &chunk_fan;
-  FileSink* file_sink = file_sinks.empty()       ? nullptr
-                        : file_sinks.size() == 1 ? file_sinks[0]
-                                                 : &file_fan;
+  FanOutChunkSink chunk_fan(plan->chunk_sinks);
+  FanOutFileSink file_fan(plan->file_sinks);
+  const auto& cs = plan->chunk_sinks;
+  const auto& fs = plan->file_sinks;
+  ChunkSink* chunk_sink = cs.empty()       ? static_cast<ChunkSink*>(&hash_only)
+                          : cs.size() == 1 ? cs[0]
+                                           : &chunk_fan;
+  FileSink* file_sink = fs.empty() ? nullptr : fs.size() == 1 ? fs[0] : &file_fan;
   IndexMapSink mapped(file_sink, &read_index);
   std::vector<FileDigest> read_digests;
-  PipelineStats stats;
-  Status run = RunPipeline(to_read, popts, chunk_sink, &read_digests, &stats, opts.progress_bytes,
-                           file_sink ? &mapped : nullptr);
+  Status run = RunPipeline(to_read, plan->popts, chunk_sink, &read_digests, &counts->stats,
+                           opts.progress_bytes, file_sink ? &mapped : nullptr);
   for (size_t k = 0; k < read_digests.size(); k++)
-    digests[read_index[k]] = std::move(read_digests[k]);
-  Status first_error = run;
+    (*digests)[read_index[k]] = std::move(read_digests[k]);
+  return run;
+}
+
+// Each destination's counters, and every chunk durable before anything names it.
+Status FinishTargets(const std::vector<PushTarget>& targets, PushPlan* plan,
+                     const std::vector<FileDigest>& digests, const RunCounts& c, Status first_error,
+                     std::vector<PushReport>* reports) {
   for (size_t t = 0; t < targets.size(); t++) {
-    TargetState& ts = states[t];
+    TargetState& ts = plan->states[t];
     PushReport& r = (*reports)[t];
     if (ts.uploader) {
       Status up = ts.uploader->Finish(digests);  // always: it aborts unfinished uploads
       if (first_error.ok() && !up.ok()) first_error = up.WithContext(targets[t].store->Describe());
-      MirrorStats ms = ts.uploader->stats();
-      r.bytes_sent = ms.bytes_sent;
-      r.objects_put = ms.objects_put;
-      r.files_unchanged = ms.files_unchanged;
-      r.bytes_resumed = ms.bytes_resumed;
-      r.bytes_copied = ms.bytes_copied;
-      r.objects_copied = ms.objects_copied;
-      r.parts_copied = ms.parts_copied;
-      r.throttled = ms.throttled;
-      r.bytes_new = ms.bytes_sent;
-      r.bytes_stored = ms.bytes_sent;
+      r.mirror = ts.uploader->stats();
+      r.bytes_new = r.mirror.bytes_sent;
+      r.bytes_stored = r.mirror.bytes_sent;
     } else {
       r.bytes_new = ts.store_sink->bytes_new_;
       r.bytes_stored = ts.store_sink->bytes_stored_;
       r.chunks_new = ts.store_sink->chunks_new_;
     }
-    r.bytes_read = stats.bytes_read;
-    r.files_cached = files_cached;
-    r.bytes_cached = bytes_cached;
-    r.chunks = stats.chunks + chunks_cached;
-    r.io_backend = stats.io_backend;
+    r.bytes_read = c.stats.bytes_read;
+    r.files_cached = c.files_cached;
+    r.bytes_cached = c.bytes_cached;
+    r.chunks = c.stats.chunks + c.chunks_cached;
+    r.io_backend = c.stats.io_backend;
     r.bytes_dedup =
-        r.bytes_read + bytes_cached - std::min(r.bytes_read + bytes_cached, r.bytes_new);
-    // Every chunk durable under its final name before anything names it.
+        r.bytes_read + c.bytes_cached - std::min(r.bytes_read + c.bytes_cached, r.bytes_new);
     Status sync = targets[t].store->Sync();
     if (first_error.ok() && !sync.ok()) first_error = sync;
   }
-  RETURN_IF_ERROR(first_error);
+  return first_error;
+}
 
+// ---- record ------------------------------------------------------------------
+
+// The manifest of what was read (every file's digests and chunks).
+Manifest BuildManifest(PushPlan* plan, const PushOptions& opts, std::vector<FileDigest>* digests,
+                       PushReport* counts) {
   Manifest m;
-  std::vector<Status> file_errors;
-  for (size_t i = 0; i < files.size(); i++) {
-    if (!digests[i].status.ok()) {
-      file_errors.push_back(digests[i].status);
-      continue;
-    }
-    FileEntry& e = walk.entries[file_entry[i]].entry;
-    e.sha256 = digests[i].sha256;
-    e.xxh3 = digests[i].xxh3;
-    e.chunks = std::move(digests[i].chunks);
+  for (size_t i = 0; i < plan->files.size(); i++) {
+    FileEntry& e = plan->walk.entries[plan->file_entry[i]].entry;
+    e.sha256 = (*digests)[i].sha256;
+    e.xxh3 = (*digests)[i].xxh3;
+    e.chunks = std::move((*digests)[i].chunks);
     uint64_t total = 0;
     for (const auto& c : e.chunks) total += c.size;
     e.size = total;  // what was read (the file may have been listed at another size)
   }
-  if (!file_errors.empty()) return source_failure(std::move(file_errors));
-  std::vector<std::pair<std::string, FileStat>> file_stats;  // for the stat cache
-  for (size_t i = 0; i < files.size(); i++)
-    file_stats.emplace_back(walk.entries[file_entry[i]].entry.path,
-                            walk.entries[file_entry[i]].stat);
-  PushReport counts;
-  for (auto& se : walk.entries) {
+  for (auto& se : plan->walk.entries) {
     switch (se.entry.type) {
       case EntryType::kFile:
-        counts.files++;
+        counts->files++;
         break;
       case EntryType::kDir:
-        counts.dirs++;
+        counts->dirs++;
         break;
       case EntryType::kSymlink:
-        counts.symlinks++;
+        counts->symlinks++;
         break;
     }
     m.files.push_back(std::move(se.entry));
@@ -728,7 +765,27 @@ Status PushMulti(const std::vector<PushTarget>& targets, const PushOptions& opts
   m.ref = opts.ref;
   m.tags = opts.tags;
   m.chunking = opts.pipeline.chunking;
-  // Record the build in every destination; one that fails does not undo the others.
+  return m;
+}
+
+// What this push hashed, for the next one (only entries that are not racily clean).
+void SaveStatCache(const PushPlan& plan, const PushOptions& opts, const TargetState& ts,
+                   const std::vector<FileDigest>& digests) {
+  StatCache next;
+  for (size_t i = 0; i < plan.files.size(); i++) {
+    const auto& [path, fs] = plan.file_stats[i];
+    if (StatCache::IsClean(fs, plan.start_ns, opts.racy_margin_ns))
+      next.Add(path, {fs, digests[i].sha256});
+  }
+  Status saved = next.Save(ts.cache_path, plan.start_ns);
+  if (!saved.ok())
+    LogWarn("could not write the stat cache (the next push reads every file): " + saved.message());
+}
+
+// Records the build in every destination; one that fails does not undo the others.
+Status RecordEverywhere(const std::vector<PushTarget>& targets, const PushOptions& opts,
+                        const PushPlan& plan, const std::vector<FileDigest>& digests,
+                        const PushReport& counts, Manifest* m, std::vector<PushReport>* reports) {
   size_t recorded = 0;
   Status record_error;
   for (size_t t = 0; t < targets.size(); t++) {
@@ -738,31 +795,21 @@ Status PushMulti(const std::vector<PushTarget>& targets, const PushOptions& opts
     r.symlinks = counts.symlinks;
     MirrorRecord record;
     std::map<std::string, Digest> written;  // mirror: paths this push wrote, and their bytes
+    const MirrorUploader* up = plan.states[t].uploader.get();
     if (targets[t].mirror) {
       record.url =
           "s3://" + targets[t].mirror->bucket + "/" + S3KeyPrefix(targets[t].mirror->prefix);
-      for (size_t i = 0; i < files.size(); i++) {
-        const std::string& path = file_stats[i].first;
-        record.objects[path] = states[t].uploader->object(i);
-        if (states[t].uploader->wrote(i)) written[path] = digests[i].sha256;
+      for (size_t i = 0; i < plan.files.size(); i++) {
+        const std::string& path = plan.file_stats[i].first;
+        record.objects[path] = up->object(i);
+        if (up->wrote(i)) written[path] = digests[i].sha256;
       }
     }
-    Status st = RecordBuild(targets[t], opts.ref, states[t].parent,
-                            targets[t].mirror ? &record : nullptr, written, &m, &r);
-    r.seconds = elapsed();
-    if (st.ok() && !states[t].cache_path.empty()) {
-      // What this push hashed, for the next one (only entries that are not racily clean).
-      StatCache next;
-      for (size_t i = 0; i < files.size(); i++) {
-        const auto& [path, fs] = file_stats[i];
-        if (StatCache::IsClean(fs, start_ns, opts.racy_margin_ns))
-          next.Add(path, {fs, digests[i].sha256});
-      }
-      Status saved = next.Save(states[t].cache_path, start_ns);
-      if (!saved.ok())
-        LogWarn("could not write the stat cache (the next push reads every file): " +
-                saved.message());
-    }
+    Status st = RecordBuild(targets[t], opts.ref, plan.states[t].parent,
+                            targets[t].mirror ? &record : nullptr, written, m, &r);
+    r.seconds = plan.elapsed();
+    if (st.ok() && !plan.states[t].cache_path.empty())
+      SaveStatCache(plan, opts, plan.states[t], digests);
     if (st.ok()) {
       r.recorded = true;
       recorded++;
@@ -775,6 +822,33 @@ Status PushMulti(const std::vector<PushTarget>& targets, const PushOptions& opts
                                       std::to_string(targets.size()) + " destinations; " +
                                       record_error.message());
   return record_error;
+}
+
+}  // namespace
+
+// Plan (check, walk, index the previous build, split the memory, match the
+// stat cache), run (one read into every destination), record.
+Status PushMulti(const std::vector<PushTarget>& targets, const PushOptions& opts,
+                 std::vector<PushReport>* reports) {
+  PushPlan plan;
+  plan.t0 = std::chrono::steady_clock::now();
+  plan.start_ns = UnixNowNs();
+  reports->assign(targets.size(), PushReport{});
+  RETURN_IF_ERROR(Plan(targets, opts, &plan, reports));
+  std::vector<FileDigest> digests;
+  RunCounts counts;
+  Status run = RunOnce(&plan, opts, &digests, &counts);
+  run = FinishTargets(targets, &plan, digests, counts, run, reports);
+  // Interrupted: whatever failed after the signal failed because of it.
+  if (Cancelled(opts.cancel)) return opts.cancel->Check("the push");
+  RETURN_IF_ERROR(run);
+  std::vector<Status> file_errors;
+  for (const auto& d : digests)
+    if (!d.status.ok()) file_errors.push_back(d.status);
+  if (!file_errors.empty()) return SourceFailure(std::move(file_errors), plan, reports);
+  PushReport totals;
+  Manifest m = BuildManifest(&plan, opts, &digests, &totals);
+  return RecordEverywhere(targets, opts, plan, digests, totals, &m, reports);
 }
 
 }  // namespace ferry

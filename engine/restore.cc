@@ -18,6 +18,7 @@
 #include "engine/ops.h"
 #include "manifest/repo.h"
 #include "util/hex.h"
+#include "util/parallel.h"
 #include "util/posix.h"
 
 namespace ferry {
@@ -135,6 +136,7 @@ Status RestoreFile(ChunkSource* source, const Digest& manifest, int root, const 
   std::string data;
   uint64_t offset = 0;
   for (size_t i = 0; i < e.chunks.size(); offset += e.chunks[i].size, i++) {
+    if (Cancelled(opts.cancel)) return fail(opts.cancel->Check("restoring " + e.path));
     Status st = source->Fetch(manifest, e, i, offset, &data);
     if (!st.ok()) {
       if (st.code() == Code::kNotFound)
@@ -185,8 +187,8 @@ void ListTarget(int dirfd, const std::string& rel, std::vector<TargetEntry>* out
     struct stat st;
     if (fstatat(dirfd, n.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
     std::string path = rel.empty() ? n : rel + "/" + n;
-    out->push_back({path, S_ISDIR(st.st_mode),
-                    S_ISREG(st.st_mode) ? static_cast<uint64_t>(st.st_size) : 0});
+    out->push_back(
+        {path, S_ISDIR(st.st_mode), S_ISREG(st.st_mode) ? static_cast<uint64_t>(st.st_size) : 0});
     if (!S_ISDIR(st.st_mode)) continue;
     Fd child(openat(dirfd, n.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
     if (child.get() >= 0) ListTarget(child.get(), path, out);
@@ -266,9 +268,9 @@ Status PrepareTarget(int root, const Manifest& m, const RestoreOptions& opts,
   if (fstatvfs(root, &vfs) == 0) {
     uint64_t avail = static_cast<uint64_t>(vfs.f_bavail) * vfs.f_frsize;
     if (need > avail)
-      return Status::NoSpace("restore of manifest " + DigestHex(report->manifest_id) +
-                             " needs " + std::to_string(need) + " bytes but the target " +
-                             opts.target + " has " + std::to_string(avail) +
+      return Status::NoSpace("restore of manifest " + DigestHex(report->manifest_id) + " needs " +
+                             std::to_string(need) + " bytes but the target " + opts.target +
+                             " has " + std::to_string(avail) +
                              " free: free space or restore elsewhere; nothing was written");
   }
   return Status::OK();
@@ -361,16 +363,17 @@ Status Restore(ObjectStore* store, ChunkSource* source, const RestoreOptions& op
       files.push_back(&e);
     }
   }
-  std::atomic<size_t> next{0};
-  auto worker = [&] {
-    for (size_t i = next++; i < files.size(); i = next++)
-      record(RestoreFile(source, report->manifest_id, root.get(), *files[i], opts, report, &mu));
-  };
   unsigned n = IoThreadCount(opts.threads ? opts.threads : source->PreferredConcurrency());
-  n = std::min<unsigned>(n, std::max<size_t>(1, files.size()));
-  std::vector<std::thread> threads;
-  for (unsigned i = 0; i < n; i++) threads.emplace_back(worker);
-  for (auto& t : threads) t.join();
+  ParallelFor(
+      files.size(), n,
+      [&](size_t i) {
+        record(RestoreFile(source, report->manifest_id, root.get(), *files[i], opts, report, &mu));
+      },
+      opts.cancel);
+  if (Cancelled(opts.cancel)) {
+    report->seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    return opts.cancel->Check("the restore into " + opts.target);
+  }
   for (const auto& e : m.files) {
     if (e.type != EntryType::kSymlink) continue;
     Status s = RestoreSymlink(root.get(), e);
@@ -401,8 +404,9 @@ Status Restore(ObjectStore* store, ChunkSource* source, const RestoreOptions& op
                     " could not be restored (first: " + report->errors[0].message() + ")";
   if (data_loss) return Status::VerifyFailed(msg + "; the store is damaged: run ferry verify");
   if (no_space)
-    return Status::NoSpace(msg + "; free space in the target and run again (finished files are "
-                                 "kept)");
+    return Status::NoSpace(msg +
+                           "; free space in the target and run again (finished files are "
+                           "kept)");
   if (report->files_written + report->files_unchanged == 0)
     return Status(report->errors[0].code(), msg);
   return Status(Code::kPartial, msg);

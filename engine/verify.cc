@@ -11,6 +11,7 @@
 #include "engine/ops.h"
 #include "manifest/repo.h"
 #include "util/hex.h"
+#include "util/parallel.h"
 
 namespace ferry {
 
@@ -124,34 +125,31 @@ Status Verify(ObjectStore* store, ChunkSource* source, const VerifyOptions& opts
   }
 
   // Fetch and rehash, in parallel.
-  std::atomic<size_t> next{0};
   std::atomic<uint64_t> bytes{0};
   std::mutex mu;
   std::vector<std::pair<const Item*, Status>> bad;
-  auto worker = [&] {
-    std::string data;
-    for (size_t i = next++; i < work.size(); i = next++) {
-      const Item& w = work[i];
-      Status st = opts.quick ? source->Probe(*w.manifest, *w.file, w.chunk)
-                             : source->Fetch(*w.manifest, *w.file, w.chunk, w.offset, &data);
-      // Bytes that do not match: read once more before calling it damage, so
-      // a byte flipped on the network is not reported as a damaged store.
-      if (!opts.quick && st.data_loss())
-        st = source->Fetch(*w.manifest, *w.file, w.chunk, w.offset, &data);
-      if (st.ok()) {
-        if (!opts.quick) bytes += work[i].file->chunks[work[i].chunk].size;
-      } else {
-        std::lock_guard<std::mutex> l(mu);
-        bad.emplace_back(&work[i], st);
-      }
-    }
-  };
-  std::vector<std::thread> threads;
-  unsigned n = std::min<unsigned>(
-      IoThreadCount(opts.threads ? opts.threads : source->PreferredConcurrency()),
-      std::max<size_t>(1, work.size()));
-  for (unsigned i = 0; i < n; i++) threads.emplace_back(worker);
-  for (auto& t : threads) t.join();
+  unsigned n = IoThreadCount(opts.threads ? opts.threads : source->PreferredConcurrency());
+  ParallelFor(
+      work.size(), n,
+      [&](size_t i) {
+        thread_local std::string data;  // one buffer per worker thread
+        const Item& w = work[i];
+        Status st = opts.quick ? source->Probe(*w.manifest, *w.file, w.chunk)
+                               : source->Fetch(*w.manifest, *w.file, w.chunk, w.offset, &data);
+        // Bytes that do not match: read once more before calling it damage, so
+        // a byte flipped on the network is not reported as a damaged store.
+        if (!opts.quick && st.data_loss())
+          st = source->Fetch(*w.manifest, *w.file, w.chunk, w.offset, &data);
+        if (st.ok()) {
+          if (!opts.quick) bytes += w.file->chunks[w.chunk].size;
+        } else if (st.code() != Code::kInterrupted) {
+          std::lock_guard<std::mutex> l(mu);
+          bad.emplace_back(&w, st);
+        }
+      },
+      opts.cancel);
+  // Interrupted: nothing is reported damaged or moved aside on a partial look.
+  if (Cancelled(opts.cancel)) return opts.cancel->Check("verify of " + store->Describe());
   report->chunks_checked = work.size();
   report->bytes_checked = bytes;
 
@@ -171,8 +169,8 @@ Status Verify(ObjectStore* store, ChunkSource* source, const VerifyOptions& opts
               break;
             }
     }
-    if (!source->PerFile() && !opts.quick && !opts.read_only &&
-        st.code() == Code::kVerifyFailed && st.data_loss())
+    if (!source->PerFile() && !opts.quick && !opts.read_only && st.code() == Code::kVerifyFailed &&
+        st.data_loss())
       p.moved_aside = MoveAside(store, item->file->chunks[item->chunk]);
     report->chunk_problems.push_back(std::move(p));
   }

@@ -25,8 +25,7 @@ int MarkerVersion(const std::string& body) {
 
 Status UnknownFormat(ObjectStore* store) {
   return Status::StoreUnavailable("store " + store->Describe() + " has an unknown format (" +
-                                  kMarkerKey +
-                                  "); it was written by a newer Ferry or is damaged");
+                                  kMarkerKey + "); it was written by a newer Ferry or is damaged");
 }
 
 }  // namespace

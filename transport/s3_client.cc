@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <cstring>
 #include <deque>
+#include <functional>
 #include <mutex>
 #include <pugixml.hpp>
 #include <random>
@@ -56,6 +57,10 @@ int SeekPieces(void* ud, curl_off_t offset, int origin) {
   if (origin != SEEK_SET || offset != 0) return CURL_SEEKFUNC_CANTSEEK;
   r->piece = r->at = 0;  // curl rewinds to resend on a fresh connection
   return CURL_SEEKFUNC_OK;
+}
+
+int AbortIfCancelled(void* token, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
+  return static_cast<const CancelToken*>(token)->cancelled() ? 1 : 0;
 }
 
 size_t WriteBody(char* p, size_t size, size_t n, void* ud) {
@@ -174,7 +179,9 @@ S3Client::S3Client(S3Config config) : config_(std::move(config)) {
 Result<HttpResponse> S3Client::Send(const Request& req) {
   static thread_local std::mt19937_64 rng{std::random_device{}()};
   Status last;
+  const std::string what = req.method + " s3://" + req.bucket + "/" + req.key;
   for (int attempt = 1; attempt <= config_.max_attempts; attempt++) {
+    if (Cancelled(config_.cancel)) return config_.cancel->Check(what);
     auto now = std::chrono::system_clock::now();
     long long secs =
         std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count();
@@ -188,7 +195,9 @@ Result<HttpResponse> S3Client::Send(const Request& req) {
     long cap = std::min<long>(20000, 100L << attempt);
     long ms = static_cast<long>(rng() % static_cast<unsigned long>(cap));
     LogDebug("retrying after " + std::to_string(ms) + " ms: " + last.message());
-    std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+    auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
+    while (std::chrono::steady_clock::now() < until && !Cancelled(config_.cancel))
+      std::this_thread::sleep_for(std::chrono::milliseconds(std::min<long>(ms, 20)));
   }
   return last;
 }
@@ -219,17 +228,19 @@ Result<HttpResponse> S3Client::SendOnce(const Request& req, const std::string& a
   sreq.headers.emplace_back("host", host);
   sreq.headers.emplace_back("x-amz-date", amz_date);
   sreq.headers.emplace_back("x-amz-content-sha256", payload_hash);
-  if (!config_.creds.session_token.empty())
-    sreq.headers.emplace_back("x-amz-security-token", config_.creds.session_token);
+  if (!config_.credentials) return Status::Auth("no AWS credentials configured");
+  ASSIGN_OR_RETURN(const AwsCredentials creds, config_.credentials->Get());
+  if (!creds.session_token.empty())
+    sreq.headers.emplace_back("x-amz-security-token", creds.session_token);
   sreq.payload_sha256_hex = payload_hash;
-  SigV4Result sig = SignV4(sreq, config_.creds, config_.region, "s3", amz_date);
+  SigV4Result sig = SignV4(sreq, creds, config_.region, "s3", amz_date);
   // The streaming body: each piece behind its chained signature.
   PieceReader chunked;
   if (streaming) {
     std::string prev = sig.signature;
     size_t at = 0;
     auto piece = [&](size_t n, const std::string& sha_hex) {
-      prev = SignV4Chunk(prev, sha_hex, config_.creds, config_.region, "s3", amz_date);
+      prev = SignV4Chunk(prev, sha_hex, creds, config_.region, "s3", amz_date);
       char size_hex[32];
       std::snprintf(size_hex, sizeof size_hex, "%zx", n);
       chunked.heads.push_back(std::string(at == 0 ? "" : "\r\n") + size_hex +
@@ -285,6 +296,11 @@ Result<HttpResponse> S3Client::SendOnce(const Request& req, const std::string& a
   curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
   curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, 60L);
   curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+  if (config_.cancel) {  // aborts a transfer in flight once cancelled
+    curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, AbortIfCancelled);
+    curl_easy_setopt(h, CURLOPT_XFERINFODATA, config_.cancel);
+  }
   curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, config_.verify_tls ? 1L : 0L);
   curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, config_.verify_tls ? 2L : 0L);
   if (!config_.ca_bundle.empty()) curl_easy_setopt(h, CURLOPT_CAINFO, config_.ca_bundle.c_str());
@@ -310,6 +326,8 @@ Result<HttpResponse> S3Client::SendOnce(const Request& req, const std::string& a
   CURLcode rc = loop_->Perform(h);
   curl_slist_free_all(hdrs);
   std::string what = req.method + " s3://" + req.bucket + "/" + req.key;
+  if (rc == CURLE_ABORTED_BY_CALLBACK && Cancelled(config_.cancel))
+    return config_.cancel->Check(what);
   if (rc != CURLE_OK) {
     Status st = Status::StoreUnavailable(what + ": " + curl_easy_strerror(rc) + " (endpoint " +
                                          config_.endpoint + ")");
@@ -386,28 +404,47 @@ Status S3Client::DeleteObject(const std::string& bucket, const std::string& key)
   return Status::OK();
 }
 
+namespace {
+
+using Markers = std::vector<std::pair<std::string, std::string>>;
+
+// Follows a listing's pages (the one paginator of ListObjectsV2,
+// ListMultipartUploads and ListParts): sends `req`, then again with the
+// markers `page` returns for each page, while the reply says IsTruncated.
+Status Paginate(S3Client* client, S3Client::Request req, const char* root, const std::string& what,
+                const std::function<Markers(pugi::xml_node)>& page) {
+  req.xml_reply = true;
+  const auto base = req.query;
+  for (;;) {
+    ASSIGN_OR_RETURN(HttpResponse resp, client->Send(req));
+    pugi::xml_document doc;
+    RETURN_IF_ERROR(LoadXml(resp.body, &doc, what));
+    pugi::xml_node node = doc.child(root);
+    bool truncated = std::string(node.child("IsTruncated").text().as_string()) == "true";
+    Markers next = page(node);
+    if (!truncated) return Status::OK();
+    bool empty = true;
+    for (const auto& [k, v] : next) empty &= v.empty();
+    if (empty) return Status::StoreUnavailable(what + ": truncated without a marker to go on from");
+    req.query = base;
+    req.query.insert(req.query.end(), next.begin(), next.end());
+  }
+}
+
+}  // namespace
+
 Result<std::vector<std::string>> S3Client::ListObjects(const std::string& bucket,
                                                        const std::string& prefix) {
   std::vector<std::string> keys;
-  std::string token;
-  for (;;) {
-    Request r;
-    r.bucket = bucket;
-    r.query = {{"list-type", "2"}, {"prefix", prefix}};
-    r.xml_reply = true;
-    if (!token.empty()) r.query.emplace_back("continuation-token", token);
-    ASSIGN_OR_RETURN(HttpResponse resp, Send(r));
-    pugi::xml_document doc;
-    RETURN_IF_ERROR(LoadXml(resp.body, &doc, "ListObjectsV2 of s3://" + bucket + "/" + prefix));
-    auto root = doc.child("ListBucketResult");
-    for (auto c : root.children("Contents")) keys.emplace_back(c.child("Key").text().as_string());
-    bool truncated = std::string(root.child("IsTruncated").text().as_string()) == "true";
-    token = root.child("NextContinuationToken").text().as_string();
-    if (!truncated) break;
-    if (token.empty())
-      return Status::StoreUnavailable("ListObjectsV2 of s3://" + bucket + "/" + prefix +
-                                      ": truncated without a continuation token");
-  }
+  Request r;
+  r.bucket = bucket;
+  r.query = {{"list-type", "2"}, {"prefix", prefix}};
+  RETURN_IF_ERROR(Paginate(
+      this, r, "ListBucketResult", "ListObjectsV2 of s3://" + bucket + "/" + prefix,
+      [&](pugi::xml_node n) {
+        for (auto c : n.children("Contents")) keys.emplace_back(c.child("Key").text().as_string());
+        return Markers{{"continuation-token", n.child("NextContinuationToken").text().as_string()}};
+      }));
   return keys;
 }
 
@@ -529,28 +566,18 @@ Status S3Client::AbortMultipartUpload(const std::string& bucket, const std::stri
 Result<std::vector<S3Client::UploadInfo>> S3Client::ListMultipartUploads(
     const std::string& bucket, const std::string& prefix) {
   std::vector<UploadInfo> out;
-  std::string key_marker, id_marker;
-  for (;;) {
-    Request r;
-    r.bucket = bucket;
-    r.query = {{"uploads", ""}, {"prefix", prefix}};
-    r.xml_reply = true;
-    if (!key_marker.empty()) {
-      r.query.emplace_back("key-marker", key_marker);
-      r.query.emplace_back("upload-id-marker", id_marker);
-    }
-    ASSIGN_OR_RETURN(HttpResponse resp, Send(r));
-    pugi::xml_document doc;
-    RETURN_IF_ERROR(LoadXml(resp.body, &doc, "ListMultipartUploads of s3://" + bucket));
-    auto root = doc.child("ListMultipartUploadsResult");
-    for (auto u : root.children("Upload"))
-      out.push_back({u.child("Key").text().as_string(), u.child("UploadId").text().as_string(),
-                     u.child("Initiated").text().as_string()});
-    if (std::string(root.child("IsTruncated").text().as_string()) != "true") break;
-    key_marker = root.child("NextKeyMarker").text().as_string();
-    id_marker = root.child("NextUploadIdMarker").text().as_string();
-    if (key_marker.empty()) break;
-  }
+  Request r;
+  r.bucket = bucket;
+  r.query = {{"uploads", ""}, {"prefix", prefix}};
+  RETURN_IF_ERROR(Paginate(
+      this, r, "ListMultipartUploadsResult", "ListMultipartUploads of s3://" + bucket,
+      [&](pugi::xml_node n) {
+        for (auto u : n.children("Upload"))
+          out.push_back({u.child("Key").text().as_string(), u.child("UploadId").text().as_string(),
+                         u.child("Initiated").text().as_string()});
+        return Markers{{"key-marker", n.child("NextKeyMarker").text().as_string()},
+                       {"upload-id-marker", n.child("NextUploadIdMarker").text().as_string()}};
+      }));
   return out;
 }
 
@@ -558,25 +585,17 @@ Result<std::vector<S3Client::PartInfo>> S3Client::ListParts(const std::string& b
                                                             const std::string& key,
                                                             const std::string& upload_id) {
   std::vector<PartInfo> out;
-  std::string marker;
-  for (;;) {
-    Request r;
-    r.bucket = bucket;
-    r.key = key;
-    r.query = {{"uploadId", upload_id}};
-    r.xml_reply = true;
-    if (!marker.empty()) r.query.emplace_back("part-number-marker", marker);
-    ASSIGN_OR_RETURN(HttpResponse resp, Send(r));
-    pugi::xml_document doc;
-    RETURN_IF_ERROR(LoadXml(resp.body, &doc, "ListParts of s3://" + bucket + "/" + key));
-    auto root = doc.child("ListPartsResult");
-    for (auto p : root.children("Part"))
-      out.push_back({p.child("PartNumber").text().as_int(), p.child("ETag").text().as_string(),
-                     p.child("Size").text().as_ullong()});
-    if (std::string(root.child("IsTruncated").text().as_string()) != "true") break;
-    marker = root.child("NextPartNumberMarker").text().as_string();
-    if (marker.empty()) break;
-  }
+  Request r;
+  r.bucket = bucket;
+  r.key = key;
+  r.query = {{"uploadId", upload_id}};
+  RETURN_IF_ERROR(Paginate(
+      this, r, "ListPartsResult", "ListParts of s3://" + bucket + "/" + key, [&](pugi::xml_node n) {
+        for (auto p : n.children("Part"))
+          out.push_back({p.child("PartNumber").text().as_int(), p.child("ETag").text().as_string(),
+                         p.child("Size").text().as_ullong()});
+        return Markers{{"part-number-marker", n.child("NextPartNumberMarker").text().as_string()}};
+      }));
   return out;
 }
 

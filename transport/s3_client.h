@@ -14,8 +14,10 @@
 #include <vector>
 
 #include "crypto/hash.h"
+#include "transport/aws/credentials.h"
 #include "transport/curl_loop.h"
 #include "transport/sigv4.h"
+#include "util/cancel.h"
 #include "util/status.h"
 
 namespace ferry {
@@ -23,13 +25,17 @@ namespace ferry {
 struct S3Config {
   std::string endpoint;  // "http://127.0.0.1:7480" or "https://s3.eu-west-1.amazonaws.com"
   std::string region = "us-east-1";
-  AwsCredentials creds;
+  std::shared_ptr<CredentialsCache> credentials;  // asked on every request (refreshes)
   bool path_style = true;      // bucket in the path (non-AWS servers), else in the host name
   std::string ca_bundle;       // empty: the system's
   bool verify_tls = true;      // off only with --no-verify-ssl (warns)
   int max_attempts = 6;        // 1 + retries
   long timeout_seconds = 300;  // per request
   long max_connections = 32;   // kept-alive connections to the endpoint
+  // Once cancelled: no new request or retry starts, transfers in flight are
+  // aborted, and every call returns kInterrupted. Multipart uploads are left
+  // as they are (resumable), like after a kill.
+  const CancelToken* cancel = nullptr;
 };
 
 struct HttpResponse {

@@ -61,7 +61,7 @@ TEST(S3ErrorTest, MapsErrorsOntoCodesAndFlags) {
 S3Config Config(int port) {
   S3Config c;
   c.endpoint = "http://127.0.0.1:" + std::to_string(port);
-  c.creds = {"AKID", "secret", ""};
+  c.credentials = StaticCredentials({"AKID", "secret", ""});
   c.max_attempts = 4;
   return c;
 }
@@ -265,6 +265,32 @@ TEST(S3ClientTest, ConcurrentRequestsFromManyThreadsAllComplete) {
   std::set<std::string> paths;
   for (const auto& req : server.received()) paths.insert(req.substr(0, req.find(" HTTP/1.1")));
   EXPECT_EQ(paths.size(), 40u);  // each request was sent once, to its own key
+}
+
+TEST(S3ClientTest, ACancelledClientSendsNothingAndStopsRetrying) {
+  FakeServer server({Response(503, "Slow Down", kSlowDown), Response(503, "Slow Down", kSlowDown),
+                     Response(503, "Slow Down", kSlowDown), Response(200, "OK", "")});
+  CancelToken token;
+  S3Config c = Config(server.port());
+  c.cancel = &token;
+  S3Client client(c);
+  token.Cancel();
+  Status st = client.PutObject("b", "k", "data");
+  EXPECT_EQ(st.code(), Code::kInterrupted) << st.ToString();
+  EXPECT_EQ(server.requests(), 0);
+  // Cancelled during the backoff after a 503: no further attempt.
+  CancelToken later;
+  c.cancel = &later;
+  c.max_attempts = 6;
+  S3Client slow(c);
+  std::thread canceller([&] {
+    while (server.requests() < 1) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    later.Cancel();
+  });
+  st = slow.PutObject("b", "k", "data");
+  canceller.join();
+  EXPECT_EQ(st.code(), Code::kInterrupted) << st.ToString();
+  EXPECT_LE(server.requests(), 2);
 }
 
 }  // namespace

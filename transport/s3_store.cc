@@ -6,67 +6,22 @@
 #include <mutex>
 
 #include "crypto/hash.h"
+#include "transport/aws/config.h"
 #include "util/log.h"
 
 namespace ferry {
 
-namespace {
-
-std::string Env(const char* name) {
-  const char* v = std::getenv(name);
-  return v ? v : "";
-}
-
-// Minimal INI reader for ~/.aws/{credentials,config}: section -> key -> value.
-std::map<std::string, std::map<std::string, std::string>> ReadIni(const std::string& path) {
-  std::map<std::string, std::map<std::string, std::string>> out;
-  std::ifstream in(path);
-  std::string line, section;
-  auto trim = [](std::string s) {
-    size_t a = s.find_first_not_of(" \t\r"), b = s.find_last_not_of(" \t\r");
-    return a == std::string::npos ? std::string() : s.substr(a, b - a + 1);
-  };
-  while (std::getline(in, line)) {
-    line = trim(line);
-    if (line.empty() || line[0] == '#' || line[0] == ';') continue;
-    if (line.front() == '[' && line.back() == ']') {
-      section = trim(line.substr(1, line.size() - 2));
-      if (section.rfind("profile ", 0) == 0) section = trim(section.substr(8));
-      continue;
-    }
-    size_t eq = line.find('=');
-    if (eq != std::string::npos) out[section][trim(line.substr(0, eq))] = trim(line.substr(eq + 1));
-  }
-  return out;
-}
-
-}  // namespace
-
 Result<S3Config> S3ConfigFromEnvironment(const StoreOptions& opts) {
   S3Config c;
-  std::string home = Env("HOME");
-  std::string profile = Env("AWS_PROFILE").empty() ? "default" : Env("AWS_PROFILE");
-  std::string cred_file = Env("AWS_SHARED_CREDENTIALS_FILE").empty()
-                              ? home + "/.aws/credentials"
-                              : Env("AWS_SHARED_CREDENTIALS_FILE");
-  std::string conf_file =
-      Env("AWS_CONFIG_FILE").empty() ? home + "/.aws/config" : Env("AWS_CONFIG_FILE");
-  auto creds = ReadIni(cred_file);
-  auto conf = ReadIni(conf_file);
-  c.creds.access_key_id = Env("AWS_ACCESS_KEY_ID");
-  c.creds.secret_access_key = Env("AWS_SECRET_ACCESS_KEY");
-  c.creds.session_token = Env("AWS_SESSION_TOKEN");
-  if (c.creds.access_key_id.empty()) {
-    auto& p = creds[profile];
-    c.creds.access_key_id = p["aws_access_key_id"];
-    c.creds.secret_access_key = p["aws_secret_access_key"];
-    c.creds.session_token = p["aws_session_token"];
-  }
-  if (c.creds.access_key_id.empty() || c.creds.secret_access_key.empty())
-    return Status::Auth(
-        "no AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE "
-        "with " +
-        cred_file);
+  const AwsFiles files = AwsFilesFromEnvironment();
+  const std::string& profile = files.profile;
+  auto conf = ReadIni(files.config_path);
+  std::vector<std::unique_ptr<CredentialsProvider>> chain;
+  chain.push_back(EnvironmentProvider());
+  chain.push_back(ProfileProvider(files.credentials_path, profile));
+  c.credentials = std::make_shared<CredentialsCache>(ChainProvider(std::move(chain)));
+  // Fail before anything is opened or created, naming where Ferry looked.
+  RETURN_IF_ERROR(c.credentials->Get().status());
   c.region = !Env("AWS_REGION").empty()           ? Env("AWS_REGION")
              : !Env("AWS_DEFAULT_REGION").empty() ? Env("AWS_DEFAULT_REGION")
              : !conf[profile]["region"].empty()   ? conf[profile]["region"]
@@ -84,6 +39,7 @@ Result<S3Config> S3ConfigFromEnvironment(const StoreOptions& opts) {
   }
   c.ca_bundle = !opts.ca_bundle.empty() ? opts.ca_bundle : Env("AWS_CA_BUNDLE");
   c.verify_tls = !opts.no_verify_ssl;
+  c.cancel = opts.cancel;
   if (!c.verify_tls)
     LogWarn(
         "TLS certificate verification is OFF (--no-verify-ssl): anyone on the path can read and "

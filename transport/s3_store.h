@@ -19,6 +19,8 @@ struct StoreOptions {
   // --meta-prefix: a mirror's manifests and refs under this key prefix of
   // its bucket instead of <prefix>/.ferry/, shared by every prefix that uses it.
   std::string meta_prefix;
+  // Every S3 request checks it (S3Config::cancel).
+  const CancelToken* cancel = nullptr;
 };
 
 // Builds an S3Config from the AWS environment and config files:

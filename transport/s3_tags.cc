@@ -92,4 +92,12 @@ std::string TaggingHeader(const std::vector<std::pair<std::string, std::string>>
   return h;
 }
 
+std::vector<std::pair<std::string, std::string>> MetadataHeaders(
+    const std::vector<std::pair<std::string, std::string>>& tags, const std::string& ref) {
+  std::vector<std::pair<std::string, std::string>> h;
+  for (const auto& [k, v] : tags) h.emplace_back("x-amz-meta-" + MetadataName(k), MetadataValue(v));
+  if (!ref.empty()) h.emplace_back("x-amz-meta-ferry-ref", ref);
+  return h;
+}
+
 }  // namespace ferry

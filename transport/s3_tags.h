@@ -29,6 +29,11 @@ std::string MetadataName(std::string_view key);
 // encoded (=?UTF-8?B?...?=), as S3 asks for non-ASCII user metadata.
 std::string MetadataValue(std::string_view value);
 
+// --tag k=v as object metadata (x-amz-meta-k) for every object of a push,
+// and x-amz-meta-ferry-ref if `ref` is not empty.
+std::vector<std::pair<std::string, std::string>> MetadataHeaders(
+    const std::vector<std::pair<std::string, std::string>>& tags, const std::string& ref);
+
 // Checks --tag pairs before any request: a usage error naming the tag for an
 // empty key, a control character (newline, tab) in a key or value, two keys
 // that become the same metadata name, or (mirrors: `metadata` true) more user

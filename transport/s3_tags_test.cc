@@ -9,7 +9,7 @@ using Tags = std::vector<std::pair<std::string, std::string>>;
 
 TEST(S3TagsTest, WhatS3AcceptsAsTagText) {
   EXPECT_TRUE(IsS3TagText("commit", 128));
-  EXPECT_TRUE(IsS3TagText("", 256));  // an empty value is a value
+  EXPECT_TRUE(IsS3TagText("", 256));   // an empty value is a value
   EXPECT_FALSE(IsS3TagText("", 128));  // an empty key is not a key
   EXPECT_TRUE(IsS3TagText("refs/heads/main @ 1.2:3+4=5_6-7", 256));
   EXPECT_TRUE(IsS3TagText("caf\xc3\xa9", 256));  // letters beyond ASCII

@@ -35,8 +35,8 @@ TEST(CodingTest, OverlongVarintFails) {
 
 TEST(CodingTest, NonMinimalVarintFails) {
   // Found by tests/fuzz: 0xff 0x00 decodes to 127 like 0x7f would.
-  for (std::string bad : {std::string("\xff\x00", 2), std::string("\x80\x00", 2),
-                          std::string("\x81\x80\x00", 3)}) {
+  for (std::string bad :
+       {std::string("\xff\x00", 2), std::string("\x80\x00", 2), std::string("\x81\x80\x00", 3)}) {
     std::string_view in = bad;
     uint64_t v;
     EXPECT_FALSE(GetVarint64(&in, &v)) << bad.size();

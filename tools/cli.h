@@ -1,0 +1,80 @@
+// The shared layer of the `ferry` commands: options every command takes,
+// error and JSON output, and a progress line. One file per command
+// (push_cmd.cc, verify_cmd.cc, restore_cmd.cc) registers its options and
+// returns how to run it; main.cc parses and dispatches. No globals.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "transport/s3_store.h"
+#include "util/cancel.h"
+#include "util/status.h"
+
+namespace ferry::cli {
+
+using json = nlohmann::ordered_json;
+
+// What every command gets: the global options, filled in by parsing.
+struct Context {
+  StoreOptions store;  // --endpoint-url, --ca-bundle, --no-verify-ssl, --meta-prefix
+  bool quiet = false;
+  bool verbose = false;
+  CancelToken* cancel = nullptr;  // SIGINT/SIGTERM; set before a command runs
+};
+
+// Output of one command: error lines on stderr and, with --json, one JSON
+// report on stdout, also for errors before the command's own report.
+class Output {
+ public:
+  Output(std::string command, bool json_errors)
+      : command_(std::move(command)), json_pending_(json_errors) {}
+  // Prints `j` on stdout (the command's report).
+  void PrintJson(const json& j);
+  // Reports `st` (and, with --json and no report printed yet, a JSON error
+  // report); returns its exit code.
+  int Fail(const Status& st);
+
+ private:
+  std::string command_;
+  bool json_pending_;
+};
+
+// A command: registers its options on `app` and returns what runs it.
+using Runner = std::function<int(Output*)>;
+Runner AddPushCommand(CLI::App* app, const Context* ctx);
+Runner AddVerifyCommand(CLI::App* app, const Context* ctx);
+Runner AddRestoreCommand(CLI::App* app, const Context* ctx);
+
+// "1.5 MiB"
+std::string Human(uint64_t bytes);
+json ErrorJson(const Status& st);
+json ErrorsJson(const std::vector<Status>& errors);
+
+// A "\r"-rewritten progress line on a TTY stderr, updated every 200 ms.
+class Progress {
+ public:
+  Progress(bool enabled, uint64_t total, std::atomic<uint64_t>* done);
+  ~Progress();
+
+ private:
+  void Loop();
+  bool enabled_;
+  uint64_t total_;
+  std::atomic<uint64_t>* done_;
+  std::thread thread_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ = false;
+};
+
+}  // namespace ferry::cli

@@ -1,0 +1,86 @@
+// The `ferry` command: push, verify, restore (one file per command, *_cmd.cc).
+// Exit codes: docs/exit-codes.md (the numeric value of ferry::Code).
+#include <string_view>
+
+#include "tools/cli.h"
+#include "util/log.h"
+
+namespace ferry::cli {
+namespace {
+
+int Main(int argc, char** argv) {
+  CLI::App app{
+      "ferry: replicate CI/CD build artifacts to a DR store and prove they arrived intact"};
+  app.require_subcommand(1);
+  Context ctx;
+  app.add_flag("-q,--quiet", ctx.quiet, "Only errors on stderr");
+  app.add_flag("-v,--verbose", ctx.verbose, "Debug logging");
+  app.set_version_flag("--version", "ferry 0.1.0");
+  app.fallthrough();  // store options may come after the subcommand
+  app.add_option("--endpoint-url", ctx.store.endpoint_url,
+                 "S3 endpoint (else AWS_ENDPOINT_URL, the profile, AWS)");
+  app.add_option("--ca-bundle", ctx.store.ca_bundle,
+                 "CA certificates for TLS (else AWS_CA_BUNDLE, the system's)");
+  app.add_flag("--no-verify-ssl", ctx.store.no_verify_ssl,
+               "Do not verify TLS certificates (warns)");
+  app.add_option("--meta-prefix", ctx.store.meta_prefix,
+                 "s3:// mirrors: keep manifests and refs under this key prefix of the bucket "
+                 "(e.g. ferry/), shared by all builds, so a build in a new prefix copies what "
+                 "the previous one already sent");
+  std::vector<std::pair<std::string, Runner>> commands;
+  commands.emplace_back("push", AddPushCommand(&app, &ctx));
+  commands.emplace_back("verify", AddVerifyCommand(&app, &ctx));
+  commands.emplace_back("restore", AddRestoreCommand(&app, &ctx));
+
+  // --json anywhere: errors, usage errors included, come as JSON on stdout too.
+  bool json_errors = false;
+  for (int i = 1; i < argc; i++) json_errors |= std::string_view(argv[i]) == "--json";
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::string msg = e.what();
+    if (app.get_subcommands().empty()) {
+      // The first word that is not an option: a command Ferry does not have?
+      for (int i = 1; i < argc; i++) {
+        std::string_view a = argv[i];
+        if (a.empty() || a[0] == '-') {
+          if (a.find('=') == std::string_view::npos &&
+              (a == "--endpoint-url" || a == "--ca-bundle" || a == "--meta-prefix"))
+            i++;  // its value
+          continue;
+        }
+        msg = "unknown command '" + std::string(a) +
+              "'; the commands are push, verify, restore "
+              "(ferry --help)";
+        break;
+      }
+    }
+    std::string cmd = app.get_subcommands().empty() ? "" : app.get_subcommands()[0]->get_name();
+    Output out(cmd, json_errors);
+    return out.Fail(Status::Usage(msg + (cmd.empty() ? "" : " (ferry " + cmd + " --help)")));
+  }
+  if (ctx.quiet) SetLogLevel(LogLevel::kError);
+  if (ctx.verbose) SetLogLevel(LogLevel::kDebug);
+  // SIGINT/SIGTERM (Ctrl-C, a CI runner cancelling the job): stop cleanly and
+  // exit with kInterrupted; a second signal ends the process at once.
+  static CancelToken cancel;
+  CancelOnSignals(&cancel);
+  ctx.cancel = &cancel;
+  ctx.store.cancel = &cancel;
+  const std::string name = app.get_subcommands()[0]->get_name();
+  Output out(name, json_errors);
+  for (const auto& [command, run] : commands)
+    if (command == name) return run(&out);
+  return out.Fail(Status::Internal("no runner for command " + name));
+}
+
+}  // namespace
+}  // namespace ferry::cli
+
+int main(int argc, char** argv) { return ferry::cli::Main(argc, argv); }

@@ -1,0 +1,245 @@
+// ferry push: read build output once, send it to every destination, record
+// the build (a manifest, and a ref if asked).
+#include <algorithm>
+#include <filesystem>
+#include <optional>
+
+#include "engine/destination.h"
+#include "engine/ops.h"
+#include "engine/stat_cache.h"
+#include "tools/cli.h"
+#include "util/hex.h"
+#include "util/log.h"
+
+namespace ferry::cli {
+namespace {
+
+struct PushArgs {
+  std::vector<std::string> sources, tos, tags;
+  std::string ref, chunk_spec, io = "auto", layout;
+  bool json = false, no_progress = false;
+  int level = 3;
+  size_t memory_mib = 256;
+  unsigned threads = 0;
+  PushOptions opts;  // --allow-empty, --rehash, --cache-dir
+};
+
+uint64_t TotalSize(const std::vector<std::string>& roots) {
+  // Only for the progress line; the push itself walks the trees once more.
+  uint64_t total = 0;
+  std::error_code ec;
+  for (const auto& r : roots) {
+    if (std::filesystem::is_regular_file(r, ec)) {
+      total += std::filesystem::file_size(r, ec);
+      continue;
+    }
+    for (auto it = std::filesystem::recursive_directory_iterator(r, ec);
+         !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec))
+      if (it->is_regular_file(ec) && !it->is_symlink(ec)) total += it->file_size(ec);
+  }
+  return total;
+}
+
+// One shape for any number of destinations: the build and the totals at the
+// top, each destination's own figures in "destinations".
+json PushJson(const PushArgs& a, const PushOptions& opts, const std::vector<Destination>& dests,
+              const std::vector<PushReport>& reports, const Status& st) {
+  const auto& tos = a.tos;
+  const std::string& ref = a.ref;
+  auto counters = [](const PushReport& r, json* j) {
+    ForEachPushCounter(r, [&](const char* name, uint64_t v) { (*j)[name] = v; });
+  };
+
+  json j;
+  j["status"] = st.ok() ? "ok" : "error";
+  std::optional<Digest> same_id = reports[0].manifest_id;
+  for (const auto& r : reports)
+    if (!r.recorded || r.manifest_id != reports[0].manifest_id) same_id.reset();
+  j["manifest"] = same_id ? json(DigestHex(*same_id)) : json(nullptr);
+  j["parent"] = same_id && reports[0].parent ? json(DigestHex(*reports[0].parent)) : json(nullptr);
+  j["ref"] = ref.empty() ? json(nullptr) : json(ref);
+  j["tags"] = json::object();
+  for (const auto& [k, v] : opts.tags) j["tags"][k] = v;
+  j["files"] = reports[0].files;
+  j["dirs"] = reports[0].dirs;
+  j["symlinks"] = reports[0].symlinks;
+  j["bytes_read"] = reports[0].bytes_read;
+  j["files_cached"] = reports[0].files_cached;
+  j["bytes_cached"] = reports[0].bytes_cached;
+  j["chunks"] = reports[0].chunks;
+  // Totals: each counter summed over the destinations.
+  json destinations = json::array();
+  json totals = json::object();
+  double seconds = 0;
+  for (size_t i = 0; i < reports.size(); i++) {
+    const PushReport& r = reports[i];
+    json c;
+    counters(r, &c);
+    for (const auto& [k, v] : c.items())
+      totals[k] = totals.value(k, uint64_t{0}) + v.get<uint64_t>();
+    json d;
+    d["store"] = tos[i];
+    d["layout"] = dests[i].layout == Layout::kMirror ? "mirror" : "store";
+    d["status"] = r.recorded ? "ok" : "error";
+    d["manifest"] = r.recorded ? json(DigestHex(r.manifest_id)) : json(nullptr);
+    d["parent"] = r.recorded && r.parent ? json(DigestHex(*r.parent)) : json(nullptr);
+    d.update(c);
+    d["seconds"] = r.seconds;
+    destinations.push_back(d);
+    seconds = std::max(seconds, r.seconds);
+  }
+  j.update(totals);
+  j["seconds"] = seconds;
+  j["io_backend"] = reports[0].io_backend;
+  j["skipped"] = reports[0].skipped;
+  j["errors"] = ErrorsJson(reports[0].file_errors);
+  j["destinations"] = std::move(destinations);
+  if (!st.ok()) j["error"] = ErrorJson(st);
+  return j;
+}
+
+void PrintPushSummary(const PushArgs& a, const std::vector<PushTarget>& targets,
+                      const std::vector<PushReport>& reports) {
+  const auto& tos = a.tos;
+  const std::string& ref = a.ref;
+  for (size_t i = 0; i < reports.size(); i++) {
+    const PushReport& r = reports[i];
+    double mbps = r.seconds > 0 ? r.bytes_read / r.seconds / 1e6 : 0;
+    std::fprintf(stderr, "ferry push: %llu files, %s read once in %.2f s (%.0f MB/s, %s) -> %s\n",
+                 static_cast<unsigned long long>(r.files), Human(r.bytes_read).c_str(), r.seconds,
+                 mbps, r.io_backend.c_str(), tos[i].c_str());
+    if (r.files_cached > 0)
+      std::fprintf(stderr,
+                   "  not read: %llu files (%s) untouched since the last push of the ref "
+                   "(stat cache; --rehash reads them)\n",
+                   static_cast<unsigned long long>(r.files_cached), Human(r.bytes_cached).c_str());
+    if (targets[i].mirror) {
+      std::fprintf(stderr,
+                   "  mirror: %llu objects uploaded (%s sent), %llu objects and %llu parts copied "
+                   "server-side (%s), all checked with HEAD; %llu files already there\n",
+                   static_cast<unsigned long long>(r.mirror.objects_put),
+                   Human(r.mirror.bytes_sent).c_str(),
+                   static_cast<unsigned long long>(r.mirror.objects_copied),
+                   static_cast<unsigned long long>(r.mirror.parts_copied),
+                   Human(r.mirror.bytes_copied).c_str(),
+                   static_cast<unsigned long long>(r.mirror.files_unchanged));
+    } else {
+      std::fprintf(stderr, "  new: %s in %llu of %llu chunks, stored as %s; deduplicated: %s\n",
+                   Human(r.bytes_new).c_str(), static_cast<unsigned long long>(r.chunks_new),
+                   static_cast<unsigned long long>(r.chunks), Human(r.bytes_stored).c_str(),
+                   Human(r.bytes_dedup).c_str());
+    }
+    std::fprintf(stderr, "  manifest %s%s%s\n", DigestHex(r.manifest_id).c_str(),
+                 ref.empty() ? "" : " -> ref ", ref.c_str());
+  }
+}
+
+int RunPush(const PushArgs& a, const Context& ctx, Output* out) {
+  PushOptions opts = a.opts;
+  const auto& tos = a.tos;
+  const bool progress = !a.no_progress && !ctx.quiet;
+  opts.sources = a.sources;
+  opts.ref = a.ref;
+  opts.zstd_level = a.level;
+  opts.cancel = ctx.cancel;
+  for (const auto& t : a.tags) {
+    size_t eq = t.find('=');
+    if (eq == std::string::npos || eq == 0)
+      return out->Fail(Status::Usage("--tag takes key=value (got '" + t + "')"));
+    opts.tags.emplace_back(t.substr(0, eq), t.substr(eq + 1));
+  }
+  if (!a.chunk_spec.empty()) {
+    auto p = ParseChunkerParams(a.chunk_spec);
+    if (!p.ok()) return out->Fail(p.status());
+    opts.pipeline.chunking = *p;
+  }
+  opts.pipeline.memory_budget = a.memory_mib << 20;
+  opts.pipeline.threads = a.threads;
+  opts.pipeline.io = a.io == "uring"   ? IoBackend::kUring
+                     : a.io == "pread" ? IoBackend::kPread
+                                       : IoBackend::kAuto;
+  // A missing or empty build output fails before any store is created.
+  if (Status src = CheckPushSources(opts); !src.ok()) return out->Fail(src);
+  // Every destination is opened (and checked) before a byte is read.
+  std::vector<Destination> dests;
+  std::vector<PushMirror> mirrors(tos.size());
+  std::vector<PushTarget> targets;
+  for (size_t i = 0; i < tos.size(); i++) {
+    auto dest = OpenDestination(tos[i], /*create=*/true, ctx.store, a.layout);
+    if (!dest.ok()) return out->Fail(dest.status().WithContext(tos[i]));
+    dests.push_back(std::move(*dest));
+  }
+  for (size_t i = 0; i < dests.size(); i++) {
+    PushTarget t{dests[i].meta.get(), nullptr};
+    if (dests[i].layout == Layout::kMirror) {
+      mirrors[i].client = dests[i].s3.get();
+      mirrors[i].bucket = dests[i].bucket;
+      mirrors[i].prefix = dests[i].prefix;
+      t.mirror = &mirrors[i];
+    }
+    targets.push_back(t);
+  }
+
+  std::atomic<uint64_t> done{0};
+  opts.progress_bytes = &done;
+  std::vector<PushReport> reports;
+  Status st;
+  {
+    Progress p(progress, progress ? TotalSize(a.sources) : 0, &done);
+    st = PushMulti(targets, opts, &reports);
+  }
+  json j = PushJson(a, opts, dests, reports, st);
+  if (a.json) out->PrintJson(j);
+  for (const auto& s : reports[0].skipped)
+    LogWarn("skipped " + s + " (not a regular file, symlink or directory)");
+  for (const auto& e : reports[0].file_errors)
+    std::fprintf(stderr, "ferry push: %s\n", e.message().c_str());
+  if (!st.ok()) return out->Fail(st);
+  if (!ctx.quiet) PrintPushSummary(a, targets, reports);
+  return 0;
+}
+
+}  // namespace
+
+Runner AddPushCommand(CLI::App* app, const Context* ctx) {
+  auto* push = app->add_subcommand("push", "Chunk, hash and store build output; move a ref");
+  auto a = std::make_shared<PushArgs>();
+  push->add_option("dirs", a->sources, "Directories (or files) to push")->required();
+  push->add_option("--to", a->tos,
+                   "Destination: a directory, file:///path or s3://bucket/prefix/ (repeat for "
+                   "several; the sources are read once)")
+      ->required()
+      ->allow_extra_args(false);
+  push->add_option("--ref", a->ref, "Point this ref (e.g. app/main) at the new manifest");
+  push->add_option("--tag", a->tags,
+                   "Build metadata key=value (repeatable): commit, pipeline, build")
+      ->allow_extra_args(false);
+  push->add_flag("--json", a->json, "Print a JSON report on stdout");
+  push->add_option("--compression", a->level, "zstd level for stored chunks, 0 = none")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 19));
+  push->add_option("--chunk-size", a->chunk_spec, "MIN,AVG,MAX chunk sizes (default 256K,1M,4M)");
+  push->add_option("--memory", a->memory_mib, "Buffer memory budget in MiB")
+      ->capture_default_str()
+      ->check(CLI::Range(16, 1 << 20));
+  push->add_option("--threads", a->threads, "Worker threads (default: one per core)");
+  push->add_option("--io", a->io, "Read backend: auto, uring, pread")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"auto", "uring", "pread"}));
+  push->add_flag("--no-progress", a->no_progress, "No progress line");
+  a->opts.cache_dir = DefaultCacheDir();
+  push->add_flag("--allow-empty", a->opts.allow_empty,
+                 "Record a build with no files (refused by default: an empty build output is "
+                 "usually a wrong path)");
+  push->add_flag("--rehash", a->opts.rehash,
+                 "Read and hash every file, even those the stat cache says are unchanged");
+  push->add_option("--cache-dir", a->opts.cache_dir,
+                   "Stat cache directory (default: $FERRY_CACHE_DIR, else ~/.cache/ferry)");
+  push->add_option("--layout", a->layout,
+                   "s3://: mirror (default: each file an object) or store (chunks)")
+      ->check(CLI::IsMember({"mirror", "store"}));
+
+  return [a, ctx](Output* out) { return RunPush(*a, *ctx, out); };
+}
+
+}  // namespace ferry::cli

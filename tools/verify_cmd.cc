@@ -1,0 +1,106 @@
+// ferry verify: re-read and rehash what a store holds of its builds.
+#include "engine/destination.h"
+#include "engine/ops.h"
+#include "tools/cli.h"
+#include "util/hex.h"
+
+namespace ferry::cli {
+namespace {
+
+struct VerifyArgs {
+  std::string store;
+  bool json = false;
+  VerifyOptions opts;  // --ref, --all, --threads, --quick, --read-only
+};
+
+int RunVerify(const VerifyArgs& a, const Context& ctx, Output* out) {
+  const std::string& store_url = a.store;
+  const bool quick = a.opts.quick, quiet = ctx.quiet;
+  if (a.opts.all == !a.opts.refs.empty())
+    return out->Fail(Status::Usage("verify takes either --ref NAME (repeatable) or --all"));
+  auto dest = OpenDestination(store_url, /*create=*/false, ctx.store);
+  if (!dest.ok()) return out->Fail(dest.status());
+  auto source = MakeChunkSource(*dest);
+  VerifyOptions opts = a.opts;
+  opts.cancel = ctx.cancel;
+  VerifyReport r;
+  Status st = Verify(dest->meta.get(), source.get(), opts, &r);
+  json j;
+  j["status"] = !st.ok() ? "failed" : quick ? "present" : "verified";
+  j["quick"] = quick;
+  j["store"] = store_url;
+  j["layout"] = dest->layout == Layout::kMirror ? "mirror" : "store";
+  j["manifests"] = json::array();
+  for (const auto& m : r.manifests) j["manifests"].push_back(DigestHex(m));
+  j["chunks_checked"] = r.chunks_checked;
+  j["bytes_checked"] = r.bytes_checked;
+  j["seconds"] = r.seconds;
+  j["manifest_problems"] = ErrorsJson(r.manifest_problems);
+  j["chunk_problems"] = json::array();
+  for (const auto& p : r.chunk_problems) {
+    j["chunk_problems"].push_back(
+        json{{"chunk", DigestHex(p.id)},
+             {"problem", p.status.code() == Code::kNotFound ? "missing" : "corrupt"},
+             {"message", p.status.message()},
+             {"files", p.files},
+             {"moved_aside", p.moved_aside}});
+  }
+  j["superseded"] = json::array();
+  for (const auto& [id, by] : r.superseded)
+    j["superseded"].push_back(json{{"manifest", DigestHex(id)}, {"superseded_by", DigestHex(by)}});
+  if (!st.ok()) j["error"] = ErrorJson(st);
+  if (a.json) out->PrintJson(j);
+  for (const auto& p : r.manifest_problems)
+    std::fprintf(stderr, "ferry verify: %s\n", p.message().c_str());
+  if (!r.superseded.empty() && !quiet)
+    std::fprintf(stderr,
+                 "ferry verify: %zu superseded build(s) not checked: later pushes replaced their "
+                 "objects in place (the bucket is not versioned; versioning keeps every build)\n",
+                 r.superseded.size());
+  for (const auto& p : r.chunk_problems) {
+    std::string files;
+    for (const auto& f : p.files) files += (files.empty() ? "" : ", ") + f;
+    std::fprintf(stderr, "ferry verify: %s; used by: %s%s\n", p.status.message().c_str(),
+                 files.c_str(),
+                 p.moved_aside ? " (moved aside to damaged/: the next push of that source "
+                                 "stores it again)"
+                               : "");
+  }
+  if (!st.ok()) return out->Fail(st);
+  if (quiet) return 0;
+  if (quick) {
+    std::fprintf(
+        stderr,
+        "ferry verify --quick: all present: %zu manifest(s), %llu %s checked with HEAD in %.2f s "
+        "(sizes and stored checksums only; no byte was read: run without --quick to verify)\n",
+        r.manifests.size(), static_cast<unsigned long long>(r.chunks_checked),
+        dest->layout == Layout::kMirror ? "objects" : "chunks", r.seconds);
+    return 0;
+  }
+  std::fprintf(stderr, "ferry verify: OK: %zu manifest(s), %llu chunks, %s rehashed in %.2f s\n",
+               r.manifests.size(), static_cast<unsigned long long>(r.chunks_checked),
+               Human(r.bytes_checked).c_str(), r.seconds);
+  return 0;
+}
+
+}  // namespace
+
+Runner AddVerifyCommand(CLI::App* app, const Context* ctx) {
+  auto* verify = app->add_subcommand("verify", "Re-read and rehash every stored chunk of a build");
+  auto a = std::make_shared<VerifyArgs>();
+  verify->add_option("--store", a->store, "Store: a directory, file:///path or s3://bucket/prefix/")
+      ->required();
+  verify->add_option("--ref", a->opts.refs, "Ref or manifest ID to verify (repeatable)")
+      ->allow_extra_args(false);
+  verify->add_flag("--all", a->opts.all, "Every manifest and ref in the store");
+  verify->add_flag("--json", a->json, "Print a JSON report on stdout");
+  verify->add_option("--threads", a->opts.threads, "Parallel reads (default: two per core)");
+  verify->add_flag("--quick", a->opts.quick,
+                   "HEAD only: existence, size, stored checksums (no bytes read)");
+  verify->add_flag("--read-only", a->opts.read_only,
+                   "Write nothing: corrupt chunks are reported but not moved aside");
+
+  return [a, ctx](Output* out) { return RunVerify(*a, *ctx, out); };
+}
+
+}  // namespace ferry::cli

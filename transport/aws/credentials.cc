@@ -1,0 +1,136 @@
+#include "transport/aws/credentials.h"
+
+#include "transport/aws/config.h"
+#include "util/log.h"
+
+namespace ferry {
+
+namespace {
+
+class Environment final : public CredentialsProvider {
+ public:
+  Result<Credentials> Fetch() override {
+    Credentials c;
+    c.keys = {Env("AWS_ACCESS_KEY_ID"), Env("AWS_SECRET_ACCESS_KEY"), Env("AWS_SESSION_TOKEN")};
+    c.source = Describe();
+    if (c.keys.access_key_id.empty() && c.keys.secret_access_key.empty())
+      return Status::NotFound("no credentials in the environment");
+    if (c.keys.access_key_id.empty() || c.keys.secret_access_key.empty())
+      return Status::Auth(std::string("the environment sets ") +
+                          (c.keys.access_key_id.empty() ? "AWS_SECRET_ACCESS_KEY but not "
+                                                          "AWS_ACCESS_KEY_ID"
+                                                        : "AWS_ACCESS_KEY_ID but not "
+                                                          "AWS_SECRET_ACCESS_KEY") +
+                          ": set both");
+    return c;
+  }
+  std::string Describe() const override { return "environment (AWS_ACCESS_KEY_ID)"; }
+};
+
+class Profile final : public CredentialsProvider {
+ public:
+  Profile(std::string path, std::string profile)
+      : path_(std::move(path)), profile_(std::move(profile)) {}
+  Result<Credentials> Fetch() override {
+    IniFile ini = ReadIni(path_);
+    auto it = ini.find(profile_);
+    if (it == ini.end()) return Status::NotFound("no profile " + profile_ + " in " + path_);
+    auto& p = it->second;
+    Credentials c;
+    c.keys = {p["aws_access_key_id"], p["aws_secret_access_key"], p["aws_session_token"]};
+    c.source = Describe();
+    if (c.keys.access_key_id.empty() || c.keys.secret_access_key.empty())
+      return Status::Auth("profile " + profile_ + " in " + path_ +
+                          " lacks aws_access_key_id or aws_secret_access_key");
+    return c;
+  }
+  std::string Describe() const override { return "profile " + profile_ + " in " + path_; }
+
+ private:
+  std::string path_, profile_;
+};
+
+class Fixed final : public CredentialsProvider {
+ public:
+  explicit Fixed(AwsCredentials keys) : keys_(std::move(keys)) {}
+  Result<Credentials> Fetch() override { return Credentials{keys_, std::nullopt, Describe()}; }
+  std::string Describe() const override { return "given credentials"; }
+
+ private:
+  AwsCredentials keys_;
+};
+
+class Chain final : public CredentialsProvider {
+ public:
+  explicit Chain(std::vector<std::unique_ptr<CredentialsProvider>> providers)
+      : providers_(std::move(providers)) {}
+  Result<Credentials> Fetch() override {
+    for (const auto& p : providers_) {
+      auto c = p->Fetch();
+      if (c.ok() || c.status().code() != Code::kNotFound) return c;
+    }
+    return Status::Auth("no AWS credentials: looked in " + Describe() +
+                        "; set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE");
+  }
+  std::string Describe() const override {
+    std::string d;
+    for (const auto& p : providers_) d += (d.empty() ? "" : ", ") + p->Describe();
+    return d;
+  }
+
+ private:
+  std::vector<std::unique_ptr<CredentialsProvider>> providers_;
+};
+
+}  // namespace
+
+std::unique_ptr<CredentialsProvider> EnvironmentProvider() {
+  return std::make_unique<Environment>();
+}
+std::unique_ptr<CredentialsProvider> ProfileProvider(std::string path, std::string profile) {
+  return std::make_unique<Profile>(std::move(path), std::move(profile));
+}
+std::unique_ptr<CredentialsProvider> StaticProvider(AwsCredentials keys) {
+  return std::make_unique<Fixed>(std::move(keys));
+}
+std::unique_ptr<CredentialsProvider> ChainProvider(
+    std::vector<std::unique_ptr<CredentialsProvider>> providers) {
+  return std::make_unique<Chain>(std::move(providers));
+}
+
+CredentialsCache::CredentialsCache(std::unique_ptr<CredentialsProvider> provider,
+                                   std::chrono::seconds refresh_before,
+                                   std::function<Clock::time_point()> now)
+    : provider_(std::move(provider)), refresh_before_(refresh_before), now_(std::move(now)) {}
+
+Result<AwsCredentials> CredentialsCache::Get() {
+  std::lock_guard<std::mutex> l(mu_);
+  const Clock::time_point now = now_();
+  if (cached_ && (!cached_->expiry || now < *cached_->expiry - refresh_before_))
+    return cached_->keys;
+  fetches_++;
+  auto fresh = provider_->Fetch();
+  if (fresh.ok()) {
+    cached_ = std::move(*fresh);
+    return cached_->keys;
+  }
+  if (cached_ && now < *cached_->expiry) {
+    LogWarn("could not refresh AWS credentials from " + cached_->source + " (" +
+            fresh.status().message() + "); using the current ones until they expire");
+    return cached_->keys;
+  }
+  Status st = fresh.take_status();
+  if (st.code() == Code::kNotFound) st = Status::Auth(st.message());
+  return st;
+}
+
+uint64_t CredentialsCache::fetches() const {
+  std::lock_guard<std::mutex> l(mu_);
+  return fetches_;
+}
+
+std::shared_ptr<CredentialsCache> StaticCredentials(AwsCredentials keys) {
+  return std::make_shared<CredentialsCache>(StaticProvider(std::move(keys)));
+}
+
+}  // namespace ferry
