@@ -629,12 +629,8 @@ void MirrorUploader::OnUnchanged(size_t index, const FileDigest& digest) {
   redo_.push_back(index);
 }
 
-Status MirrorUploader::Finish(const std::vector<FileDigest>& digests) {
-  auto wait_idle = [&] {
-    std::unique_lock<std::mutex> l(mu_);
-    cv_.wait(l, [&] { return queue_.empty() && running_ == 0; });
-  };
-  // Empty files never reach OnData/OnFileDone.
+// Empty files never reach OnData/OnFileDone: checked (HEAD) or PUT here.
+void MirrorUploader::SendEmptyFiles(const std::vector<FileDigest>& digests) {
   for (size_t i = 0; i < files_.size(); i++) {
     if (files_[i].size != 0 || !digests[i].status.ok()) continue;
     Digest sha = digests[i].sha256;
@@ -650,14 +646,16 @@ Status MirrorUploader::Finish(const std::vector<FileDigest>& digests) {
       if (!st.ok()) Fail(st);
     });
   }
-  wait_idle();
-  // Files guessed unchanged that were not: read them again (the rare case).
+}
+
+// Files to send again whole: guessed unchanged and were not, or whose copied
+// parts did not hold our bytes (their multipart uploads are aborted here).
+std::vector<size_t> MirrorUploader::FilesToResend() {
   std::vector<size_t> redo;
   {
     std::lock_guard<std::mutex> l(mu_);
     redo.swap(redo_);
   }
-  // Files whose copied parts did not hold our bytes: abort, send them whole.
   for (size_t i = 0; i < uploads_.size(); i++) {
     FileUpload& u = *uploads_[i];
     bool resend;
@@ -671,55 +669,61 @@ Status MirrorUploader::Finish(const std::vector<FileDigest>& digests) {
       LogWarn("could not abort the multipart upload of " + Key(i) + ": " + st.message());
     redo.push_back(i);
   }
-  for (size_t i : redo) {
-    if (Cancelled(opts_.cancel)) break;
-    MirrorFile& f = files_[i];
-    if (f.previous_chunks.empty())
-      LogInfo(f.rel_path + " changed although its size and mtime did not; reading it again");
-    f.previous_sha.reset();
-    f.previous_chunks.clear();
-    uploads_[i] = std::make_unique<FileUpload>();
-    int fd = open(f.abs_path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-      Fail(PosixError("cannot open " + f.abs_path, errno, Code::kSourceUnreadable));
-      continue;
-    }
-    std::string buf(1 << 20, '\0');
-    uint64_t off = 0;
-    Sha256 sha;
-    Status st;
-    while (st.ok() && off < f.size) {
-      ssize_t n = pread(fd, buf.data(), std::min<uint64_t>(buf.size(), f.size - off),
-                        static_cast<off_t>(off));
-      if (n <= 0) {
-        st = Status::SourceUnreadable(f.abs_path + " could not be read again");
-        break;
-      }
-      sha.Update(buf.data(), static_cast<size_t>(n));
-      st = OnData(i, off, reinterpret_cast<const uint8_t*>(buf.data()), static_cast<size_t>(n));
-      off += static_cast<uint64_t>(n);
-    }
-    close(fd);
-    if (!st.ok()) {
-      Fail(st);
-      continue;
-    }
-    FileDigest d = digests[i];
-    if (sha.Finish() != d.sha256) {
-      Fail(Status::SourceUnreadable(
-          f.abs_path + " changed during the push; re-run when the build has finished writing it"));
-      continue;
-    }
-    OnFileDone(i, d);
+  return redo;
+}
+
+// Reads files_[i] again and sends it whole (the rare case above); its bytes
+// must still be the ones the pipeline hashed (`d`).
+void MirrorUploader::SendAgain(size_t i, const FileDigest& digest) {
+  MirrorFile& f = files_[i];
+  if (f.previous_chunks.empty())
+    LogInfo(f.rel_path + " changed although its size and mtime did not; reading it again");
+  f.previous_sha.reset();
+  f.previous_chunks.clear();
+  uploads_[i] = std::make_unique<FileUpload>();
+  int fd = open(f.abs_path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    Fail(PosixError("cannot open " + f.abs_path, errno, Code::kSourceUnreadable));
+    return;
   }
-  wait_idle();
+  std::string buf(1 << 20, '\0');
+  uint64_t off = 0;
+  Sha256 sha;
+  Status st;
+  while (st.ok() && off < f.size) {
+    ssize_t n = pread(fd, buf.data(), std::min<uint64_t>(buf.size(), f.size - off),
+                      static_cast<off_t>(off));
+    if (n <= 0) {
+      st = Status::SourceUnreadable(f.abs_path + " could not be read again");
+      break;
+    }
+    sha.Update(buf.data(), static_cast<size_t>(n));
+    st = OnData(i, off, reinterpret_cast<const uint8_t*>(buf.data()), static_cast<size_t>(n));
+    off += static_cast<uint64_t>(n);
+  }
+  close(fd);
+  if (!st.ok()) {
+    Fail(st);
+    return;
+  }
+  FileDigest d = digest;
+  if (sha.Finish() != d.sha256) {
+    Fail(Status::SourceUnreadable(
+        f.abs_path + " changed during the push; re-run when the build has finished writing it"));
+    return;
+  }
+  OnFileDone(i, d);
+}
+
+// Never leave an unfinished multipart upload behind (unless interrupted:
+// then the next push resumes them). Returns the first error.
+Status MirrorUploader::AbortUnfinished(const std::vector<FileDigest>& digests) {
   Status err;
   {
     std::lock_guard<std::mutex> l(mu_);
     err = error_;
   }
-  // Interrupted: unfinished multipart uploads stay, so that the next push
-  // resumes them (as after a kill). Otherwise none is left behind.
+  // Interrupted: the unfinished uploads stay, for the next push to resume.
   if (Cancelled(opts_.cancel)) return opts_.cancel->Check("the upload");
   for (size_t i = 0; i < uploads_.size(); i++) {
     FileUpload& u = *uploads_[i];
@@ -741,6 +745,21 @@ Status MirrorUploader::Finish(const std::vector<FileDigest>& digests) {
     }
   }
   return err;
+}
+
+Status MirrorUploader::Finish(const std::vector<FileDigest>& digests) {
+  auto wait_idle = [&] {
+    std::unique_lock<std::mutex> l(mu_);
+    cv_.wait(l, [&] { return queue_.empty() && running_ == 0; });
+  };
+  SendEmptyFiles(digests);
+  wait_idle();
+  for (size_t i : FilesToResend()) {
+    if (Cancelled(opts_.cancel)) break;
+    SendAgain(i, digests[i]);
+  }
+  wait_idle();
+  return AbortUnfinished(digests);
 }
 
 MirrorStats MirrorUploader::stats() const {

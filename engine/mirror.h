@@ -180,6 +180,11 @@ class MirrorUploader final : public FileSink {
   uint64_t throttle_seen_ = 0;  // guarded by mu_
 
   Status StartMultipart(size_t index);
+  // The steps of Finish.
+  void SendEmptyFiles(const std::vector<FileDigest>& digests);
+  std::vector<size_t> FilesToResend();
+  void SendAgain(size_t index, const FileDigest& digest);
+  Status AbortUnfinished(const std::vector<FileDigest>& digests);
   // CopyObject from src (a key under the prefix) and the same checks as an upload.
   Status CopyFrom(size_t index, const std::string& src_key, const Digest& sha);
   // Sends a small file: a copy of an identical object this push already
