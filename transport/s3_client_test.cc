@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "testing/fake_s3_server.h"
+#include "transport/s3_store.h"
 
 namespace ferry {
 namespace {
@@ -291,6 +292,22 @@ TEST(S3ClientTest, ACancelledClientSendsNothingAndStopsRetrying) {
   canceller.join();
   EXPECT_EQ(st.code(), Code::kInterrupted) << st.ToString();
   EXPECT_LE(server.requests(), 2);
+}
+
+TEST(S3StoreTest, ReplaceIfRemembersWhichIfMatchFormTheServerTakes) {
+  // RGW 16 refuses If-Match with the quoted ETag and takes it bare.
+  const std::string k412 =
+      Response(412, "Precondition Failed", "<Error><Code>PreconditionFailed</Code></Error>");
+  FakeServer server({Response(200, "OK", "old"), k412, Response(200, "OK", "old"),
+                     Response(200, "OK", ""), Response(200, "OK", "old"), Response(200, "OK", "")});
+  S3Store store(std::make_shared<S3Client>(Config(server.port())), "b", "p/");
+  ASSERT_TRUE(store.ReplaceIf("refs/r", std::string("old"), "new").ok());
+  ASSERT_TRUE(store.ReplaceIf("refs/r", std::string("old"), "newer").ok());
+  auto got = server.received();
+  ASSERT_EQ(got.size(), 6u);  // the second one: one GET and one conditional PUT
+  EXPECT_NE(got[1].find("if-match: \"abc\""), std::string::npos);
+  EXPECT_NE(got[3].find("if-match: abc\r\n"), std::string::npos);
+  EXPECT_NE(got[5].find("if-match: abc\r\n"), std::string::npos);
 }
 
 }  // namespace

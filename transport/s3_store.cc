@@ -7,6 +7,7 @@
 
 #include "crypto/hash.h"
 #include "transport/aws/config.h"
+#include "transport/s3_rules.h"
 #include "util/log.h"
 
 namespace ferry {
@@ -85,17 +86,20 @@ Status S3Store::ReplaceIf(std::string_view key, const std::optional<std::string>
   // The write happens only if nobody wrote in between (412 -> kConflict).
   if (!now) return client_->PutObject(bucket_, Key(key), data, {{"if-none-match", "*"}});
   if (etag.empty()) return Status::StoreUnavailable("GET " + what + ": no ETag");
-  Status st = client_->PutObject(bucket_, Key(key), data, {{"if-match", etag}});
-  if (st.code() != Code::kConflict) return st;
   // RGW 16 matches If-Match only against the ETag without its quotes (AWS
-  // takes the quoted form): if the object is still the one read, say it so.
+  // takes the quoted form). The form that worked once is tried first after.
+  const std::string bare = UnquoteEtag(etag);
+  const bool bare_first = bare_if_match_.load() && bare != etag;
+  Status st = client_->PutObject(bucket_, Key(key), data, {{"if-match", bare_first ? bare : etag}});
+  if (st.code() != Code::kConflict) return st;
+  // A 412: if the object is still the one read, try the other form.
   std::string again;
   auto still = client_->GetObject(bucket_, Key(key), &again);
   if (!still.ok() || again != etag || *still != *now) return st;
-  std::string bare = etag;
-  if (bare.size() >= 2 && bare.front() == '"' && bare.back() == '"')
-    bare = bare.substr(1, bare.size() - 2);
-  if (bare != etag) st = client_->PutObject(bucket_, Key(key), data, {{"if-match", bare}});
+  if (bare != etag) {
+    st = client_->PutObject(bucket_, Key(key), data, {{"if-match", bare_first ? etag : bare}});
+    if (st.ok()) bare_if_match_ = !bare_first;
+  }
   if (st.code() != Code::kConflict) return st;
   // Still unchanged, and the server refuses both forms: it does not evaluate
   // If-Match here (RGW 16 on a versioned bucket answers 412 to every one).

@@ -4,6 +4,7 @@
 // (AWS checks it; RGW 16 ignores it, which is why we never rely on it alone).
 #pragma once
 
+#include <atomic>
 #include <memory>
 #include <string>
 
@@ -48,6 +49,8 @@ class S3Store final : public ObjectStore {
   std::string Key(std::string_view key) const { return prefix_ + std::string(key); }
   std::shared_ptr<S3Client> client_;
   std::string bucket_, prefix_;  // prefix_ is "" or ends with '/'
+  // The server matched If-Match only against the unquoted ETag (RGW 16).
+  std::atomic<bool> bare_if_match_{false};
 };
 
 }  // namespace ferry
