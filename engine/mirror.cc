@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <map>
 
+#include "engine/copy_plan.h"
 #include "transport/s3_rules.h"
 #include "transport/s3_tags.h"
 #include "util/hex.h"
@@ -39,11 +40,9 @@ struct MirrorUploader::FileUpload {
   std::mutex chunk_mu;
   std::deque<ChunkInfo> buf_chunks;
   uint64_t front_skip = 0;
-  std::map<Digest, std::vector<uint64_t>> old_at;  // chunk -> offsets in the old object
+  std::unique_ptr<CopyPlanner> planner;  // which bytes are uploaded, which copied
   uint64_t buf_offset = 0;
-  bool in_run = false, run_committed = false;
-  uint64_t run_start = 0, run_len = 0, run_old = 0;  // file offset, length, old-object offset
-  Md5 run_md5;                                       // a committed run's bytes so far
+  Md5 run_md5;  // a committed run's bytes so far
 };
 
 MirrorUploader::MirrorUploader(S3Client* client, std::string bucket, std::string prefix,
@@ -64,11 +63,8 @@ MirrorUploader::MirrorUploader(S3Client* client, std::string bucket, std::string
     if (f.previous_sha || f.size <= opts_.part_size) continue;
     FileUpload& u = *uploads_.back();
     u.chunked = true;
-    uint64_t at = 0;
-    for (const auto& c : f.previous_chunks) {
-      u.old_at[c.id].push_back(at);
-      at += c.size;
-    }
+    u.planner = std::make_unique<CopyPlanner>(f.previous_chunks, opts_.part_size, kMinPartSize,
+                                              kMaxCopyPart);
   }
   for (unsigned i = 0; i < std::max(1u, opts_.upload_threads); i++) {
     threads_.emplace_back([this] {
@@ -427,8 +423,9 @@ void MirrorUploader::OnFileDone(size_t index, const FileDigest& digest) {
   }
   if (u.chunked) {
     std::lock_guard<std::mutex> l(u.chunk_mu);
-    EndRun(index);
-    if (!u.buf.empty()) FlushUpload(index, u.buf_offset + u.buf.size());
+    std::vector<CopyPlanStep> steps;
+    u.planner->Finish(&steps);
+    Apply(index, steps);
   }
   if (!u.buf.empty()) {
     // The last part: OnData keeps whole parts flowing, so this is what is left.
@@ -458,68 +455,27 @@ void MirrorUploader::OnChunk(size_t index, uint64_t offset, const ChunkInfo& c,
   if (u.buf.capacity() == 0) u.buf.reserve(opts_.part_size + 2 * c.size);
   for (auto piece : data) u.buf.append(piece);
   u.buf_chunks.push_back(c);
-  auto it = u.old_at.find(c.id);
-  bool extends = false;
-  if (u.in_run && it != u.old_at.end())
-    for (uint64_t o : it->second) extends |= o == u.run_old + u.run_len;
-  if (extends && !u.run_committed) {
-    u.run_len += c.size;
-    CommitRun(index);
-    return;
-  }
-  if (extends && u.run_len + c.size <= kMaxCopyPart) {
-    u.run_md5.Update(u.buf.data(), c.size);  // committed: buf starts at this chunk
-    Consume(index, c.size);
-    u.run_len += c.size;
-    return;
-  }
-  uint64_t old = 0;
-  if (extends) {
-    old = u.run_old + u.run_len;  // a full copy part: go on with a new run
-  } else if (it != u.old_at.end()) {
-    old = it->second[0];
-  }
-  EndRun(index);
-  if (extends || it != u.old_at.end()) {
-    u.in_run = true;
-    u.run_committed = false;
-    u.run_start = offset;
-    u.run_old = old;
-    u.run_len = c.size;
-    CommitRun(index);
-  } else if (offset + c.size - u.buf_offset >= opts_.part_size) {
-    FlushUpload(index, offset + c.size);
-  }
+  std::vector<CopyPlanStep> steps;
+  u.planner->Add(offset, c, &steps);
+  Apply(index, steps);
 }
 
-// An uncommitted run becomes a copy once it is long enough, after the upload
-// bytes before it (topped up to kMinPartSize from the run's start) are sent.
-void MirrorUploader::CommitRun(size_t index) {
+void MirrorUploader::Apply(size_t index, const std::vector<CopyPlanStep>& steps) {
   FileUpload& u = *uploads_[index];
-  uint64_t pending = u.run_start - u.buf_offset;
-  uint64_t borrow = pending > 0 && pending < kMinPartSize ? kMinPartSize - pending : 0;
-  if (u.run_len < borrow + kMinPartSize) return;
-  if (pending + borrow > 0) FlushUpload(index, u.run_start + borrow);
-  u.run_start += borrow;
-  u.run_old += borrow;
-  u.run_len -= borrow;
-  u.run_md5.Update(u.buf.data(), u.run_len);
-  Consume(index, u.run_len);
-  u.run_committed = true;
-}
-
-void MirrorUploader::EndRun(size_t index) {
-  FileUpload& u = *uploads_[index];
-  if (!u.in_run) return;
-  u.in_run = false;
-  if (u.run_committed) {
-    u.run_committed = false;
-    EnqueueCopyPart(index, u.run_old, u.run_len, u.run_md5.HexAndReset());
-    return;
+  for (const auto& s : steps) {
+    switch (s.kind) {
+      case CopyPlanStep::Kind::kUpload:
+        FlushUpload(index, s.end);
+        break;
+      case CopyPlanStep::Kind::kCopyBytes:  // the buffer starts at them
+        u.run_md5.Update(u.buf.data(), static_cast<size_t>(s.length));
+        Consume(index, s.length);
+        break;
+      case CopyPlanStep::Kind::kCopyPart:
+        EnqueueCopyPart(index, s.old_offset, s.length, u.run_md5.HexAndReset());
+        break;
+    }
   }
-  // Too short to copy: its bytes are upload bytes.
-  uint64_t end = u.run_start + u.run_len;
-  if (end - u.buf_offset >= opts_.part_size) FlushUpload(index, end);
 }
 
 void MirrorUploader::FlushUpload(size_t index, uint64_t end) {

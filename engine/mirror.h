@@ -30,6 +30,7 @@
 #include <thread>
 #include <vector>
 
+#include "engine/copy_plan.h"
 #include "engine/pipeline.h"
 #include "manifest/repo.h"
 #include "transport/object_store.h"
@@ -151,10 +152,10 @@ class MirrorUploader final : public FileSink {
   void EnqueuePart(size_t index, std::shared_ptr<std::string> part,
                    std::vector<StreamChunk> pieces = {});
   void Consume(size_t index, uint64_t n);
-  // Chunked files (copy mode with MirrorFile::previous_chunks), with the file's chunk_mu held.
+  // Chunked files (every large file read), with the file's chunk_mu held:
+  // carries out the CopyPlanner's steps.
+  void Apply(size_t index, const std::vector<CopyPlanStep>& steps);
   void FlushUpload(size_t index, uint64_t end);  // sends the buffered bytes before `end`
-  void CommitRun(size_t index);                  // the run becomes a copy (>= 5 MiB)
-  void EndRun(size_t index);                     // the run stops growing
   void EnqueueCopyPart(size_t index, uint64_t old_offset, uint64_t n, std::string md5_hex);
   bool ReadyForParts(size_t index);
   void PartDone(size_t index);
