@@ -31,6 +31,7 @@
 #include <vector>
 
 #include "engine/copy_plan.h"
+#include "engine/mirror_options.h"
 #include "engine/pipeline.h"
 #include "manifest/repo.h"
 #include "transport/object_store.h"
@@ -67,30 +68,6 @@ struct MirrorFile {
   // is checked too, so a same-size object swapped behind Ferry's back is
   // never taken for this file's bytes).
   MirrorObject previous_object;
-};
-
-struct MirrorOptions {
-  size_t part_size = 8u << 20;                    // >= 5 MiB (S3's minimum part)
-  unsigned upload_threads = kNetworkConcurrency;  // requests in flight
-  size_t max_inflight_bytes = 64u << 20;          // queued + running uploads
-  // S3 object tags for every object this push writes (PUT, multipart and
-  // server-side copies alike); see S3ObjectTags.
-  std::vector<std::pair<std::string, std::string>> object_tags;
-  // Once cancelled: unfinished multipart uploads are left to be resumed.
-  const CancelToken* cancel = nullptr;
-};
-
-struct MirrorStats {
-  uint64_t bytes_sent = 0;
-  uint64_t bytes_resumed = 0;  // parts an interrupted push had uploaded, re-verified and kept
-  uint64_t uploads_resumed = 0;
-  uint64_t throttled = 0;           // 503 SlowDown answers seen
-  unsigned lowest_concurrency = 0;  // requests in flight after slowing down (0: never slowed)
-  uint64_t objects_put = 0;
-  uint64_t files_unchanged = 0;  // not sent: same SHA-256 already there
-  uint64_t bytes_copied = 0;     // created by server-side CopyObject/UploadPartCopy, not sent
-  uint64_t objects_copied = 0;
-  uint64_t parts_copied = 0;  // UploadPartCopy parts (unchanged runs of a changed large file)
 };
 
 class MirrorUploader final : public FileSink {

@@ -8,7 +8,7 @@
 #include <utility>
 #include <vector>
 
-#include "engine/mirror.h"
+#include "engine/mirror_options.h"
 #include "engine/pipeline.h"
 #include "engine/stat_cache.h"
 #include "manifest/manifest.h"
@@ -16,6 +16,8 @@
 #include "util/status.h"
 
 namespace ferry {
+
+class S3Client;
 
 // ---- push -------------------------------------------------------------------
 
