@@ -23,6 +23,12 @@ mkdir -p "$SRC/lib" "$SRC/assets"
 for i in 1 2 3; do head -c $((160 << 20)) /dev/urandom >"$SRC/lib/part$i.bin"; done
 for i in $(seq 1 200); do echo "asset $i $RANDOM" >"$SRC/assets/a$i.txt"; done
 
+# Whether process PID catches SIGTERM (signal 15: bit 14 of SigCgt in /proc/PID/status).
+handles_term() {
+  local mask
+  mask=$(sed -n 's/^SigCgt:[[:space:]]*//p' "/proc/$1/status" 2>/dev/null) || return 1
+  [ -n "$mask" ] && [ $(((16#$mask >> 14) & 1)) = 1 ]
+}
 # interrupt SIG READY CMD...: runs CMD (stdout $W/out, stderr $W/err), waits
 # until the shell test READY holds (the command has visibly started work),
 # then a random 0-300 ms more, then sends SIG. Waits at most 30 s for the exit
@@ -33,6 +39,13 @@ interrupt() {
   shift 2
   "$@" >"$W/out" 2>"$W/err" &
   local pid=$! n=0
+  # First until ferry has its signal handlers (SigCgt has signal 15, SIGTERM):
+  # before that a signal kills it as it would any process.
+  while ! handles_term "$pid" && kill -0 "$pid" 2>/dev/null && [ $n -lt 3000 ]; do
+    sleep 0.005
+    n=$((n + 1))
+  done
+  n=0
   while ! eval "$ready" && kill -0 "$pid" 2>/dev/null && [ $n -lt 3000 ]; do
     sleep 0.01
     n=$((n + 1))
@@ -111,6 +124,7 @@ check "  ... byte-identical, no temp files left" diff -r "$SRC" "$OUT"
 echo "# a second signal ends the process at once"
 "$FERRY" push "$SRC" --to "$W/store3" --compression 19 --no-progress >"$W/out" 2>"$W/err" &
 PID=$!
+for _ in $(seq 1 600); do handles_term "$PID" && break; sleep 0.005; done
 sleep 0.3
 kill -TERM "$PID"
 sleep 0.05 # two signals sent at once arrive as one
