@@ -185,7 +185,7 @@ Result<HttpResponse> S3Client::Send(const Request& req) {
     auto now = std::chrono::system_clock::now();
     long long secs =
         std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count();
-    auto r = SendOnce(req, AmzDate(secs));
+    auto r = SendOnce(req, AmzDate(secs), what);
     if (r.ok()) return r;
     last = r.take_status();
     if (!last.retryable() || attempt == config_.max_attempts) break;
@@ -202,7 +202,8 @@ Result<HttpResponse> S3Client::Send(const Request& req) {
   return last;
 }
 
-Result<HttpResponse> S3Client::SendOnce(const Request& req, const std::string& amz_date) {
+Result<HttpResponse> S3Client::SendOnce(const Request& req, const std::string& amz_date,
+                                        const std::string& what) {
   std::string path = "/";
   std::string host = host_;
   if (config_.path_style) {
@@ -325,7 +326,6 @@ Result<HttpResponse> S3Client::SendOnce(const Request& req, const std::string& a
   }
   CURLcode rc = loop_->Perform(h);
   curl_slist_free_all(hdrs);
-  std::string what = req.method + " s3://" + req.bucket + "/" + req.key;
   if (rc == CURLE_ABORTED_BY_CALLBACK && Cancelled(config_.cancel))
     return config_.cancel->Check(what);
   if (rc != CURLE_OK) {

@@ -185,7 +185,9 @@ class S3Client {
   uint64_t throttle_count() const { return throttled_.load(); }
 
  private:
-  Result<HttpResponse> SendOnce(const Request& req, const std::string& amz_date);
+  // `what` names the request in errors ("PUT s3://bucket/key").
+  Result<HttpResponse> SendOnce(const Request& req, const std::string& amz_date,
+                                const std::string& what);
   S3Config config_;
   std::unique_ptr<CurlLoop> loop_;  // libcurl multi: every transfer, one connection pool
   std::string scheme_, host_;       // from endpoint
