@@ -9,6 +9,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <string>
 #include <string_view>
 
@@ -22,6 +23,15 @@ using Xxh128 = std::array<uint8_t, 16>;  // XXH3-128, canonical (big-endian)
 
 std::string DigestHex(const Digest& d);
 std::string_view DigestBytes(const Digest& d);
+
+// For unordered containers of digests (SHA-256 bytes are uniform already).
+struct DigestHash {
+  size_t operator()(const Digest& d) const {
+    size_t h;
+    std::memcpy(&h, d.data(), sizeof h);
+    return h;
+  }
+};
 
 class Sha256 {
  public:

@@ -1,35 +1,34 @@
 // Where a push goes and verify/restore read from: a store URL opened with its
-// layout, and where chunk bytes come from.
+// layout. The layout is one interface with two implementations:
 //   store layout:  content-addressed zstd chunks + manifests + refs (local
-//                  directory, or s3://bucket/prefix/ with --layout store)
+//                  directory, or s3://bucket/prefix/ with --layout store);
+//                  engine/store_layout.cc
 //   mirror layout: each file at s3://bucket/prefix/<path>, byte-identical;
-//                  manifests and refs under s3://bucket/prefix/.ferry/
+//                  manifests and refs under s3://bucket/prefix/.ferry/;
+//                  engine/mirror_layout.cc
+// Push, verify and restore see a destination only through this header: what
+// to send for a file and what to record (LayoutWriter), how to check and read
+// back what is there (ChunkSource).
 #pragma once
 
+#include <map>
 #include <memory>
+#include <optional>
 #include <string>
+#include <vector>
 
+#include "engine/ops.h"
+#include "engine/pipeline.h"
 #include "manifest/manifest.h"
 #include "transport/object_store.h"
-#include "transport/s3_client.h"
 #include "transport/s3_store.h"
 
 namespace ferry {
 
+class S3Client;
+
 enum class Layout { kStore, kMirror };
-
-struct Destination {
-  Layout layout = Layout::kStore;
-  std::unique_ptr<ObjectStore> meta;  // manifests and refs (and chunks, store layout)
-  std::shared_ptr<S3Client> s3;       // mirror layout only
-  std::string bucket, prefix;         // mirror layout only; prefix is "" or ends with '/'
-};
-
-// Opens `url`. An existing store keeps its layout (asking for the other one is
-// a usage error). With create=true an empty location becomes a store of
-// `layout` ("mirror" or "store"; "" = mirror for s3://, store for a directory).
-Result<Destination> OpenDestination(const std::string& url, bool create,
-                                    const StoreOptions& options, const std::string& layout = "");
+const char* LayoutName(Layout layout);  // "store", "mirror"
 
 // Where verify and restore get a chunk's bytes; every Fetch checks them
 // against the chunk's SHA-256 and size.
@@ -51,7 +50,90 @@ class ChunkSource {
   virtual unsigned PreferredConcurrency() const = 0;
 };
 
-std::unique_ptr<ChunkSource> MakeStoreChunkSource(ObjectStore* store);
-std::unique_ptr<ChunkSource> MakeChunkSource(const Destination& dest);
+// The ref's build at a destination when a push starts, as the push's steps
+// and the layout compare against it.
+struct PreviousBuild {
+  std::optional<Digest> id;  // none: a new ref (or no ref)
+  Manifest manifest;         // loaded only if something compares against it
+  std::map<std::string, const FileEntry*> by_path;
+  std::map<std::pair<uint64_t, int64_t>, const FileEntry*> by_stat;  // files by (size, mtime)
+};
+
+// What a layout sees of the push it takes part in. files[i] is the file the
+// pipeline reads (absolute path); entries[i] its manifest entry (relative
+// path, size, mtime); entries stay valid during Plan.
+struct PushFiles {
+  std::vector<SourceFile> files;
+  std::vector<const FileEntry*> entries;
+};
+
+// One push into one destination. The push calls, in order: Plan; then the
+// sinks run during the single read of the sources (CanSkipRead, CheckCached
+// and OnUnchanged for files the stat cache vouches for); Finish; and, if
+// every destination finished, Record once the manifest is stored.
+class LayoutWriter {
+ public:
+  virtual ~LayoutWriter() = default;
+  // Whether the push's files become objects of their own, overwritten as it
+  // goes and carrying its tags (mirror): then every source is opened before a
+  // byte is sent, and tags must fit S3's rules.
+  virtual bool WritesFileObjects() const = 0;
+  // Whether the previous build's manifest is needed even without a stat cache.
+  virtual bool NeedsPreviousBuild() const = 0;
+  // Memory for buffers this destination holds whatever its share of the
+  // budget (0: none), and all it takes when `inflight_share` bytes in flight
+  // are its share. The push checks the budget covers it before Plan.
+  virtual size_t FixedMemory() const = 0;
+  virtual size_t Memory(size_t inflight_share) const = 0;
+  // Prepares the push: what to send for each file, given the previous build.
+  virtual Status Plan(const PushFiles& files, const PreviousBuild& previous,
+                      size_t inflight_share) = 0;
+  // Where the read's chunks go (store) or its files' bytes (mirror); null: none.
+  virtual ChunkSink* chunk_sink() = 0;
+  virtual FileSink* file_sink() = 0;
+  // Whether files[i], if the stat cache vouches for it, needs no read here.
+  virtual bool CanSkipRead(size_t i) const = 0;
+  // Of the files the stat cache vouches for (cached[i] non-null), clears those
+  // whose bytes this destination no longer holds, so they are read after all.
+  virtual void CheckCached(std::vector<const FileEntry*>* cached) = 0;
+  // files[i] was not read; `digest` is the previous manifest's.
+  virtual void OnUnchanged(size_t i, const FileDigest& digest) = 0;
+  // After the read: waits for everything sent, makes it durable, and fills
+  // r's layout counters. `digests[i]` is files[i]'s. Always called.
+  virtual Status Finish(const std::vector<FileDigest>& digests, PushReport* r) = 0;
+  // The manifest is stored as `id` (the ref not moved yet): records what the
+  // layout keeps beside it (mirror: where each file's object is).
+  virtual Status Record(const Digest& id, const std::vector<FileDigest>& digests) = 0;
+};
+
+class Destination {
+ public:
+  virtual ~Destination() = default;
+  virtual Layout layout() const = 0;
+  // Manifests and refs (and the chunks, in the store layout).
+  virtual ObjectStore* meta() const = 0;
+  // Verify and restore: where a chunk's bytes come from.
+  virtual std::unique_ptr<ChunkSource> Reader() = 0;
+  // A push with `opts` into this destination.
+  virtual std::unique_ptr<LayoutWriter> StartPush(const PushOptions& opts) = 0;
+};
+
+// Opens `url`. An existing store keeps its layout (asking for the other one is
+// a usage error). With create=true an empty location becomes a store of
+// `layout` ("mirror" or "store"; "" = mirror for s3://, store for a directory).
+Result<std::unique_ptr<Destination>> OpenDestination(const std::string& url, bool create,
+                                                     const StoreOptions& options,
+                                                     const std::string& layout = "");
+
+// The store layout on `store`, which the caller keeps owning.
+std::unique_ptr<Destination> StoreDestination(ObjectStore* store);
+// The store layout on a store it owns.
+std::unique_ptr<Destination> StoreDestination(std::unique_ptr<ObjectStore> store);
+// The mirror layout: objects at s3://bucket/prefix/<path> (prefix "" or
+// ending with '/'), manifests and refs in `meta`.
+std::unique_ptr<Destination> MirrorDestination(std::shared_ptr<S3Client> s3, std::string bucket,
+                                               std::string prefix,
+                                               std::unique_ptr<ObjectStore> meta,
+                                               MirrorOptions options = {});
 
 }  // namespace ferry

@@ -1,9 +1,5 @@
 #include "engine/mirror.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
-#include <cerrno>
 #include <map>
 
 #include "engine/copy_plan.h"
@@ -11,7 +7,6 @@
 #include "transport/s3_tags.h"
 #include "util/hex.h"
 #include "util/log.h"
-#include "util/posix.h"
 
 namespace ferry {
 
@@ -409,6 +404,7 @@ void MirrorUploader::OnFileDone(size_t index, const FileDigest& digest) {
         if (own) files_unchanged_++;
         AddKnownObject(sha, Key(index));
       } else {
+        LogInfo(st.message() + "; sending it again");
         std::lock_guard<std::mutex> l(mu_);
         redo_.push_back(index);  // missing, changed or not copyable: send it again
       }
@@ -628,47 +624,59 @@ std::vector<size_t> MirrorUploader::FilesToResend() {
   return redo;
 }
 
-// Reads files_[i] again and sends it whole (the rare case above); its bytes
-// must still be the ones the pipeline hashed (`d`).
+namespace {
+
+// The second read of one file (SendAgain): its bytes go to the uploader as
+// files[index]; its digest is kept for the caller to compare.
+class ResendSink final : public FileSink {
+ public:
+  ResendSink(FileSink* uploader, size_t index) : uploader_(uploader), index_(index) {}
+  Status OnData(size_t, uint64_t offset, const uint8_t* data, size_t n) override {
+    return uploader_->OnData(index_, offset, data, n);
+  }
+  void OnFileDone(size_t, const FileDigest& digest) override { digest_ = digest; }
+  FileDigest digest_;
+
+ private:
+  FileSink* uploader_;
+  size_t index_;
+};
+
+}  // namespace
+
+// Reads files_[i] again (through the pipeline, as the first read) and sends
+// it whole: the rare case above. Its bytes must still be the ones the first
+// read hashed (`digest`), or the file changed during the push.
 void MirrorUploader::SendAgain(size_t i, const FileDigest& digest) {
   MirrorFile& f = files_[i];
-  if (f.previous_chunks.empty())
+  if (f.previous_sha && *f.previous_sha != digest.sha256)
     LogInfo(f.rel_path + " changed although its size and mtime did not; reading it again");
   f.previous_sha.reset();
   f.previous_chunks.clear();
   uploads_[i] = std::make_unique<FileUpload>();
-  int fd = open(f.abs_path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    Fail(PosixError("cannot open " + f.abs_path, errno, Code::kSourceUnreadable));
-    return;
-  }
-  std::string buf(1 << 20, '\0');
-  uint64_t off = 0;
-  Sha256 sha;
-  Status st;
-  while (st.ok() && off < f.size) {
-    ssize_t n = pread(fd, buf.data(), std::min<uint64_t>(buf.size(), f.size - off),
-                      static_cast<off_t>(off));
-    if (n <= 0) {
-      st = Status::SourceUnreadable(f.abs_path + " could not be read again");
-      break;
-    }
-    sha.Update(buf.data(), static_cast<size_t>(n));
-    st = OnData(i, off, reinterpret_cast<const uint8_t*>(buf.data()), static_cast<size_t>(n));
-    off += static_cast<uint64_t>(n);
-  }
-  close(fd);
+  PipelineOptions po;
+  po.threads = 1;
+  po.memory_budget = 2 * static_cast<size_t>(po.chunking.max_size) + (16u << 20);
+  po.cancel = opts_.cancel;
+  HashOnlySink hash_only;
+  ResendSink resend(this, i);
+  std::vector<FileDigest> got;
+  PipelineStats stats;
+  Status st = RunPipeline({SourceFile{f.abs_path, f.size, 0}}, po, &hash_only, &got, &stats,
+                          nullptr, &resend);
+  if (st.ok() && !got.empty()) st = got[0].status;
   if (!st.ok()) {
-    Fail(st);
+    Fail(st.code() == Code::kSourceUnreadable || st.code() == Code::kInterrupted
+             ? st
+             : Status::SourceUnreadable(f.abs_path + " could not be read again: " + st.message()));
     return;
   }
-  FileDigest d = digest;
-  if (sha.Finish() != d.sha256) {
+  if (got[0].sha256 != digest.sha256) {
     Fail(Status::SourceUnreadable(
         f.abs_path + " changed during the push; re-run when the build has finished writing it"));
     return;
   }
-  OnFileDone(i, d);
+  OnFileDone(i, digest);
 }
 
 // Never leave an unfinished multipart upload behind (unless interrupted:

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "testing/fake_s3_server.h"
+#include "testing/test_util.h"
 
 namespace ferry {
 namespace {
@@ -93,6 +94,59 @@ TEST(MirrorUploaderTest, AFileThatChangedDuringAMultipartUploadIsTheSourcesFault
   bool aborted = false;
   for (const auto& r : server.received()) aborted |= r.rfind("DELETE ", 0) == 0;
   EXPECT_TRUE(aborted);
+}
+
+// A file the stat cache vouched for whose object is gone: Finish reads it
+// again (through the pipeline) and sends it, since its bytes are still the
+// ones the manifest names.
+TEST(MirrorUploaderTest, AVouchedForFileWhoseObjectIsGoneIsReadAgainAndSent) {
+  testing::TempDir dir;
+  const std::string data = "artifact bytes";
+  const std::string path = dir.Write("f", data);
+  const Digest sha = Sha256::Of(data);
+  FakeServer server({Response(404, "Not Found", ""),  // HEAD: the object is gone
+                     Response(200, "OK", ""),         // PUT
+                     "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(data.size()) +
+                         "\r\nETag: \"abc\"\r\nx-amz-meta-ferry-sha256: " + DigestHex(sha) +
+                         "\r\nConnection: close\r\n\r\n"});
+  S3Config config;
+  config.endpoint = "http://127.0.0.1:" + std::to_string(server.port());
+  config.credentials = StaticCredentials({"AKID", "secret", ""});
+  S3Client client(config);
+  MirrorFile f{"f", path, data.size(), sha, "f"};
+  MirrorUploader up(&client, "bucket", "", {f}, MirrorOptions{}, {});
+  FileDigest d;
+  d.sha256 = sha;
+  up.OnUnchanged(0, d);
+  Status st = up.Finish({d});
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  EXPECT_EQ(up.stats().objects_put, 1u);
+  EXPECT_EQ(up.stats().bytes_sent, data.size());
+  ASSERT_EQ(server.received().size(), 3u);
+  EXPECT_EQ(server.received()[1].rfind("PUT /bucket/f", 0), 0u);
+  EXPECT_NE(server.received()[1].find(data), std::string::npos);  // the bytes read again
+}
+
+// ...but if the file's bytes are no longer those (changed since the stat
+// cache vouched for them, same size), nothing is sent: the source's fault.
+TEST(MirrorUploaderTest, AVouchedForFileThatChangedIsNotSent) {
+  testing::TempDir dir;
+  const std::string path = dir.Write("f", "other  bytes!!");
+  FakeServer server({Response(404, "Not Found", ""), Response(200, "OK", "")});
+  S3Config config;
+  config.endpoint = "http://127.0.0.1:" + std::to_string(server.port());
+  config.credentials = StaticCredentials({"AKID", "secret", ""});
+  S3Client client(config);
+  const Digest sha = Sha256::Of(std::string("artifact bytes"));
+  MirrorFile f{"f", path, 14, sha, "f"};
+  MirrorUploader up(&client, "bucket", "", {f}, MirrorOptions{}, {});
+  FileDigest d;
+  d.sha256 = sha;
+  up.OnUnchanged(0, d);
+  Status st = up.Finish({d});
+  EXPECT_EQ(st.code(), Code::kSourceUnreadable) << st.ToString();
+  EXPECT_NE(st.message().find("changed during the push"), std::string::npos) << st.ToString();
+  for (const auto& r : server.received()) EXPECT_NE(r.rfind("PUT ", 0), 0u) << r;
 }
 
 }  // namespace

@@ -17,8 +17,6 @@
 
 namespace ferry {
 
-class S3Client;
-
 // ---- push -------------------------------------------------------------------
 
 struct PushOptions {
@@ -84,30 +82,17 @@ void ForEachPushCounter(const PushReport& r, F&& f) {
 // PushMulti checks it too.
 Status CheckPushSources(const PushOptions& opts);
 
+class Destination;  // engine/destination.h: a store URL opened with its layout
+
 // Store layout, one destination: reads every source once, stores new chunks,
 // then the manifest, then moves the ref. If any source cannot be read, no manifest is written and
 // no ref moves (kSourceUnreadable; the report lists every file).
 Status Push(ObjectStore* store, const PushOptions& opts, PushReport* report);
 
-// Mirror layout: each file goes to s3://bucket/prefix/<path>; the target's
-// store then holds only manifests and refs.
-struct PushMirror {
-  S3Client* client = nullptr;
-  std::string bucket, prefix;
-  MirrorOptions options;
-};
-
-// One destination of PushMulti: its store (manifests, refs; chunks in the
-// store layout) and, for a mirror, where its objects go.
-struct PushTarget {
-  ObjectStore* store = nullptr;
-  const PushMirror* mirror = nullptr;
-};
-
-// Push to several destinations from one read of the sources. reports[i] belongs to targets[i]. A
-// failure while reading or sending records nothing anywhere; a failure recording the manifest in
-// one destination leaves the others recorded (kPartial).
-Status PushMulti(const std::vector<PushTarget>& targets, const PushOptions& opts,
+// Push to several destinations (any layout) from one read of the sources. reports[i] belongs to
+// targets[i]. A failure while reading or sending records nothing anywhere; a failure recording the
+// manifest in one destination leaves the others recorded (kPartial).
+Status PushMulti(const std::vector<Destination*>& targets, const PushOptions& opts,
                  std::vector<PushReport>* reports);
 
 // ---- verify -----------------------------------------------------------------
@@ -151,13 +136,10 @@ struct VerifyReport {
   std::vector<std::pair<Digest, Digest>> superseded;
 };
 
-class ChunkSource;
-
 // Re-reads, decompresses and rehashes every chunk the selected manifests
-// reference (from `source`: the store's chunks, or the mirror's objects).
+// reference (the store's chunks, or the mirror's objects).
 // kVerifyFailed if anything is missing or corrupt.
-Status Verify(ObjectStore* store, ChunkSource* source, const VerifyOptions& opts,
-              VerifyReport* report);
+Status Verify(Destination* dest, const VerifyOptions& opts, VerifyReport* report);
 // Store layout: chunks come from `store` itself.
 Status Verify(ObjectStore* store, const VerifyOptions& opts, VerifyReport* report);
 
@@ -198,8 +180,7 @@ struct RestoreReport {
 // .ferry-tmp-* files an interrupted restore left in the target are removed. Each file is written to
 // a temp name, verified against its SHA-256, then renamed into place. A file already present with
 // the right size and XXH3-128 is left as it is.
-Status Restore(ObjectStore* store, ChunkSource* source, const RestoreOptions& opts,
-               RestoreReport* report);
+Status Restore(Destination* dest, const RestoreOptions& opts, RestoreReport* report);
 Status Restore(ObjectStore* store, const RestoreOptions& opts, RestoreReport* report);
 
 }  // namespace ferry

@@ -49,6 +49,13 @@ class ChunkSink {
   virtual size_t PerThreadMemory() const { return 0; }
 };
 
+// Takes no chunk: the bytes are only hashed (for the manifest).
+class HashOnlySink final : public ChunkSink {
+ public:
+  bool Want(const Digest&, uint32_t) override { return false; }
+  Status Put(const Digest&, const uint8_t*, size_t) override { return Status::OK(); }
+};
+
 // Optionally receives every file's bytes in order (to upload them as whole
 // objects), from the same single read. Called from worker threads; calls for
 // one file never overlap.

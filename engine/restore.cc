@@ -305,15 +305,8 @@ Status RestoreSymlink(int root, const FileEntry& e) {
   return Status::OK();
 }
 
-}  // namespace
-
-Status Restore(ObjectStore* store, const RestoreOptions& opts, RestoreReport* report) {
-  auto source = MakeStoreChunkSource(store);
-  return Restore(store, source.get(), opts, report);
-}
-
-Status Restore(ObjectStore* store, ChunkSource* source, const RestoreOptions& opts,
-               RestoreReport* report) {
+Status RestoreFrom(ObjectStore* store, ChunkSource* source, const RestoreOptions& opts,
+                   RestoreReport* report) {
   auto t0 = std::chrono::steady_clock::now();
   if (opts.target.empty()) return Status::Usage("restore needs --to DIR");
   ASSIGN_OR_RETURN(report->manifest_id, ResolveManifest(store, opts.what));
@@ -410,6 +403,17 @@ Status Restore(ObjectStore* store, ChunkSource* source, const RestoreOptions& op
   if (report->files_written + report->files_unchanged == 0)
     return Status(report->errors[0].code(), msg);
   return Status(Code::kPartial, msg);
+}
+
+}  // namespace
+
+Status Restore(Destination* dest, const RestoreOptions& opts, RestoreReport* report) {
+  auto source = dest->Reader();
+  return RestoreFrom(dest->meta(), source.get(), opts, report);
+}
+
+Status Restore(ObjectStore* store, const RestoreOptions& opts, RestoreReport* report) {
+  return Restore(StoreDestination(store).get(), opts, report);
 }
 
 }  // namespace ferry

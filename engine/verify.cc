@@ -34,15 +34,8 @@ bool MoveAside(ObjectStore* store, const ChunkInfo& chunk) {
   return store->Delete(ChunkKey(chunk.id)).ok();
 }
 
-}  // namespace
-
-Status Verify(ObjectStore* store, const VerifyOptions& opts, VerifyReport* report) {
-  auto source = MakeStoreChunkSource(store);
-  return Verify(store, source.get(), opts, report);
-}
-
-Status Verify(ObjectStore* store, ChunkSource* source, const VerifyOptions& opts,
-              VerifyReport* report) {
+Status VerifyFrom(ObjectStore* store, ChunkSource* source, const VerifyOptions& opts,
+                  VerifyReport* report) {
   auto t0 = std::chrono::steady_clock::now();
   std::set<Digest> ids;
   if (opts.all) {
@@ -186,6 +179,17 @@ Status Verify(ObjectStore* store, ChunkSource* source, const VerifyOptions& opts
                                 " manifest/ref problem(s) in " + store->Describe());
   }
   return Status::OK();
+}
+
+}  // namespace
+
+Status Verify(Destination* dest, const VerifyOptions& opts, VerifyReport* report) {
+  auto source = dest->Reader();
+  return VerifyFrom(dest->meta(), source.get(), opts, report);
+}
+
+Status Verify(ObjectStore* store, const VerifyOptions& opts, VerifyReport* report) {
+  return Verify(StoreDestination(store).get(), opts, report);
 }
 
 }  // namespace ferry

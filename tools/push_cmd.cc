@@ -42,7 +42,8 @@ uint64_t TotalSize(const std::vector<std::string>& roots) {
 
 // One shape for any number of destinations: the build and the totals at the
 // top, each destination's own figures in "destinations".
-json PushJson(const PushArgs& a, const PushOptions& opts, const std::vector<Destination>& dests,
+json PushJson(const PushArgs& a, const PushOptions& opts,
+              const std::vector<std::unique_ptr<Destination>>& dests,
               const std::vector<PushReport>& reports, const Status& st) {
   const auto& tos = a.tos;
   const std::string& ref = a.ref;
@@ -79,7 +80,7 @@ json PushJson(const PushArgs& a, const PushOptions& opts, const std::vector<Dest
       totals[k] = totals.value(k, uint64_t{0}) + v.get<uint64_t>();
     json d;
     d["store"] = tos[i];
-    d["layout"] = dests[i].layout == Layout::kMirror ? "mirror" : "store";
+    d["layout"] = LayoutName(dests[i]->layout());
     d["status"] = r.recorded ? "ok" : "error";
     d["manifest"] = r.recorded ? json(DigestHex(r.manifest_id)) : json(nullptr);
     d["parent"] = r.recorded && r.parent ? json(DigestHex(*r.parent)) : json(nullptr);
@@ -98,7 +99,7 @@ json PushJson(const PushArgs& a, const PushOptions& opts, const std::vector<Dest
   return j;
 }
 
-void PrintPushSummary(const PushArgs& a, const std::vector<PushTarget>& targets,
+void PrintPushSummary(const PushArgs& a, const std::vector<Destination*>& targets,
                       const std::vector<PushReport>& reports) {
   const auto& tos = a.tos;
   const std::string& ref = a.ref;
@@ -113,7 +114,7 @@ void PrintPushSummary(const PushArgs& a, const std::vector<PushTarget>& targets,
                    "  not read: %llu files (%s) untouched since the last push of the ref "
                    "(stat cache; --rehash reads them)\n",
                    static_cast<unsigned long long>(r.files_cached), Human(r.bytes_cached).c_str());
-    if (targets[i].mirror) {
+    if (targets[i]->layout() == Layout::kMirror) {
       std::fprintf(stderr,
                    "  mirror: %llu objects uploaded (%s sent), %llu objects and %llu parts copied "
                    "server-side (%s), all checked with HEAD; %llu files already there\n",
@@ -161,23 +162,13 @@ int RunPush(const PushArgs& a, const Context& ctx, Output* out) {
   // A missing or empty build output fails before any store is created.
   if (Status src = CheckPushSources(opts); !src.ok()) return out->Fail(src);
   // Every destination is opened (and checked) before a byte is read.
-  std::vector<Destination> dests;
-  std::vector<PushMirror> mirrors(tos.size());
-  std::vector<PushTarget> targets;
-  for (size_t i = 0; i < tos.size(); i++) {
-    auto dest = OpenDestination(tos[i], /*create=*/true, ctx.store, a.layout);
-    if (!dest.ok()) return out->Fail(dest.status().WithContext(tos[i]));
+  std::vector<std::unique_ptr<Destination>> dests;
+  std::vector<Destination*> targets;
+  for (const auto& to : tos) {
+    auto dest = OpenDestination(to, /*create=*/true, ctx.store, a.layout);
+    if (!dest.ok()) return out->Fail(dest.status().WithContext(to));
     dests.push_back(std::move(*dest));
-  }
-  for (size_t i = 0; i < dests.size(); i++) {
-    PushTarget t{dests[i].meta.get(), nullptr};
-    if (dests[i].layout == Layout::kMirror) {
-      mirrors[i].client = dests[i].s3.get();
-      mirrors[i].bucket = dests[i].bucket;
-      mirrors[i].prefix = dests[i].prefix;
-      t.mirror = &mirrors[i];
-    }
-    targets.push_back(t);
+    targets.push_back(dests.back().get());
   }
 
   std::atomic<uint64_t> done{0};

@@ -19,10 +19,9 @@ int RunRestore(const RestoreArgs& a, const Context& ctx, Output* out) {
   opts.cancel = ctx.cancel;
   auto dest = OpenDestination(a.from, /*create=*/false, ctx.store);
   if (!dest.ok()) return out->Fail(dest.status());
-  auto source = MakeChunkSource(*dest);
   const std::string& to = opts.target;
   RestoreReport r;
-  Status st = Restore(dest->meta.get(), source.get(), opts, &r);
+  Status st = Restore(dest->get(), opts, &r);
   json j;
   j["status"] = st.ok() ? "ok" : "error";
   j["manifest"] = DigestHex(r.manifest_id);

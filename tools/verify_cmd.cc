@@ -20,16 +20,15 @@ int RunVerify(const VerifyArgs& a, const Context& ctx, Output* out) {
     return out->Fail(Status::Usage("verify takes either --ref NAME (repeatable) or --all"));
   auto dest = OpenDestination(store_url, /*create=*/false, ctx.store);
   if (!dest.ok()) return out->Fail(dest.status());
-  auto source = MakeChunkSource(*dest);
   VerifyOptions opts = a.opts;
   opts.cancel = ctx.cancel;
   VerifyReport r;
-  Status st = Verify(dest->meta.get(), source.get(), opts, &r);
+  Status st = Verify(dest->get(), opts, &r);
   json j;
   j["status"] = !st.ok() ? "failed" : quick ? "present" : "verified";
   j["quick"] = quick;
   j["store"] = store_url;
-  j["layout"] = dest->layout == Layout::kMirror ? "mirror" : "store";
+  j["layout"] = LayoutName((*dest)->layout());
   j["manifests"] = json::array();
   for (const auto& m : r.manifests) j["manifests"].push_back(DigestHex(m));
   j["chunks_checked"] = r.chunks_checked;
@@ -74,7 +73,7 @@ int RunVerify(const VerifyArgs& a, const Context& ctx, Output* out) {
         "ferry verify --quick: all present: %zu manifest(s), %llu %s checked with HEAD in %.2f s "
         "(sizes and stored checksums only; no byte was read: run without --quick to verify)\n",
         r.manifests.size(), static_cast<unsigned long long>(r.chunks_checked),
-        dest->layout == Layout::kMirror ? "objects" : "chunks", r.seconds);
+        (*dest)->layout() == Layout::kMirror ? "objects" : "chunks", r.seconds);
     return 0;
   }
   std::fprintf(stderr, "ferry verify: OK: %zu manifest(s), %llu chunks, %s rehashed in %.2f s\n",

@@ -1,0 +1,339 @@
+// The mirror layout (docs/store-format.md): every file of a build is an
+// ordinary object at s3://bucket/prefix/<path>; the manifests, refs and each
+// build's mirror record (where its objects are, with ETags and versions) are
+// kept under the prefix's .ferry/ (or --meta-prefix). The uploads themselves
+// are MirrorUploader's (engine/mirror.h).
+#include <map>
+#include <mutex>
+
+#include "engine/destination.h"
+#include "engine/mirror.h"
+#include "manifest/repo.h"
+#include "transport/s3_rules.h"
+#include "transport/s3_tags.h"
+#include "util/hex.h"
+#include "util/log.h"
+
+namespace ferry {
+
+namespace {
+
+// On a bucket without versioning, a push into the prefix its ref's previous
+// build uses replaces that build's objects in place: say so, once, with the fix.
+void WarnIfOverwritingInPlace(S3Client* client, const std::string& bucket,
+                              const std::string& prefix, const Digest& previous) {
+  auto state = client->GetBucketVersioning(bucket);
+  if (!state.ok()) {
+    LogDebug("cannot read the versioning of bucket " + bucket + ": " + state.status().message());
+    return;
+  }
+  if (*state == "Enabled") return;
+  LogWarn("bucket " + bucket + " is not versioned: this push replaces the objects of build " +
+          DigestHex(previous).substr(0, 12) + " in s3://" + bucket + "/" + prefix +
+          " in place, so until it finishes that build is damaged, and afterwards the files it "
+          "changed are gone (the build is marked superseded). Enable versioning on the bucket "
+          "(aws s3api put-bucket-versioning --versioning-configuration Status=Enabled) or push "
+          "each build to its own prefix");
+}
+
+// The builds recorded at a mirror location, from its index. A store from
+// before the index is indexed once, every location at a time (one read of
+// each manifest's record), then marked so (locations/INDEXED).
+Result<std::vector<LocatedBuild>> BuildsAt(ObjectStore* store, const std::string& url) {
+  auto builds = BuildsAtLocation(store, url);
+  if (builds.ok() || builds.status().code() != Code::kNotFound) return builds;
+  ASSIGN_OR_RETURN(bool indexed, LocationsIndexed(store));
+  if (indexed) return std::vector<LocatedBuild>{};  // no build there yet
+  std::map<std::string, std::vector<LocatedBuild>> at;
+  ASSIGN_OR_RETURN(auto all, ListManifests(store));
+  for (const auto& id : all)
+    if (auto rec = GetMirrorRecord(store, id); rec.ok())
+      at[rec->url].push_back({id, FullyVersioned(*rec)});
+  for (const auto& [where, located] : at)
+    for (const auto& b : located) RETURN_IF_ERROR(AddBuildAtLocation(store, where, b));
+  RETURN_IF_ERROR(MarkLocationsIndexed(store));
+  return at[url];
+}
+
+// After a push that wrote `written` (path -> SHA-256) at record.url: every
+// earlier build there that had other bytes at one of those paths, in an
+// object without a version ID (an unversioned bucket), lost that object to
+// this push. It is marked superseded by `id`, so verify and restore say so
+// instead of reporting damage.
+Status MarkSupersededBuilds(ObjectStore* store, const MirrorRecord& record,
+                            const std::map<std::string, Digest>& written, const Digest& id) {
+  ASSIGN_OR_RETURN(auto builds, BuildsAt(store, record.url));
+  RETURN_IF_ERROR(AddBuildAtLocation(store, record.url, {id, FullyVersioned(record)}));
+  if (written.empty()) return Status::OK();
+  // Only builds that can still lose an object: not versioned, not superseded yet.
+  ASSIGN_OR_RETURN(auto superseded, SupersededIds(store));
+  for (const auto& [old, versioned] : builds) {
+    if (old == id || versioned || superseded.count(old)) continue;
+    auto om = LoadManifest(store, old);
+    auto orec = GetMirrorRecord(store, old);
+    if (!om.ok() || !orec.ok()) continue;  // verify reports those
+    for (const auto& f : om->files) {
+      auto w = written.find(f.path);
+      if (f.type != EntryType::kFile || w == written.end() || w->second == f.sha256) continue;
+      auto o = orec->objects.find(f.path);
+      if (o != orec->objects.end() && !o->second.version_id.empty()) continue;  // kept by version
+      RETURN_IF_ERROR(MarkSuperseded(store, old, id));
+      LogInfo("build " + DigestHex(old).substr(0, 12) + " is superseded: this push replaced " +
+              record.url + f.path + " in place");
+      break;
+    }
+  }
+  return Status::OK();
+}
+
+// Matching against the previous version: for each file, whether its object
+// is unchanged (checked with HEAD, or copied whole from where the previous
+// build had it) or shares runs with an earlier version (UploadPartCopy).
+MirrorFile MatchPreviousObject(const SourceFile& file, const FileEntry& e,
+                               const PreviousBuild& prev, const MirrorRecord& prev_record,
+                               size_t part_size, const std::string& own_prefix,
+                               const std::string& prev_prefix) {
+  auto key_of = [&](const FileEntry* p) { return prev_prefix + p->path; };
+  MirrorFile mf{e.path, file.path, e.size, std::nullopt, ""};
+  // Unchanged (same path, size, mtime), or renamed (same size and mtime elsewhere)?
+  const FileEntry* same = nullptr;
+  auto it = prev.by_path.find(e.path);
+  if (it != prev.by_path.end() && it->second->type == EntryType::kFile) same = it->second;
+  const FileEntry* earlier = nullptr;
+  if (same && same->size == e.size && same->mtime_ns == e.mtime_ns) {
+    earlier = same;
+  } else if (e.size > 0) {
+    auto moved = prev.by_stat.find({e.size, e.mtime_ns});
+    if (moved != prev.by_stat.end()) earlier = moved->second;
+  }
+  if (earlier && (e.size <= part_size || key_of(earlier) == own_prefix + e.path)) {
+    mf.previous_sha = earlier->sha256;
+    mf.previous_key = key_of(earlier);
+    auto rec = prev_record.objects.find(earlier->path);
+    if (rec != prev_record.objects.end()) mf.previous_object = rec->second;
+  } else if (const FileEntry* base = earlier ? earlier : same;
+             base && e.size > part_size && base->size >= kMinPartSize) {
+    mf.previous_chunks = base->chunks;
+    mf.previous_chunks_key = key_of(base);
+  }
+  return mf;
+}
+
+class MirrorWriter final : public LayoutWriter {
+ public:
+  MirrorWriter(S3Client* client, std::string bucket, std::string prefix, ObjectStore* meta,
+               MirrorOptions mo, const PushOptions& opts)
+      : client_(client),
+        bucket_(std::move(bucket)),
+        prefix_(std::move(prefix)),
+        meta_(meta),
+        mo_(std::move(mo)),
+        max_chunk_(opts.pipeline.chunking.max_size),
+        metadata_(MetadataHeaders(opts.tags, opts.ref)) {
+    mo_.object_tags = S3ObjectTags(opts.tags, nullptr);
+    mo_.cancel = opts.cancel;
+  }
+
+  bool WritesFileObjects() const override { return true; }
+  bool NeedsPreviousBuild() const override { return true; }
+  // Two unfinished parts with their chunks, and curl's send buffers.
+  size_t FixedMemory() const override {
+    return 2 * (mo_.part_size + 2 * max_chunk_) + mo_.upload_threads * kCurlUploadBuffer;
+  }
+  size_t Memory(size_t inflight_share) const override {
+    return InflightBytes(inflight_share) + FixedMemory();
+  }
+
+  Status Plan(const PushFiles& files, const PreviousBuild& prev, size_t inflight_share) override;
+
+  ChunkSink* chunk_sink() override { return nullptr; }
+  FileSink* file_sink() override { return uploader_.get(); }
+  bool CanSkipRead(size_t i) const override { return uploader_->CanSkipRead(i); }
+  // Nothing to probe: every cached file's object is HEADed (OnUnchanged).
+  void CheckCached(std::vector<const FileEntry*>*) override {}
+  void OnUnchanged(size_t i, const FileDigest& digest) override {
+    uploader_->OnUnchanged(i, digest);
+  }
+
+  Status Finish(const std::vector<FileDigest>& digests, PushReport* r) override {
+    Status st = uploader_->Finish(digests);  // always: it aborts unfinished uploads
+    r->mirror = uploader_->stats();
+    r->bytes_new = r->mirror.bytes_sent;
+    r->bytes_stored = r->mirror.bytes_sent;
+    return st;
+  }
+
+  // Where each file's object is (ETag, version), and which builds at this
+  // location lost objects to this push.
+  Status Record(const Digest& id, const std::vector<FileDigest>& digests) override {
+    MirrorRecord record;
+    record.url = "s3://" + bucket_ + "/" + S3KeyPrefix(prefix_);
+    std::map<std::string, Digest> written;  // paths this push wrote, and their bytes
+    for (size_t i = 0; i < paths_.size(); i++) {
+      record.objects[paths_[i]] = uploader_->object(i);
+      if (uploader_->wrote(i)) written[paths_[i]] = digests[i].sha256;
+    }
+    RETURN_IF_ERROR(PutMirrorRecord(meta_, id, record));
+    return MarkSupersededBuilds(meta_, record, written, id);
+  }
+
+ private:
+  size_t InflightBytes(size_t share) const {
+    const size_t one_part = mo_.part_size + 2 * max_chunk_;
+    return std::max(one_part, std::min(mo_.max_inflight_bytes, share));
+  }
+
+  S3Client* client_;
+  std::string bucket_, prefix_;
+  ObjectStore* meta_;
+  MirrorOptions mo_;
+  size_t max_chunk_;
+  std::vector<std::pair<std::string, std::string>> metadata_;
+  std::vector<std::string> paths_;  // files[i]'s manifest path
+  std::unique_ptr<MirrorUploader> uploader_;
+};
+
+Status MirrorWriter::Plan(const PushFiles& files, const PreviousBuild& prev,
+                          size_t inflight_share) {
+  mo_.max_inflight_bytes = InflightBytes(inflight_share);
+  // Where the previous build's objects are: its prefix (recorded in its
+  // mirror record), this one's, or, in another bucket, out of reach for copies.
+  const std::string own_prefix = S3KeyPrefix(prefix_);
+  std::string prev_bucket = bucket_, prev_prefix = own_prefix;
+  MirrorRecord prev_record;
+  if (prev.id) {
+    auto rec = GetMirrorRecord(meta_, *prev.id);
+    if (rec.ok()) {
+      prev_record = std::move(*rec);
+      ParseS3Url(prev_record.url, &prev_bucket, &prev_prefix);
+    } else if (rec.status().code() != Code::kNotFound) {
+      return rec.take_status();
+    }
+  }
+  const bool prev_here = prev_bucket == bucket_ && !prev.manifest.files.empty();
+  if (prev_here && prev_prefix == own_prefix)
+    WarnIfOverwritingInPlace(client_, bucket_, own_prefix, *prev.id);
+  std::vector<MirrorFile> mfiles;
+  for (size_t i = 0; i < files.files.size(); i++) {
+    const FileEntry& e = *files.entries[i];
+    paths_.push_back(e.path);
+    mfiles.push_back(prev_here ? MatchPreviousObject(files.files[i], e, prev, prev_record,
+                                                     mo_.part_size, own_prefix, prev_prefix)
+                               : MirrorFile{e.path, files.files[i].path, e.size, std::nullopt, ""});
+  }
+  uploader_ = std::make_unique<MirrorUploader>(client_, bucket_, prefix_, std::move(mfiles), mo_,
+                                               metadata_);
+  if (prev_here)
+    for (const auto& e : prev.manifest.files)
+      if (e.type == EntryType::kFile && e.size > 0)
+        uploader_->AddKnownObject(e.sha256, prev_prefix + e.path);
+  return Status::OK();
+}
+
+class MirrorChunkSource final : public ChunkSource {
+ public:
+  MirrorChunkSource(S3Client* s3, ObjectStore* meta, std::string bucket, std::string prefix)
+      : s3_(s3), meta_(meta), bucket_(std::move(bucket)), prefix_(std::move(prefix)) {}
+  Status Fetch(const Digest& manifest, const FileEntry& f, size_t i, uint64_t offset,
+               std::string* out) override {
+    const ChunkInfo& c = f.chunks[i];
+    ASSIGN_OR_RETURN(auto w, Location(manifest));
+    const MirrorObject o = w->Object(f.path);
+    std::string object = "s3://" + w->bucket + "/" + w->prefix + f.path +
+                         (o.version_id.empty() ? "" : " (version " + o.version_id + ")");
+    std::string where =
+        object + " bytes " + std::to_string(offset) + "-" + std::to_string(offset + c.size - 1);
+    auto r = s3_->GetRange(w->bucket, w->prefix + f.path, offset, c.size, o.version_id);
+    if (!r.ok()) {
+      if (r.status().code() == Code::kNotFound)
+        return Status::NotFound("object " + object + " is missing");
+      return r.take_status();
+    }
+    if (r->size() != c.size || Sha256::Of(*r) != c.id)
+      return Status::VerifyFailed(where + " do not match chunk " + DigestHex(c.id) +
+                                  " of the manifest (the object was changed or damaged)")
+          .SetDataLoss();
+    *out = std::move(*r);
+    return Status::OK();
+  }
+  Status Probe(const Digest& manifest, const FileEntry& f, size_t) override {
+    ASSIGN_OR_RETURN(auto w, Location(manifest));
+    return CheckMirrorObject(s3_, w->bucket, w->prefix + f.path, f.size, &f.sha256,
+                             w->Object(f.path), MirrorOptions{}.part_size);
+  }
+
+  bool PerFile() const override { return true; }
+  unsigned PreferredConcurrency() const override { return kNetworkConcurrency; }
+
+ private:
+  // Where a manifest's objects are (recorded beside it, else where the store
+  // is), and which objects they are.
+  struct Where {
+    std::string bucket, prefix;
+    MirrorRecord record;
+    MirrorObject Object(const std::string& path) const {
+      auto it = record.objects.find(path);
+      return it == record.objects.end() ? MirrorObject{} : it->second;
+    }
+  };
+  Result<std::shared_ptr<const Where>> Location(const Digest& manifest) {
+    std::lock_guard<std::mutex> l(mu_);
+    auto it = where_.find(manifest);
+    if (it == where_.end()) {
+      auto w = std::make_shared<Where>();
+      w->bucket = bucket_;
+      w->prefix = prefix_;
+      auto rec = GetMirrorRecord(meta_, manifest);
+      if (rec.ok()) {
+        w->record = std::move(*rec);
+        ParseS3Url(w->record.url, &w->bucket, &w->prefix);
+      } else if (rec.status().code() != Code::kNotFound) {
+        return rec.take_status();
+      }
+      it = where_.emplace(manifest, std::move(w)).first;
+    }
+    return std::shared_ptr<const Where>(it->second);
+  }
+  S3Client* s3_;
+  ObjectStore* meta_;
+  std::string bucket_, prefix_;
+  std::mutex mu_;
+  std::map<Digest, std::shared_ptr<const Where>> where_;  // guarded by mu_
+};
+
+class MirrorLayout final : public Destination {
+ public:
+  MirrorLayout(std::shared_ptr<S3Client> s3, std::string bucket, std::string prefix,
+               std::unique_ptr<ObjectStore> meta, MirrorOptions options)
+      : s3_(std::move(s3)),
+        bucket_(std::move(bucket)),
+        prefix_(std::move(prefix)),
+        meta_(std::move(meta)),
+        options_(std::move(options)) {}
+  Layout layout() const override { return Layout::kMirror; }
+  ObjectStore* meta() const override { return meta_.get(); }
+  std::unique_ptr<ChunkSource> Reader() override {
+    return std::make_unique<MirrorChunkSource>(s3_.get(), meta_.get(), bucket_, prefix_);
+  }
+  std::unique_ptr<LayoutWriter> StartPush(const PushOptions& opts) override {
+    return std::make_unique<MirrorWriter>(s3_.get(), bucket_, prefix_, meta_.get(), options_, opts);
+  }
+
+ private:
+  std::shared_ptr<S3Client> s3_;
+  std::string bucket_, prefix_;
+  std::unique_ptr<ObjectStore> meta_;
+  MirrorOptions options_;
+};
+
+}  // namespace
+
+std::unique_ptr<Destination> MirrorDestination(std::shared_ptr<S3Client> s3, std::string bucket,
+                                               std::string prefix,
+                                               std::unique_ptr<ObjectStore> meta,
+                                               MirrorOptions options) {
+  return std::make_unique<MirrorLayout>(std::move(s3), std::move(bucket), std::move(prefix),
+                                        std::move(meta), std::move(options));
+}
+
+}  // namespace ferry
