@@ -41,10 +41,37 @@ Chunker::Chunker(const ChunkerParams& params) : params_(params) {
   mask_large_ = TopMask(bits - params.normalization);
 }
 
+namespace {
+
+// Rolls the gear hash over p[i, end). Returns the index just past the first
+// byte where (h & mask) == 0 (*found = true), else `end`. Inlined into both
+// phases of Scan, each with its own mask.
+inline size_t RollUntil(const uint64_t* gear, const uint8_t* p, size_t i, size_t end, uint64_t mask,
+                        uint64_t* h, bool* found) {
+  uint64_t x = *h;
+  for (size_t j = i; j < end; j++) {
+    x = (x << 1) + gear[p[j]];
+    if ((x & mask) == 0) {
+      *found = true;
+      return j + 1;
+    }
+  }
+  *h = x;
+  return end;
+}
+
+}  // namespace
+
 size_t Chunker::Scan(const uint8_t* p, size_t n, bool* cut) {
   const uint64_t* gear = kGear.data();
   size_t i = 0;
   *cut = false;
+  auto cut_at = [&](size_t at) {
+    pos_ = 0;
+    hash_ = 0;
+    *cut = true;
+    return at;
+  };
   // Bytes below min_size are never a boundary: skip them without hashing.
   if (pos_ < params_.min_size) {
     size_t skip = static_cast<size_t>(std::min<uint64_t>(n, params_.min_size - pos_));
@@ -53,43 +80,23 @@ size_t Chunker::Scan(const uint8_t* p, size_t n, bool* cut) {
     if (pos_ < params_.min_size) return n;
   }
   uint64_t h = hash_;
+  bool found = false;
   // Before avg_size: the stricter mask.
   if (pos_ < params_.avg_size) {
     size_t end = static_cast<size_t>(std::min<uint64_t>(n, i + (params_.avg_size - pos_)));
-    const uint64_t mask = mask_small_;
-    for (size_t j = i; j < end; j++) {
-      h = (h << 1) + gear[p[j]];
-      if ((h & mask) == 0) {
-        pos_ = 0;
-        hash_ = 0;
-        *cut = true;
-        return j + 1;
-      }
-    }
+    size_t stop = RollUntil(gear, p, i, end, mask_small_, &h, &found);
+    if (found) return cut_at(stop);
     pos_ += end - i;
     i = end;
   }
   // From avg_size to max_size: the looser mask, and a forced cut at max_size.
   if (pos_ >= params_.avg_size) {
     size_t end = static_cast<size_t>(std::min<uint64_t>(n, i + (params_.max_size - pos_)));
-    const uint64_t mask = mask_large_;
-    for (size_t j = i; j < end; j++) {
-      h = (h << 1) + gear[p[j]];
-      if ((h & mask) == 0) {
-        pos_ = 0;
-        hash_ = 0;
-        *cut = true;
-        return j + 1;
-      }
-    }
+    size_t stop = RollUntil(gear, p, i, end, mask_large_, &h, &found);
+    if (found) return cut_at(stop);
     pos_ += end - i;
     i = end;
-    if (pos_ >= params_.max_size) {
-      pos_ = 0;
-      hash_ = 0;
-      *cut = true;
-      return i;
-    }
+    if (pos_ >= params_.max_size) return cut_at(i);
   }
   hash_ = h;
   return i;

@@ -17,11 +17,8 @@ namespace ferry {
 namespace {
 
 using testing::RandomBytes;
+using testing::SmallPush;
 using testing::TempDir;
-
-PushOptions Opts(const std::string& src, const std::string& ref = "app/main") {
-  return testing::SmallPush(src, ref);
-}
 
 std::string Slurp(const std::string& p) { return *ReadFileToString(p); }
 
@@ -31,11 +28,11 @@ TEST(PushTest, SecondPushOfAnUnchangedTreeStoresNothing) {
   src.Write("lib/b.txt", "hello");
   MemStore store;
   PushReport r1, r2;
-  ASSERT_TRUE(Push(&store, Opts(src.path()), &r1).ok());
+  ASSERT_TRUE(Push(&store, SmallPush(src.path()), &r1).ok());
   EXPECT_EQ(r1.bytes_new, r1.bytes_read);
   EXPECT_GT(r1.chunks_new, 10u);
   size_t objects = store.Snapshot().size();
-  ASSERT_TRUE(Push(&store, Opts(src.path()), &r2).ok());
+  ASSERT_TRUE(Push(&store, SmallPush(src.path()), &r2).ok());
   EXPECT_EQ(r2.bytes_read, r1.bytes_read);
   EXPECT_EQ(r2.bytes_new, 0u);
   EXPECT_EQ(r2.bytes_stored, 0u);
@@ -53,10 +50,10 @@ TEST(PushTest, EditInTheMiddleOfALargeFileStoresOnlyNearbyChunks) {
   src.Write("big.bin", data);
   MemStore store;
   PushReport r1, r2;
-  ASSERT_TRUE(Push(&store, Opts(src.path()), &r1).ok());
+  ASSERT_TRUE(Push(&store, SmallPush(src.path()), &r1).ok());
   data.replace(4 << 20, 100, std::string(100, 'X'));
   src.Write("big.bin", data);
-  ASSERT_TRUE(Push(&store, Opts(src.path()), &r2).ok());
+  ASSERT_TRUE(Push(&store, SmallPush(src.path()), &r2).ok());
   EXPECT_GE(r2.chunks_new, 1u);
   EXPECT_LE(r2.chunks_new, 3u);
   EXPECT_LE(r2.bytes_new, 3u * (256u << 10));
@@ -70,7 +67,7 @@ TEST(PushTest, CompressesCompressibleChunks) {
   src.Write("build.log", text);
   MemStore store;
   PushReport r;
-  ASSERT_TRUE(Push(&store, Opts(src.path()), &r).ok());
+  ASSERT_TRUE(Push(&store, SmallPush(src.path()), &r).ok());
   EXPECT_LT(r.bytes_stored * 5, r.bytes_new);
 }
 
@@ -79,13 +76,13 @@ TEST(PushTest, CrashPartWayLeavesTheStoreConsistentAndARerunCompletes) {
   src.Write("v1.bin", RandomBytes(1 << 20, 3));
   MemStore base;
   PushReport r0;
-  ASSERT_TRUE(Push(&base, Opts(src.path()), &r0).ok());
+  ASSERT_TRUE(Push(&base, SmallPush(src.path()), &r0).ok());
   src.Write("v2.bin", RandomBytes(4 << 20, 4));
 
   FaultyStore faulty(&base);
   faulty.fail_puts_after = 5;  // the "disk" fills after 5 new chunks
   PushReport r1;
-  Status st = Push(&faulty, Opts(src.path()), &r1);
+  Status st = Push(&faulty, SmallPush(src.path()), &r1);
   EXPECT_EQ(st.code(), Code::kNoSpace);
   // The ref still points at the last complete push, and everything it names is intact.
   EXPECT_EQ(*ReadRef(&base, "app/main"), r0.manifest_id);
@@ -94,7 +91,7 @@ TEST(PushTest, CrashPartWayLeavesTheStoreConsistentAndARerunCompletes) {
   EXPECT_TRUE(Verify(&base, VerifyOptions{{}, true, 2}, &vr).ok());
 
   PushReport r2;
-  ASSERT_TRUE(Push(&base, Opts(src.path()), &r2).ok());
+  ASSERT_TRUE(Push(&base, SmallPush(src.path()), &r2).ok());
   EXPECT_GT(r2.bytes_dedup, 0u);  // the chunks stored before the crash were reused
   VerifyReport vr2;
   EXPECT_TRUE(Verify(&base, VerifyOptions{{"app/main"}, false, 2}, &vr2).ok());
@@ -103,7 +100,7 @@ TEST(PushTest, CrashPartWayLeavesTheStoreConsistentAndARerunCompletes) {
 TEST(PushTest, MissingSourceIsSourceUnreadableAndWritesNothing) {
   MemStore store;
   PushReport r;
-  EXPECT_EQ(Push(&store, Opts("/nonexistent/build"), &r).code(), Code::kSourceUnreadable);
+  EXPECT_EQ(Push(&store, SmallPush("/nonexistent/build"), &r).code(), Code::kSourceUnreadable);
   EXPECT_TRUE(store.Snapshot().empty());
 }
 
@@ -113,7 +110,7 @@ TEST(VerifyTest, NamesCorruptAndMissingChunksAndTheirFiles) {
   src.Write("two.bin", RandomBytes(100 << 10, 6));
   MemStore store;
   PushReport r;
-  ASSERT_TRUE(Push(&store, Opts(src.path()), &r).ok());
+  ASSERT_TRUE(Push(&store, SmallPush(src.path()), &r).ok());
   auto m = LoadManifest(&store, r.manifest_id);
   const auto& one = m->files[0];
   const auto& two = m->files[1];
@@ -148,7 +145,7 @@ TEST(VerifyTest, AllReportsDanglingRefsAndDamagedManifests) {
   src.Write("f", "x");
   MemStore store;
   PushReport r;
-  ASSERT_TRUE(Push(&store, Opts(src.path()), &r).ok());
+  ASSERT_TRUE(Push(&store, SmallPush(src.path()), &r).ok());
   Digest fake;
   fake.fill(7);
   ASSERT_TRUE(WriteRef(&store, "app/ghost", fake).ok());
@@ -168,7 +165,7 @@ TEST(RestoreTest, RoundTripIsByteIdenticalWithModesAndLinks) {
   symlink("app", (src.path() + "/bin/current").c_str());
   MemStore store;
   PushReport r;
-  ASSERT_TRUE(Push(&store, Opts(src.path()), &r).ok());
+  ASSERT_TRUE(Push(&store, SmallPush(src.path()), &r).ok());
   RestoreReport rr;
   ASSERT_TRUE(Restore(&store, RestoreOptions{"app/main", out.path() + "/t", 2}, &rr).ok());
   std::string t = out.path() + "/t";
@@ -221,7 +218,7 @@ TEST(RestoreTest, NeverWritesThroughASymlinkAlreadyInTheTarget) {
   src.Write("sub/file", "payload");
   MemStore store;
   PushReport r;
-  ASSERT_TRUE(Push(&store, Opts(src.path()), &r).ok());
+  ASSERT_TRUE(Push(&store, SmallPush(src.path()), &r).ok());
   symlink(outside.path().c_str(), (out.path() + "/sub").c_str());
   RestoreReport rr;
   Status st = Restore(&store, RestoreOptions{"app/main", out.path(), 1}, &rr);
@@ -234,7 +231,7 @@ TEST(RestoreTest, CorruptChunkFailsTheFileAndLeavesNoPartialFile) {
   src.Write("data.bin", RandomBytes(300 << 10, 9));
   MemStore store;
   PushReport r;
-  ASSERT_TRUE(Push(&store, Opts(src.path()), &r).ok());
+  ASSERT_TRUE(Push(&store, SmallPush(src.path()), &r).ok());
   auto m = LoadManifest(&store, r.manifest_id);
   store.Mutate(ChunkKey(m->files[0].chunks[1].id), [](std::string* s) { (*s)[5] ^= 1; });
   RestoreReport rr;

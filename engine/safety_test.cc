@@ -20,11 +20,8 @@ namespace ferry {
 namespace {
 
 using testing::RandomBytes;
+using testing::SmallPush;
 using testing::TempDir;
-
-PushOptions Opts(const std::string& src, const std::string& ref = "app/main") {
-  return testing::SmallPush(src, ref);
-}
 
 RestoreOptions RestoreTo(const std::string& what, const std::string& target) {
   RestoreOptions o;
@@ -60,7 +57,7 @@ TEST(SafetyTest, ConcurrentPushesToOneRefKeepEveryBuildInItsHistory) {
       // pread: several io_uring rings created and torn down at once in one
       // process confuse ThreadSanitizer (liburing maps them with raw
       // syscalls it cannot see); what is tested here is the ref, not the read.
-      PushOptions o = Opts(trees[i].path());
+      PushOptions o = SmallPush(trees[i].path());
       o.pipeline.io = IoBackend::kPread;
       Status st = Push(&store, o, &reports[i]);
       EXPECT_TRUE(st.ok()) << st.ToString();
@@ -97,7 +94,7 @@ TEST(SafetyTest, ARefUpdateWhoseAnswerWasLostRecordsTheBuildOnce) {
   src.Write("a.txt", "one build");
   LostAnswerStore store;
   PushReport r;
-  ASSERT_TRUE(Push(&store, Opts(src.path()), &r).ok());
+  ASSERT_TRUE(Push(&store, SmallPush(src.path()), &r).ok());
   EXPECT_FALSE(r.parent.has_value());
   EXPECT_EQ(*ReadRef(&store, "app/main"), r.manifest_id);
   EXPECT_EQ(History(&store, "app/main").size(), 1u);  // not re-chained onto itself
@@ -109,11 +106,11 @@ TEST(SafetyTest, AnEmptyBuildOutputIsRefusedUnlessAllowed) {
   std::filesystem::create_directories(src.path() + "/only/dirs");
   MemStore store;
   PushReport r;
-  Status st = Push(&store, Opts(src.path()), &r);
+  Status st = Push(&store, SmallPush(src.path()), &r);
   EXPECT_EQ(st.code(), Code::kSourceUnreadable);
   EXPECT_NE(st.message().find("--allow-empty"), std::string::npos);
   EXPECT_TRUE(store.Snapshot().empty());
-  PushOptions allow = Opts(src.path());
+  PushOptions allow = SmallPush(src.path());
   allow.allow_empty = true;
   EXPECT_TRUE(Push(&store, allow, &r).ok());
   EXPECT_TRUE(ReadRef(&store, "app/main").ok());
@@ -124,7 +121,7 @@ TEST(SafetyTest, VerifyMovesACorruptChunkAsideAndTheNextPushRepairsIt) {
   src.Write("app.bin", RandomBytes(600 << 10, 21));
   LocalStore store(dir.path());
   PushReport r;
-  ASSERT_TRUE(Push(&store, Opts(src.path()), &r).ok());
+  ASSERT_TRUE(Push(&store, SmallPush(src.path()), &r).ok());
   auto m = LoadManifest(&store, r.manifest_id);
   const Digest flipped = m->files[0].chunks[1].id, cut = m->files[0].chunks[2].id;
   std::string bytes = *store.Get(ChunkKey(flipped));
@@ -143,7 +140,7 @@ TEST(SafetyTest, VerifyMovesACorruptChunkAsideAndTheNextPushRepairsIt) {
   EXPECT_TRUE(store.Get("damaged/" + DigestHex(flipped)).ok());  // kept for inspection
 
   PushReport again;
-  ASSERT_TRUE(Push(&store, Opts(src.path()), &again).ok());
+  ASSERT_TRUE(Push(&store, SmallPush(src.path()), &again).ok());
   EXPECT_EQ(again.chunks_new, 2u);
   VerifyReport ok;
   EXPECT_TRUE(Verify(&store, vo, &ok).ok());
@@ -154,7 +151,7 @@ TEST(SafetyTest, ReadOnlyVerifyWritesNothing) {
   src.Write("app.bin", RandomBytes(300 << 10, 22));
   MemStore store;
   PushReport r;
-  ASSERT_TRUE(Push(&store, Opts(src.path()), &r).ok());
+  ASSERT_TRUE(Push(&store, SmallPush(src.path()), &r).ok());
   auto m = LoadManifest(&store, r.manifest_id);
   store.Mutate(ChunkKey(m->files[0].chunks[0].id), [](std::string* s) { (*s)[3] ^= 1; });
   auto before = store.Snapshot();
@@ -173,7 +170,7 @@ TEST(SafetyTest, RestoreDropsSetuidUnlessAsked) {
   chmod((src.path() + "/bin/su-like").c_str(), 06755);
   MemStore store;
   PushReport r;
-  ASSERT_TRUE(Push(&store, Opts(src.path()), &r).ok());
+  ASSERT_TRUE(Push(&store, SmallPush(src.path()), &r).ok());
   RestoreReport rr;
   ASSERT_TRUE(Restore(&store, RestoreTo("app/main", out.path() + "/a"), &rr).ok());
   struct stat st;
@@ -193,7 +190,7 @@ TEST(SafetyTest, RestoreSweepsTempFilesReportsExtrasAndDeletesThemWhenAsked) {
   src.Write("app/lib.js", "x\n");
   MemStore store;
   PushReport r;
-  ASSERT_TRUE(Push(&store, Opts(src.path()), &r).ok());
+  ASSERT_TRUE(Push(&store, SmallPush(src.path()), &r).ok());
   const std::string t = out.path();
   std::filesystem::create_directories(t + "/app/old/deep");
   ASSERT_TRUE(WriteFileAtomic(t + "/app", ".ferry-tmp-123-4-abc", std::string(1000, 'p')).ok());
