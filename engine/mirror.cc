@@ -571,8 +571,23 @@ void MirrorUploader::EnqueueCopyPart(size_t index, uint64_t old_offset, uint64_t
   });
 }
 
+bool MirrorUploader::TakeOnTrust(size_t index, const Digest& sha) {
+  const MirrorFile& f = files_[index];
+  if (!opts_.trust_unchanged || !f.previous_sha || *f.previous_sha != sha ||
+      f.previous_key != Key(index) || f.previous_object.etag.empty())
+    return false;
+  {
+    std::lock_guard<std::mutex> l(done_mu_);
+    objects_[index] = f.previous_object;
+    wrote_[index] = false;
+  }
+  files_unchanged_++;
+  return true;
+}
+
 void MirrorUploader::OnUnchanged(size_t index, const FileDigest& digest) {
   const MirrorFile& f = files_[index];
+  if (TakeOnTrust(index, digest.sha256)) return;
   if (f.previous_sha && *f.previous_sha == digest.sha256) {
     OnFileDone(index, digest);
     return;
@@ -586,6 +601,7 @@ void MirrorUploader::SendEmptyFiles(const std::vector<FileDigest>& digests) {
   for (size_t i = 0; i < files_.size(); i++) {
     if (files_[i].size != 0 || !digests[i].status.ok()) continue;
     Digest sha = digests[i].sha256;
+    if (TakeOnTrust(i, sha)) continue;
     Enqueue(0, [this, i, sha] {
       Status st = files_[i].previous_sha
                       ? CheckObject(i, files_[i].previous_object.etag, &sha, /*wrote=*/false)

@@ -84,7 +84,9 @@ class MirrorUploader final : public FileSink {
                const std::vector<std::string_view>& data) override;
 
   // files[index] was not read: the stat cache vouches for `digest`. Checked
-  // like an unchanged file (HEAD), and read and sent by Finish if that fails.
+  // like an unchanged file (HEAD), and read and sent by Finish if that fails;
+  // with MirrorOptions::trust_unchanged, taken as the previous build recorded
+  // its object, without a request.
   void OnUnchanged(size_t index, const FileDigest& digest);
 
   // Uploads empty files and mispredicted "unchanged" files, waits for every
@@ -158,6 +160,9 @@ class MirrorUploader final : public FileSink {
   uint64_t throttle_seen_ = 0;  // guarded by mu_
 
   Status StartMultipart(size_t index);
+  // trust_unchanged: files[index] (`sha`, unread) is the object the previous
+  // build recorded at its own key; records it so. False: check it instead.
+  bool TakeOnTrust(size_t index, const Digest& sha);
   // The steps of Finish.
   void SendEmptyFiles(const std::vector<FileDigest>& digests);
   std::vector<size_t> FilesToResend();

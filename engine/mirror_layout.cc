@@ -132,6 +132,7 @@ class MirrorWriter final : public LayoutWriter {
         metadata_(MetadataHeaders(opts.tags, opts.ref)) {
     mo_.object_tags = S3ObjectTags(opts.tags, nullptr);
     mo_.cancel = opts.cancel;
+    mo_.trust_unchanged = !opts.recheck_unchanged;
   }
 
   bool WritesFileObjects() const override { return true; }

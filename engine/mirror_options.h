@@ -20,6 +20,10 @@ struct MirrorOptions {
   // S3 object tags for every object this push writes (PUT, multipart and
   // server-side copies alike); see S3ObjectTags.
   std::vector<std::pair<std::string, std::string>> object_tags;
+  // Files the stat cache vouches for are taken as the previous build recorded
+  // their objects (ETag, version) without a HEAD each: the daemon between its
+  // reconciles (PushOptions::recheck_unchanged). Off: every one is HEADed.
+  bool trust_unchanged = false;
   // Once cancelled: unfinished multipart uploads are left to be resumed.
   const CancelToken* cancel = nullptr;
 };

@@ -149,5 +149,29 @@ TEST(MirrorUploaderTest, AVouchedForFileThatChangedIsNotSent) {
   for (const auto& r : server.received()) EXPECT_NE(r.rfind("PUT ", 0), 0u) << r;
 }
 
+// The daemon between reconciles: a file the stat cache vouches for is taken
+// as the previous build recorded its object, with no request at all.
+TEST(MirrorUploaderTest, TrustedUnchangedFilesCostNoRequest) {
+  FakeServer server({Response(500, "Internal Error", "")});  // any request would fail the test
+  S3Config config;
+  config.endpoint = "http://127.0.0.1:" + std::to_string(server.port());
+  config.credentials = StaticCredentials({"AKID", "secret", ""});
+  S3Client client(config);
+  const Digest sha = Sha256::Of(std::string("artifact bytes"));
+  MirrorFile f{"f", "/nonexistent", 14, sha, "f"};
+  f.previous_object = MirrorObject{"\"etag1\"", "v7"};
+  MirrorOptions opts;
+  opts.trust_unchanged = true;
+  MirrorUploader up(&client, "bucket", "", {f}, opts, {});
+  FileDigest d;
+  d.sha256 = sha;
+  up.OnUnchanged(0, d);
+  ASSERT_TRUE(up.Finish({d}).ok());
+  EXPECT_EQ(server.received().size(), 0u);
+  EXPECT_EQ(up.stats().files_unchanged, 1u);
+  EXPECT_EQ(up.object(0).version_id, "v7");  // recorded as the previous build had it
+  EXPECT_FALSE(up.wrote(0));
+}
+
 }  // namespace
 }  // namespace ferry

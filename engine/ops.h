@@ -3,6 +3,7 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <optional>
 #include <string>
 #include <utility>
@@ -37,6 +38,13 @@ struct PushOptions {
   // Once cancelled: stops reading and sending, records nothing, leaves
   // interrupted multipart uploads to be resumed, returns kInterrupted.
   const CancelToken* cancel = nullptr;
+  // Files (relative paths, as in the manifest) to leave out of this build:
+  // the daemon holds back files still being written. Counted in held_back.
+  std::function<bool(const std::string& path)> hold_back;
+  // Mirror: false takes files the stat cache vouches for as the previous
+  // build recorded their objects, without a HEAD each (the daemon between
+  // reconciles, which recheck everything). True: HEAD every one.
+  bool recheck_unchanged = true;
 };
 
 struct PushReport {
@@ -55,6 +63,7 @@ struct PushReport {
   double seconds = 0;
   std::string io_backend;
   std::vector<std::string> skipped;  // special files not pushed
+  uint64_t held_back = 0;            // files left out by PushOptions::hold_back
   std::vector<Status> file_errors;   // sources that could not be read
 };
 

@@ -44,6 +44,25 @@ TEST(PushTest, SecondPushOfAnUnchangedTreeStoresNothing) {
   EXPECT_EQ(*ReadRef(&store, "app/main"), r2.manifest_id);
 }
 
+TEST(PushTest, HeldBackFilesAreLeftOutOfTheBuildAndCounted) {
+  TempDir src;
+  src.Write("done.bin", "finished");
+  src.Write("lib/writing.bin", "half");
+  MemStore store;
+  PushOptions o = SmallPush(src.path());
+  o.hold_back = [](const std::string& path) { return path == "lib/writing.bin"; };
+  PushReport r;
+  ASSERT_TRUE(Push(&store, o, &r).ok());
+  EXPECT_EQ(r.held_back, 1u);
+  EXPECT_EQ(r.files, 1u);
+  auto m = LoadManifest(&store, r.manifest_id);
+  ASSERT_TRUE(m.ok());
+  for (const auto& e : m->files) EXPECT_NE(e.path, "lib/writing.bin");
+  bool has_dir = false;
+  for (const auto& e : m->files) has_dir |= e.path == "lib";
+  EXPECT_TRUE(has_dir);  // only files are held back
+}
+
 TEST(PushTest, EditInTheMiddleOfALargeFileStoresOnlyNearbyChunks) {
   TempDir src;
   std::string data = RandomBytes(8 << 20, 2);

@@ -262,6 +262,14 @@ Status SourceFailure(std::vector<Status> errors, const PushPlan& plan,
 // are found before a byte is sent, so a source error does not replace DR data.
 Status ListSources(const PushOptions& opts, PushPlan* plan, std::vector<PushReport>* reports) {
   ASSIGN_OR_RETURN(plan->walk, WalkSources(opts.sources));
+  if (opts.hold_back) {
+    auto& entries = plan->walk.entries;
+    const size_t before = entries.size();
+    std::erase_if(entries, [&](const SourceEntry& e) {
+      return e.entry.type == EntryType::kFile && opts.hold_back(e.entry.path);
+    });
+    for (auto& r : *reports) r.held_back = before - entries.size();
+  }
   for (auto& r : *reports) r.skipped = plan->walk.skipped;
   for (size_t i = 0; i < plan->walk.entries.size(); i++) {
     const auto& e = plan->walk.entries[i];

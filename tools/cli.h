@@ -54,6 +54,14 @@ using Runner = std::function<int(Output*)>;
 Runner AddPushCommand(CLI::App* app, const Context* ctx);
 Runner AddVerifyCommand(CLI::App* app, const Context* ctx);
 Runner AddRestoreCommand(CLI::App* app, const Context* ctx);
+Runner AddDaemonCommand(CLI::App* app, const Context* ctx);
+
+// --tag key=value arguments, in order.
+Status ParseTags(const std::vector<std::string>& args,
+                 std::vector<std::pair<std::string, std::string>>* tags);
+// A duration: "90" or "90s", "5m", "2h", "1d" (also "1.5s"). kUsage naming
+// `option` if malformed or negative.
+Result<double> ParseDuration(const std::string& option, const std::string& text);
 
 // "1.5 MiB"
 std::string Human(uint64_t bytes);

@@ -1,4 +1,4 @@
-// The `ferry` command: push, verify, restore (one file per command, *_cmd.cc).
+// The `ferry` command: push, verify, restore, daemon (one file per command, *_cmd.cc).
 // Exit codes: docs/exit-codes.md (the numeric value of ferry::Code).
 #include <string_view>
 
@@ -31,6 +31,7 @@ int Main(int argc, char** argv) {
   commands.emplace_back("push", AddPushCommand(&app, &ctx));
   commands.emplace_back("verify", AddVerifyCommand(&app, &ctx));
   commands.emplace_back("restore", AddRestoreCommand(&app, &ctx));
+  commands.emplace_back("daemon", AddDaemonCommand(&app, &ctx));
 
   // --json anywhere: errors, usage errors included, come as JSON on stdout too.
   bool json_errors = false;
@@ -56,7 +57,7 @@ int Main(int argc, char** argv) {
           continue;
         }
         msg = "unknown command '" + std::string(a) +
-              "'; the commands are push, verify, restore "
+              "'; the commands are push, verify, restore, daemon "
               "(ferry --help)";
         break;
       }

@@ -143,12 +143,7 @@ int RunPush(const PushArgs& a, const Context& ctx, Output* out) {
   opts.ref = a.ref;
   opts.zstd_level = a.level;
   opts.cancel = ctx.cancel;
-  for (const auto& t : a.tags) {
-    size_t eq = t.find('=');
-    if (eq == std::string::npos || eq == 0)
-      return out->Fail(Status::Usage("--tag takes key=value (got '" + t + "')"));
-    opts.tags.emplace_back(t.substr(0, eq), t.substr(eq + 1));
-  }
+  if (Status t = ParseTags(a.tags, &opts.tags); !t.ok()) return out->Fail(t);
   if (!a.chunk_spec.empty()) {
     auto p = ParseChunkerParams(a.chunk_spec);
     if (!p.ok()) return out->Fail(p.status());

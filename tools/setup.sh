@@ -18,6 +18,9 @@ PKGS=(
   libgtest-dev libgmock-dev               # unit tests
   libbenchmark-dev                        # micro-benchmarks (Google Benchmark)
   libisal-dev                             # CRC-64 in the micro-benchmarks (ISA-L)
+  libsqlite3-dev                          # the daemon's journal
+  libcpp-httplib-dev                      # the daemon's /health and /metrics
+  prometheus-cpp-dev                      # the daemon's metrics (registry, text format)
   jq time util-linux                      # end-to-end tests: JSON checks, peak RSS, setpriv
 )
 missing=()

@@ -1,0 +1,344 @@
+#include "daemon/daemon.h"
+
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <filesystem>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <thread>
+
+#include "daemon/journal.h"
+#include "daemon/metrics.h"
+#include "daemon/status_server.h"
+#include "daemon/watcher.h"
+#include "engine/destination.h"
+#include "util/hex.h"
+#include "util/log.h"
+#include "util/posix.h"
+
+namespace ferry::daemon {
+
+namespace {
+
+double Now() {
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+// sd_notify(3)'s protocol, without libsystemd: one datagram to $NOTIFY_SOCKET.
+void SdNotify(const std::string& msg) {
+  const char* path = getenv("NOTIFY_SOCKET");
+  if (!path || !*path) return;
+  int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return;
+  struct sockaddr_un addr = {};
+  addr.sun_family = AF_UNIX;
+  std::string p = path;
+  if (p.size() >= sizeof addr.sun_path) {
+    close(fd);
+    return;
+  }
+  std::memcpy(addr.sun_path, p.data(), p.size());
+  if (p[0] == '@') addr.sun_path[0] = '\0';  // abstract namespace
+  sendto(fd, msg.data(), msg.size(), MSG_NOSIGNAL, reinterpret_cast<struct sockaddr*>(&addr),
+         static_cast<socklen_t>(offsetof(struct sockaddr_un, sun_path) + p.size()));
+  close(fd);
+}
+
+// Whether the tree holds a regular file anywhere (an empty tree records no
+// build: a ref never moves to an empty build because a directory was emptied).
+bool HasFiles(const std::string& root) {
+  std::error_code ec;
+  for (auto it = std::filesystem::recursive_directory_iterator(root, ec);
+       !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec))
+    if (it->is_regular_file(ec) && !it->is_symlink(ec)) return true;
+  return false;
+}
+
+class Daemon {
+ public:
+  Daemon(const DaemonOptions& o, const CancelToken* cancel)
+      : o_(o), cancel_(cancel), scheduler_(o.schedule), metrics_(o.job) {}
+
+  Status Start(const std::function<void(int)>& ready);
+  void Loop();
+
+ private:
+  void CycleLoop();
+  Status Cycle(const std::set<std::string>& held, bool reconcile, CycleRecord* rec);
+  void Finished(const Status& st, double begun, const std::set<std::string>& held, bool reconcile,
+                CycleRecord rec);
+  Reply HealthReply();
+  void UpdateGauges(double now);
+  void Observe(const TreeEvents& ev, double now);
+
+  DaemonOptions o_;
+  const CancelToken* cancel_;
+  std::unique_ptr<Journal> journal_;
+  std::unique_ptr<TreeWatcher> watcher_;
+  std::unique_ptr<StatusServer> server_;
+  std::vector<std::unique_ptr<Destination>> dests_;  // cycle thread only
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  Scheduler scheduler_;  // guarded by mu_
+  Metrics metrics_;
+  double last_reconcile_ = -1;  // cycle thread only
+  std::mt19937_64 rng_{std::random_device{}()};
+};
+
+Status Daemon::Start(const std::function<void(int)>& ready) {
+  if (o_.watch.empty()) return Status::Usage("daemon needs --watch DIR");
+  if (o_.tos.empty()) return Status::Usage("daemon needs at least one --to STORE");
+  if (o_.ref.empty())
+    return Status::Usage("daemon needs --ref NAME (its builds are recorded there)");
+  if (o_.state_dir.empty())
+    return Status::Usage("daemon needs --state DIR (its journal and stat cache)");
+  RETURN_IF_ERROR(ValidateRefName(o_.ref));
+  std::error_code ec;
+  std::filesystem::create_directories(o_.state_dir + "/cache", ec);
+  if (ec)
+    return Status::TargetUnwritable("cannot create the state directory " + o_.state_dir + ": " +
+                                    ec.message());
+  ASSIGN_OR_RETURN(journal_, Journal::Open(o_.state_dir + "/journal.db"));
+  ASSIGN_OR_RETURN(watcher_, TreeWatcher::Open(o_.watch));
+  ASSIGN_OR_RETURN(auto pending, journal_->LoadPending());
+  const double now = Now();
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    for (const auto& [path, p] : pending) scheduler_.Restore(path, p);
+    scheduler_.Changed(kWholeTree, now);  // what changed while no daemon watched
+  }
+  RETURN_IF_ERROR(journal_->AddPending({{kWholeTree, {now, now, false}}}));
+  Endpoints e;
+  e.health = [this] { return HealthReply(); };
+  e.metrics = [this] {
+    UpdateGauges(Now());  // current at every scrape
+    return Reply{200, "text/plain; version=0.0.4", metrics_.Text()};
+  };
+  ASSIGN_OR_RETURN(server_, StatusServer::Start(o_.listen, e));
+  LogInfo("daemon: watching " + o_.watch + " (" + std::to_string(watcher_->watched_dirs()) +
+          " directories) -> ref " + o_.ref + "; /health and /metrics on " +
+          o_.listen.substr(0, o_.listen.rfind(':')) + ":" + std::to_string(server_->port()) +
+          (pending.empty()
+               ? ""
+               : "; " + std::to_string(pending.size()) + " change(s) pending from before"));
+  if (ready) ready(server_->port());
+  SdNotify("READY=1\nSTATUS=watching " + o_.watch);
+  return Status::OK();
+}
+
+Reply Daemon::HealthReply() {
+  const double now = Now();
+  nlohmann::json j;
+  Health h;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    h = scheduler_.Evaluate(now);
+    j["lag_seconds"] = scheduler_.Lag(now);
+    j["pending"] = scheduler_.pending();
+    double ls = scheduler_.last_success();
+    j["last_success"] = ls < 0 ? nlohmann::json(nullptr) : nlohmann::json(ls);
+  }
+  j["status"] = h.ok ? "ok" : "failing";
+  j["job"] = o_.job;
+  j["ref"] = o_.ref;
+  j["reasons"] = h.reasons;
+  return Reply{h.ok ? 200 : 503, "application/json", j.dump() + "\n"};
+}
+
+void Daemon::UpdateGauges(double now) {
+  std::lock_guard<std::mutex> l(mu_);
+  metrics_.SetLag(scheduler_.Lag(now));
+  metrics_.SetPending(scheduler_.pending());
+  metrics_.SetHealthy(scheduler_.Evaluate(now).ok);
+}
+
+void Daemon::Observe(const TreeEvents& ev, double now) {
+  std::map<std::string, Pending> delta;
+  std::lock_guard<std::mutex> l(mu_);
+  if (ev.overflow) scheduler_.Changed(kWholeTree, now);
+  for (const auto& e : ev.events) {
+    if (e.writing)
+      scheduler_.Writing(e.path, now);
+    else
+      scheduler_.Changed(e.path, now);
+  }
+  const auto& all = scheduler_.pending_changes();
+  auto take = [&](const std::string& p) {
+    if (auto it = all.find(p); it != all.end()) delta[p] = it->second;
+  };
+  if (ev.overflow) take(kWholeTree);
+  for (const auto& e : ev.events) take(e.path);
+  Status st = journal_->AddPending(delta);
+  scheduler_.SetJournalError(st.ok() ? "" : st.message());
+  if (!delta.empty()) cv_.notify_all();
+}
+
+void Daemon::Loop() {
+  std::thread cycles([this] { CycleLoop(); });
+  double next_watchdog = 0, next_reopen = 0;
+  const char* wd = getenv("WATCHDOG_USEC");
+  const double watchdog_every = wd ? std::atof(wd) / 2e6 : 0;
+  while (!Cancelled(cancel_)) {
+    TreeEvents ev;
+    if (watcher_) {
+      Status st = watcher_->Poll(500, &ev);
+      if (!st.ok()) LogWarn("daemon: " + st.message());
+    } else {
+      std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    }
+    const double now = Now();
+    if (ev.root_missing) {
+      LogWarn("daemon: " + o_.watch + " is gone; nothing is deleted in DR; waiting for it");
+      watcher_.reset();
+      std::lock_guard<std::mutex> l(mu_);
+      scheduler_.SetSourceMissing(true);
+    }
+    if (!watcher_ && now >= next_reopen) {
+      next_reopen = now + 2;
+      auto w = TreeWatcher::Open(o_.watch);
+      if (w.ok()) {
+        watcher_ = std::move(*w);
+        LogInfo("daemon: " + o_.watch + " is back; rescanning it");
+        std::lock_guard<std::mutex> l(mu_);
+        scheduler_.SetSourceMissing(false);
+        ev.overflow = true;  // rescan
+      }
+    }
+    Observe(ev, now);
+    UpdateGauges(now);
+    if (watchdog_every > 0 && now >= next_watchdog) {
+      SdNotify("WATCHDOG=1");
+      next_watchdog = now + watchdog_every;
+    }
+  }
+  SdNotify("STOPPING=1");
+  LogInfo("daemon: stopping (the cycle in flight records nothing half-done)");
+  cv_.notify_all();
+  cycles.join();
+  server_.reset();
+}
+
+void Daemon::CycleLoop() {
+  while (!Cancelled(cancel_)) {
+    std::set<std::string> held;
+    double begun;
+    {
+      std::unique_lock<std::mutex> l(mu_);
+      cv_.wait_for(l, std::chrono::milliseconds(500));
+      if (Cancelled(cancel_)) return;
+      begun = Now();
+      if (!scheduler_.Due(begun)) continue;
+      held = scheduler_.Begin(begun);
+    }
+    const bool reconcile = last_reconcile_ < 0 || begun - last_reconcile_ >= o_.reconcile_every;
+    CycleRecord rec;
+    rec.started = begun;
+    Status st = Cycle(held, reconcile, &rec);
+    if (Cancelled(cancel_)) return;  // interrupted: nothing recorded, nothing cleared
+    Finished(st, begun, held, reconcile, std::move(rec));
+  }
+}
+
+Status Daemon::Cycle(const std::set<std::string>& held, bool reconcile, CycleRecord* rec) {
+  if (dests_.empty()) {
+    for (const auto& to : o_.tos) {
+      auto d = OpenDestination(to, /*create=*/true, o_.store, o_.layout);
+      if (!d.ok()) {
+        dests_.clear();
+        return d.status().WithContext(to);
+      }
+      dests_.push_back(std::move(*d));
+    }
+  }
+  if (!HasFiles(o_.watch)) {
+    LogInfo("daemon: " + o_.watch + " holds no file yet; nothing to record");
+    return Status::OK();
+  }
+  PushOptions p = o_.push;
+  p.sources = {o_.watch};
+  p.ref = o_.ref;
+  p.cache_dir = o_.state_dir + "/cache";
+  p.cancel = cancel_;
+  p.hold_back = [&held](const std::string& path) { return held.count(path) > 0; };
+  p.recheck_unchanged = reconcile;
+  std::vector<Destination*> targets;
+  for (auto& d : dests_) targets.push_back(d.get());
+  std::vector<PushReport> reports;
+  Status st = PushMulti(targets, p, &reports);
+  if (!reports.empty()) {
+    rec->files = reports[0].files;
+    if (reports[0].recorded) rec->manifest = DigestHex(reports[0].manifest_id);
+  }
+  for (size_t i = 0; st.ok() && i < reports.size(); i++) {
+    const PushReport& r = reports[i];
+    // Objects this cycle wrote into the destination: new chunks (store),
+    // objects uploaded or copied (mirror); bytes: new bytes before
+    // compression (store), bytes sent or copied (mirror).
+    const uint64_t objects = r.chunks_new + r.mirror.objects_put + r.mirror.objects_copied;
+    const uint64_t bytes = r.bytes_new + r.mirror.bytes_copied;
+    metrics_.Replicated(o_.tos[i], objects, bytes);
+    rec->objects += objects;
+    rec->bytes += bytes;
+  }
+  if (!st.ok() && (st.code() == Code::kStoreUnavailable || st.code() == Code::kAuth))
+    dests_.clear();  // opened again next time
+  return st;
+}
+
+void Daemon::Finished(const Status& st, double begun, const std::set<std::string>& held,
+                      bool reconcile, CycleRecord rec) {
+  const double now = Now();
+  rec.finished = now;
+  std::vector<std::string> done;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    if (st.ok()) {
+      const auto pending = scheduler_.pending_changes();  // before Succeeded drops them
+      done = scheduler_.Succeeded(begun, held, now);
+      for (const auto& p : done)
+        if (p != kWholeTree) metrics_.Latency(now - pending.at(p).first_seen);
+    } else {
+      rec.error = st.ToString();
+      std::uniform_real_distribution<double> jitter(0, 1);
+      scheduler_.Failed(st.message(), now, jitter(rng_));
+    }
+  }
+  if (st.ok()) {
+    if (!rec.manifest.empty()) metrics_.BuildRecorded(now);
+    if (reconcile) {
+      last_reconcile_ = begun;
+      metrics_.Reconciled(now);
+    }
+    LogInfo("daemon: build " +
+            (rec.manifest.empty() ? std::string("(none)") : rec.manifest.substr(0, 12)) +
+            " recorded: " + std::to_string(done.size()) + " change(s) replicated (" +
+            std::to_string(rec.objects) + " object(s) written), " + std::to_string(held.size()) +
+            " held back, " + std::to_string(now - begun) + " s");
+  } else {
+    metrics_.Failed(CodeName(st.code()));
+    LogWarn("daemon: replication failed (retrying): " + st.message());
+  }
+  Status j = journal_->RemovePending(done);
+  if (j.ok()) j = journal_->AddCycle(rec);
+  std::lock_guard<std::mutex> l(mu_);
+  scheduler_.SetJournalError(j.ok() ? "" : j.message());
+}
+
+}  // namespace
+
+Status RunDaemon(const DaemonOptions& opts, const CancelToken* cancel,
+                 const std::function<void(int)>& ready) {
+  Daemon d(opts, cancel);
+  RETURN_IF_ERROR(d.Start(ready));
+  d.Loop();
+  return Status::OK();
+}
+
+}  // namespace ferry::daemon

@@ -1,0 +1,46 @@
+// `ferry daemon`: continuous replication of a watched directory to one or
+// more destinations (docs/daemon.md). Each replication cycle is a push of the
+// tree (the stat cache keeps it to what changed) recorded as a build under
+// the job's ref, so verify, restore and everything later work on it as on
+// any push.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "daemon/scheduler.h"
+#include "engine/ops.h"
+#include "transport/s3_store.h"
+#include "util/cancel.h"
+#include "util/status.h"
+
+namespace ferry::daemon {
+
+struct DaemonOptions {
+  std::string job = "default";  // the metrics' and logs' name for it
+  std::string watch;            // the directory replicated
+  std::vector<std::string> tos;
+  std::string layout;     // for new s3:// destinations ("" = mirror)
+  std::string ref;        // builds are recorded under it
+  std::string state_dir;  // journal.db, stat cache
+  std::string listen = "127.0.0.1:9464";
+  SchedulerOptions schedule;
+  // Between reconciles, files the stat cache vouches for are not rechecked
+  // in a mirror (their objects as the last build recorded them); every
+  // `reconcile_every` seconds (and at start) every object is checked again.
+  double reconcile_every = 3600;
+  StoreOptions store;
+  PushOptions push;  // compression, pipeline, tags (sources, ref: from above)
+};
+
+// Runs until `cancel` fires (SIGTERM, SIGINT), then stops taking work, lets
+// the cycle in flight stop (a push records nothing half-done and leaves
+// multipart uploads to resume) and returns OK. Errors that prevent a start
+// (bad options, a state directory that cannot be written, a source that is
+// not a directory, an address that cannot be bound) are returned at once.
+// `ready`, if given, is called once serving, with the bound HTTP port.
+Status RunDaemon(const DaemonOptions& opts, const CancelToken* cancel,
+                 const std::function<void(int port)>& ready = nullptr);
+
+}  // namespace ferry::daemon

@@ -1,0 +1,99 @@
+#include "daemon/metrics.h"
+
+#include <prometheus/counter.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+#include <prometheus/text_serializer.h>
+
+namespace ferry::daemon {
+
+using prometheus::BuildCounter;
+using prometheus::BuildGauge;
+using prometheus::BuildHistogram;
+
+struct Metrics::Impl {
+  std::string job;
+  std::shared_ptr<prometheus::Registry> registry = std::make_shared<prometheus::Registry>();
+  prometheus::Family<prometheus::Gauge>& lag = BuildGauge()
+                                                   .Name("ferry_replication_lag_seconds")
+                                                   .Help("Age of the oldest change not yet in DR")
+                                                   .Register(*registry);
+  prometheus::Family<prometheus::Gauge>& pending =
+      BuildGauge().Name("ferry_pending_objects").Help("Changes waiting").Register(*registry);
+  prometheus::Family<prometheus::Gauge>& healthy =
+      BuildGauge().Name("ferry_healthy").Help("1 if /health answers 200").Register(*registry);
+  prometheus::Family<prometheus::Counter>& objects =
+      BuildCounter()
+          .Name("ferry_replicated_objects_total")
+          .Help("Files sent or copied into a destination")
+          .Register(*registry);
+  prometheus::Family<prometheus::Counter>& bytes = BuildCounter()
+                                                       .Name("ferry_replicated_bytes_total")
+                                                       .Help("Bytes sent or copied")
+                                                       .Register(*registry);
+  prometheus::Family<prometheus::Counter>& failures =
+      BuildCounter()
+          .Name("ferry_replication_failures_total")
+          .Help("Failed replication cycles by reason")
+          .Register(*registry);
+  prometheus::Family<prometheus::Counter>& builds =
+      BuildCounter()
+          .Name("ferry_builds_recorded_total")
+          .Help("Builds recorded in every destination")
+          .Register(*registry);
+  prometheus::Family<prometheus::Histogram>& latency =
+      BuildHistogram()
+          .Name("ferry_replication_latency_seconds")
+          .Help("Per change: first event to recorded in DR")
+          .Register(*registry);
+  prometheus::Family<prometheus::Gauge>& last_success =
+      BuildGauge()
+          .Name("ferry_last_success_timestamp_seconds")
+          .Help("When the last build was recorded everywhere")
+          .Register(*registry);
+  prometheus::Family<prometheus::Gauge>& last_reconcile =
+      BuildGauge()
+          .Name("ferry_last_reconcile_timestamp_seconds")
+          .Help("When every object was last rechecked in DR")
+          .Register(*registry);
+  prometheus::Histogram& latency_job = latency.Add(
+      {{"job", job}}, prometheus::Histogram::BucketBoundaries{0.5, 1, 2, 5, 10, 30, 60, 300, 1800});
+
+  explicit Impl(std::string j) : job(std::move(j)) {}
+};
+
+Metrics::Metrics(const std::string& job) : impl_(std::make_unique<Impl>(job)) {
+  // Present from the start, so a scrape never finds a series missing.
+  SetLag(0);
+  SetPending(0);
+  impl_->builds.Add({{"job", job}});
+}
+Metrics::~Metrics() = default;
+
+void Metrics::SetLag(double s) { impl_->lag.Add({{"job", impl_->job}}).Set(s); }
+void Metrics::SetPending(size_t n) {
+  impl_->pending.Add({{"job", impl_->job}}).Set(static_cast<double>(n));
+}
+void Metrics::SetHealthy(bool ok) { impl_->healthy.Add({{"job", impl_->job}}).Set(ok ? 1 : 0); }
+void Metrics::Replicated(const std::string& dest, uint64_t objects, uint64_t bytes) {
+  impl_->objects.Add({{"job", impl_->job}, {"destination", dest}})
+      .Increment(static_cast<double>(objects));
+  impl_->bytes.Add({{"job", impl_->job}, {"destination", dest}})
+      .Increment(static_cast<double>(bytes));
+}
+void Metrics::Failed(const std::string& reason) {
+  impl_->failures.Add({{"job", impl_->job}, {"reason", reason}}).Increment();
+}
+void Metrics::Latency(double s) { impl_->latency_job.Observe(s); }
+void Metrics::BuildRecorded(double now) {
+  impl_->builds.Add({{"job", impl_->job}}).Increment();
+  impl_->last_success.Add({{"job", impl_->job}}).Set(now);
+}
+void Metrics::Reconciled(double now) { impl_->last_reconcile.Add({{"job", impl_->job}}).Set(now); }
+
+std::string Metrics::Text() const {
+  return prometheus::TextSerializer().Serialize(impl_->registry->Collect());
+}
+
+}  // namespace ferry::daemon

@@ -1,0 +1,41 @@
+// The daemon's Prometheus metrics (prometheus-cpp's registry and text
+// format), named as S3 Replication's are, per job and destination:
+//   ferry_replication_lag_seconds         age of the oldest change not yet in DR (0: caught up)
+//   ferry_pending_objects                 changes waiting
+//   ferry_replicated_objects_total        objects written into a destination: new chunks
+//                                         (store layout), objects uploaded or copied (mirror)
+//   ferry_replicated_bytes_total          new bytes (store, before compression), bytes
+//                                         sent or copied (mirror)
+//   ferry_replication_failures_total      failed cycles, by reason (an exit-code name)
+//   ferry_replication_latency_seconds     per change: first event -> recorded in DR
+//   ferry_builds_recorded_total           builds (manifests + ref) recorded
+//   ferry_last_success_timestamp_seconds  when the last build was recorded everywhere
+//   ferry_last_reconcile_timestamp_seconds  when every object was last rechecked
+//   ferry_healthy                         1 if /health answers 200
+#pragma once
+
+#include <memory>
+#include <string>
+
+namespace ferry::daemon {
+
+class Metrics {
+ public:
+  explicit Metrics(const std::string& job);
+  ~Metrics();
+  void SetLag(double seconds);
+  void SetPending(size_t n);
+  void SetHealthy(bool ok);
+  void Replicated(const std::string& destination, uint64_t objects, uint64_t bytes);
+  void Failed(const std::string& reason);
+  void Latency(double seconds);
+  void BuildRecorded(double now);
+  void Reconciled(double now);
+  std::string Text() const;  // the Prometheus text exposition format
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace ferry::daemon

@@ -1,0 +1,187 @@
+#!/usr/bin/env bash
+# End-to-end tests of `ferry daemon`: a watched directory replicated to a
+# local store and, when S3_ENDPOINT is set (tools/test.sh starts RGW), to an
+# S3 mirror through a proxy that the test stops and starts (destination down).
+# usage: e2e_daemon.sh PATH/TO/ferry
+set -uo pipefail
+FERRY=$(realpath "$1")
+HERE=$(cd "$(dirname "$0")" && pwd)
+W=$(mktemp -d "${TMPDIR:-/tmp}/ferry-daemon-XXXXXX")
+PIDS=()
+cleanup() {
+  for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null; done
+  rm -rf "$W"
+}
+trap cleanup EXIT
+# shellcheck source=tests/lib.sh
+. "$HERE/lib.sh"
+
+# start_daemon NAME ARGS...: runs the daemon in the background; sets PID, PORT.
+start_daemon() {
+  local name=$1; shift
+  "$FERRY" daemon --listen 127.0.0.1:0 --json --settle 1s "$@" >"$W/$name.out" 2>"$W/$name.err" &
+  PID=$!
+  PIDS+=("$PID")
+  PORT=""
+  for _ in $(seq 1 100); do
+    PORT=$(jq -r 'select(.status == "ready") | .port' "$W/$name.out" 2>/dev/null | head -1)
+    [ -n "$PORT" ] && return 0
+    kill -0 "$PID" 2>/dev/null || return 1
+    sleep 0.1
+  done
+  return 1
+}
+# health: sets CODE and writes the body to $W/health.json.
+health() { CODE=$(curl -s -o "$W/health.json" -w '%{http_code}' "http://127.0.0.1:$PORT/health"); }
+metric() { curl -s "http://127.0.0.1:$PORT/metrics" | awk -v m="$1" '$1 ~ "^"m"({|$)" {print $2; exit}'; }
+# caught_up SECONDS: waits until nothing is pending and /health says 200.
+caught_up() {
+  for _ in $(seq 1 $(($1 * 5))); do
+    health
+    [ "$CODE" = 200 ] && [ "$(jq -r .pending "$W/health.json")" = 0 ] && return 0
+    sleep 0.2
+  done
+  return 1
+}
+# stops_with SIGNAL CODE: sends it, waits up to 10 s, checks the exit status.
+stops_with() {
+  kill -"$1" "$PID"
+  for _ in $(seq 1 100); do kill -0 "$PID" 2>/dev/null || break; sleep 0.1; done
+  wait "$PID"
+  test "$?" = "$2"
+}
+same_tree() { diff -r "$1" "$2" >/dev/null; }
+
+echo "# bad input is refused before anything starts"
+mkdir -p "$W/src"
+expect_exit "no --watch" 2 "$FERRY" daemon --to "$W/store" --ref ci/a --state "$W/state"
+expect_exit "a --watch that does not exist" 3 "$FERRY" daemon --watch "$W/none" --to "$W/store" --ref ci/a --state "$W/state" --listen 127.0.0.1:0
+expect_exit "a bad duration" 2 "$FERRY" daemon --watch "$W/src" --to "$W/store" --ref ci/a --state "$W/state" --settle soon
+expect_exit "a bad ref name" 2 "$FERRY" daemon --watch "$W/src" --to "$W/store" --ref "a..b" --state "$W/state"
+echo x >"$W/state-file"
+expect_exit "a state directory that cannot be made" 13 "$FERRY" daemon --watch "$W/src" --to "$W/store" --ref ci/a --state "$W/state-file/sub" --listen 127.0.0.1:0
+check "  ... the error names the state directory" grep -q "state-file" "$W/err"
+expect_exit "--help" 0 "$FERRY" daemon --help
+check "  ... lists --watch, --rpo and --listen" grep -q -- "--rpo" "$W/out"
+
+echo "# a watched directory is replicated to a local store"
+echo "v1" >"$W/src/a.txt"
+check "the daemon starts and serves /health" start_daemon d1 --watch "$W/src" --to "$W/store" --ref ci/art --state "$W/state"
+check "  ... and binds 127.0.0.1 only" grep -q '"port"' "$W/d1.out"
+check "  ... catches up with what the tree held at start" caught_up 20
+check "  ... /health/live answers 200" test "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORT/health/live")" = 200
+mkdir -p "$W/src/lib/deep"
+head -c $((3 << 20)) /dev/urandom >"$W/src/lib/deep/big.bin"
+for i in $(seq 1 20); do echo "file $i" >"$W/src/lib/f$i.txt"; done
+ln -s lib/f1.txt "$W/src/link"
+check "new files, a new nested directory and a symlink are replicated" caught_up 20
+check "  ... lag back to 0 in /metrics" test "$(metric ferry_replication_lag_seconds)" = 0
+check "  ... nothing pending in /metrics" test "$(metric ferry_pending_objects)" = 0
+check "  ... builds counted" test "$(metric ferry_builds_recorded_total)" -ge 2
+expect_exit "  ... the ref verifies" 0 "$FERRY" verify --store "$W/store" --ref ci/art
+expect_exit "  ... and restores" 0 "$FERRY" restore ci/art --from "$W/store" --to "$W/r1"
+check "  ... byte-identical to the tree" same_tree "$W/src" "$W/r1"
+
+echo "# a file still being written is never shipped half-written"
+# Written in two halves 3 s apart (settle is 1 s), the file held open between.
+python3 - "$W/src/slow.bin" <<'EOF' &
+import os, sys, time
+with open(sys.argv[1], "wb") as f:
+    f.write(os.urandom(1 << 20)); f.flush(); time.sleep(3)
+    f.write(os.urandom(1 << 20))
+EOF
+WRITER=$!
+sleep 0.5
+echo "meanwhile" >"$W/src/other.txt"  # a change that settles while slow.bin is open
+wait "$WRITER"
+check "the slow file is replicated once closed" caught_up 20
+bad_builds=0
+for m in "$W"/store/manifests/*; do
+  id=$(basename "$m")
+  rm -rf "$W/rm"
+  "$FERRY" restore "$id" --from "$W/store" --to "$W/rm" -q 2>/dev/null || { bad_builds=$((bad_builds + 1)); continue; }
+  if [ -e "$W/rm/slow.bin" ] && ! cmp -s "$W/rm/slow.bin" "$W/src/slow.bin"; then bad_builds=$((bad_builds + 1)); fi
+done
+check "  ... no recorded build holds a partial slow.bin" test "$bad_builds" = 0
+check "  ... a build was cut while it was open, holding it back" grep -Eq "[1-9][0-9]* held back" "$W/d1.err"
+
+echo "# SIGTERM stops it cleanly; changes made while it is down are caught at start"
+check "SIGTERM: exit 0 within 10 s" stops_with TERM 0
+echo "written while no daemon ran" >"$W/src/while-down.txt"
+rm "$W/src/lib/f2.txt"
+check "the daemon starts again" start_daemon d2 --watch "$W/src" --to "$W/store" --ref ci/art --state "$W/state"
+check "  ... and catches up" caught_up 20
+rm -rf "$W/r2"
+"$FERRY" restore ci/art --from "$W/store" --to "$W/r2" -q
+check "  ... the new file is in the latest build, the deleted one is not" test -e "$W/r2/while-down.txt" -a ! -e "$W/r2/lib/f2.txt"
+check "  ... byte-identical to the tree" same_tree "$W/src" "$W/r2"
+check "  ... the build before it still holds the deleted file (nothing deleted in DR)" test -n "$(grep -l 'lib/f2.txt' "$W"/store/manifests/* 2>/dev/null | head -1)"
+
+echo "# kill -9 during a large replication, then restart"
+head -c $((120 << 20)) /dev/urandom >"$W/src/huge.bin"
+for _ in $(seq 1 50); do [ "$(metric ferry_pending_objects)" != 0 ] && break; sleep 0.1; done
+sleep 1.2  # settled: the cycle has begun
+kill -9 "$PID"
+wait "$PID" 2>/dev/null
+check "restart after kill -9" start_daemon d3 --watch "$W/src" --to "$W/store" --ref ci/art --state "$W/state"
+check "  ... catches up" caught_up 60
+expect_exit "  ... every build verifies" 0 "$FERRY" verify --store "$W/store" --all
+rm -rf "$W/r3"
+"$FERRY" restore ci/art --from "$W/store" --to "$W/r3" -q
+check "  ... the latest build is the tree" same_tree "$W/src" "$W/r3"
+
+echo "# the watched directory vanishing is reported, never replicated as deletions"
+mv "$W/src" "$W/src.away"
+ok_503=1
+for _ in $(seq 1 50); do health; [ "$CODE" = 503 ] && { ok_503=0; break; }; sleep 0.2; done
+check "/health turns 503" test "$ok_503" = 0
+check "  ... naming the missing source" grep -q "missing" "$W/health.json"
+mv "$W/src.away" "$W/src"
+check "  ... and recovers when it is back" caught_up 20
+rm -rf "$W/r4"
+"$FERRY" restore ci/art --from "$W/store" --to "$W/r4" -q
+check "  ... the ref still holds the whole tree" same_tree "$W/src" "$W/r4"
+check "SIGINT: exit 0" stops_with INT 0
+
+start_daemon busy --watch "$W/src" --to "$W/store2" --ref ci/a --state "$W/state2" >/dev/null
+BUSY_PORT=$PORT
+expect_exit "a port in use is refused (usage, naming the address)" 2 "$FERRY" daemon --watch "$W/src" --to "$W/store3" --ref ci/a --state "$W/state3" --listen "127.0.0.1:$BUSY_PORT"
+check "  ... the message names the address" grep -q "127.0.0.1:$BUSY_PORT" "$W/err"
+kill -TERM "$PID"; wait "$PID" 2>/dev/null
+
+if [ -n "${S3_ENDPOINT:-}" ]; then
+  echo "# an S3 mirror through a proxy: byte-identical objects; the destination down and back"
+  AWS=(aws --endpoint-url "$S3_ENDPOINT")
+  BUCKET=ferry-daemon-$RANDOM$RANDOM
+  "${AWS[@]}" s3 mb "s3://$BUCKET" >/dev/null
+  PPORT=$((20000 + RANDOM % 20000))
+  python3 "$HERE/fault_proxy.py" "$PPORT" "$S3_ENDPOINT" 0 1 2>/dev/null &
+  PROXY=$!
+  PIDS+=("$PROXY")
+  sleep 0.5
+  mkdir -p "$W/s3src/dist"
+  head -c $((10 << 20)) /dev/urandom >"$W/s3src/dist/app.tar"
+  echo "manifest" >"$W/s3src/dist/MANIFEST"
+  check "a daemon replicating to s3:// starts" start_daemon s1 --watch "$W/s3src" --to "s3://$BUCKET/dr/" --ref ci/art --state "$W/s3state" --endpoint-url "http://127.0.0.1:$PPORT" --rpo 8s
+  check "  ... catches up" caught_up 30
+  "${AWS[@]}" s3 cp "s3://$BUCKET/dr/dist/app.tar" "$W/app.dl" >/dev/null 2>&1
+  check "  ... aws s3 cp downloads the object byte-identical" cmp -s "$W/s3src/dist/app.tar" "$W/app.dl"
+  kill -9 "$PROXY"; wait "$PROXY" 2>/dev/null
+  echo "after the outage began" >"$W/s3src/dist/late.txt"
+  ok_503=1
+  for _ in $(seq 1 100); do health; [ "$CODE" = 503 ] && { ok_503=0; break; }; sleep 0.2; done
+  check "destination down: /health turns 503" test "$ok_503" = 0
+  check "  ... with the reason" grep -q "last replication failed" "$W/health.json"
+  check "  ... and the lag grows in /metrics" test "$(metric ferry_replication_lag_seconds | cut -d. -f1)" -ge 1
+  check "  ... failures counted by reason" test -n "$(curl -s "http://127.0.0.1:$PORT/metrics" | grep '^ferry_replication_failures_total')"
+  python3 "$HERE/fault_proxy.py" "$PPORT" "$S3_ENDPOINT" 0 1 2>/dev/null &
+  PROXY=$!
+  PIDS+=("$PROXY")
+  check "destination back: caught up by itself" caught_up 90
+  "${AWS[@]}" s3 cp "s3://$BUCKET/dr/dist/late.txt" "$W/late.dl" >/dev/null 2>&1
+  check "  ... the change made during the outage is in the bucket" cmp -s "$W/s3src/dist/late.txt" "$W/late.dl"
+  expect_exit "  ... and the mirror verifies" 0 "$FERRY" verify --store "s3://$BUCKET/dr/" --ref ci/art --endpoint-url "$S3_ENDPOINT"
+  check "SIGTERM: exit 0" stops_with TERM 0
+fi
+
+finish e2e_daemon
