@@ -143,6 +143,17 @@ rm -rf "$W/r4"
 check "  ... the ref still holds the whole tree" same_tree "$W/src" "$W/r4"
 check "SIGINT: exit 0" stops_with INT 0
 
+echo "# --log-format json: every log line is one JSON object"
+check "a daemon with JSON logs starts" start_daemon jl --log-format json --watch "$W/src" --to "$W/store" --ref ci/art --state "$W/state"
+echo "one more" >"$W/src/json-log.txt"
+check "  ... and catches up" caught_up 20
+check "SIGTERM: exit 0" stops_with TERM 0
+check "  ... every stderr line parses as JSON with time, level and msg" \
+  sh -c "test -s '$W/jl.err' && jq -e -s 'all(.[]; has(\"time\") and has(\"level\") and has(\"msg\"))' '$W/jl.err' >/dev/null"
+check "  ... and names the build it recorded" grep -q 'recorded' "$W/jl.err"
+expect_exit "an error with --log-format json is a JSON line too" 2 "$FERRY" --log-format json daemon --watch "$W/src" --to "$W/s" --ref "a..b" --state "$W/st"
+check "  ... that parses" jq -e '.level == "error"' "$W/err"
+
 start_daemon busy --watch "$W/src" --to "$W/store2" --ref ci/a --state "$W/state2" >/dev/null
 BUSY_PORT=$PORT
 expect_exit "a port in use is refused (usage, naming the address)" 2 "$FERRY" daemon --watch "$W/src" --to "$W/store3" --ref ci/a --state "$W/state3" --listen "127.0.0.1:$BUSY_PORT"

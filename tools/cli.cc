@@ -6,6 +6,8 @@
 #include <cstdio>
 #include <iostream>
 
+#include "util/log.h"
+
 namespace ferry::cli {
 
 std::string Human(uint64_t bytes) {
@@ -40,8 +42,11 @@ void Output::PrintJson(const json& j) {
 
 int Output::Fail(const Status& st) {
   if (json_pending_) PrintJson(json{{"status", "error"}, {"error", ErrorJson(st)}});
-  std::fprintf(stderr, "ferry%s%s: error: %s\n", command_.empty() ? "" : " ", command_.c_str(),
-               st.message().c_str());
+  if (GetLogFormat() == LogFormat::kJson)
+    Log(LogLevel::kError, (command_.empty() ? "" : command_ + ": ") + st.message());
+  else
+    std::fprintf(stderr, "ferry%s%s: error: %s\n", command_.empty() ? "" : " ", command_.c_str(),
+                 st.message().c_str());
   return static_cast<int>(st.code());
 }
 

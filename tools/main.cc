@@ -15,6 +15,10 @@ int Main(int argc, char** argv) {
   Context ctx;
   app.add_flag("-q,--quiet", ctx.quiet, "Only errors on stderr");
   app.add_flag("-v,--verbose", ctx.verbose, "Debug logging");
+  std::string log_format = "text";
+  app.add_option("--log-format", log_format,
+                 "Log lines on stderr: text or json (one object a line)")
+      ->check(CLI::IsMember({"text", "json"}));
   app.set_version_flag("--version", "ferry 0.1.0");
   app.fallthrough();  // store options may come after the subcommand
   app.add_option("--endpoint-url", ctx.store.endpoint_url,
@@ -52,7 +56,8 @@ int Main(int argc, char** argv) {
         std::string_view a = argv[i];
         if (a.empty() || a[0] == '-') {
           if (a.find('=') == std::string_view::npos &&
-              (a == "--endpoint-url" || a == "--ca-bundle" || a == "--meta-prefix"))
+              (a == "--endpoint-url" || a == "--ca-bundle" || a == "--meta-prefix" ||
+               a == "--log-format"))
             i++;  // its value
           continue;
         }
@@ -68,6 +73,7 @@ int Main(int argc, char** argv) {
   }
   if (ctx.quiet) SetLogLevel(LogLevel::kError);
   if (ctx.verbose) SetLogLevel(LogLevel::kDebug);
+  if (log_format == "json") SetLogFormat(LogFormat::kJson);
   // SIGINT/SIGTERM (Ctrl-C, a CI runner cancelling the job): stop cleanly and
   // exit with kInterrupted; a second signal ends the process at once.
   static CancelToken cancel;
