@@ -5,6 +5,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <filesystem>
@@ -60,28 +61,28 @@ bool HasFiles(const std::string& root) {
   return false;
 }
 
-class Daemon {
+class Job {
  public:
-  Daemon(const DaemonOptions& o, const CancelToken* cancel)
-      : o_(o), cancel_(cancel), scheduler_(o.schedule), metrics_(o.job) {}
+  Job(const JobOptions& o, const CancelToken* cancel, MetricsRegistry* registry)
+      : o_(o), cancel_(cancel), scheduler_(o.schedule), metrics_(registry, o.job) {}
 
-  Status Start(const std::function<void(int)>& ready);
-  void Loop();
+  Status Start();
+  void Loop();  // until cancelled
+  // This job's part of /health; h->ok false if it is failing.
+  nlohmann::json HealthJson(Health* h);
+  void UpdateGauges(double now);
 
  private:
   void CycleLoop();
   Status Cycle(const std::set<std::string>& held, bool reconcile, CycleRecord* rec);
   void Finished(const Status& st, double begun, const std::set<std::string>& held, bool reconcile,
                 CycleRecord rec);
-  Reply HealthReply();
-  void UpdateGauges(double now);
   void Observe(const TreeEvents& ev, double now);
 
-  DaemonOptions o_;
+  JobOptions o_;
   const CancelToken* cancel_;
   std::unique_ptr<Journal> journal_;
   std::unique_ptr<TreeWatcher> watcher_;
-  std::unique_ptr<StatusServer> server_;
   std::vector<std::unique_ptr<Destination>> dests_;  // cycle thread only
 
   std::mutex mu_;
@@ -92,7 +93,7 @@ class Daemon {
   std::mt19937_64 rng_{std::random_device{}()};
 };
 
-Status Daemon::Start(const std::function<void(int)>& ready) {
+Status Job::Start() {
   if (o_.watch.empty()) return Status::Usage("daemon needs --watch DIR");
   if (o_.tos.empty()) return Status::Usage("daemon needs at least one --to STORE");
   if (o_.ref.empty())
@@ -115,25 +116,15 @@ Status Daemon::Start(const std::function<void(int)>& ready) {
     scheduler_.Changed(kWholeTree, now);  // what changed while no daemon watched
   }
   RETURN_IF_ERROR(journal_->AddPending({{kWholeTree, {now, now, false}}}));
-  Endpoints e;
-  e.health = [this] { return HealthReply(); };
-  e.metrics = [this] {
-    UpdateGauges(Now());  // current at every scrape
-    return Reply{200, "text/plain; version=0.0.4", metrics_.Text()};
-  };
-  ASSIGN_OR_RETURN(server_, StatusServer::Start(o_.listen, e));
-  LogInfo("daemon: watching " + o_.watch + " (" + std::to_string(watcher_->watched_dirs()) +
-          " directories) -> ref " + o_.ref + "; /health and /metrics on " +
-          o_.listen.substr(0, o_.listen.rfind(':')) + ":" + std::to_string(server_->port()) +
+  LogInfo("daemon: job " + o_.job + ": watching " + o_.watch + " (" +
+          std::to_string(watcher_->watched_dirs()) + " directories) -> ref " + o_.ref +
           (pending.empty()
                ? ""
                : "; " + std::to_string(pending.size()) + " change(s) pending from before"));
-  if (ready) ready(server_->port());
-  SdNotify("READY=1\nSTATUS=watching " + o_.watch);
   return Status::OK();
 }
 
-Reply Daemon::HealthReply() {
+nlohmann::json Job::HealthJson(Health* out) {
   const double now = Now();
   nlohmann::json j;
   Health h;
@@ -149,17 +140,19 @@ Reply Daemon::HealthReply() {
   j["job"] = o_.job;
   j["ref"] = o_.ref;
   j["reasons"] = h.reasons;
-  return Reply{h.ok ? 200 : 503, "application/json", j.dump() + "\n"};
+  out->ok &= h.ok;
+  for (auto& r : h.reasons) out->reasons.push_back(o_.job + ": " + r);
+  return j;
 }
 
-void Daemon::UpdateGauges(double now) {
+void Job::UpdateGauges(double now) {
   std::lock_guard<std::mutex> l(mu_);
   metrics_.SetLag(scheduler_.Lag(now));
   metrics_.SetPending(scheduler_.pending());
   metrics_.SetHealthy(scheduler_.Evaluate(now).ok);
 }
 
-void Daemon::Observe(const TreeEvents& ev, double now) {
+void Job::Observe(const TreeEvents& ev, double now) {
   std::map<std::string, Pending> delta;
   std::lock_guard<std::mutex> l(mu_);
   if (ev.overflow) scheduler_.Changed(kWholeTree, now);
@@ -180,11 +173,9 @@ void Daemon::Observe(const TreeEvents& ev, double now) {
   if (!delta.empty()) cv_.notify_all();
 }
 
-void Daemon::Loop() {
+void Job::Loop() {
   std::thread cycles([this] { CycleLoop(); });
-  double next_watchdog = 0, next_reopen = 0;
-  const char* wd = getenv("WATCHDOG_USEC");
-  const double watchdog_every = wd ? std::atof(wd) / 2e6 : 0;
+  double next_reopen = 0;
   while (!Cancelled(cancel_)) {
     TreeEvents ev;
     if (watcher_) {
@@ -213,19 +204,13 @@ void Daemon::Loop() {
     }
     Observe(ev, now);
     UpdateGauges(now);
-    if (watchdog_every > 0 && now >= next_watchdog) {
-      SdNotify("WATCHDOG=1");
-      next_watchdog = now + watchdog_every;
-    }
   }
-  SdNotify("STOPPING=1");
-  LogInfo("daemon: stopping (the cycle in flight records nothing half-done)");
+  LogInfo("daemon: job " + o_.job + " stopping (the cycle in flight records nothing half-done)");
   cv_.notify_all();
   cycles.join();
-  server_.reset();
 }
 
-void Daemon::CycleLoop() {
+void Job::CycleLoop() {
   while (!Cancelled(cancel_)) {
     std::set<std::string> held;
     double begun;
@@ -246,7 +231,7 @@ void Daemon::CycleLoop() {
   }
 }
 
-Status Daemon::Cycle(const std::set<std::string>& held, bool reconcile, CycleRecord* rec) {
+Status Job::Cycle(const std::set<std::string>& held, bool reconcile, CycleRecord* rec) {
   if (dests_.empty()) {
     for (const auto& to : o_.tos) {
       auto d = OpenDestination(to, /*create=*/true, o_.store, o_.layout);
@@ -292,8 +277,8 @@ Status Daemon::Cycle(const std::set<std::string>& held, bool reconcile, CycleRec
   return st;
 }
 
-void Daemon::Finished(const Status& st, double begun, const std::set<std::string>& held,
-                      bool reconcile, CycleRecord rec) {
+void Job::Finished(const Status& st, double begun, const std::set<std::string>& held,
+                   bool reconcile, CycleRecord rec) {
   const double now = Now();
   rec.finished = now;
   std::vector<std::string> done;
@@ -335,9 +320,65 @@ void Daemon::Finished(const Status& st, double begun, const std::set<std::string
 
 Status RunDaemon(const DaemonOptions& opts, const CancelToken* cancel,
                  const std::function<void(int)>& ready) {
-  Daemon d(opts, cancel);
-  RETURN_IF_ERROR(d.Start(ready));
-  d.Loop();
+  if (opts.jobs.empty()) return Status::Usage("daemon has no job: give --watch ... or --config");
+  std::set<std::string> names, states;
+  for (const auto& j : opts.jobs) {
+    if (!names.insert(j.job).second)
+      return Status::Usage("two jobs are named '" + j.job + "': give each its own name");
+    if (!states.insert(j.state_dir).second)
+      return Status::Usage("jobs " + j.job + " and another share the state directory " +
+                           j.state_dir + ": give each its own");
+  }
+  MetricsRegistry registry;
+  std::vector<std::unique_ptr<Job>> jobs;
+  for (const auto& o : opts.jobs) {
+    jobs.push_back(std::make_unique<Job>(o, cancel, &registry));
+    RETURN_IF_ERROR(jobs.back()->Start().WithContext("job " + o.job));
+  }
+  Endpoints e;
+  e.health = [&jobs] {
+    Health all;
+    nlohmann::json j;
+    j["jobs"] = nlohmann::json::array();
+    for (auto& job : jobs) j["jobs"].push_back(job->HealthJson(&all));
+    j["status"] = all.ok ? "ok" : "failing";
+    j["reasons"] = all.reasons;
+    // Totals over the jobs: the oldest lag and every pending change.
+    double lag = 0;
+    uint64_t pending = 0;
+    for (const auto& jj : j["jobs"]) {
+      lag = std::max(lag, jj["lag_seconds"].get<double>());
+      pending += jj["pending"].get<uint64_t>();
+    }
+    j["lag_seconds"] = lag;
+    j["pending"] = pending;
+    if (jobs.size() == 1)  // one job: its name and ref at the top too
+      for (const char* k : {"job", "ref", "last_success"}) j[k] = j["jobs"][0][k];
+    return Reply{all.ok ? 200 : 503, "application/json", j.dump() + "\n"};
+  };
+  e.metrics = [&jobs, &registry] {
+    const double now = Now();
+    for (auto& job : jobs) job->UpdateGauges(now);  // current at every scrape
+    return Reply{200, "text/plain; version=0.0.4", registry.Text()};
+  };
+  ASSIGN_OR_RETURN(auto server, StatusServer::Start(opts.listen, e));
+  LogInfo("daemon: " + std::to_string(jobs.size()) + " job(s); /health and /metrics on " +
+          opts.listen.substr(0, opts.listen.rfind(':')) + ":" + std::to_string(server->port()));
+  if (ready) ready(server->port());
+  SdNotify("READY=1\nSTATUS=" + std::to_string(jobs.size()) + " job(s) replicating");
+  std::vector<std::thread> loops;
+  for (auto& job : jobs) loops.emplace_back([&job] { job->Loop(); });
+  const char* wd = getenv("WATCHDOG_USEC");
+  const double watchdog_every = wd ? std::atof(wd) / 2e6 : 0;
+  for (double next_watchdog = 0; !Cancelled(cancel);) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    if (watchdog_every > 0 && Now() >= next_watchdog) {
+      SdNotify("WATCHDOG=1");
+      next_watchdog = Now() + watchdog_every;
+    }
+  }
+  SdNotify("STOPPING=1");
+  for (auto& t : loops) t.join();
   return Status::OK();
 }
 

@@ -17,7 +17,8 @@
 
 namespace ferry::daemon {
 
-struct DaemonOptions {
+// One replication job: a watched tree, its destinations, its ref.
+struct JobOptions {
   std::string job = "default";  // the metrics' and logs' name for it
   std::string watch;            // the directory replicated
   std::vector<std::string> tos;
@@ -34,12 +35,18 @@ struct DaemonOptions {
   PushOptions push;  // compression, pipeline, tags (sources, ref: from above)
 };
 
-// Runs until `cancel` fires (SIGTERM, SIGINT), then stops taking work, lets
-// the cycle in flight stop (a push records nothing half-done and leaves
+struct DaemonOptions {
+  std::string listen = "127.0.0.1:9464";  // /health, /health/live, /metrics for every job
+  std::vector<JobOptions> jobs;
+};
+
+// Runs every job until `cancel` fires (SIGTERM, SIGINT), then stops taking
+// work, lets the cycles in flight stop (a push records nothing half-done and leaves
 // multipart uploads to resume) and returns OK. Errors that prevent a start
 // (bad options, a state directory that cannot be written, a source that is
 // not a directory, an address that cannot be bound) are returned at once.
 // `ready`, if given, is called once serving, with the bound HTTP port.
+// /health answers 200 only if every job is healthy.
 Status RunDaemon(const DaemonOptions& opts, const CancelToken* cancel,
                  const std::function<void(int port)>& ready = nullptr);
 

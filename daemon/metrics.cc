@@ -12,9 +12,17 @@ using prometheus::BuildCounter;
 using prometheus::BuildGauge;
 using prometheus::BuildHistogram;
 
+MetricsRegistry::MetricsRegistry() : registry_(std::make_shared<prometheus::Registry>()) {}
+
+std::string MetricsRegistry::Text() const {
+  return prometheus::TextSerializer().Serialize(registry_->Collect());
+}
+
+// Families are registered once per name: a second job's Build...().Register
+// finds the first's (the registry's Merge behaviour) and adds its own series.
 struct Metrics::Impl {
   std::string job;
-  std::shared_ptr<prometheus::Registry> registry = std::make_shared<prometheus::Registry>();
+  std::shared_ptr<prometheus::Registry> registry;
   prometheus::Family<prometheus::Gauge>& lag = BuildGauge()
                                                    .Name("ferry_replication_lag_seconds")
                                                    .Help("Age of the oldest change not yet in DR")
@@ -58,12 +66,15 @@ struct Metrics::Impl {
           .Help("When every object was last rechecked in DR")
           .Register(*registry);
   prometheus::Histogram& latency_job = latency.Add(
-      {{"job", job}}, prometheus::Histogram::BucketBoundaries{0.5, 1, 2, 5, 10, 30, 60, 300, 1800});
+      {{"job", job}}, prometheus::Histogram::BucketBoundaries{0.25, 0.5, 1, 1.5, 2, 3, 4, 5, 7.5,
+                                                              10, 15, 20, 30, 60, 120, 300, 1800});
 
-  explicit Impl(std::string j) : job(std::move(j)) {}
+  Impl(std::shared_ptr<prometheus::Registry> r, std::string j)
+      : job(std::move(j)), registry(std::move(r)) {}
 };
 
-Metrics::Metrics(const std::string& job) : impl_(std::make_unique<Impl>(job)) {
+Metrics::Metrics(MetricsRegistry* registry, const std::string& job)
+    : impl_(std::make_unique<Impl>(registry->registry_, job)) {
   // Present from the start, so a scrape never finds a series missing.
   SetLag(0);
   SetPending(0);
@@ -91,9 +102,5 @@ void Metrics::BuildRecorded(double now) {
   impl_->last_success.Add({{"job", impl_->job}}).Set(now);
 }
 void Metrics::Reconciled(double now) { impl_->last_reconcile.Add({{"job", impl_->job}}).Set(now); }
-
-std::string Metrics::Text() const {
-  return prometheus::TextSerializer().Serialize(impl_->registry->Collect());
-}
 
 }  // namespace ferry::daemon

@@ -17,11 +17,27 @@
 #include <memory>
 #include <string>
 
+namespace prometheus {
+class Registry;
+}
+
 namespace ferry::daemon {
 
+// The metrics of every job of one daemon, served as one /metrics page.
+class MetricsRegistry {
+ public:
+  MetricsRegistry();
+  std::string Text() const;  // the Prometheus text exposition format
+
+ private:
+  friend class Metrics;
+  std::shared_ptr<prometheus::Registry> registry_;
+};
+
+// One job's series (labelled job="...") in `registry`.
 class Metrics {
  public:
-  explicit Metrics(const std::string& job);
+  Metrics(MetricsRegistry* registry, const std::string& job);
   ~Metrics();
   void SetLag(double seconds);
   void SetPending(size_t n);
@@ -31,7 +47,6 @@ class Metrics {
   void Latency(double seconds);
   void BuildRecorded(double now);
   void Reconciled(double now);
-  std::string Text() const;  // the Prometheus text exposition format
 
  private:
   struct Impl;

@@ -160,6 +160,39 @@ expect_exit "a port in use is refused (usage, naming the address)" 2 "$FERRY" da
 check "  ... the message names the address" grep -q "127.0.0.1:$BUSY_PORT" "$W/err"
 kill -TERM "$PID"; wait "$PID" 2>/dev/null
 
+echo "# --config: two jobs in one daemon, one /health and one /metrics"
+mkdir -p "$W/jobA" "$W/jobB"
+echo "a" >"$W/jobA/a.txt"
+echo "b" >"$W/jobB/b.txt"
+cat >"$W/ferry.toml" <<EOF
+state = "$W/cstate"
+[[job]]
+name = "alpha"
+watch = "$W/jobA"
+to = "$W/storeA"
+ref = "ci/alpha"
+settle = "1s"
+[[job]]
+name = "beta"
+watch = "$W/jobB"
+to = ["$W/storeB"]
+ref = "ci/beta"
+settle = 1
+EOF
+check "a daemon with two jobs from a TOML file starts" start_daemon cfg --config "$W/ferry.toml"
+echo "later" >"$W/jobB/later.txt"
+check "  ... both catch up" caught_up 20
+check "  ... /health lists both jobs" test "$(jq -r '[.jobs[].job] | join(",")' "$W/health.json")" = alpha,beta
+check "  ... /metrics has a series per job" sh -c "curl -s http://127.0.0.1:$PORT/metrics | grep -c '^ferry_builds_recorded_total{job=' | grep -qx 2"
+rm -rf "$W/rb"
+"$FERRY" restore ci/beta --from "$W/storeB" --to "$W/rb" -q
+check "  ... each job's store holds its own tree" same_tree "$W/jobB" "$W/rb"
+check "SIGTERM: exit 0" stops_with TERM 0
+printf '[[job]]\nname = "x"\nwatch = "/w"\nto = "/d"\nref = "r"\nstate = "/s"\nrpoo = "5m"\n' >"$W/bad.toml"
+expect_exit "a config with a typo is refused" 2 "$FERRY" daemon --config "$W/bad.toml"
+check "  ... naming the file, the line and the key" grep -q "bad.toml:7: job: unknown key 'rpoo'" "$W/err"
+expect_exit "--config and --watch together are refused" 2 "$FERRY" daemon --config "$W/ferry.toml" --watch "$W/src"
+
 if [ -n "${S3_ENDPOINT:-}" ]; then
   echo "# an S3 mirror through a proxy: byte-identical objects; the destination down and back"
   AWS=(aws --endpoint-url "$S3_ENDPOINT")

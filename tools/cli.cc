@@ -89,40 +89,4 @@ Status ParseTags(const std::vector<std::string>& args,
   return Status::OK();
 }
 
-Result<double> ParseDuration(const std::string& option, const std::string& text) {
-  double unit = 1;
-  std::string num = text;
-  if (!num.empty()) {
-    switch (num.back()) {
-      case 's':
-        unit = 1;
-        num.pop_back();
-        break;
-      case 'm':
-        unit = 60;
-        num.pop_back();
-        break;
-      case 'h':
-        unit = 3600;
-        num.pop_back();
-        break;
-      case 'd':
-        unit = 86400;
-        num.pop_back();
-        break;
-    }
-  }
-  size_t used = 0;
-  double v = -1;
-  try {
-    v = std::stod(num, &used);
-  } catch (...) {
-    used = 0;
-  }
-  if (num.empty() || used != num.size() || v < 0)
-    return Status::Usage(option + " takes a duration such as 30s, 5m, 2h or 1d (got '" + text +
-                         "')");
-  return v * unit;
-}
-
 }  // namespace ferry::cli

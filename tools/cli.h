@@ -59,9 +59,6 @@ Runner AddDaemonCommand(CLI::App* app, const Context* ctx);
 // --tag key=value arguments, in order.
 Status ParseTags(const std::vector<std::string>& args,
                  std::vector<std::pair<std::string, std::string>>* tags);
-// A duration: "90" or "90s", "5m", "2h", "1d" (also "1.5s"). kUsage naming
-// `option` if malformed or negative.
-Result<double> ParseDuration(const std::string& option, const std::string& text);
 
 // "1.5 MiB"
 std::string Human(uint64_t bytes);

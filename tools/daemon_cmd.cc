@@ -1,6 +1,6 @@
-// ferry daemon: replicate a watched directory continuously (docs/daemon.md).
+// ferry daemon: replicate watched directories continuously (docs/daemon.md).
+#include "daemon/config.h"
 #include "daemon/daemon.h"
-#include "engine/stat_cache.h"
 #include "tools/cli.h"
 #include "util/log.h"
 
@@ -8,7 +8,8 @@ namespace ferry::cli {
 namespace {
 
 struct DaemonArgs {
-  daemon::DaemonOptions opts;
+  daemon::JobOptions job;  // from the flags: the one job, or every job's defaults
+  std::string config, listen = "127.0.0.1:9464";
   std::vector<std::string> tags;
   std::string settle = "2s", max_delay = "30s", rpo = "5m", stall_after = "10m", reconcile = "1h";
   int level = 3;
@@ -17,7 +18,10 @@ struct DaemonArgs {
   bool json = false;
 };
 
-Status Resolve(const DaemonArgs& a, daemon::DaemonOptions* o) {
+// The job the flags describe (with --config: the defaults every job starts from).
+Status JobFromFlags(const DaemonArgs& a, const Context& ctx, daemon::JobOptions* o) {
+  *o = a.job;
+  o->store = ctx.store;
   struct {
     const char* name;
     const std::string& text;
@@ -28,7 +32,7 @@ Status Resolve(const DaemonArgs& a, daemon::DaemonOptions* o) {
                    {"--stall-after", a.stall_after, &o->schedule.stall_after},
                    {"--reconcile", a.reconcile, &o->reconcile_every}};
   for (auto& d : durations) {
-    ASSIGN_OR_RETURN(*d.out, ParseDuration(d.name, d.text));
+    ASSIGN_OR_RETURN(*d.out, daemon::ParseDuration(d.name, d.text));
   }
   RETURN_IF_ERROR(ParseTags(a.tags, &o->push.tags));
   o->push.zstd_level = a.level;
@@ -37,16 +41,37 @@ Status Resolve(const DaemonArgs& a, daemon::DaemonOptions* o) {
   return Status::OK();
 }
 
+Result<daemon::DaemonOptions> Resolve(const DaemonArgs& a, const Context& ctx) {
+  daemon::JobOptions flags;
+  RETURN_IF_ERROR(JobFromFlags(a, ctx, &flags));
+  const bool job_flags =
+      !a.job.watch.empty() || !a.job.tos.empty() || !a.job.ref.empty() || !a.job.state_dir.empty();
+  if (a.config.empty()) {
+    if (a.job.watch.empty() || a.job.tos.empty() || a.job.ref.empty() || a.job.state_dir.empty())
+      return Status::Usage(
+          "daemon needs --watch DIR --to STORE --ref NAME --state DIR, or --config FILE");
+    return daemon::DaemonOptions{a.listen, {flags}};
+  }
+  if (job_flags)
+    return Status::Usage(
+        "--config describes the jobs: drop --watch, --to, --ref and --state (or drop --config)");
+  ASSIGN_OR_RETURN(auto d, daemon::LoadConfig(a.config, flags));
+  if (a.listen != "127.0.0.1:9464") d.listen = a.listen;  // the flag wins over the file
+  return d;
+}
+
 int RunDaemonCommand(const DaemonArgs& a, const Context& ctx, Output* out) {
-  daemon::DaemonOptions o = a.opts;
-  o.store = ctx.store;
-  if (Status st = Resolve(a, &o); !st.ok()) return out->Fail(st);
+  auto opts = Resolve(a, ctx);
+  if (!opts.ok()) return out->Fail(opts.status());
   int port = 0;
-  Status st = daemon::RunDaemon(o, ctx.cancel, [&](int p) {
+  Status st = daemon::RunDaemon(*opts, ctx.cancel, [&](int p) {
     port = p;
     if (a.json) {
       // One line once serving, for scripts that start it in the background.
-      json j = {{"status", "ready"}, {"port", p}, {"watch", o.watch}, {"ref", o.ref}};
+      json jobs = json::array();
+      for (const auto& j : opts->jobs)
+        jobs.push_back({{"job", j.job}, {"watch", j.watch}, {"ref", j.ref}});
+      json j = {{"status", "ready"}, {"port", p}, {"jobs", jobs}};
       std::printf("%s\n", j.dump().c_str());
       std::fflush(stdout);
     }
@@ -63,19 +88,18 @@ int RunDaemonCommand(const DaemonArgs& a, const Context& ctx, Output* out) {
 
 Runner AddDaemonCommand(CLI::App* app, const Context* ctx) {
   auto* d = app->add_subcommand(
-      "daemon", "Replicate a directory continuously; /health and /metrics over HTTP");
+      "daemon", "Replicate directories continuously; /health and /metrics over HTTP");
   auto a = std::make_shared<DaemonArgs>();
-  auto& o = a->opts;
-  d->add_option("--watch", o.watch, "Directory to replicate (watched with inotify)")->required();
+  auto& o = a->job;
+  d->add_option("--config", a->config,
+                "TOML file with the jobs (docs/daemon.md); else one job from the flags below");
+  d->add_option("--watch", o.watch, "Directory to replicate (watched with inotify)");
   d->add_option("--to", o.tos,
                 "Destination: a directory, file:///path or s3://bucket/prefix/ (repeatable)")
-      ->required()
       ->allow_extra_args(false);
-  d->add_option("--ref", o.ref, "Ref the daemon's builds are recorded under (e.g. ci/artifacts)")
-      ->required();
-  d->add_option("--state", o.state_dir, "State directory: the journal and the stat cache")
-      ->required();
-  d->add_option("--listen", o.listen, "HOST:PORT for /health and /metrics (port 0: any free)")
+  d->add_option("--ref", o.ref, "Ref the daemon's builds are recorded under (e.g. ci/artifacts)");
+  d->add_option("--state", o.state_dir, "State directory: the journal and the stat cache");
+  d->add_option("--listen", a->listen, "HOST:PORT for /health and /metrics (port 0: any free)")
       ->capture_default_str();
   d->add_option("--job", o.job, "Name of this job in metrics and logs")->capture_default_str();
   d->add_option("--settle", a->settle, "A file is taken once closed and unchanged this long")

@@ -21,6 +21,7 @@ PKGS=(
   libsqlite3-dev                          # the daemon's journal
   libcpp-httplib-dev                      # the daemon's /health and /metrics
   prometheus-cpp-dev                      # the daemon's metrics (registry, text format)
+  libtomlplusplus-dev                     # the daemon's configuration file
   jq time util-linux                      # end-to-end tests: JSON checks, peak RSS, setpriv
 )
 missing=()

@@ -1,0 +1,98 @@
+#include "daemon/config.h"
+
+#include <gtest/gtest.h>
+
+#include "testing/test_util.h"
+
+namespace ferry::daemon {
+namespace {
+
+using testing::TempDir;
+
+TEST(ConfigTest, ReadsJobsWithDefaultsAndOverrides) {
+  TempDir dir;
+  const std::string path = dir.Write("ferry.toml", R"(
+listen = "127.0.0.1:9500"
+state = "/var/lib/ferry"
+
+[[job]]
+name = "artifacts"
+watch = "/srv/artifacts"
+to = ["s3://dr/artifacts/", "/mnt/dr"]
+ref = "ci/artifacts"
+rpo = "2m"
+settle = 5
+tags = { team = "platform" }
+
+[[job]]
+name = "nightly"
+watch = "/srv/nightly"
+to = "/mnt/dr-nightly"
+ref = "ci/nightly"
+state = "/srv/state/nightly"
+compression = 9
+)");
+  JobOptions defaults;
+  defaults.schedule.rpo = 300;
+  defaults.schedule.max_delay = 11;
+  auto c = LoadConfig(path, defaults);
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->listen, "127.0.0.1:9500");
+  ASSERT_EQ(c->jobs.size(), 2u);
+  const JobOptions& a = c->jobs[0];
+  EXPECT_EQ(a.job, "artifacts");
+  EXPECT_EQ(a.tos, (std::vector<std::string>{"s3://dr/artifacts/", "/mnt/dr"}));
+  EXPECT_EQ(a.state_dir, "/var/lib/ferry/artifacts");
+  EXPECT_EQ(a.schedule.rpo, 120);
+  EXPECT_EQ(a.schedule.settle, 5);
+  EXPECT_EQ(a.schedule.max_delay, 11);  // from the defaults
+  ASSERT_EQ(a.push.tags.size(), 1u);
+  EXPECT_EQ(a.push.tags[0].second, "platform");
+  const JobOptions& n = c->jobs[1];
+  EXPECT_EQ(n.tos, std::vector<std::string>{"/mnt/dr-nightly"});
+  EXPECT_EQ(n.state_dir, "/srv/state/nightly");
+  EXPECT_EQ(n.push.zstd_level, 9);
+  EXPECT_EQ(n.schedule.rpo, 300);
+}
+
+// Every mistake names the file, the line and the key.
+TEST(ConfigTest, MistakesAreUsageErrorsThatSayWhere) {
+  TempDir dir;
+  struct {
+    const char* text;
+    const char* says;
+  } cases[] = {
+      {"[[job]]\nname = \"a\"\nwatch = \"/w\"\nto = \"/d\"\nref = \"r\"\nstate = \"/s\"\nrpoo = "
+       "\"5m\"\n",
+       "ferry.toml:7: job: unknown key 'rpoo'"},
+      {"[[job]]\nname = \"a\"\nwatch = \"/w\"\nto = \"/d\"\nref = \"r\"\nstate = \"/s\"\nrpo = "
+       "\"soon\"\n",
+       "ferry.toml:7: job 'a': rpo takes a duration"},
+      {"[[job]]\nname = \"a\"\nwatch = \"/w\"\nto = \"/d\"\nref = \"r\"\n", "needs state"},
+      {"[[job]]\nname = \"a\"\nto = \"/d\"\nref = \"r\"\n", "job 'a': needs watch"},
+      {"listen = 9464\n[[job]]\n", "listen must be a string"},
+      {"state = \"/s\"\n", "no [[job]]"},
+      {"[[job]\n", "ferry.toml:1:"},
+  };
+  for (const auto& c : cases) {
+    const std::string path = dir.Write("ferry.toml", c.text);
+    auto r = LoadConfig(path, JobOptions{});
+    ASSERT_FALSE(r.ok()) << c.text;
+    EXPECT_EQ(r.status().code(), Code::kUsage) << c.text;
+    EXPECT_NE(r.status().message().find(c.says), std::string::npos)
+        << r.status().message() << " / want: " << c.says;
+  }
+}
+
+TEST(ConfigTest, DurationsTakeUnits) {
+  EXPECT_EQ(*ParseDuration("--rpo", "90"), 90);
+  EXPECT_EQ(*ParseDuration("--rpo", "1.5s"), 1.5);
+  EXPECT_EQ(*ParseDuration("--rpo", "5m"), 300);
+  EXPECT_EQ(*ParseDuration("--rpo", "2h"), 7200);
+  EXPECT_EQ(*ParseDuration("--rpo", "1d"), 86400);
+  for (const char* bad : {"", "m", "-5s", "5x", "five"})
+    EXPECT_EQ(ParseDuration("--rpo", bad).status().code(), Code::kUsage) << bad;
+}
+
+}  // namespace
+}  // namespace ferry::daemon
