@@ -87,7 +87,7 @@ Status ReadJob(const std::string& path, const toml::table& t, const std::string&
                JobOptions* o) {
   RETURN_IF_ERROR(
       Unknown(path, t,
-              {"name", "watch", "to", "ref", "state", "settle", "max_delay", "rpo", "stall_after",
+              {"name", "watch", "to", "ref", "state", "settle", "interval", "rpo", "stall_after",
                "reconcile", "layout", "compression", "memory", "threads", "tags"},
               "job: "));
   if (!t.contains("name"))
@@ -121,7 +121,7 @@ Status ReadJob(const std::string& path, const toml::table& t, const std::string&
     const char* key;
     double* out;
   } durations[] = {{"settle", &o->schedule.settle},
-                   {"max_delay", &o->schedule.max_delay},
+                   {"interval", &o->schedule.interval},
                    {"rpo", &o->schedule.rpo},
                    {"stall_after", &o->schedule.stall_after},
                    {"reconcile", &o->reconcile_every}};

@@ -34,7 +34,7 @@ compression = 9
 )");
   JobOptions defaults;
   defaults.schedule.rpo = 300;
-  defaults.schedule.max_delay = 11;
+  defaults.schedule.interval = 11;
   auto c = LoadConfig(path, defaults);
   ASSERT_TRUE(c.ok()) << c.status().ToString();
   EXPECT_EQ(c->listen, "127.0.0.1:9500");
@@ -45,7 +45,7 @@ compression = 9
   EXPECT_EQ(a.state_dir, "/var/lib/ferry/artifacts");
   EXPECT_EQ(a.schedule.rpo, 120);
   EXPECT_EQ(a.schedule.settle, 5);
-  EXPECT_EQ(a.schedule.max_delay, 11);  // from the defaults
+  EXPECT_EQ(a.schedule.interval, 11);  // from the defaults
   ASSERT_EQ(a.push.tags.size(), 1u);
   EXPECT_EQ(a.push.tags[0].second, "platform");
   const JobOptions& n = c->jobs[1];

@@ -20,14 +20,12 @@ void Scheduler::Changed(const std::string& path, double now) {
   auto [it, added] = pending_.try_emplace(path, Pending{now, now, false});
   it->second.last_event = now;
   it->second.writing = false;
-  last_event_ = now;
 }
 
 void Scheduler::Writing(const std::string& path, double now) {
   auto [it, added] = pending_.try_emplace(path, Pending{now, now, true});
   it->second.last_event = now;
   it->second.writing = true;
-  last_event_ = now;
 }
 
 void Scheduler::Restore(const std::string& path, const Pending& p) {
@@ -37,17 +35,14 @@ void Scheduler::Restore(const std::string& path, const Pending& p) {
 
 bool Scheduler::Due(double now) const {
   if (pending_.empty() || now < retry_at_ || source_missing_) return false;
-  double oldest = now;
-  bool ready = false;
-  for (const auto& [path, p] : pending_) {
-    oldest = std::min(oldest, p.first_seen);
-    ready |= !HeldBack(p, now);
-  }
-  if (!ready) return false;
-  return now - last_event_ >= opts_.settle || now - oldest >= opts_.max_delay;
+  if (now - last_begin_ < opts_.interval) return false;
+  for (const auto& [path, p] : pending_)
+    if (!HeldBack(p, now)) return true;
+  return false;
 }
 
 std::set<std::string> Scheduler::Begin(double now) {
+  last_begin_ = now;
   std::set<std::string> held;
   for (const auto& [path, p] : pending_)
     if (path != kWholeTree && HeldBack(p, now)) held.insert(path);

@@ -9,9 +9,9 @@
 //     for writing (up to `open_quiet` without a write) or changed less than
 //     `settle` ago, so a half-written artifact is never shipped; the next
 //     build takes it.
-//   - A build is cut when something settled is pending and the tree has been
-//     quiet for `settle`, or the oldest pending change is `max_delay` old
-//     (while changes keep flowing).
+//   - A build is cut when something settled is pending, at most once per
+//     `interval` (while changes keep flowing, one build per interval: a
+//     change waits at most settle + interval + the cycle's own time).
 //   - A failed cycle is retried after a backoff (2 s doubling to 60 s, with
 //     jitter from the caller), the pending changes kept.
 #pragma once
@@ -25,7 +25,7 @@ namespace ferry::daemon {
 
 struct SchedulerOptions {
   double settle = 2;         // seconds a file must be unchanged (and closed)
-  double max_delay = 30;     // a build at least this often while changes flow
+  double interval = 5;       // at most one build this often
   double rpo = 300;          // lag over this: /health fails
   double stall_after = 600;  // pending work and no success for this long: stalled
   // A file open for writing (or created and not closed) but unchanged this
@@ -82,7 +82,7 @@ class Scheduler {
 
   SchedulerOptions opts_;
   std::map<std::string, Pending> pending_;
-  double last_event_ = -1e300;  // any event
+  double last_begin_ = -1e300;  // when the last cycle began
   double last_success_ = -1;    // -1: none yet
   double started_ = -1;         // first call that saw time
   double retry_at_ = 0;         // after a failure

@@ -8,7 +8,7 @@ namespace {
 SchedulerOptions Opts() {
   SchedulerOptions o;
   o.settle = 2;
-  o.max_delay = 30;
+  o.interval = 5;
   o.rpo = 60;
   o.stall_after = 120;
   return o;
@@ -21,7 +21,7 @@ TEST(SchedulerTest, NothingPendingIsNeverDueAndHasNoLag) {
   EXPECT_TRUE(s.Evaluate(100).ok);
 }
 
-TEST(SchedulerTest, AChangeIsDueOnceTheTreeIsQuietForTheSettleTime) {
+TEST(SchedulerTest, AChangeIsDueOnceItSettled) {
   Scheduler s(Opts());
   s.Changed("a.bin", 100);
   EXPECT_FALSE(s.Due(101));  // 1 s quiet: not settled
@@ -54,16 +54,19 @@ TEST(SchedulerTest, AFileLeftOpenWithoutWritesIsTakenAfterOpenQuiet) {
   EXPECT_TRUE(s.Begin(161).empty());
 }
 
-TEST(SchedulerTest, ChangesThatKeepFlowingStillGetABuildEveryMaxDelay) {
+TEST(SchedulerTest, ChangesThatKeepFlowingGetOneBuildPerInterval) {
   Scheduler s(Opts());
-  for (int t = 100; t < 131; t++) s.Changed("f" + std::to_string(t), t);
-  // Never quiet for 2 s, but the oldest change is 30 s old at 130.
-  EXPECT_FALSE(s.Due(129.5));
-  EXPECT_TRUE(s.Due(130.5));
-  auto held = s.Begin(130.5);
-  EXPECT_TRUE(held.count("f130"));   // changed 0.5 s ago
-  EXPECT_TRUE(held.count("f129"));   // 1.5 s ago
-  EXPECT_FALSE(held.count("f128"));  // 2.5 s ago: settled
+  for (int t = 100; t < 103; t++) s.Changed("f" + std::to_string(t), t);
+  // Never quiet, but f100 has settled by 102: a build, holding back the rest.
+  ASSERT_TRUE(s.Due(102.5));
+  auto held = s.Begin(102.5);
+  EXPECT_TRUE(held.count("f102"));   // changed 0.5 s ago
+  EXPECT_TRUE(held.count("f101"));   // 1.5 s ago
+  EXPECT_FALSE(held.count("f100"));  // 2.5 s ago: settled
+  s.Succeeded(102.5, held, 103);
+  for (int t = 103; t < 110; t++) s.Changed("f" + std::to_string(t), t);
+  EXPECT_FALSE(s.Due(107));  // settled changes wait for the interval (5 s since 102.5)
+  EXPECT_TRUE(s.Due(107.6));
 }
 
 TEST(SchedulerTest, AChangeDuringTheCycleStaysPending) {

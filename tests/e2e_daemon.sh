@@ -19,7 +19,7 @@ trap cleanup EXIT
 # start_daemon NAME ARGS...: runs the daemon in the background; sets PID, PORT.
 start_daemon() {
   local name=$1; shift
-  "$FERRY" daemon --listen 127.0.0.1:0 --json --settle 1s "$@" >"$W/$name.out" 2>"$W/$name.err" &
+  "$FERRY" daemon --listen 127.0.0.1:0 --json --settle 1s --interval 1s "$@" >"$W/$name.out" 2>"$W/$name.err" &
   PID=$!
   PIDS+=("$PID")
   PORT=""

@@ -11,7 +11,7 @@ struct DaemonArgs {
   daemon::JobOptions job;  // from the flags: the one job, or every job's defaults
   std::string config, listen = "127.0.0.1:9464";
   std::vector<std::string> tags;
-  std::string settle = "2s", max_delay = "30s", rpo = "5m", stall_after = "10m", reconcile = "1h";
+  std::string settle = "2s", interval = "5s", rpo = "5m", stall_after = "10m", reconcile = "1h";
   int level = 3;
   size_t memory_mib = 256;
   unsigned threads = 0;
@@ -27,7 +27,7 @@ Status JobFromFlags(const DaemonArgs& a, const Context& ctx, daemon::JobOptions*
     const std::string& text;
     double* out;
   } durations[] = {{"--settle", a.settle, &o->schedule.settle},
-                   {"--max-delay", a.max_delay, &o->schedule.max_delay},
+                   {"--interval", a.interval, &o->schedule.interval},
                    {"--rpo", a.rpo, &o->schedule.rpo},
                    {"--stall-after", a.stall_after, &o->schedule.stall_after},
                    {"--reconcile", a.reconcile, &o->reconcile_every}};
@@ -104,8 +104,8 @@ Runner AddDaemonCommand(CLI::App* app, const Context* ctx) {
   d->add_option("--job", o.job, "Name of this job in metrics and logs")->capture_default_str();
   d->add_option("--settle", a->settle, "A file is taken once closed and unchanged this long")
       ->capture_default_str();
-  d->add_option("--max-delay", a->max_delay,
-                "While changes keep flowing, record a build at least this often")
+  d->add_option("--interval", a->interval,
+                "At most one build this often (a change waits at most settle + interval)")
       ->capture_default_str();
   d->add_option("--rpo", a->rpo, "RPO target: /health fails while the lag is over it")
       ->capture_default_str();

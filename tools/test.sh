@@ -58,6 +58,8 @@ export RGW_CONF=$RGW_DIR/ceph.conf  # for tests that administer the server (quot
 
 echo "== benchmark suite smoke run (peers on the same data, S3 scenarios on this RGW; no timing is asserted)"
 bash bench/suite.sh --smoke --json "$(mktemp -d)/bench-smoke.json"
+echo "== daemon RPO bench, smoke run (ferry daemon vs an aws s3 sync loop on RGW; no timing is asserted)"
+bash bench/daemon_rpo.sh --smoke --json "$(mktemp -d)/rpo-smoke.json"
 
 echo "== unit + end-to-end tests (local store and S3)"
 ctest --test-dir build --output-on-failure
