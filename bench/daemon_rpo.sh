@@ -33,7 +33,7 @@ LARGE=$((SMOKE ? 4 << 20 : 32 << 20))
 IDLE=$((SMOKE ? 5 : 30))
 W=$(mktemp -d "${TMPDIR:-/tmp}/ferry-rpo-XXXXXX")
 PIDS=()
-trap 'for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null; done; rm -rf "$W"' EXIT
+trap 'for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done; rm -rf "$W"' EXIT
 AWS=(aws --endpoint-url "$S3_ENDPOINT")
 BUCKET=ferry-rpo-$RANDOM$RANDOM
 "${AWS[@]}" s3 mb "s3://$BUCKET" >/dev/null

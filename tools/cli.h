@@ -55,6 +55,7 @@ Runner AddPushCommand(CLI::App* app, const Context* ctx);
 Runner AddVerifyCommand(CLI::App* app, const Context* ctx);
 Runner AddRestoreCommand(CLI::App* app, const Context* ctx);
 Runner AddDaemonCommand(CLI::App* app, const Context* ctx);
+Runner AddWhoamiCommand(CLI::App* app, const Context* ctx);
 
 // --tag key=value arguments, in order.
 Status ParseTags(const std::vector<std::string>& args,

@@ -36,6 +36,7 @@ int Main(int argc, char** argv) {
   commands.emplace_back("verify", AddVerifyCommand(&app, &ctx));
   commands.emplace_back("restore", AddRestoreCommand(&app, &ctx));
   commands.emplace_back("daemon", AddDaemonCommand(&app, &ctx));
+  commands.emplace_back("whoami", AddWhoamiCommand(&app, &ctx));
 
   // --json anywhere: errors, usage errors included, come as JSON on stdout too.
   bool json_errors = false;
@@ -62,7 +63,7 @@ int Main(int argc, char** argv) {
           continue;
         }
         msg = "unknown command '" + std::string(a) +
-              "'; the commands are push, verify, restore, daemon "
+              "'; the commands are push, verify, restore, daemon, whoami "
               "(ferry --help)";
         break;
       }

@@ -17,16 +17,14 @@ Result<S3Config> S3ConfigFromEnvironment(const StoreOptions& opts) {
   const AwsFiles files = AwsFilesFromEnvironment();
   const std::string& profile = files.profile;
   auto conf = ReadIni(files.config_path);
-  std::vector<std::unique_ptr<CredentialsProvider>> chain;
-  chain.push_back(EnvironmentProvider());
-  chain.push_back(ProfileProvider(files.credentials_path, profile));
-  c.credentials = std::make_shared<CredentialsCache>(ChainProvider(std::move(chain)));
-  // Fail before anything is opened or created, naming where Ferry looked.
-  RETURN_IF_ERROR(c.credentials->Get().status());
   c.region = !Env("AWS_REGION").empty()           ? Env("AWS_REGION")
              : !Env("AWS_DEFAULT_REGION").empty() ? Env("AWS_DEFAULT_REGION")
              : !conf[profile]["region"].empty()   ? conf[profile]["region"]
                                                   : "us-east-1";
+  c.credentials = std::make_shared<CredentialsCache>(DefaultChain(files, c.region));
+  // Fail before anything is opened or created, naming every source tried.
+  RETURN_IF_ERROR(c.credentials->Get().status());
+  LogDebug("AWS credentials from " + c.credentials->source());
   c.endpoint = !opts.endpoint_url.empty()               ? opts.endpoint_url
                : !Env("AWS_ENDPOINT_URL_S3").empty()    ? Env("AWS_ENDPOINT_URL_S3")
                : !Env("AWS_ENDPOINT_URL").empty()       ? Env("AWS_ENDPOINT_URL")

@@ -14,7 +14,7 @@ class Environment final : public CredentialsProvider {
     c.keys = {Env("AWS_ACCESS_KEY_ID"), Env("AWS_SECRET_ACCESS_KEY"), Env("AWS_SESSION_TOKEN")};
     c.source = Describe();
     if (c.keys.access_key_id.empty() && c.keys.secret_access_key.empty())
-      return Status::NotFound("no credentials in the environment");
+      return Status::NotFound("environment: AWS_ACCESS_KEY_ID is not set");
     if (c.keys.access_key_id.empty() || c.keys.secret_access_key.empty())
       return Status::Auth(std::string("the environment sets ") +
                           (c.keys.access_key_id.empty() ? "AWS_SECRET_ACCESS_KEY but not "
@@ -34,7 +34,7 @@ class Profile final : public CredentialsProvider {
   Result<Credentials> Fetch() override {
     IniFile ini = ReadIni(path_);
     auto it = ini.find(profile_);
-    if (it == ini.end()) return Status::NotFound("no profile " + profile_ + " in " + path_);
+    if (it == ini.end()) return Status::NotFound("profile " + profile_ + ": not in " + path_);
     auto& p = it->second;
     Credentials c;
     c.keys = {p["aws_access_key_id"], p["aws_secret_access_key"], p["aws_session_token"]};
@@ -65,12 +65,16 @@ class Chain final : public CredentialsProvider {
   explicit Chain(std::vector<std::unique_ptr<CredentialsProvider>> providers)
       : providers_(std::move(providers)) {}
   Result<Credentials> Fetch() override {
+    std::string tried;
     for (const auto& p : providers_) {
       auto c = p->Fetch();
       if (c.ok() || c.status().code() != Code::kNotFound) return c;
+      tried += "\n  - " + c.status().message();
     }
-    return Status::Auth("no AWS credentials: looked in " + Describe() +
-                        "; set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE");
+    return Status::Auth(
+        "no AWS credentials found; tried, in order:" + tried +
+        "\nset AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, AWS_PROFILE, or run where a role is "
+        "provided (web identity, container, instance)");
   }
   std::string Describe() const override {
     std::string d;
@@ -80,6 +84,56 @@ class Chain final : public CredentialsProvider {
 
  private:
   std::vector<std::unique_ptr<CredentialsProvider>> providers_;
+};
+
+class SharedFiles final : public CredentialsProvider {
+ public:
+  SharedFiles(AwsFiles files, std::string region)
+      : files_(std::move(files)), region_(std::move(region)) {}
+  Result<Credentials> Fetch() override {
+    auto st = ProfileProvider(files_.credentials_path, files_.profile)->Fetch();
+    if (st.ok() || st.status().code() != Code::kNotFound) return st;
+    IniFile conf = ReadIni(files_.config_path);
+    auto it = conf.find(files_.profile);
+    if (it == conf.end())
+      return Status::NotFound("profile " + files_.profile + ": not in " + files_.credentials_path +
+                              " or " + files_.config_path);
+    auto& p = it->second;
+    const std::string where = "profile " + files_.profile + " in " + files_.config_path;
+    if (!p["aws_access_key_id"].empty())
+      return ProfileProvider(files_.config_path, files_.profile)->Fetch();
+    if (!p["credential_process"].empty())
+      return ProcessProvider(p["credential_process"], where)->Fetch();
+    if (!p["web_identity_token_file"].empty())
+      return WebIdentityProvider(p["web_identity_token_file"], p["role_arn"],
+                                 p["role_session_name"], StsEndpoint(region_), where)
+          ->Fetch();
+    if (!p["role_arn"].empty())
+      return Status::Auth(where + " assumes role " + p["role_arn"] +
+                          " through source_profile: STS AssumeRole is not supported by this "
+                          "ferry yet; use web identity, credential_process or static keys");
+    return Status::NotFound(where + ": no credentials, credential_process or web identity");
+  }
+  std::string Describe() const override { return "profile " + files_.profile; }
+
+ private:
+  AwsFiles files_;
+  std::string region_;
+};
+
+class EnvWebIdentity final : public CredentialsProvider {
+ public:
+  explicit EnvWebIdentity(std::string region) : region_(std::move(region)) {}
+  Result<Credentials> Fetch() override {
+    return WebIdentityProvider(Env("AWS_WEB_IDENTITY_TOKEN_FILE"), Env("AWS_ROLE_ARN"),
+                               Env("AWS_ROLE_SESSION_NAME"), StsEndpoint(region_),
+                               "AWS_WEB_IDENTITY_TOKEN_FILE")
+        ->Fetch();
+  }
+  std::string Describe() const override { return "web identity (AWS_WEB_IDENTITY_TOKEN_FILE)"; }
+
+ private:
+  std::string region_;
 };
 
 }  // namespace
@@ -92,6 +146,20 @@ std::unique_ptr<CredentialsProvider> ProfileProvider(std::string path, std::stri
 }
 std::unique_ptr<CredentialsProvider> StaticProvider(AwsCredentials keys) {
   return std::make_unique<Fixed>(std::move(keys));
+}
+std::unique_ptr<CredentialsProvider> SharedFilesProvider(const AwsFiles& files,
+                                                         const std::string& region) {
+  return std::make_unique<SharedFiles>(files, region);
+}
+std::unique_ptr<CredentialsProvider> DefaultChain(const AwsFiles& files,
+                                                  const std::string& region) {
+  std::vector<std::unique_ptr<CredentialsProvider>> chain;
+  chain.push_back(EnvironmentProvider());
+  chain.push_back(std::make_unique<EnvWebIdentity>(region));
+  chain.push_back(SharedFilesProvider(files, region));
+  chain.push_back(ContainerProvider());
+  chain.push_back(InstanceMetadataProvider());
+  return ChainProvider(std::move(chain));
 }
 std::unique_ptr<CredentialsProvider> ChainProvider(
     std::vector<std::unique_ptr<CredentialsProvider>> providers) {
@@ -122,6 +190,16 @@ Result<AwsCredentials> CredentialsCache::Get() {
   Status st = fresh.take_status();
   if (st.code() == Code::kNotFound) st = Status::Auth(st.message());
   return st;
+}
+
+std::string CredentialsCache::source() const {
+  std::lock_guard<std::mutex> l(mu_);
+  return cached_ ? cached_->source : "";
+}
+
+std::optional<Clock::time_point> CredentialsCache::expiry() const {
+  std::lock_guard<std::mutex> l(mu_);
+  return cached_ ? cached_->expiry : std::nullopt;
 }
 
 uint64_t CredentialsCache::fetches() const {

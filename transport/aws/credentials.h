@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "transport/aws/config.h"
 #include "transport/sigv4.h"
 #include "util/status.h"
 
@@ -41,6 +42,37 @@ std::unique_ptr<CredentialsProvider> EnvironmentProvider();
 // aws_access_key_id, aws_secret_access_key, aws_session_token of `profile`
 // in the shared credentials file at `path` (read again on every Fetch).
 std::unique_ptr<CredentialsProvider> ProfileProvider(std::string path, std::string profile);
+// The profile of `files` in both shared files: static keys in the
+// credentials file (or the config file), else in the config file
+// credential_process, or web_identity_token_file with role_arn. role_arn with
+// source_profile (STS AssumeRole) is refused with a message (not built yet).
+std::unique_ptr<CredentialsProvider> SharedFilesProvider(const AwsFiles& files,
+                                                         const std::string& region);
+// AWS_CONTAINER_CREDENTIALS_RELATIVE_URI (ECS, CodeBuild) or _FULL_URI with
+// AWS_CONTAINER_AUTHORIZATION_TOKEN or _TOKEN_FILE (EKS Pod Identity); read
+// at every Fetch. A FULL_URI over http must be loopback or the agent's.
+std::unique_ptr<CredentialsProvider> ContainerProvider();
+// EC2 instance metadata, IMDSv2 only (token PUT, then the role's
+// credentials), 1 s timeouts. AWS_EC2_METADATA_SERVICE_ENDPOINT moves it,
+// AWS_EC2_METADATA_DISABLED=true turns it off.
+std::unique_ptr<CredentialsProvider> InstanceMetadataProvider();
+// STS AssumeRoleWithWebIdentity at `sts_endpoint` with the token in
+// `token_file` (read again at every refresh). `where` names the setting
+// ("AWS_WEB_IDENTITY_TOKEN_FILE", "profile ci in ~/.aws/config").
+std::unique_ptr<CredentialsProvider> WebIdentityProvider(std::string token_file,
+                                                         std::string role_arn,
+                                                         std::string session_name,
+                                                         std::string sts_endpoint,
+                                                         std::string where);
+// Runs `command` (sh -c) and reads the credentials JSON it prints (Version 1).
+std::unique_ptr<CredentialsProvider> ProcessProvider(std::string command, std::string where);
+// The chain the AWS SDKs use: environment, web identity from the
+// environment, the shared files' profile, container, instance metadata.
+std::unique_ptr<CredentialsProvider> DefaultChain(const AwsFiles& files, const std::string& region);
+// AWS_ENDPOINT_URL_STS, else AWS_ENDPOINT_URL, else https://sts.REGION.amazonaws.com.
+std::string StsEndpoint(const std::string& region);
+// "2026-12-02T08:00:00Z" (fractions and +00:00 accepted).
+Result<Clock::time_point> ParseAwsTime(const std::string& s);
 // Fixed credentials (tests, and callers that already hold keys).
 std::unique_ptr<CredentialsProvider> StaticProvider(AwsCredentials keys);
 // The first provider that has credentials. A provider's error other than
@@ -59,6 +91,10 @@ class CredentialsCache {
                             std::function<Clock::time_point()> now = Clock::now);
   Result<AwsCredentials> Get();
   std::string Describe() const { return provider_->Describe(); }
+  // Where the current credentials came from ("" before the first Get).
+  std::string source() const;
+  // When they expire (none: they do not).
+  std::optional<Clock::time_point> expiry() const;
   uint64_t fetches() const;  // how often the provider was asked (for tests and metrics)
 
  private:

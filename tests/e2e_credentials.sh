@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# The AWS credential chain end to end: a push to the real RGW through each
+# source with no static keys in the environment, `ferry whoami` naming the
+# source, credentials refreshed in the middle of a long upload, and no
+# secret in any output. The container endpoint, instance metadata (IMDSv2)
+# and STS are small local servers (tests/cred_server.py) that hand out the
+# RGW user's real keys with short expiry times: those protocols' real
+# endpoints are out of reach here. Needs S3_ENDPOINT (tools/test.sh).
+# usage: e2e_credentials.sh PATH/TO/ferry
+set -uo pipefail
+FERRY=$(realpath "$1")
+HERE=$(cd "$(dirname "$0")" && pwd)
+if [ -z "${S3_ENDPOINT:-}" ]; then echo "e2e_credentials: needs S3_ENDPOINT (run via tools/test.sh)"; exit 77; fi
+W=$(mktemp -d "${TMPDIR:-/tmp}/ferry-creds-XXXXXX")
+PIDS=()
+trap 'for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done; rm -rf "$W"' EXIT
+# shellcheck source=tests/lib.sh
+. "$HERE/lib.sh"
+KEY=$AWS_ACCESS_KEY_ID SECRET=$AWS_SECRET_ACCESS_KEY
+AWS=(aws --endpoint-url "$S3_ENDPOINT")
+BUCKET=ferry-creds-$RANDOM$RANDOM
+"${AWS[@]}" s3 mb "s3://$BUCKET" >/dev/null
+mkdir -p "$W/src"
+head -c $((2 << 20)) /dev/urandom >"$W/src/app.bin"
+echo "config" >"$W/src/app.conf"
+
+# serve MODE EXPIRES [TOKEN]: starts a credential server; sets SPORT.
+serve() {
+  SPORT=$((20000 + RANDOM % 20000))
+  python3 "$HERE/cred_server.py" "$1" "$SPORT" "$KEY" "$SECRET" "$2" "$W/$1.log" "${3:-}" &
+  PIDS+=($!)
+  for _ in $(seq 1 50); do
+    curl -s -o /dev/null "http://127.0.0.1:$SPORT/" && return 0
+    sleep 0.1
+  done
+}
+# nokeys CMD...: runs CMD with no static keys and no shared files.
+nokeys() {
+  env -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY -u AWS_SESSION_TOKEN -u AWS_PROFILE \
+    AWS_SHARED_CREDENTIALS_FILE="$W/none" AWS_CONFIG_FILE="$W/none" \
+    AWS_EC2_METADATA_SERVICE_ENDPOINT=http://127.0.0.1:1 AWS_ENDPOINT_URL="$S3_ENDPOINT" "$@"
+}
+no_secret() { ! grep -qF "$SECRET" "$W/out" "$W/err"; }
+
+echo "# no source at all: one error naming every source tried"
+expect_exit "push with no credentials anywhere" 11 nokeys "$FERRY" push "$W/src" --to "s3://$BUCKET/none/"
+for s in "environment:" "web identity:" "profile default:" "container:" "instance metadata:"; do
+  check "  ... names $s" grep -q "$s" "$W/err"
+done
+
+echo "# container credentials (CodeBuild/ECS: relative URI; EKS Pod Identity: full URI + token file)"
+serve container 3600 "pod-token-1"
+echo "pod-token-1" >"$W/pod-token"
+CONT=(AWS_CONTAINER_CREDENTIALS_FULL_URI="http://127.0.0.1:$SPORT/creds" AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE="$W/pod-token")
+expect_exit "ferry whoami" 0 nokeys env "${CONT[@]}" "$FERRY" whoami --json
+check "  ... names the container source" test "$(json .source)" = "container credentials"
+check "  ... masks the key, shows the expiry" test "$(json .access_key_id)" != "$KEY" -a "$(json .expires)" != null
+check "  ... and no secret" no_secret
+expect_exit "push through container credentials" 0 nokeys env "${CONT[@]}" "$FERRY" push "$W/src" --to "s3://$BUCKET/container/" --ref app/main --json
+check "  ... no secret in the report or the log" no_secret
+"${AWS[@]}" s3 cp "s3://$BUCKET/container/app.bin" "$W/dl" >/dev/null 2>&1
+check "  ... the object downloads byte-identical" cmp -s "$W/src/app.bin" "$W/dl"
+echo "wrong" >"$W/pod-token"
+expect_exit "a rejected pod token is an auth error" 11 nokeys env "${CONT[@]}" "$FERRY" whoami
+
+echo "# instance metadata, IMDSv2 (EC2 runners)"
+serve imds 3600
+expect_exit "push through instance metadata" 0 nokeys env AWS_EC2_METADATA_SERVICE_ENDPOINT="http://127.0.0.1:$SPORT" "$FERRY" push "$W/src" --to "s3://$BUCKET/imds/" --ref app/main
+expect_exit "  ... whoami names the role" 0 nokeys env AWS_EC2_METADATA_SERVICE_ENDPOINT="http://127.0.0.1:$SPORT" "$FERRY" whoami
+check "  ... (dr-replicator)" grep -q "instance metadata (role dr-replicator)" "$W/out"
+
+echo "# web identity (GitHub/GitLab OIDC, EKS IRSA): STS AssumeRoleWithWebIdentity"
+serve sts 3600 "oidc-token-abc"
+echo "oidc-token-abc" >"$W/oidc"
+WEB=(AWS_WEB_IDENTITY_TOKEN_FILE="$W/oidc" AWS_ROLE_ARN="arn:aws:iam::123456789012:role/ci-dr" AWS_ENDPOINT_URL_STS="http://127.0.0.1:$SPORT/")
+expect_exit "push through web identity" 0 nokeys env "${WEB[@]}" "$FERRY" push "$W/src" --to "s3://$BUCKET/web/" --ref app/main
+check "  ... STS was asked for the role" grep -q "sts arn:aws:iam::123456789012:role/ci-dr" "$W/sts.log"
+printf '[profile ci]\nweb_identity_token_file = %s\nrole_arn = arn:aws:iam::123456789012:role/from-profile\n' "$W/oidc" >"$W/config"
+expect_exit "push through a profile's web_identity_token_file" 0 nokeys env AWS_CONFIG_FILE="$W/config" AWS_PROFILE=ci AWS_ENDPOINT_URL_STS="http://127.0.0.1:$SPORT/" "$FERRY" push "$W/src" --to "s3://$BUCKET/web2/" --ref app/main
+echo "expired-token" >"$W/oidc"
+expect_exit "an STS refusal is an auth error" 11 nokeys env "${WEB[@]}" "$FERRY" whoami
+check "  ... with STS's message" grep -q "InvalidIdentityToken: bad token" "$W/err"
+
+echo "# credential_process (a profile that runs a helper)"
+printf '#!/bin/sh\nprintf %s\n' "'{\"Version\":1,\"AccessKeyId\":\"$KEY\",\"SecretAccessKey\":\"$SECRET\"}'" >"$W/helper.sh"
+chmod +x "$W/helper.sh"
+printf '[profile proc]\ncredential_process = %s\n' "$W/helper.sh" >"$W/config2"
+expect_exit "push through credential_process" 0 nokeys env AWS_CONFIG_FILE="$W/config2" AWS_PROFILE=proc "$FERRY" push "$W/src" --to "s3://$BUCKET/proc/" --ref app/main
+check "  ... no secret in the output" no_secret
+
+echo "# credentials that expire during a long upload are refreshed before they lapse"
+head -c $((300 << 20)) /dev/urandom >"$W/src/big.bin"
+: >"$W/container.log"
+serve container 301 ""  # expire 5 min 1 s after each fetch: refreshed once 1 s has passed
+expect_exit "a push that outlives its first credentials" 0 nokeys env AWS_CONTAINER_CREDENTIALS_FULL_URI="http://127.0.0.1:$SPORT/creds" "$FERRY" push "$W/src" --to "s3://$BUCKET/refresh/" --ref app/main --json
+check "  ... fetched them more than once (refreshed mid-push)" test "$(grep -c container "$W/container.log")" -ge 2
+"${AWS[@]}" s3 cp "s3://$BUCKET/refresh/big.bin" "$W/big.dl" >/dev/null 2>&1
+check "  ... and the large object is byte-identical" cmp -s "$W/src/big.bin" "$W/big.dl"
+
+finish e2e_credentials
