@@ -14,6 +14,7 @@
 #include "engine/stat_cache.h"
 #include "manifest/manifest.h"
 #include "transport/object_store.h"
+#include "util/progress.h"
 #include "util/status.h"
 
 namespace ferry {
@@ -123,6 +124,7 @@ struct VerifyOptions {
   // read_only: report only, write nothing.
   bool read_only = false;
   const CancelToken* cancel = nullptr;  // once cancelled: stops, returns kInterrupted
+  ProgressMeter* progress = nullptr;    // bytes rehashed of the total (--quick: objects)
 };
 
 struct ChunkProblem {
@@ -168,6 +170,7 @@ struct RestoreOptions {
   // Once cancelled: no further file is started; files in progress are not
   // renamed into place; returns kInterrupted. The next restore completes it.
   const CancelToken* cancel = nullptr;
+  ProgressMeter* progress = nullptr;  // bytes written or found identical, of the build's
 };
 
 struct RestoreReport {

@@ -118,6 +118,7 @@ Status RestoreFile(ChunkSource* source, const Digest& manifest, int root, const 
   ASSIGN_OR_RETURN(Fd dir, OpenParent(root, e.path, &name));
   const uint32_t mode = RestoredMode(e, opts);
   if (AlreadyRestored(dir.get(), name, e, mode)) {
+    Advance(opts.progress, e.size);
     std::lock_guard<std::mutex> l(*mu);
     report->files_unchanged++;
     return Status::OK();
@@ -144,6 +145,7 @@ Status RestoreFile(ChunkSource* source, const Digest& manifest, int root, const 
       return fail(st.WithContext(e.path));
     }
     sha.Update(data);
+    Advance(opts.progress, data.size());
     st = WriteAll(fd.get(), data, e.path);
     if (!st.ok())
       return fail(Status(st.code() == Code::kNoSpace ? Code::kNoSpace : Code::kTargetUnwritable,
@@ -355,6 +357,11 @@ Status RestoreFrom(ObjectStore* store, ChunkSource* source, const RestoreOptions
     } else if (e.type == EntryType::kFile) {
       files.push_back(&e);
     }
+  }
+  if (opts.progress) {
+    uint64_t total = 0;
+    for (const FileEntry* f : files) total += f->size;
+    opts.progress->total = total;
   }
   unsigned n = IoThreadCount(opts.threads ? opts.threads : source->PreferredConcurrency());
   ParallelFor(

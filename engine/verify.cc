@@ -117,6 +117,12 @@ Status VerifyFrom(ObjectStore* store, ChunkSource* source, const VerifyOptions& 
     }
   }
 
+  if (opts.progress) {
+    uint64_t total = 0;
+    for (const auto& w : work) total += opts.quick ? 1 : w.file->chunks[w.chunk].size;
+    opts.progress->bytes = !opts.quick;
+    opts.progress->total = total;
+  }
   // Fetch and rehash, in parallel.
   std::atomic<uint64_t> bytes{0};
   std::mutex mu;
@@ -133,6 +139,7 @@ Status VerifyFrom(ObjectStore* store, ChunkSource* source, const VerifyOptions& 
         // a byte flipped on the network is not reported as a damaged store.
         if (!opts.quick && st.data_loss())
           st = source->Fetch(*w.manifest, *w.file, w.chunk, w.offset, &data);
+        Advance(opts.progress, opts.quick ? 1 : w.file->chunks[w.chunk].size);
         if (st.ok()) {
           if (!opts.quick) bytes += w.file->chunks[w.chunk].size;
         } else if (st.code() != Code::kInterrupted) {

@@ -176,4 +176,13 @@ check "  ... peak RSS under 64 MiB + 24 MiB for the program ($(tail -1 "$W/rss")
 expect_exit "a 400 MiB file with a 32 MiB budget" 0 /usr/bin/time -f "%M" -o "$W/rss" "$FERRY" push "$W/src2" --to "$W/dr-small" --memory 32 --compression 0 --json
 check "  ... peak RSS under 32 MiB + 24 MiB ($(tail -1 "$W/rss") KiB)" test "$(tail -1 "$W/rss")" -lt $(((32 + 24) * 1024))
 
+echo "# progress in a CI log (stderr not a terminal): a line every --progress-every seconds"
+mkdir -p "$W/prog"
+head -c $((24 << 20)) /dev/urandom >"$W/prog/a.bin"
+expect_exit "push --progress lines" 0 "$FERRY" push "$W/prog" --to "$W/prog-store" --ref p/q --compression 19 --progress lines --progress-every 0.2
+check "  ... prints lines with done, total, percent and rate" grep -Eq "push: [0-9.]+ [KMG]?i?B of 24.0 MiB \([0-9]+%\), .*/s" "$W/err"
+expect_exit "push -q prints no progress" 0 "$FERRY" -q push "$W/prog" --to "$W/prog-store" --ref p/q --rehash --compression 19 --progress lines --progress-every 0.2
+check "  ... none" test ! -s "$W/err"
+expect_exit "--progress with a bad mode is a usage error" 2 "$FERRY" --progress sometimes verify --store "$W/prog-store" --all
+
 finish e2e

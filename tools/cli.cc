@@ -50,31 +50,62 @@ int Output::Fail(const Status& st) {
   return static_cast<int>(st.code());
 }
 
-Progress::Progress(bool enabled, uint64_t total, std::atomic<uint64_t>* done)
-    : enabled_(enabled && isatty(STDERR_FILENO)), total_(total), done_(done) {
-  if (enabled_) thread_ = std::thread([this] { Loop(); });
+Progress::Progress(const Context& ctx, std::string command, const ProgressMeter* meter,
+                   bool enabled)
+    : every_(std::max(ctx.progress_every, 0.2)), command_(std::move(command)), meter_(meter) {
+  if (!enabled || ctx.quiet || ctx.progress == "none") return;
+  if (ctx.progress == "tty" || (ctx.progress == "auto" && isatty(STDERR_FILENO)))
+    mode_ = Mode::kTty;
+  else
+    mode_ = Mode::kLines;
+  thread_ = std::thread([this] { Loop(); });
 }
 
 Progress::~Progress() {
-  if (!enabled_) return;
+  if (mode_ == Mode::kNone) return;
   {
     std::lock_guard<std::mutex> l(mu_);
     stop_ = true;
   }
   cv_.notify_all();
   thread_.join();
-  std::fprintf(stderr, "\r\033[K");
+  if (mode_ == Mode::kTty) std::fprintf(stderr, "\r\033[K");
+}
+
+std::string Progress::Line(double s) const {
+  const uint64_t d = meter_->done.load(), total = meter_->total.load();
+  const bool bytes = meter_->bytes.load();
+  auto amount = [&](uint64_t v) { return bytes ? Human(v) : std::to_string(v) + " objects"; };
+  const double rate = d / std::max(s, 1e-3);
+  std::string line = amount(d);
+  if (total > 0) {
+    char pct[16];
+    std::snprintf(pct, sizeof pct, " (%.0f%%)", 100.0 * std::min(d, total) / total);
+    line += " of " + amount(total) + pct;
+  }
+  line +=
+      ", " +
+      (bytes ? Human(static_cast<uint64_t>(rate)) : std::to_string(static_cast<uint64_t>(rate))) +
+      "/s";
+  if (total > d && rate > 0) {
+    char eta[32];
+    std::snprintf(eta, sizeof eta, ", ETA %.0f s", (total - d) / rate);
+    line += eta;
+  }
+  return line;
 }
 
 void Progress::Loop() {
   auto t0 = std::chrono::steady_clock::now();
+  auto period = mode_ == Mode::kTty ? std::chrono::milliseconds(200)
+                                    : std::chrono::milliseconds(static_cast<int>(every_ * 1000));
   std::unique_lock<std::mutex> l(mu_);
-  while (!cv_.wait_for(l, std::chrono::milliseconds(200), [&] { return stop_; })) {
+  while (!cv_.wait_for(l, period, [&] { return stop_; })) {
     double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    uint64_t d = done_->load();
-    std::fprintf(stderr, "\r\033[Kferry: %s of %s (%.0f%%), %s/s", Human(d).c_str(),
-                 Human(total_).c_str(), total_ ? 100.0 * d / total_ : 100.0,
-                 Human(static_cast<uint64_t>(d / std::max(s, 1e-3))).c_str());
+    if (mode_ == Mode::kTty)
+      std::fprintf(stderr, "\r\033[Kferry %s: %s", command_.c_str(), Line(s).c_str());
+    else
+      LogInfo(command_ + ": " + Line(s));
   }
 }
 

@@ -18,6 +18,7 @@
 
 #include "transport/s3_store.h"
 #include "util/cancel.h"
+#include "util/progress.h"
 #include "util/status.h"
 
 namespace ferry::cli {
@@ -29,6 +30,8 @@ struct Context {
   StoreOptions store;  // --endpoint-url, --ca-bundle, --no-verify-ssl, --meta-prefix
   bool quiet = false;
   bool verbose = false;
+  std::string progress = "auto";  // --progress: auto, tty, lines, none
+  double progress_every = 5;      // --progress-every: seconds between lines
   CancelToken* cancel = nullptr;  // SIGINT/SIGTERM; set before a command runs
 };
 
@@ -67,16 +70,25 @@ json ErrorJson(const Status& st);
 json ErrorsJson(const std::vector<Status>& errors);
 
 // A "\r"-rewritten progress line on a TTY stderr, updated every 200 ms.
+// Progress of one command on stderr while it runs: on a terminal one line
+// rewritten in place (tty), elsewhere (a CI log) a line every
+// ctx.progress_every seconds with what is done, the rate and the time left
+// (lines); auto picks by whether stderr is a terminal; none, --quiet or
+// enabled=false print nothing.
 class Progress {
  public:
-  Progress(bool enabled, uint64_t total, std::atomic<uint64_t>* done);
+  Progress(const Context& ctx, std::string command, const ProgressMeter* meter,
+           bool enabled = true);
   ~Progress();
 
  private:
+  enum class Mode { kNone, kTty, kLines };
   void Loop();
-  bool enabled_;
-  uint64_t total_;
-  std::atomic<uint64_t>* done_;
+  std::string Line(double seconds) const;
+  Mode mode_ = Mode::kNone;
+  double every_;
+  std::string command_;
+  const ProgressMeter* meter_;
   std::thread thread_;
   std::mutex mu_;
   std::condition_variable cv_;

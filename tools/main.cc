@@ -15,6 +15,14 @@ int Main(int argc, char** argv) {
   Context ctx;
   app.add_flag("-q,--quiet", ctx.quiet, "Only errors on stderr");
   app.add_flag("-v,--verbose", ctx.verbose, "Debug logging");
+  app.add_option("--progress", ctx.progress,
+                 "Progress on stderr: auto (a line in place on a terminal, else a line every "
+                 "--progress-every seconds, as a CI log wants), tty, lines, none")
+      ->check(CLI::IsMember({"auto", "tty", "lines", "none"}))
+      ->capture_default_str();
+  app.add_option("--progress-every", ctx.progress_every, "Seconds between progress lines")
+      ->capture_default_str()
+      ->check(CLI::Range(0.2, 3600.0));
   std::string log_format = "text";
   app.add_option("--log-format", log_format,
                  "Log lines on stderr: text or json (one object a line)")
@@ -58,7 +66,7 @@ int Main(int argc, char** argv) {
         if (a.empty() || a[0] == '-') {
           if (a.find('=') == std::string_view::npos &&
               (a == "--endpoint-url" || a == "--ca-bundle" || a == "--meta-prefix" ||
-               a == "--log-format"))
+               a == "--log-format" || a == "--progress" || a == "--progress-every"))
             i++;  // its value
           continue;
         }

@@ -166,12 +166,13 @@ int RunPush(const PushArgs& a, const Context& ctx, Output* out) {
     targets.push_back(dests.back().get());
   }
 
-  std::atomic<uint64_t> done{0};
-  opts.progress_bytes = &done;
+  ProgressMeter meter;
+  opts.progress_bytes = &meter.done;
   std::vector<PushReport> reports;
   Status st;
   {
-    Progress p(progress, progress ? TotalSize(a.sources) : 0, &done);
+    if (progress) meter.total = TotalSize(a.sources);
+    Progress p(ctx, "push", &meter, progress);
     st = PushMulti(targets, opts, &reports);
   }
   json j = PushJson(a, opts, dests, reports, st);
@@ -212,7 +213,7 @@ Runner AddPushCommand(CLI::App* app, const Context* ctx) {
   push->add_option("--io", a->io, "Read backend: auto, uring, pread")
       ->capture_default_str()
       ->check(CLI::IsMember({"auto", "uring", "pread"}));
-  push->add_flag("--no-progress", a->no_progress, "No progress line");
+  push->add_flag("--no-progress", a->no_progress, "No progress (as --progress none)");
   a->opts.cache_dir = DefaultCacheDir();
   push->add_flag("--allow-empty", a->opts.allow_empty,
                  "Record a build with no files (refused by default: an empty build output is "

@@ -21,7 +21,13 @@ int RunRestore(const RestoreArgs& a, const Context& ctx, Output* out) {
   if (!dest.ok()) return out->Fail(dest.status());
   const std::string& to = opts.target;
   RestoreReport r;
-  Status st = Restore(dest->get(), opts, &r);
+  ProgressMeter meter;
+  opts.progress = &meter;
+  Status st;
+  {
+    Progress p(ctx, "restore", &meter);
+    st = Restore(dest->get(), opts, &r);
+  }
   json j;
   j["status"] = st.ok() ? "ok" : "error";
   j["manifest"] = DigestHex(r.manifest_id);

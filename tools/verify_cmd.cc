@@ -23,7 +23,13 @@ int RunVerify(const VerifyArgs& a, const Context& ctx, Output* out) {
   VerifyOptions opts = a.opts;
   opts.cancel = ctx.cancel;
   VerifyReport r;
-  Status st = Verify(dest->get(), opts, &r);
+  ProgressMeter meter;
+  opts.progress = &meter;
+  Status st;
+  {
+    Progress p(ctx, "verify", &meter);
+    st = Verify(dest->get(), opts, &r);
+  }
   json j;
   j["status"] = !st.ok() ? "failed" : quick ? "present" : "verified";
   j["quick"] = quick;
