@@ -14,6 +14,7 @@
 #include "engine/stat_cache.h"
 #include "manifest/manifest.h"
 #include "transport/object_store.h"
+#include "util/glob.h"
 #include "util/progress.h"
 #include "util/status.h"
 
@@ -39,6 +40,9 @@ struct PushOptions {
   // Once cancelled: stops reading and sending, records nothing, leaves
   // interrupted multipart uploads to be resumed, returns kInterrupted.
   const CancelToken* cancel = nullptr;
+  // --exclude / --include (util/glob.h): entries filtered out are not part of
+  // the build and are counted in `filtered`. Null: everything.
+  const PathFilter* filter = nullptr;
   // Files (relative paths, as in the manifest) to leave out of this build:
   // the daemon holds back files still being written. Counted in held_back.
   std::function<bool(const std::string& path)> hold_back;
@@ -65,6 +69,7 @@ struct PushReport {
   std::string io_backend;
   std::vector<std::string> skipped;  // special files not pushed
   uint64_t held_back = 0;            // files left out by PushOptions::hold_back
+  uint64_t filtered = 0;             // entries left out by PushOptions::filter
   std::vector<Status> file_errors;   // sources that could not be read
 };
 

@@ -262,6 +262,13 @@ Status SourceFailure(std::vector<Status> errors, const PushPlan& plan,
 // are found before a byte is sent, so a source error does not replace DR data.
 Status ListSources(const PushOptions& opts, PushPlan* plan, std::vector<PushReport>* reports) {
   ASSIGN_OR_RETURN(plan->walk, WalkSources(opts.sources));
+  if (opts.filter && !opts.filter->empty()) {
+    auto& entries = plan->walk.entries;
+    const size_t before = entries.size();
+    std::erase_if(entries,
+                  [&](const SourceEntry& e) { return !opts.filter->Included(e.entry.path); });
+    for (auto& r : *reports) r.filtered = before - entries.size();
+  }
   if (opts.hold_back) {
     auto& entries = plan->walk.entries;
     const size_t before = entries.size();
@@ -278,7 +285,13 @@ Status ListSources(const PushOptions& opts, PushPlan* plan, std::vector<PushRepo
     plan->file_entry.push_back(i);
     plan->file_stats.emplace_back(e.entry.path, e.stat);
   }
-  if (plan->files.empty() && !opts.allow_empty) return EmptyBuildError(opts.sources);
+  if (plan->files.empty() && !opts.allow_empty) {
+    if (!reports->empty() && (*reports)[0].filtered > 0)
+      return Status::SourceUnreadable(
+          "--exclude/--include left no file to push (" + std::to_string((*reports)[0].filtered) +
+          " entries filtered out); nothing was recorded and no ref moved: check the patterns");
+    return EmptyBuildError(opts.sources);
+  }
   if (!plan->writes_file_objects) return Status::OK();
   std::vector<Status> errors;
   for (const auto& f : plan->files) {

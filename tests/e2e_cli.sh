@@ -185,4 +185,17 @@ expect_exit "push -q prints no progress" 0 "$FERRY" -q push "$W/prog" --to "$W/p
 check "  ... none" test ! -s "$W/err"
 expect_exit "--progress with a bad mode is a usage error" 2 "$FERRY" --progress sometimes verify --store "$W/prog-store" --all
 
+echo "# --exclude / --include / --exclude-from (docs/filters.md)"
+mkdir -p "$W/flt/dist/js" "$W/flt/node_modules/pad" "$W/flt/debug"
+for f in dist/app.tar.gz dist/js/app.js dist/js/app.js.map node_modules/pad/index.js debug/app.tar.gz README; do echo "$f" >"$W/flt/$f"; done
+printf '# comments and blank lines are skipped\n\n*.map\n' >"$W/flt-excludes"
+expect_exit "push with filters" 0 "$FERRY" push "$W/flt" --to "$W/flt-store" --ref f/main --exclude node_modules/ --exclude-from "$W/flt-excludes" --exclude '/debug' --include 'debug/*.tar.gz' --json
+check "  ... counts what was filtered out" test "$(json .filtered)" -ge 3
+expect_exit "  ... restore" 0 "$FERRY" restore f/main --from "$W/flt-store" --to "$W/flt-r"
+check "  ... holds what the rules keep" test -e "$W/flt-r/dist/js/app.js" -a -e "$W/flt-r/dist/app.tar.gz" -a -e "$W/flt-r/README" -a -e "$W/flt-r/debug/app.tar.gz"
+check "  ... and not what they leave out" test ! -e "$W/flt-r/dist/js/app.js.map" -a ! -e "$W/flt-r/node_modules"
+expect_exit "filters that leave nothing are refused" 3 "$FERRY" push "$W/flt" --to "$W/flt-store" --ref f/main --exclude '*'
+check "  ... saying so" grep -q "left no file to push" "$W/err"
+expect_exit "an unreadable --exclude-from is a usage error" 2 "$FERRY" push "$W/flt" --to "$W/flt-store" --exclude-from "$W/no-such-file"
+
 finish e2e

@@ -21,7 +21,9 @@ struct PushArgs {
   int level = 3;
   size_t memory_mib = 256;
   unsigned threads = 0;
-  PushOptions opts;  // --allow-empty, --rehash, --cache-dir
+  PushOptions opts;   // --allow-empty, --rehash, --cache-dir
+  PathFilter filter;  // --exclude, --include, --exclude-from, in command-line order
+  Status filter_error;
 };
 
 uint64_t TotalSize(const std::vector<std::string>& roots) {
@@ -93,6 +95,7 @@ json PushJson(const PushArgs& a, const PushOptions& opts,
   j["seconds"] = seconds;
   j["io_backend"] = reports[0].io_backend;
   j["skipped"] = reports[0].skipped;
+  j["filtered"] = reports[0].filtered;  // entries left out by --exclude/--include
   j["errors"] = ErrorsJson(reports[0].file_errors);
   j["destinations"] = std::move(destinations);
   if (!st.ok()) j["error"] = ErrorJson(st);
@@ -143,6 +146,8 @@ int RunPush(const PushArgs& a, const Context& ctx, Output* out) {
   opts.ref = a.ref;
   opts.zstd_level = a.level;
   opts.cancel = ctx.cancel;
+  if (!a.filter_error.ok()) return out->Fail(a.filter_error);
+  opts.filter = &a.filter;
   if (Status t = ParseTags(a.tags, &opts.tags); !t.ok()) return out->Fail(t);
   if (!a.chunk_spec.empty()) {
     auto p = ParseChunkerParams(a.chunk_spec);
@@ -202,6 +207,26 @@ Runner AddPushCommand(CLI::App* app, const Context* ctx) {
                    "Build metadata key=value (repeatable): commit, pipeline, build")
       ->allow_extra_args(false);
   push->add_flag("--json", a->json, "Print a JSON report on stdout");
+  // Filters keep their command-line order: the last rule that matches decides.
+  push->add_option_function<std::string>(
+          "--exclude", [a](const std::string& p) { a->filter.Exclude(p); },
+          "Leave out paths matching this glob (repeatable; *, **, ?, [..]; docs/filters.md)")
+      ->trigger_on_parse()
+      ->allow_extra_args(false);
+  push->add_option_function<std::string>(
+          "--include", [a](const std::string& p) { a->filter.Include(p); },
+          "Take paths matching this glob back in (after an --exclude; repeatable)")
+      ->trigger_on_parse()
+      ->allow_extra_args(false);
+  push->add_option_function<std::string>(
+          "--exclude-from",
+          [a](const std::string& f) {
+            Status st = a->filter.ExcludeFrom(f);
+            if (!st.ok() && a->filter_error.ok()) a->filter_error = st;
+          },
+          "Exclude the patterns in FILE, one a line (# comments)")
+      ->trigger_on_parse()
+      ->allow_extra_args(false);
   push->add_option("--compression", a->level, "zstd level for stored chunks, 0 = none")
       ->capture_default_str()
       ->check(CLI::Range(0, 19));
