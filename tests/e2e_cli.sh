@@ -198,4 +198,16 @@ expect_exit "filters that leave nothing are refused" 3 "$FERRY" push "$W/flt" --
 check "  ... saying so" grep -q "left no file to push" "$W/err"
 expect_exit "an unreadable --exclude-from is a usage error" 2 "$FERRY" push "$W/flt" --to "$W/flt-store" --exclude-from "$W/no-such-file"
 
+echo "# CI reports: GitHub step summary and JUnit XML"
+export GITHUB_STEP_SUMMARY=$W/step-summary.md
+expect_exit "push --junit with a step summary" 0 "$FERRY" push "$W/flt" --to "$W/ci-store" --ref ci/main --junit "$W/push.xml"
+check "  ... the summary names the command, its status and the ref" grep -q "### ferry push: ok" "$GITHUB_STEP_SUMMARY"
+check "  ... the JUnit file has one passing case" python3 -c "import sys, xml.dom.minidom as m; d = m.parse(sys.argv[1]); t = d.getElementsByTagName('testsuite')[0]; sys.exit(not (t.getAttribute('tests') == '1' and t.getAttribute('failures') == '0'))" "$W/push.xml"
+chunk=$(find "$W/ci-store/chunks" -type f | head -1)
+printf 'x' >>"$chunk"
+expect_exit "verify of a damaged store --junit" 5 "$FERRY" verify --store "$W/ci-store" --all --junit "$W/verify.xml"
+check "  ... the JUnit case fails, naming the chunk" python3 -c "import sys, xml.dom.minidom as m; d = m.parse(sys.argv[1]); f = d.getElementsByTagName('failure'); sys.exit(not (f and 'corrupt' in f[0].firstChild.data))" "$W/verify.xml"
+check "  ... the summary lists the problem" grep -q "is corrupt" "$GITHUB_STEP_SUMMARY"
+unset GITHUB_STEP_SUMMARY
+
 finish e2e

@@ -109,6 +109,133 @@ void Progress::Loop() {
   }
 }
 
+namespace {
+
+std::string Scalar(const json& v) {
+  if (v.is_string()) return v.get<std::string>();
+  if (v.is_null()) return "-";
+  return v.dump();
+}
+
+std::string XmlEscape(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    switch (c) {
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '&':
+        out += "&amp;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      default:
+        out += c;
+    }
+  }
+  return out;
+}
+
+// Every problem a report lists: its error, file errors, manifest and chunk problems.
+std::vector<std::string> Problems(const json& r) {
+  std::vector<std::string> out;
+  if (r.contains("error") && r["error"].is_object()) out.push_back(Scalar(r["error"]["message"]));
+  for (const char* k : {"errors", "manifest_problems", "chunk_problems"})
+    if (r.contains(k) && r[k].is_array())
+      for (const auto& e : r[k])
+        out.push_back(e.is_object() ? Scalar(e.value("message", json())) : Scalar(e));
+  return out;
+}
+
+std::string Markdown(const std::string& command, const json& r) {
+  std::string md = "### ferry " + command + ": " + Scalar(r.value("status", json("?"))) + "\n\n";
+  md += "| | |\n|---|---|\n";
+  // Zero counters and empty fields are left out: a summary, not the report.
+  auto blank = [](const json& v) { return v.is_null() || (v.is_number() && v == 0); };
+  for (const auto& [k, v] : r.items())
+    if (!v.is_structured() && k != "status" && !blank(v))
+      md += "| " + k + " | " + Scalar(v) + " |\n";
+  if (r.contains("destinations") && r["destinations"].is_array() && !r["destinations"].empty()) {
+    const json& d = r["destinations"];
+    std::vector<std::string> cols;
+    for (const auto& [k, v] : d[0].items()) {
+      bool any = false;
+      for (const auto& row : d) any |= !blank(row.value(k, json()));
+      if (!v.is_structured() && any) cols.push_back(k);
+    }
+    md += "\n|";
+    for (const auto& c : cols) md += " " + c + " |";
+    md += "\n|";
+    for (size_t i = 0; i < cols.size(); i++) md += "---|";
+    md += "\n";
+    for (const auto& row : d) {
+      md += "|";
+      for (const auto& c : cols) md += " " + Scalar(row.value(c, json())) + " |";
+      md += "\n";
+    }
+  }
+  auto problems = Problems(r);
+  if (!problems.empty()) {
+    md += "\n**Problems**\n\n";
+    for (const auto& p : problems) md += "- " + p + "\n";
+  }
+  return md + "\n";
+}
+
+std::string Junit(const std::string& command, const json& r) {
+  struct Case {
+    std::string name, failure;
+  };
+  std::vector<Case> cases;
+  if (r.contains("destinations") && r["destinations"].is_array() && !r["destinations"].empty()) {
+    for (const auto& d : r["destinations"]) {
+      std::string fail;
+      if (d.value("status", "") != "ok")
+        fail = r.contains("error") ? Scalar(r["error"]["message"]) : "not recorded";
+      cases.push_back({command + " " + Scalar(d.value("store", json())), fail});
+    }
+  } else {
+    std::string what = r.contains("store") ? Scalar(r["store"]) : Scalar(r.value("target", json()));
+    std::string fail;
+    for (const auto& p : Problems(r)) fail += (fail.empty() ? "" : "\n") + p;
+    cases.push_back({command + " " + what, fail});
+  }
+  size_t failures = 0;
+  for (const auto& c : cases) failures += !c.failure.empty();
+  std::string x = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuite name=\"ferry " + command +
+                  "\" tests=\"" + std::to_string(cases.size()) + "\" failures=\"" +
+                  std::to_string(failures) + "\" time=\"" + Scalar(r.value("seconds", json(0))) +
+                  "\">\n";
+  for (const auto& c : cases) {
+    x += "  <testcase classname=\"ferry." + command + "\" name=\"" + XmlEscape(c.name) + "\"";
+    if (c.failure.empty()) {
+      x += "/>\n";
+    } else {
+      x += ">\n    <failure message=\"" + XmlEscape(c.failure.substr(0, c.failure.find('\n'))) +
+           "\">" + XmlEscape(c.failure) + "</failure>\n  </testcase>\n";
+    }
+  }
+  return x + "</testsuite>\n";
+}
+
+void WriteOrWarn(const std::string& path, const std::string& text, bool append, const char* what) {
+  FILE* f = std::fopen(path.c_str(), append ? "a" : "w");
+  if (!f || std::fputs(text.c_str(), f) < 0 || std::fclose(f) != 0)
+    LogWarn(std::string("could not write the ") + what + " " + path);
+}
+
+}  // namespace
+
+void ReportToCi(const std::string& command, const json& report, const std::string& junit_path) {
+  if (const char* summary = getenv("GITHUB_STEP_SUMMARY"); summary && *summary)
+    WriteOrWarn(summary, Markdown(command, report), /*append=*/true, "step summary");
+  if (!junit_path.empty()) WriteOrWarn(junit_path, Junit(command, report), false, "JUnit report");
+}
+
 Status ParseTags(const std::vector<std::string>& args,
                  std::vector<std::pair<std::string, std::string>>* tags) {
   for (const auto& t : args) {

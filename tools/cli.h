@@ -60,6 +60,14 @@ Runner AddRestoreCommand(CLI::App* app, const Context* ctx);
 Runner AddDaemonCommand(CLI::App* app, const Context* ctx);
 Runner AddWhoamiCommand(CLI::App* app, const Context* ctx);
 
+// For CI systems, from a command's JSON report: with $GITHUB_STEP_SUMMARY
+// set, a Markdown section appended to that file (the job's summary page);
+// with `junit_path`, a JUnit XML file (GitLab, Jenkins and CircleCI show
+// it): one test case per destination (push) or one for the command, failed
+// with the error or the problems found. A file that cannot be written is a
+// warning, not a failure of the command.
+void ReportToCi(const std::string& command, const json& report, const std::string& junit_path);
+
 // --tag key=value arguments, in order.
 Status ParseTags(const std::vector<std::string>& args,
                  std::vector<std::pair<std::string, std::string>>* tags);

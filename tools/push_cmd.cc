@@ -18,6 +18,7 @@ struct PushArgs {
   std::vector<std::string> sources, tos, tags;
   std::string ref, chunk_spec, io = "auto", layout;
   bool json = false, no_progress = false;
+  std::string junit;
   int level = 3;
   size_t memory_mib = 256;
   unsigned threads = 0;
@@ -181,6 +182,7 @@ int RunPush(const PushArgs& a, const Context& ctx, Output* out) {
     st = PushMulti(targets, opts, &reports);
   }
   json j = PushJson(a, opts, dests, reports, st);
+  ReportToCi("push", j, a.junit);
   if (a.json) out->PrintJson(j);
   for (const auto& s : reports[0].skipped)
     LogWarn("skipped " + s + " (not a regular file, symlink or directory)");
@@ -207,6 +209,7 @@ Runner AddPushCommand(CLI::App* app, const Context* ctx) {
                    "Build metadata key=value (repeatable): commit, pipeline, build")
       ->allow_extra_args(false);
   push->add_flag("--json", a->json, "Print a JSON report on stdout");
+  push->add_option("--junit", a->junit, "Write a JUnit XML report here (one test per destination)");
   // Filters keep their command-line order: the last rule that matches decides.
   push->add_option_function<std::string>(
           "--exclude", [a](const std::string& p) { a->filter.Exclude(p); },

@@ -45,6 +45,7 @@ int RunRestore(const RestoreArgs& a, const Context& ctx, Output* out) {
   j["seconds"] = r.seconds;
   j["errors"] = ErrorsJson(r.errors);
   if (!st.ok()) j["error"] = ErrorJson(st);
+  ReportToCi("restore", j, "");
   if (a.json) out->PrintJson(j);
   for (const auto& e : r.errors) std::fprintf(stderr, "ferry restore: %s\n", e.message().c_str());
   if (!r.extras.empty() && !r.extras_deleted && !quiet)

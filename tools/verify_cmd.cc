@@ -10,6 +10,7 @@ namespace {
 struct VerifyArgs {
   std::string store;
   bool json = false;
+  std::string junit;
   VerifyOptions opts;  // --ref, --all, --threads, --quick, --read-only
 };
 
@@ -54,6 +55,7 @@ int RunVerify(const VerifyArgs& a, const Context& ctx, Output* out) {
   for (const auto& [id, by] : r.superseded)
     j["superseded"].push_back(json{{"manifest", DigestHex(id)}, {"superseded_by", DigestHex(by)}});
   if (!st.ok()) j["error"] = ErrorJson(st);
+  ReportToCi("verify", j, a.junit);
   if (a.json) out->PrintJson(j);
   for (const auto& p : r.manifest_problems)
     std::fprintf(stderr, "ferry verify: %s\n", p.message().c_str());
@@ -99,6 +101,7 @@ Runner AddVerifyCommand(CLI::App* app, const Context* ctx) {
       ->allow_extra_args(false);
   verify->add_flag("--all", a->opts.all, "Every manifest and ref in the store");
   verify->add_flag("--json", a->json, "Print a JSON report on stdout");
+  verify->add_option("--junit", a->junit, "Write a JUnit XML report here");
   verify->add_option("--threads", a->opts.threads, "Parallel reads (default: two per core)");
   verify->add_flag("--quick", a->opts.quick,
                    "HEAD only: existence, size, stored checksums (no bytes read)");
