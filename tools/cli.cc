@@ -7,6 +7,7 @@
 #include <iostream>
 
 #include "util/log.h"
+#include "util/text.h"
 
 namespace ferry::cli {
 
@@ -115,29 +116,6 @@ std::string Scalar(const json& v) {
   if (v.is_string()) return v.get<std::string>();
   if (v.is_null()) return "-";
   return v.dump();
-}
-
-std::string XmlEscape(const std::string& s) {
-  std::string out;
-  for (char c : s) {
-    switch (c) {
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '&':
-        out += "&amp;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      default:
-        out += c;
-    }
-  }
-  return out;
 }
 
 // Every problem a report lists: its error, file errors, manifest and chunk problems.

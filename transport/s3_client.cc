@@ -15,6 +15,7 @@
 
 #include "crypto/hash.h"
 #include "util/log.h"
+#include "util/text.h"
 
 namespace ferry {
 
@@ -612,34 +613,6 @@ Status S3Client::CopyObject(const std::string& bucket, const std::string& src_ke
   auto resp = Send(r);
   return resp.ok() ? Status::OK() : resp.take_status();
 }
-
-namespace {
-std::string XmlEscape(const std::string& s) {
-  std::string out;
-  for (char c : s) {
-    switch (c) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      case '\'':
-        out += "&apos;";
-        break;
-      default:
-        out += c;
-    }
-  }
-  return out;
-}
-}  // namespace
 
 Result<std::string> S3Client::GetBucketVersioning(const std::string& bucket) {
   Request r;
