@@ -7,7 +7,8 @@ credential request to LOG. A small local server speaking the protocol, not
 AWS itself.
   container  GET /creds (checks Authorization: TOKEN if TOKEN is given)
   imds       IMDSv2: PUT /latest/api/token, then GET .../security-credentials/[ROLE]
-  sts        POST / Action=AssumeRoleWithWebIdentity (checks RoleArn and WebIdentityToken)
+  sts        POST / Action=AssumeRoleWithWebIdentity (checks RoleArn and WebIdentityToken),
+             or Action=AssumeRole (checks it is SigV4-signed for sts with KEY)
 usage: cred_server.py MODE PORT KEY SECRET EXPIRES LOG [TOKEN]
 """
 import datetime
@@ -66,16 +67,25 @@ class H(http.server.BaseHTTPRequestHandler):
     def do_POST(self):
         n = int(self.headers.get("Content-Length", "0"))
         form = urllib.parse.parse_qs(self.rfile.read(n).decode())
-        if MODE == "sts" and form.get("Action") == ["AssumeRoleWithWebIdentity"]:
-            if form.get("WebIdentityToken") != [TOKEN] or not form.get("RoleArn"):
-                return self.reply(403, "<ErrorResponse><Error><Code>InvalidIdentityToken</Code>"
-                                  "<Message>bad token</Message></Error></ErrorResponse>", "text/xml")
-            log("sts " + form["RoleArn"][0])
-            return self.reply(200, "<AssumeRoleWithWebIdentityResponse><AssumeRoleWithWebIdentityResult>"
-                              "<Credentials><AccessKeyId>%s</AccessKeyId><SecretAccessKey>%s</SecretAccessKey>"
-                              "<SessionToken></SessionToken><Expiration>%s</Expiration></Credentials>"
-                              "</AssumeRoleWithWebIdentityResult></AssumeRoleWithWebIdentityResponse>"
-                              % (KEY, SECRET, expiry()), "text/xml")
+        action = (form.get("Action") or [""])[0]
+        if MODE == "sts" and action in ("AssumeRole", "AssumeRoleWithWebIdentity"):
+            if action == "AssumeRole":
+                # SigV4-signed with the source's keys (the unit test checks the signature
+                # itself by signing again); here: signed for sts, with the source's key ID.
+                auth = self.headers.get("Authorization", "")
+                refused = not auth.startswith("AWS4-HMAC-SHA256 Credential=" + KEY + "/") or "/sts/aws4_request" not in auth
+                why = ("SignatureDoesNotMatch", "not signed for sts")
+            else:
+                refused = form.get("WebIdentityToken") != [TOKEN] or not form.get("RoleArn")
+                why = ("InvalidIdentityToken", "bad token")
+            if refused:
+                return self.reply(403, "<ErrorResponse><Error><Code>%s</Code><Message>%s</Message>"
+                                  "</Error></ErrorResponse>" % why, "text/xml")
+            log(("sts-assume " if action == "AssumeRole" else "sts ") + form["RoleArn"][0])
+            return self.reply(200, "<%sResponse><%sResult><Credentials><AccessKeyId>%s</AccessKeyId>"
+                              "<SecretAccessKey>%s</SecretAccessKey><SessionToken></SessionToken>"
+                              "<Expiration>%s</Expiration></Credentials></%sResult></%sResponse>"
+                              % (action, action, KEY, SECRET, expiry(), action, action), "text/xml")
         self.reply(400, "{}")
 
     def log_message(self, *a):

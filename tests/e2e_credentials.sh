@@ -81,6 +81,14 @@ echo "expired-token" >"$W/oidc"
 expect_exit "an STS refusal is an auth error" 11 nokeys env "${WEB[@]}" "$FERRY" whoami
 check "  ... with STS's message" grep -q "InvalidIdentityToken: bad token" "$W/err"
 
+echo "# a profile's role_arn with source_profile: STS AssumeRole, signed with the source's keys"
+printf '[base]\naws_access_key_id = %s\naws_secret_access_key = %s\n' "$KEY" "$SECRET" >"$W/credentials"
+printf '[profile deploy]\nrole_arn = arn:aws:iam::123456789012:role/dr-writer\nsource_profile = base\n' >"$W/config3"
+expect_exit "push through an assumed role" 0 nokeys env AWS_SHARED_CREDENTIALS_FILE="$W/credentials" AWS_CONFIG_FILE="$W/config3" AWS_PROFILE=deploy AWS_ENDPOINT_URL_STS="http://127.0.0.1:$SPORT/" "$FERRY" push "$W/src" --to "s3://$BUCKET/assumed/" --ref app/main
+check "  ... STS was asked, with a signed request" grep -q "sts-assume arn:aws:iam::123456789012:role/dr-writer" "$W/sts.log"
+expect_exit "  ... whoami names the role" 0 nokeys env AWS_SHARED_CREDENTIALS_FILE="$W/credentials" AWS_CONFIG_FILE="$W/config3" AWS_PROFILE=deploy AWS_ENDPOINT_URL_STS="http://127.0.0.1:$SPORT/" "$FERRY" whoami
+check "  ... (assumed role)" grep -q "assumed role arn:aws:iam::123456789012:role/dr-writer" "$W/out"
+
 echo "# credential_process (a profile that runs a helper)"
 printf '#!/bin/sh\nprintf %s\n' "'{\"Version\":1,\"AccessKeyId\":\"$KEY\",\"SecretAccessKey\":\"$SECRET\"}'" >"$W/helper.sh"
 chmod +x "$W/helper.sh"

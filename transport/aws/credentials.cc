@@ -88,8 +88,8 @@ class Chain final : public CredentialsProvider {
 
 class SharedFiles final : public CredentialsProvider {
  public:
-  SharedFiles(AwsFiles files, std::string region)
-      : files_(std::move(files)), region_(std::move(region)) {}
+  SharedFiles(AwsFiles files, std::string region, int depth = 0)
+      : files_(std::move(files)), region_(std::move(region)), depth_(depth) {}
   Result<Credentials> Fetch() override {
     auto st = ProfileProvider(files_.credentials_path, files_.profile)->Fetch();
     if (st.ok() || st.status().code() != Code::kNotFound) return st;
@@ -100,6 +100,7 @@ class SharedFiles final : public CredentialsProvider {
                               " or " + files_.config_path);
     auto& p = it->second;
     const std::string where = "profile " + files_.profile + " in " + files_.config_path;
+    if (!p["role_arn"].empty() && p["web_identity_token_file"].empty()) return AssumeRole(p, where);
     if (!p["aws_access_key_id"].empty())
       return ProfileProvider(files_.config_path, files_.profile)->Fetch();
     if (!p["credential_process"].empty())
@@ -108,17 +109,44 @@ class SharedFiles final : public CredentialsProvider {
       return WebIdentityProvider(p["web_identity_token_file"], p["role_arn"],
                                  p["role_session_name"], StsEndpoint(region_), where)
           ->Fetch();
-    if (!p["role_arn"].empty())
-      return Status::Auth(where + " assumes role " + p["role_arn"] +
-                          " through source_profile: STS AssumeRole is not supported by this "
-                          "ferry yet; use web identity, credential_process or static keys");
     return Status::NotFound(where + ": no credentials, credential_process or web identity");
   }
   std::string Describe() const override { return "profile " + files_.profile; }
 
  private:
+  // role_arn with source_profile or credential_source: STS AssumeRole.
+  Result<Credentials> AssumeRole(std::map<std::string, std::string>& p, const std::string& where) {
+    std::unique_ptr<CredentialsProvider> source;
+    if (!p["source_profile"].empty()) {
+      if (depth_ >= 4)
+        return Status::Auth(where + ": source_profile chains more than 4 deep (a loop?)");
+      AwsFiles src = files_;
+      src.profile = p["source_profile"];
+      // A source profile's own role_arn is assumed too (role chaining), but
+      // one that names itself uses its static keys (as the AWS CLI does).
+      if (src.profile == files_.profile)
+        source = ProfileProvider(files_.credentials_path, src.profile);
+      else
+        source = std::make_unique<SharedFiles>(src, region_, depth_ + 1);
+    } else if (p["credential_source"] == "Environment") {
+      source = EnvironmentProvider();
+    } else if (p["credential_source"] == "Ec2InstanceMetadata") {
+      source = InstanceMetadataProvider();
+    } else if (p["credential_source"] == "EcsContainer") {
+      source = ContainerProvider();
+    } else {
+      return Status::Auth(where +
+                          " sets role_arn without source_profile or a credential_source "
+                          "of Environment, Ec2InstanceMetadata or EcsContainer");
+    }
+    return AssumeRoleProvider(std::move(source), p["role_arn"], p["role_session_name"],
+                              p["external_id"], StsEndpoint(region_), region_, where)
+        ->Fetch();
+  }
+
   AwsFiles files_;
   std::string region_;
+  int depth_;
 };
 
 class EnvWebIdentity final : public CredentialsProvider {

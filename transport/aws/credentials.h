@@ -44,8 +44,9 @@ std::unique_ptr<CredentialsProvider> EnvironmentProvider();
 std::unique_ptr<CredentialsProvider> ProfileProvider(std::string path, std::string profile);
 // The profile of `files` in both shared files: static keys in the
 // credentials file (or the config file), else in the config file
-// credential_process, or web_identity_token_file with role_arn. role_arn with
-// source_profile (STS AssumeRole) is refused with a message (not built yet).
+// credential_process, web_identity_token_file with role_arn, or role_arn with
+// source_profile (another profile, up to 4 deep) or credential_source
+// (Environment, Ec2InstanceMetadata, EcsContainer): STS AssumeRole.
 std::unique_ptr<CredentialsProvider> SharedFilesProvider(const AwsFiles& files,
                                                          const std::string& region);
 // AWS_CONTAINER_CREDENTIALS_RELATIVE_URI (ECS, CodeBuild) or _FULL_URI with
@@ -64,6 +65,11 @@ std::unique_ptr<CredentialsProvider> WebIdentityProvider(std::string token_file,
                                                          std::string session_name,
                                                          std::string sts_endpoint,
                                                          std::string where);
+// STS AssumeRole at `sts_endpoint`, SigV4-signed with `source`'s credentials
+// (a profile's source_profile or credential_source); `external_id` may be "".
+std::unique_ptr<CredentialsProvider> AssumeRoleProvider(
+    std::unique_ptr<CredentialsProvider> source, std::string role_arn, std::string session_name,
+    std::string external_id, std::string sts_endpoint, std::string region, std::string where);
 // Runs `command` (sh -c) and reads the credentials JSON it prints (Version 1).
 std::unique_ptr<CredentialsProvider> ProcessProvider(std::string command, std::string where);
 // The chain the AWS SDKs use: environment, web identity from the

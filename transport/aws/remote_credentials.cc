@@ -13,9 +13,11 @@
 #include <pugixml.hpp>
 #include <sstream>
 
+#include "crypto/hash.h"
 #include "transport/aws/config.h"
 #include "transport/aws/credentials.h"
 #include "transport/aws/http.h"
+#include "transport/sigv4.h"
 
 namespace ferry {
 
@@ -127,6 +129,36 @@ class InstanceMetadata final : public CredentialsProvider {
   std::string Describe() const override { return "instance metadata (IMDSv2)"; }
 };
 
+// The credentials in an STS answer (AssumeRole, AssumeRoleWithWebIdentity),
+// or an auth error with STS's own code and message.
+Result<Credentials> StsCredentials(const HttpReply& r, const std::string& action,
+                                   const std::string& sts, const std::string& role,
+                                   const std::string& source) {
+  pugi::xml_document doc;
+  doc.load_string(r.body.c_str());
+  if (r.status != 200) {
+    auto err = doc.select_node("//Error");
+    std::string code = err ? err.node().child_value("Code") : "";
+    std::string msg = err ? err.node().child_value("Message") : "";
+    return Status::Auth("STS " + action + " at " + sts + " for " + role + " failed: HTTP " +
+                        std::to_string(r.status) + (code.empty() ? "" : " " + code) +
+                        (msg.empty() ? "" : ": " + msg));
+  }
+  auto cn = doc.select_node("//Credentials");
+  if (!cn) return Status::Auth("STS at " + sts + " answered without Credentials");
+  Credentials c;
+  c.source = source;
+  c.keys.access_key_id = cn.node().child_value("AccessKeyId");
+  c.keys.secret_access_key = cn.node().child_value("SecretAccessKey");
+  c.keys.session_token = cn.node().child_value("SessionToken");
+  if (c.keys.access_key_id.empty() || c.keys.secret_access_key.empty())
+    return Status::Auth("STS at " + sts + " answered without AccessKeyId or SecretAccessKey");
+  if (std::string e = cn.node().child_value("Expiration"); !e.empty()) {
+    ASSIGN_OR_RETURN(c.expiry, ParseAwsTime(e));
+  }
+  return c;
+}
+
 class WebIdentity final : public CredentialsProvider {
  public:
   WebIdentity(std::string token_file, std::string role_arn, std::string session, std::string sts,
@@ -157,29 +189,7 @@ class WebIdentity final : public CredentialsProvider {
         HttpReply r,
         HttpRequest("POST", sts_, {{"Content-Type", "application/x-www-form-urlencoded"}}, body,
                     10000));
-    pugi::xml_document doc;
-    doc.load_string(r.body.c_str());
-    if (r.status != 200) {
-      auto err = doc.select_node("//Error");
-      std::string code = err ? err.node().child_value("Code") : "";
-      std::string msg = err ? err.node().child_value("Message") : "";
-      return Status::Auth("STS AssumeRoleWithWebIdentity at " + sts_ + " for " + role_arn_ +
-                          " failed: HTTP " + std::to_string(r.status) +
-                          (code.empty() ? "" : " " + code) + (msg.empty() ? "" : ": " + msg));
-    }
-    auto cn = doc.select_node("//Credentials");
-    if (!cn) return Status::Auth("STS at " + sts_ + " answered without Credentials");
-    Credentials c;
-    c.source = Describe();
-    c.keys.access_key_id = cn.node().child_value("AccessKeyId");
-    c.keys.secret_access_key = cn.node().child_value("SecretAccessKey");
-    c.keys.session_token = cn.node().child_value("SessionToken");
-    if (c.keys.access_key_id.empty() || c.keys.secret_access_key.empty())
-      return Status::Auth("STS at " + sts_ + " answered without AccessKeyId or SecretAccessKey");
-    if (std::string e = cn.node().child_value("Expiration"); !e.empty()) {
-      ASSIGN_OR_RETURN(c.expiry, ParseAwsTime(e));
-    }
-    return c;
+    return StsCredentials(r, "AssumeRoleWithWebIdentity", sts_, role_arn_, Describe());
   }
   std::string Describe() const override {
     return "web identity (" + where_ + (role_arn_.empty() ? "" : ", role " + role_arn_) + ")";
@@ -187,6 +197,59 @@ class WebIdentity final : public CredentialsProvider {
 
  private:
   std::string token_file_, role_arn_, session_, sts_, where_;
+};
+
+// STS AssumeRole, signed (SigV4, service "sts") with the source's credentials.
+class AssumeRole final : public CredentialsProvider {
+ public:
+  AssumeRole(std::unique_ptr<CredentialsProvider> source, std::string role_arn, std::string session,
+             std::string external_id, std::string sts, std::string region, std::string where)
+      : source_(std::move(source)),
+        role_arn_(std::move(role_arn)),
+        session_(std::move(session)),
+        external_id_(std::move(external_id)),
+        sts_(std::move(sts)),
+        region_(std::move(region)),
+        where_(std::move(where)) {}
+
+  Result<Credentials> Fetch() override {
+    auto src = source_->Fetch();
+    if (!src.ok())
+      return Status::Auth(where_ + ": the credentials to assume " + role_arn_ + " with (" +
+                          source_->Describe() + "): " + src.status().message());
+    std::string body = "Action=AssumeRole&Version=2011-06-15&RoleArn=" + UrlEncode(role_arn_) +
+                       "&RoleSessionName=" + UrlEncode(session_);
+    if (!external_id_.empty()) body += "&ExternalId=" + UrlEncode(external_id_);
+    const std::string rest =
+        sts_.substr(sts_.find("://") == std::string::npos ? 0 : sts_.find("://") + 3);
+    const std::string host = rest.substr(0, rest.find('/'));
+    const std::string path =
+        rest.find('/') == std::string::npos ? "/" : rest.substr(rest.find('/'));
+    const std::string date = AmzDate(time(nullptr));
+    SigV4Request req{"POST",
+                     path,
+                     {},
+                     {{"content-type", "application/x-www-form-urlencoded"},
+                      {"host", host},
+                      {"x-amz-date", date}},
+                     DigestHex(Sha256::Of(body))};
+    if (!src->keys.session_token.empty())
+      req.headers.emplace_back("x-amz-security-token", src->keys.session_token);
+    SigV4Result sig = SignV4(req, src->keys, region_, "sts", date);
+    std::vector<std::pair<std::string, std::string>> headers;
+    for (const auto& [k, v] : req.headers)
+      if (k != "host") headers.emplace_back(k, v);
+    headers.emplace_back("Authorization", sig.authorization);
+    ASSIGN_OR_RETURN(HttpReply r, HttpRequest("POST", sts_, headers, body, 10000));
+    return StsCredentials(r, "AssumeRole", sts_, role_arn_, Describe());
+  }
+  std::string Describe() const override {
+    return "assumed role " + role_arn_ + " (" + where_ + ")";
+  }
+
+ private:
+  std::unique_ptr<CredentialsProvider> source_;
+  std::string role_arn_, session_, external_id_, sts_, region_, where_;
 };
 
 class Process final : public CredentialsProvider {
@@ -245,6 +308,14 @@ std::unique_ptr<CredentialsProvider> WebIdentityProvider(std::string token_file,
   return std::make_unique<WebIdentity>(std::move(token_file), std::move(role_arn),
                                        std::move(session_name), std::move(sts_endpoint),
                                        std::move(where));
+}
+std::unique_ptr<CredentialsProvider> AssumeRoleProvider(
+    std::unique_ptr<CredentialsProvider> source, std::string role_arn, std::string session_name,
+    std::string external_id, std::string sts_endpoint, std::string region, std::string where) {
+  if (session_name.empty()) session_name = "ferry-" + std::to_string(time(nullptr));
+  return std::make_unique<AssumeRole>(std::move(source), std::move(role_arn),
+                                      std::move(session_name), std::move(external_id),
+                                      std::move(sts_endpoint), std::move(region), std::move(where));
 }
 std::unique_ptr<CredentialsProvider> ProcessProvider(std::string command, std::string where) {
   return std::make_unique<Process>(std::move(command), std::move(where));

@@ -4,8 +4,10 @@
 
 #include <thread>
 
+#include "crypto/hash.h"
 #include "testing/test_util.h"
 #include "transport/aws/credentials.h"
+#include "transport/sigv4.h"
 
 namespace ferry {
 namespace {
@@ -227,6 +229,74 @@ TEST(DefaultChainTest, AProfileWithCredentialProcessIsUsed) {
   ASSERT_TRUE(c.ok()) << c.status().ToString();
   EXPECT_EQ(c->keys.access_key_id, "AKIDCONF");
   EXPECT_NE(c->source.find("credential_process"), std::string::npos);
+}
+
+// The STS stand-in checks the request's SigV4 signature by signing it again
+// with the source profile's keys: a request signed with other keys, or a
+// body changed after signing, would be refused.
+TEST(AssumeRoleProviderTest, ASourceProfilesRoleIsAssumedWithASignedRequest) {
+  TempDir dir;
+  const std::string creds = dir.Write(
+      "credentials", "[base]\naws_access_key_id = AKIDBASE\naws_secret_access_key = basesecret\n");
+  std::string body, action;
+  bool signature_ok = false;
+  LocalServer sts([&](httplib::Server* s) {
+    s->Post("/", [&](const httplib::Request& req, httplib::Response& res) {
+      body = req.body;
+      const std::string auth = req.get_header_value("Authorization");
+      const std::string date = req.get_header_value("x-amz-date");
+      SigV4Request again{"POST",
+                         "/",
+                         {},
+                         {{"content-type", req.get_header_value("Content-Type")},
+                          {"host", req.get_header_value("Host")},
+                          {"x-amz-date", date}},
+                         DigestHex(Sha256::Of(req.body))};
+      SigV4Result want = SignV4(again, {"AKIDBASE", "basesecret", ""}, "eu-west-1", "sts", date);
+      signature_ok = auth == want.authorization;
+      res.set_content(
+          "<AssumeRoleResponse><AssumeRoleResult><Credentials><AccessKeyId>ASIAROLE</AccessKeyId>"
+          "<SecretAccessKey>rs</SecretAccessKey><SessionToken>rt</SessionToken>"
+          "<Expiration>2030-01-01T00:00:00Z</Expiration></Credentials></AssumeRoleResult>"
+          "</AssumeRoleResponse>",
+          "text/xml");
+    });
+  });
+  const std::string conf =
+      dir.Write("config",
+                "[profile deploy]\nrole_arn = arn:aws:iam::123456789012:role/dr-writer\n"
+                "source_profile = base\nexternal_id = ext-1\n");
+  ScopedEnv env({{"AWS_SHARED_CREDENTIALS_FILE", creds},
+                 {"AWS_CONFIG_FILE", conf},
+                 {"AWS_PROFILE", "deploy"},
+                 {"AWS_ENDPOINT_URL_STS", sts.url() + "/"}});
+  unsetenv("AWS_ACCESS_KEY_ID");
+  unsetenv("AWS_SECRET_ACCESS_KEY");
+  unsetenv("AWS_WEB_IDENTITY_TOKEN_FILE");
+  auto c = DefaultChain(AwsFilesFromEnvironment(), "eu-west-1")->Fetch();
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->keys.access_key_id, "ASIAROLE");
+  EXPECT_TRUE(signature_ok) << "the AssumeRole request was not signed with the source's keys";
+  EXPECT_NE(body.find("Action=AssumeRole&"), std::string::npos) << body;
+  EXPECT_NE(body.find("ExternalId=ext-1"), std::string::npos) << body;
+  EXPECT_NE(c->source.find("assumed role arn:aws:iam::123456789012:role/dr-writer"),
+            std::string::npos);
+}
+
+TEST(AssumeRoleProviderTest, ARoleWithoutASourceIsRefusedNamingTheProfile) {
+  TempDir dir;
+  const std::string conf =
+      dir.Write("config", "[profile deploy]\nrole_arn = arn:aws:iam::1:role/x\n");
+  ScopedEnv env({{"AWS_SHARED_CREDENTIALS_FILE", dir.path() + "/none"},
+                 {"AWS_CONFIG_FILE", conf},
+                 {"AWS_PROFILE", "deploy"}});
+  unsetenv("AWS_ACCESS_KEY_ID");
+  unsetenv("AWS_SECRET_ACCESS_KEY");
+  unsetenv("AWS_WEB_IDENTITY_TOKEN_FILE");
+  auto c = DefaultChain(AwsFilesFromEnvironment(), "us-east-1")->Fetch();
+  EXPECT_EQ(c.status().code(), Code::kAuth);
+  EXPECT_NE(c.status().message().find("profile deploy"), std::string::npos);
+  EXPECT_NE(c.status().message().find("source_profile"), std::string::npos);
 }
 
 }  // namespace
