@@ -8,7 +8,8 @@ set -uo pipefail
 FERRY=$(realpath "$1")
 DOC=$(realpath "$2")
 W=$(mktemp -d "${TMPDIR:-/tmp}/ferry-recipes-XXXXXX")
-trap 'rm -rf "$W"' EXIT
+PIDS=()
+trap 'for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done; rm -rf "$W"' EXIT
 # shellcheck source=tests/lib.sh
 . "$(dirname "$0")/lib.sh"
 export FERRY_CACHE_DIR=$W/cache
@@ -22,19 +23,33 @@ recipe() {
     on && /# ferry-recipe-end/ { exit }
     on { print substr($0, indent + 1) }' "$DOC"
 }
+# The credentials recipe NAME's CI system provides (docs/ci-recipes.md), as
+# VAR=VALUE words: no static keys except where the system exports them
+# (GitHub's configure-aws-credentials action). The endpoints are the local
+# stand-ins started below.
+creds() {
+  case $1 in
+    gitlab) echo "AWS_ROLE_ARN=arn:aws:iam::123456789012:role/ci-dr-writer AWS_ENDPOINT_URL_STS=http://127.0.0.1:$STS_PORT/" ;;
+    jenkins) echo "AWS_EC2_METADATA_SERVICE_ENDPOINT=http://127.0.0.1:$IMDS_PORT" ;;
+    codebuild) echo "AWS_CONTAINER_CREDENTIALS_FULL_URI=http://127.0.0.1:$CONTAINER_PORT/creds" ;;
+    *) echo "AWS_ACCESS_KEY_ID=$AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY=$AWS_SECRET_ACCESS_KEY" ;;
+  esac
+}
 # run NAME DIR VAR=VALUE...: runs recipe NAME in DIR with only those CI
-# variables (plus PATH, HOME and the S3 settings) in the environment.
+# variables (plus PATH, HOME, the S3 endpoint and the credentials its CI
+# system provides) in the environment.
 run() {
   local name=$1 dir=$2
   shift 2
   recipe "$name" >"$W/$name.sh"
   [ -s "$W/$name.sh" ] || { echo "no recipe '$name' in $DOC" >"$W/err"; return 99; }
+  local c=()
+  [ -n "${S3_ENDPOINT:-}" ] && read -r -a c <<<"$(creds "$name")"
   (cd "$dir" && env -i PATH="$PATH" HOME="$HOME" FERRY_CACHE_DIR="$FERRY_CACHE_DIR" \
-    ${AWS_ACCESS_KEY_ID:+AWS_ACCESS_KEY_ID="$AWS_ACCESS_KEY_ID"} \
-    ${AWS_SECRET_ACCESS_KEY:+AWS_SECRET_ACCESS_KEY="$AWS_SECRET_ACCESS_KEY"} \
+    AWS_EC2_METADATA_SERVICE_ENDPOINT=http://127.0.0.1:1 \
     ${AWS_DEFAULT_REGION:+AWS_DEFAULT_REGION="$AWS_DEFAULT_REGION"} \
     ${S3_ENDPOINT:+AWS_ENDPOINT_URL="$S3_ENDPOINT"} \
-    "$@" bash -e "$W/$name.sh") >"$W/out" 2>"$W/err"
+    "${c[@]}" "$@" bash -e "$W/$name.sh") >"$W/out" 2>"$W/err"
 }
 # A checkout with a build output in OUT/.
 workspace() {
@@ -48,6 +63,9 @@ workspace() {
 [ -n "${S3_ENDPOINT:-}" ] && export AWS_ENDPOINT_URL=$S3_ENDPOINT  # for the checks run outside the recipes
 DESTS=("$W/dr-efs")
 if [ -n "${S3_ENDPOINT:-}" ]; then
+  cred_server sts 3600 "gitlab-oidc-token" && STS_PORT=$SPORT
+  cred_server imds 3600 && IMDS_PORT=$SPORT
+  cred_server container 3600 && CONTAINER_PORT=$SPORT
   BUCKET=ferry-recipes-$RANDOM$RANDOM
   /usr/bin/aws --endpoint-url "$S3_ENDPOINT" s3 mb "s3://$BUCKET" >/dev/null && DESTS+=("s3://$BUCKET/ci")
 fi
@@ -63,11 +81,11 @@ for DR in "${DESTS[@]}"; do
 
   WS=$(workspace gitlab build)
   expect_exit "GitLab CI: push" 0 \
-    run gitlab "$WS" FERRY_DR="$DR" CI_PROJECT_PATH=acme/web CI_COMMIT_REF_NAME=main CI_COMMIT_SHA=fedcba CI_PIPELINE_ID=12
+    run gitlab "$WS" FERRY_DR="$DR" AWS_OIDC_TOKEN=gitlab-oidc-token CI_BUILDS_DIR="$WS" CI_PROJECT_PATH=acme/web CI_COMMIT_REF_NAME=main CI_COMMIT_SHA=fedcba CI_PIPELINE_ID=12
   check "  ... the report names the build" test "$(jq -r .status "$WS/ferry-push.json")" = ok -a "$(jq -r .manifest "$WS/ferry-push.json" | wc -c)" = 65
   cp -r "$WS/build" "$W/gitlab-build-${DR//\//_}" && rm -rf "$WS/build"
   expect_exit "GitLab CI: the job fails when the build output is missing" 3 \
-    run gitlab "$WS" FERRY_DR="$DR" CI_PROJECT_PATH=acme/web CI_COMMIT_REF_NAME=main CI_COMMIT_SHA=fedcba CI_PIPELINE_ID=13
+    run gitlab "$WS" FERRY_DR="$DR" AWS_OIDC_TOKEN=gitlab-oidc-token CI_BUILDS_DIR="$WS" CI_PROJECT_PATH=acme/web CI_COMMIT_REF_NAME=main CI_COMMIT_SHA=fedcba CI_PIPELINE_ID=13
   check "  ... and the report it keeps (artifacts: when: always) says why" test "$(jq -r .status "$WS/ferry-push.json")/$(jq -r .error.code "$WS/ferry-push.json")" = error/source-unreadable
 
   WS=$(workspace jenkins out)
@@ -87,5 +105,12 @@ for DR in "${DESTS[@]}"; do
   check "  ... the audit report says verified" test "$(jq -r .status "$W/audit.json")" = verified
   check "  ... the drill directory is exactly main's build" diff -r "$W/gitlab-build-${DR//\//_}" "$W/drill-${DR//\//_}"
 done
+
+if [ -n "${S3_ENDPOINT:-}" ]; then
+  echo "# each recipe pushed to S3 with its CI system's credential source, no static keys"
+  check "GitLab: web identity (STS AssumeRoleWithWebIdentity with the job's token)" grep -q "sts arn:aws:iam::123456789012:role/ci-dr-writer" "$W/sts.log"
+  check "Jenkins on EC2: instance metadata (IMDSv2)" test -s "$W/imds.log"
+  check "CodeBuild: container credentials" test -s "$W/container.log"
+fi
 
 finish ci-recipes

@@ -24,16 +24,6 @@ mkdir -p "$W/src"
 head -c $((2 << 20)) /dev/urandom >"$W/src/app.bin"
 echo "config" >"$W/src/app.conf"
 
-# serve MODE EXPIRES [TOKEN]: starts a credential server; sets SPORT.
-serve() {
-  SPORT=$((20000 + RANDOM % 20000))
-  python3 "$HERE/cred_server.py" "$1" "$SPORT" "$KEY" "$SECRET" "$2" "$W/$1.log" "${3:-}" &
-  PIDS+=($!)
-  for _ in $(seq 1 50); do
-    curl -s -o /dev/null "http://127.0.0.1:$SPORT/" && return 0
-    sleep 0.1
-  done
-}
 # nokeys CMD...: runs CMD with no static keys and no shared files.
 nokeys() {
   env -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY -u AWS_SESSION_TOKEN -u AWS_PROFILE \
@@ -49,7 +39,7 @@ for s in "environment:" "web identity:" "profile default:" "container:" "instanc
 done
 
 echo "# container credentials (CodeBuild/ECS: relative URI; EKS Pod Identity: full URI + token file)"
-serve container 3600 "pod-token-1"
+cred_server container 3600 "pod-token-1"
 echo "pod-token-1" >"$W/pod-token"
 CONT=(AWS_CONTAINER_CREDENTIALS_FULL_URI="http://127.0.0.1:$SPORT/creds" AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE="$W/pod-token")
 expect_exit "ferry whoami" 0 nokeys env "${CONT[@]}" "$FERRY" whoami --json
@@ -64,13 +54,13 @@ echo "wrong" >"$W/pod-token"
 expect_exit "a rejected pod token is an auth error" 11 nokeys env "${CONT[@]}" "$FERRY" whoami
 
 echo "# instance metadata, IMDSv2 (EC2 runners)"
-serve imds 3600
+cred_server imds 3600
 expect_exit "push through instance metadata" 0 nokeys env AWS_EC2_METADATA_SERVICE_ENDPOINT="http://127.0.0.1:$SPORT" "$FERRY" push "$W/src" --to "s3://$BUCKET/imds/" --ref app/main
 expect_exit "  ... whoami names the role" 0 nokeys env AWS_EC2_METADATA_SERVICE_ENDPOINT="http://127.0.0.1:$SPORT" "$FERRY" whoami
 check "  ... (dr-replicator)" grep -q "instance metadata (role dr-replicator)" "$W/out"
 
 echo "# web identity (GitHub/GitLab OIDC, EKS IRSA): STS AssumeRoleWithWebIdentity"
-serve sts 3600 "oidc-token-abc"
+cred_server sts 3600 "oidc-token-abc"
 echo "oidc-token-abc" >"$W/oidc"
 WEB=(AWS_WEB_IDENTITY_TOKEN_FILE="$W/oidc" AWS_ROLE_ARN="arn:aws:iam::123456789012:role/ci-dr" AWS_ENDPOINT_URL_STS="http://127.0.0.1:$SPORT/")
 expect_exit "push through web identity" 0 nokeys env "${WEB[@]}" "$FERRY" push "$W/src" --to "s3://$BUCKET/web/" --ref app/main
@@ -99,7 +89,7 @@ check "  ... no secret in the output" no_secret
 echo "# credentials that expire during a long upload are refreshed before they lapse"
 head -c $((300 << 20)) /dev/urandom >"$W/src/big.bin"
 : >"$W/container.log"
-serve container 301 ""  # expire 5 min 1 s after each fetch: refreshed once 1 s has passed
+cred_server container 301 ""  # expire 5 min 1 s after each fetch: refreshed once 1 s has passed
 expect_exit "a push that outlives its first credentials" 0 nokeys env AWS_CONTAINER_CREDENTIALS_FULL_URI="http://127.0.0.1:$SPORT/creds" "$FERRY" push "$W/src" --to "s3://$BUCKET/refresh/" --ref app/main --json
 check "  ... fetched them more than once (refreshed mid-push)" test "$(grep -c container "$W/container.log")" -ge 2
 "${AWS[@]}" s3 cp "s3://$BUCKET/refresh/big.bin" "$W/big.dl" >/dev/null 2>&1

@@ -14,6 +14,20 @@ expect_exit() {
 }
 # json FILTER: jq on the last command's stdout.
 json() { jq -r "$1" "$W/out"; }
+# cred_server MODE EXPIRES [TOKEN]: starts tests/cred_server.py (a local
+# stand-in for the container endpoint, IMDSv2 or STS) handing out
+# $AWS_ACCESS_KEY_ID/$AWS_SECRET_ACCESS_KEY; sets SPORT, adds its PID to PIDS,
+# logs each credential request to $W/MODE.log.
+cred_server() {
+  SPORT=$((20000 + RANDOM % 20000))
+  python3 "$(dirname "${BASH_SOURCE[0]}")/cred_server.py" "$1" "$SPORT" "$AWS_ACCESS_KEY_ID" \
+    "$AWS_SECRET_ACCESS_KEY" "$2" "$W/$1.log" "${3:-}" &
+  PIDS+=($!)
+  for _ in $(seq 1 50); do
+    curl -s -o /dev/null "http://127.0.0.1:$SPORT/" && return 0
+    sleep 0.1
+  done
+}
 # finish NAME: the closing line; exit status 1 if anything failed.
 finish() {
   echo
