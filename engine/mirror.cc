@@ -5,6 +5,7 @@
 #include "engine/copy_plan.h"
 #include "transport/s3_rules.h"
 #include "transport/s3_tags.h"
+#include "util/glob.h"
 #include "util/hex.h"
 #include "util/log.h"
 
@@ -174,7 +175,7 @@ Status MirrorUploader::StartMultipart(size_t index) {
       }
     }
   }
-  auto headers = Headers();
+  auto headers = Headers(index);
   headers.emplace_back("x-amz-meta-ferry-size", std::to_string(files_[index].size));
   auto id = client_->CreateMultipartUpload(bucket_, key, headers);
   if (!id.ok()) return id.take_status();
@@ -296,8 +297,18 @@ Status MirrorUploader::PutTags(size_t index) {
   return client_->PutObjectTagging(bucket_, Key(index), opts_.object_tags);
 }
 
-std::vector<std::pair<std::string, std::string>> MirrorUploader::Headers() const {
+std::vector<std::pair<std::string, std::string>> MirrorUploader::Headers(size_t index) const {
   auto headers = metadata_;
+  if (opts_.set_content_type) {
+    const std::string& path = files_[index].rel_path;
+    std::string type;
+    for (const auto& [glob, t] : opts_.content_types)
+      if (PathFilter::MatchesPath(glob, path)) {
+        type = t;
+        break;
+      }
+    headers.emplace_back("content-type", type.empty() ? ContentTypeFor(path) : type);
+  }
   if (!opts_.object_tags.empty())
     headers.emplace_back("x-amz-tagging", TaggingHeader(opts_.object_tags));
   return headers;
@@ -325,7 +336,7 @@ bool MirrorUploader::wrote(size_t index) const {
 }
 
 Status MirrorUploader::PutWhole(size_t index, const std::string& data, const Digest& sha) {
-  auto headers = Headers();
+  auto headers = Headers(index);
   headers.emplace_back("x-amz-meta-ferry-sha256", DigestHex(sha));
   std::string etag;
   RETURN_IF_ERROR(client_->PutObject(bucket_, Key(index), data, headers, &sha, &etag));
@@ -347,7 +358,7 @@ Status MirrorUploader::CopyFrom(size_t index, const std::string& src_key, const 
   // (No size exempts it from carrying that SHA-256: part_size = SIZE_MAX.)
   RETURN_IF_ERROR(
       CheckMirrorObject(client_, bucket_, src_key, files_[index].size, &sha, {}, SIZE_MAX));
-  auto headers = Headers();
+  auto headers = Headers(index);
   // This build's metadata and tags, not the source's.
   headers.emplace_back("x-amz-metadata-directive", "REPLACE");
   headers.emplace_back("x-amz-tagging-directive", "REPLACE");

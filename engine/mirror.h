@@ -118,7 +118,7 @@ class MirrorUploader final : public FileSink {
   void Fail(const Status& st);
   Status PutWhole(size_t index, const std::string& data, const Digest& sha);
   // Every object's metadata headers, with its S3 tags (x-amz-tagging).
-  std::vector<std::pair<std::string, std::string>> Headers() const;
+  std::vector<std::pair<std::string, std::string>> Headers(size_t index) const;
   // Sets the object's S3 tags after a multipart upload or a copy: RGW 16
   // ignores x-amz-tagging on CreateMultipartUpload and on CopyObject.
   Status PutTags(size_t index);

@@ -133,6 +133,8 @@ class MirrorWriter final : public LayoutWriter {
     mo_.object_tags = S3ObjectTags(opts.tags, nullptr);
     mo_.cancel = opts.cancel;
     mo_.trust_unchanged = !opts.recheck_unchanged;
+    mo_.content_types = opts.content_types;
+    mo_.set_content_type = opts.set_content_type;
   }
 
   bool WritesFileObjects() const override { return true; }

@@ -24,6 +24,11 @@ struct MirrorOptions {
   // their objects (ETag, version) without a HEAD each: the daemon between its
   // reconciles (PushOptions::recheck_unchanged). Off: every one is HEADed.
   bool trust_unchanged = false;
+  // Content-Type of each object: the first (glob, type) in content_types that
+  // matches its path (util/glob.h), else ContentTypeFor its extension; none
+  // (S3's default) when set_content_type is false.
+  bool set_content_type = true;
+  std::vector<std::pair<std::string, std::string>> content_types;
   // Once cancelled: unfinished multipart uploads are left to be resumed.
   const CancelToken* cancel = nullptr;
 };

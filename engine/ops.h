@@ -46,6 +46,10 @@ struct PushOptions {
   // Files (relative paths, as in the manifest) to leave out of this build:
   // the daemon holds back files still being written. Counted in held_back.
   std::function<bool(const std::string& path)> hold_back;
+  // Mirror: Content-Type overrides (glob, type; first match wins) before the
+  // extension table; set_content_type=false leaves S3's default.
+  std::vector<std::pair<std::string, std::string>> content_types;
+  bool set_content_type = true;
   // Mirror: false takes files the stat cache vouches for as the previous
   // build recorded their objects, without a HEAD each (the daemon between
   // reconciles, which recheck everything). True: HEAD every one.

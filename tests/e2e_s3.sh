@@ -254,5 +254,20 @@ AWS_SHARED_CREDENTIALS_FILE=$W/credentials
 printf '[dr]\naws_access_key_id = %s\naws_secret_access_key = %s\n' "$AWS_ACCESS_KEY_ID" "$AWS_SECRET_ACCESS_KEY" >"$AWS_SHARED_CREDENTIALS_FILE"
 expect_exit "credentials from a named profile (AWS_PROFILE)" 0 env -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY AWS_PROFILE=dr AWS_SHARED_CREDENTIALS_FILE="$AWS_SHARED_CREDENTIALS_FILE" "$FERRY" push "$SRC/lib" --to "s3://$BUCKET/profile/" --json
 
+echo "# Content-Type of mirror objects: from the extension, overridable"
+mkdir -p "$W/site/charts"
+echo "<html></html>" >"$W/site/index.html"
+echo "x" >"$W/site/app.js"
+echo "apiVersion: v1" >"$W/site/charts/index.yaml"
+echo "tpl" >"$W/site/page.tpl"
+head -c 1000 /dev/urandom >"$W/site/blob"
+expect_exit "push a static site" 0 "$FERRY" push "$W/site" --to "s3://$BUCKET/site/" --content-type '*.tpl=text/plain'
+ctype() { "${AWS[@]}" s3api head-object --bucket "$BUCKET" --key "site/$1" --query ContentType --output text 2>/dev/null; }
+check "  ... index.html is text/html" test "$(ctype index.html)" = text/html
+check "  ... charts/index.yaml is application/yaml (a Helm repo)" test "$(ctype charts/index.yaml)" = application/yaml
+check "  ... page.tpl as the override says" test "$(ctype page.tpl)" = text/plain
+check "  ... an unknown kind is application/octet-stream" test "$(ctype blob)" = application/octet-stream
+expect_exit "--content-type without =TYPE is a usage error" 2 "$FERRY" push "$W/site" --to "s3://$BUCKET/site2/" --content-type '*.tpl'
+
 "${AWS[@]}" s3 rb --force "s3://$BUCKET" >/dev/null 2>&1
 finish e2e-s3

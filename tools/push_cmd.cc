@@ -19,6 +19,8 @@ struct PushArgs {
   std::string ref, chunk_spec, io = "auto", layout;
   bool json = false, no_progress = false;
   std::string junit;
+  std::vector<std::string> content_types;  // GLOB=TYPE
+  bool no_content_type = false;
   int level = 3;
   size_t memory_mib = 256;
   unsigned threads = 0;
@@ -148,6 +150,14 @@ int RunPush(const PushArgs& a, const Context& ctx, Output* out) {
   opts.zstd_level = a.level;
   opts.cancel = ctx.cancel;
   if (!a.filter_error.ok()) return out->Fail(a.filter_error);
+  for (const auto& ct : a.content_types) {
+    size_t eq = ct.find('=');
+    if (eq == std::string::npos || eq == 0 || eq + 1 == ct.size())
+      return out->Fail(Status::Usage(
+          "--content-type takes GLOB=TYPE, e.g. '*.tpl=text/plain' (got '" + ct + "')"));
+    opts.content_types.emplace_back(ct.substr(0, eq), ct.substr(eq + 1));
+  }
+  opts.set_content_type = !a.no_content_type;
   opts.filter = &a.filter;
   if (Status t = ParseTags(a.tags, &opts.tags); !t.ok()) return out->Fail(t);
   if (!a.chunk_spec.empty()) {
@@ -209,6 +219,12 @@ Runner AddPushCommand(CLI::App* app, const Context* ctx) {
                    "Build metadata key=value (repeatable): commit, pipeline, build")
       ->allow_extra_args(false);
   push->add_flag("--json", a->json, "Print a JSON report on stdout");
+  push->add_option("--content-type", a->content_types,
+                   "s3:// mirrors: Content-Type for paths matching GLOB (GLOB=TYPE, repeatable, "
+                   "first match wins); others get one from their extension")
+      ->allow_extra_args(false);
+  push->add_flag("--no-content-type", a->no_content_type,
+                 "s3:// mirrors: set no Content-Type (S3's default)");
   push->add_option("--junit", a->junit, "Write a JUnit XML report here (one test per destination)");
   // Filters keep their command-line order: the last rule that matches decides.
   push->add_option_function<std::string>(

@@ -282,7 +282,9 @@ Result<HttpResponse> S3Client::SendOnce(const Request& req, const std::string& a
     if (k != "host") hdrs = curl_slist_append(hdrs, (v.empty() ? k + ";" : k + ": " + v).c_str());
   hdrs = curl_slist_append(hdrs, ("Authorization: " + sig.authorization).c_str());
   hdrs = curl_slist_append(hdrs, "Expect:");
-  if (req.method == "PUT" || req.method == "POST")
+  bool typed = false;
+  for (const auto& [k, v] : sreq.headers) typed |= k == "content-type";
+  if ((req.method == "PUT" || req.method == "POST") && !typed)
     hdrs = curl_slist_append(hdrs, "Content-Type: application/octet-stream");
   HttpResponse resp;
   curl_easy_setopt(h, CURLOPT_URL, url.c_str());

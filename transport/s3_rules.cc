@@ -1,5 +1,8 @@
 #include "transport/s3_rules.h"
 
+#include <cctype>
+#include <map>
+
 #include "crypto/hash.h"
 #include "util/hex.h"
 
@@ -29,6 +32,56 @@ std::string MultipartEtag(const std::vector<std::string>& part_etags) {
     concat += *raw;
   }
   return Md5::Hex(concat) + "-" + std::to_string(part_etags.size());
+}
+
+std::string ContentTypeFor(const std::string& path) {
+  static const std::map<std::string, std::string> kTypes = {
+      {"html", "text/html"},
+      {"htm", "text/html"},
+      {"css", "text/css"},
+      {"js", "text/javascript"},
+      {"mjs", "text/javascript"},
+      {"json", "application/json"},
+      {"map", "application/json"},
+      {"xml", "application/xml"},
+      {"txt", "text/plain"},
+      {"md", "text/markdown"},
+      {"csv", "text/csv"},
+      {"yaml", "application/yaml"},
+      {"yml", "application/yaml"},
+      {"svg", "image/svg+xml"},
+      {"png", "image/png"},
+      {"jpg", "image/jpeg"},
+      {"jpeg", "image/jpeg"},
+      {"gif", "image/gif"},
+      {"webp", "image/webp"},
+      {"ico", "image/vnd.microsoft.icon"},
+      {"woff", "font/woff"},
+      {"woff2", "font/woff2"},
+      {"ttf", "font/ttf"},
+      {"wasm", "application/wasm"},
+      {"pdf", "application/pdf"},
+      {"zip", "application/zip"},
+      {"gz", "application/gzip"},
+      {"tgz", "application/gzip"},
+      {"tar", "application/x-tar"},
+      {"bz2", "application/x-bzip2"},
+      {"xz", "application/x-xz"},
+      {"zst", "application/zstd"},
+      {"jar", "application/java-archive"},
+      {"war", "application/java-archive"},
+      {"deb", "application/vnd.debian.binary-package"},
+      {"rpm", "application/x-rpm"},
+      {"sh", "text/x-shellscript"},
+      {"wheel", "application/zip"},
+      {"whl", "application/zip"}};
+  const size_t slash = path.rfind('/'), dot = path.rfind('.');
+  if (dot == std::string::npos || (slash != std::string::npos && dot < slash))
+    return "application/octet-stream";
+  std::string ext = path.substr(dot + 1);
+  for (auto& c : ext) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  auto it = kTypes.find(ext);
+  return it == kTypes.end() ? "application/octet-stream" : it->second;
 }
 
 }  // namespace ferry

@@ -31,4 +31,9 @@ std::string UnquoteEtag(std::string etag);
 // then "-" and the number of parts. Empty if a part ETag is not hex.
 std::string MultipartEtag(const std::vector<std::string>& part_etags);
 
+// The Content-Type an object gets from its name's extension (case-insensitive),
+// as web servers and the AWS CLI assign them, so a DR bucket can serve a
+// static site or a Helm repository; "application/octet-stream" if unknown.
+std::string ContentTypeFor(const std::string& path);
+
 }  // namespace ferry

@@ -31,6 +31,11 @@ class PathFilter {
   bool empty() const { return rules_.empty(); }
   // Whether `path` stays in (a file or a directory).
   bool Included(std::string_view path) const;
+  // Whether one pattern matches `path` by these rules (names at any depth,
+  // directories holding their contents).
+  static bool MatchesPath(const std::string& pattern, std::string_view path) {
+    return Matches(Normalize(pattern), path);
+  }
 
  private:
   struct Rule {
