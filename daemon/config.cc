@@ -4,42 +4,16 @@
 
 #include <set>
 
+#include "util/units.h"
+
 namespace ferry::daemon {
 
 Result<double> ParseDuration(const std::string& option, const std::string& text) {
-  double unit = 1;
-  std::string num = text;
-  if (!num.empty()) {
-    switch (num.back()) {
-      case 's':
-        unit = 1;
-        num.pop_back();
-        break;
-      case 'm':
-        unit = 60;
-        num.pop_back();
-        break;
-      case 'h':
-        unit = 3600;
-        num.pop_back();
-        break;
-      case 'd':
-        unit = 86400;
-        num.pop_back();
-        break;
-    }
-  }
-  size_t used = 0;
-  double v = -1;
-  try {
-    v = std::stod(num, &used);
-  } catch (...) {
-    used = 0;
-  }
-  if (num.empty() || used != num.size() || v < 0)
+  double v;
+  if (!ParseWithUnit(text, {{'s', 1}, {'m', 60}, {'h', 3600}, {'d', 86400}}, &v))
     return Status::Usage(option + " takes a duration such as 30s, 5m, 2h or 1d (got '" + text +
                          "')");
-  return v * unit;
+  return v;
 }
 
 namespace {

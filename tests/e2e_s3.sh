@@ -269,5 +269,13 @@ check "  ... page.tpl as the override says" test "$(ctype page.tpl)" = text/plai
 check "  ... an unknown kind is application/octet-stream" test "$(ctype blob)" = application/octet-stream
 expect_exit "--content-type without =TYPE is a usage error" 2 "$FERRY" push "$W/site" --to "s3://$BUCKET/site2/" --content-type '*.tpl'
 
+echo "# --bwlimit: one limit over all parallel transfers (rates measured in docs/performance.md, not asserted)"
+mkdir -p "$W/bw" && head -c $((12 << 20)) /dev/urandom >"$W/bw/big.bin"
+expect_exit "push with --bwlimit 32M" 0 "$FERRY" --bwlimit 32M push "$W/bw" --to "s3://$BUCKET/bw/" --ref bw/main
+expect_exit "  ... verify with a download limit" 0 "$FERRY" --bwlimit 0:32M verify --store "s3://$BUCKET/bw/" --ref bw/main
+"${AWS[@]}" s3 cp "s3://$BUCKET/bw/big.bin" "$W/bw.dl" >/dev/null 2>&1
+check "  ... byte-identical" cmp -s "$W/bw/big.bin" "$W/bw.dl"
+expect_exit "a malformed --bwlimit is a usage error" 2 "$FERRY" --bwlimit fast push "$W/bw" --to "s3://$BUCKET/bw2/"
+
 "${AWS[@]}" s3 rb --force "s3://$BUCKET" >/dev/null 2>&1
 finish e2e-s3

@@ -23,6 +23,9 @@ int Main(int argc, char** argv) {
   app.add_option("--progress-every", ctx.progress_every, "Seconds between progress lines")
       ->capture_default_str()
       ->check(CLI::Range(0.2, 3600.0));
+  app.add_option("--bwlimit", ctx.store.bwlimit,
+                 "S3 bandwidth limit over all parallel transfers: RATE or UP:DOWN in bytes per "
+                 "second, K/M/G suffixes (50M, 20M:100M)");
   std::string log_format = "text";
   app.add_option("--log-format", log_format,
                  "Log lines on stderr: text or json (one object a line)")
@@ -66,7 +69,8 @@ int Main(int argc, char** argv) {
         if (a.empty() || a[0] == '-') {
           if (a.find('=') == std::string_view::npos &&
               (a == "--endpoint-url" || a == "--ca-bundle" || a == "--meta-prefix" ||
-               a == "--log-format" || a == "--progress" || a == "--progress-every"))
+               a == "--log-format" || a == "--progress" || a == "--bwlimit" ||
+               a == "--progress-every"))
             i++;  // its value
           continue;
         }

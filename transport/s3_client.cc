@@ -29,6 +29,7 @@ struct PieceReader {
   std::deque<std::string> heads;         // owned: chunk headers (stable addresses)
   std::vector<std::string_view> pieces;  // in order: heads and payload views
   size_t piece = 0, at = 0;
+  RateLimiter* limit = nullptr;  // --bwlimit
   size_t Total() const {
     size_t t = 0;
     for (auto p : pieces) t += p.size();
@@ -50,6 +51,7 @@ size_t ReadPieces(char* out, size_t size, size_t n, void* ud) {
       r->at = 0;
     }
   }
+  if (r->limit) r->limit->Take(done);
   return done;
 }
 
@@ -64,8 +66,16 @@ int AbortIfCancelled(void* token, curl_off_t, curl_off_t, curl_off_t, curl_off_t
   return static_cast<const CancelToken*>(token)->cancelled() ? 1 : 0;
 }
 
+// Where a response body goes, through the download limit if there is one.
+struct BodySink {
+  std::string* out;
+  RateLimiter* limit;
+};
+
 size_t WriteBody(char* p, size_t size, size_t n, void* ud) {
-  static_cast<std::string*>(ud)->append(p, size * n);
+  auto* s = static_cast<BodySink*>(ud);
+  s->out->append(p, size * n);
+  if (s->limit) s->limit->Take(size * n);
   return size * n;
 }
 
@@ -289,8 +299,9 @@ Result<HttpResponse> S3Client::SendOnce(const Request& req, const std::string& a
   HttpResponse resp;
   curl_easy_setopt(h, CURLOPT_URL, url.c_str());
   curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
+  BodySink sink{&resp.body, config_.download_limit.get()};
   curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, WriteBody);
-  curl_easy_setopt(h, CURLOPT_WRITEDATA, &resp.body);
+  curl_easy_setopt(h, CURLOPT_WRITEDATA, &sink);
   curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, WriteHeader);
   curl_easy_setopt(h, CURLOPT_HEADERDATA, &resp.headers);
   curl_easy_setopt(h, CURLOPT_TIMEOUT, config_.timeout_seconds);
@@ -314,7 +325,14 @@ Result<HttpResponse> S3Client::SendOnce(const Request& req, const std::string& a
     curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
   } else {
     curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, req.method.c_str());
-    if (streaming) {
+    // A limited upload goes through the reader, which takes from the limit.
+    bool via_reader = streaming;
+    if (!streaming && config_.upload_limit && req.body.size() >= (64u << 10)) {
+      chunked.pieces = {std::string_view(req.body)};
+      via_reader = true;
+    }
+    chunked.limit = config_.upload_limit.get();
+    if (via_reader) {
       curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
       curl_easy_setopt(h, CURLOPT_UPLOAD_BUFFERSIZE, kCurlUploadBuffer);  // fewer, larger sends
       curl_easy_setopt(h, CURLOPT_READFUNCTION, ReadPieces);

@@ -18,6 +18,7 @@
 #include "transport/curl_loop.h"
 #include "transport/sigv4.h"
 #include "util/cancel.h"
+#include "util/rate_limiter.h"
 #include "util/status.h"
 
 namespace ferry {
@@ -36,6 +37,9 @@ struct S3Config {
   // aborted, and every call returns kInterrupted. Multipart uploads are left
   // as they are (resumable), like after a kill.
   const CancelToken* cancel = nullptr;
+  // --bwlimit: every transfer's bytes in each direction go through these
+  // (request bodies of 64 KiB or more, and every response body). Null: none.
+  std::shared_ptr<RateLimiter> upload_limit, download_limit;
 };
 
 struct HttpResponse {

@@ -1,5 +1,6 @@
 #include "transport/s3_store.h"
 
+#include <cctype>
 #include <cstdlib>
 #include <fstream>
 #include <map>
@@ -9,11 +10,33 @@
 #include "transport/aws/config.h"
 #include "transport/s3_rules.h"
 #include "util/log.h"
+#include "util/units.h"
 
 namespace ferry {
 
+Status ParseBwLimit(const std::string& text, double* up, double* down) {
+  auto one = [&](const std::string& t, double* out) -> Status {
+    if (t.empty() || t == "off") {
+      *out = 0;
+      return Status::OK();
+    }
+    if (!ParseWithUnit(t, {{'K', 1024.0}, {'M', 1024.0 * 1024}, {'G', 1024.0 * 1024 * 1024}}, out))
+      return Status::Usage(
+          "--bwlimit takes a rate in bytes per second such as 50M, 512K or UP:DOWN (got '" + text +
+          "')");
+    return Status::OK();
+  };
+  const size_t colon = text.find(':');
+  RETURN_IF_ERROR(one(text.substr(0, colon), up));
+  return one(colon == std::string::npos ? text : text.substr(colon + 1), down);
+}
+
 Result<S3Config> S3ConfigFromEnvironment(const StoreOptions& opts) {
   S3Config c;
+  double up = 0, down = 0;
+  RETURN_IF_ERROR(ParseBwLimit(opts.bwlimit, &up, &down));
+  if (up > 0) c.upload_limit = std::make_shared<RateLimiter>(up);
+  if (down > 0) c.download_limit = std::make_shared<RateLimiter>(down);
   const AwsFiles files = AwsFilesFromEnvironment();
   const std::string& profile = files.profile;
   auto conf = ReadIni(files.config_path);

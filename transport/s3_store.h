@@ -22,7 +22,14 @@ struct StoreOptions {
   std::string meta_prefix;
   // Every S3 request checks it (S3Config::cancel).
   const CancelToken* cancel = nullptr;
+  // --bwlimit: "RATE" for both directions or "UP:DOWN", bytes per second with
+  // K, M, G (binary) suffixes ("50M", "10M:0"); "" or "0": no limit.
+  std::string bwlimit;
 };
+
+// Parses a --bwlimit value: bytes per second for uploads and downloads (0:
+// none). kUsage naming the value if malformed.
+Status ParseBwLimit(const std::string& text, double* up, double* down);
 
 // Builds an S3Config from the AWS environment and config files:
 // AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN, else

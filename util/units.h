@@ -1,0 +1,16 @@
+// Numbers with a one-letter unit suffix: "5m", "1.5s", "50M".
+#pragma once
+
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace ferry {
+
+// `text` as a non-negative number, optionally followed by one of the `units`
+// letters (matched case-insensitively), times that unit's factor. False if it
+// is anything else.
+bool ParseWithUnit(std::string text, const std::vector<std::pair<char, double>>& units,
+                   double* out);
+
+}  // namespace ferry
