@@ -234,7 +234,7 @@ void Job::CycleLoop() {
 Status Job::Cycle(const std::set<std::string>& held, bool reconcile, CycleRecord* rec) {
   if (dests_.empty()) {
     for (const auto& to : o_.tos) {
-      auto d = OpenDestination(to, /*create=*/true, o_.store, o_.layout);
+      auto d = OpenDestination(to, OpenMode::kCreate, o_.store, o_.layout);
       if (!d.ok()) {
         dests_.clear();
         return d.status().WithContext(to);

@@ -1,6 +1,7 @@
 #include "engine/destination.h"
 
 #include "manifest/repo.h"
+#include "transport/read_only_store.h"
 #include "transport/s3_client.h"
 #include "transport/s3_rules.h"
 #include "transport/s3_store.h"
@@ -9,16 +10,18 @@ namespace ferry {
 
 const char* LayoutName(Layout layout) { return layout == Layout::kMirror ? "mirror" : "store"; }
 
-Result<std::unique_ptr<Destination>> OpenDestination(const std::string& url, bool create,
-                                                     const StoreOptions& options,
+Result<std::unique_ptr<Destination>> OpenDestination(const std::string& url, OpenMode mode,
+                                                     StoreOptions options,
                                                      const std::string& layout) {
+  const bool create = mode != OpenMode::kExisting;
+  if (mode == OpenMode::kDryRun) options.read_only = true;
   if (!layout.empty() && layout != "mirror" && layout != "store")
     return Status::Usage("--layout is mirror or store (got '" + layout + "')");
   if (url.rfind("s3://", 0) != 0) {
     if (layout == "mirror")
       return Status::Usage(
           "--layout mirror is for s3:// destinations; a directory store uses the store layout");
-    ASSIGN_OR_RETURN(auto store, OpenStore(url, create));
+    ASSIGN_OR_RETURN(auto store, OpenStore(url, mode));
     return StoreDestination(std::move(store));
   }
   std::string bucket, prefix;
@@ -48,12 +51,17 @@ Result<std::unique_ptr<Destination>> OpenDestination(const std::string& url, boo
                          "-layout Ferry store; drop --layout or choose another prefix");
   ObjectStore* meta = is_store ? static_cast<ObjectStore*>(store_meta.get()) : mirror_meta.get();
   S3Client* client = s3.get();
-  RETURN_IF_ERROR(CheckStoreMarker(meta, create, [client, bucket, prefix]() -> Result<bool> {
+  RETURN_IF_ERROR(CheckStoreMarker(meta, mode, [client, bucket, prefix]() -> Result<bool> {
     ASSIGN_OR_RETURN(auto keys, client->ListObjects(bucket, prefix));
     return keys.empty();
   }));
-  if (is_store) return StoreDestination(std::move(store_meta));
-  return MirrorDestination(std::move(s3), bucket, prefix, std::move(mirror_meta));
+  // A dry run's meta store refuses writes too (its client already does).
+  auto read_only = [mode](std::unique_ptr<S3Store> s) -> std::unique_ptr<ObjectStore> {
+    if (mode != OpenMode::kDryRun) return s;
+    return std::make_unique<ReadOnlyStore>(std::move(s));
+  };
+  if (is_store) return StoreDestination(read_only(std::move(store_meta)));
+  return MirrorDestination(std::move(s3), bucket, prefix, read_only(std::move(mirror_meta)));
 }
 
 }  // namespace ferry

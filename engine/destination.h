@@ -119,10 +119,12 @@ class Destination {
 };
 
 // Opens `url`. An existing store keeps its layout (asking for the other one is
-// a usage error). With create=true an empty location becomes a store of
+// a usage error). With OpenMode::kCreate an empty location becomes a store of
 // `layout` ("mirror" or "store"; "" = mirror for s3://, store for a directory).
-Result<std::unique_ptr<Destination>> OpenDestination(const std::string& url, bool create,
-                                                     const StoreOptions& options,
+// OpenMode::kDryRun opens it as kCreate would, creating nothing, with every
+// write refused (its stores are ReadOnlyStores, its S3 client read-only).
+Result<std::unique_ptr<Destination>> OpenDestination(const std::string& url, OpenMode mode,
+                                                     StoreOptions options,
                                                      const std::string& layout = "");
 
 // The store layout on `store`, which the caller keeps owning.

@@ -352,7 +352,7 @@ void MirrorUploader::AddKnownObject(const Digest& sha, const std::string& key) {
 }
 
 Status MirrorUploader::CopyFrom(size_t index, const std::string& src_key, const Digest& sha) {
-  if (files_[index].size > (5ull << 30)) return Status::Usage("too large for CopyObject");
+  if (files_[index].size > kMaxCopyObject) return Status::Usage("too large for CopyObject");
   // The copy is labelled with `sha`, so the source must vouch for its bytes
   // first: the SHA-256 Ferry stored with it when it sent it whole.
   // (No size exempts it from carrying that SHA-256: part_size = SIZE_MAX.)

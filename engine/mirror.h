@@ -32,6 +32,7 @@
 
 #include "engine/copy_plan.h"
 #include "engine/mirror_options.h"
+#include "engine/ops.h"
 #include "engine/pipeline.h"
 #include "manifest/repo.h"
 #include "transport/object_store.h"
@@ -69,6 +70,18 @@ struct MirrorFile {
   // never taken for this file's bytes).
   MirrorObject previous_object;
 };
+
+// What MirrorUploader would do with `files` (push --dry-run), from the read's
+// digests (digests[i] is files[i]'s) and HEAD requests only: planned[i] says
+// whether files[i] would be uploaded (and which bytes part-copied from its
+// earlier version), copied server-side from an object already there (`known`:
+// SHA-256 -> key, as AddKnownObject), or found unchanged. Writes nothing. It
+// assumes part copies succeed and counts no resumed upload.
+MirrorStats PreviewMirrorPush(S3Client* client, const std::string& bucket,
+                              const std::string& prefix, const std::vector<MirrorFile>& files,
+                              std::map<Digest, std::string> known, const MirrorOptions& opts,
+                              const std::vector<FileDigest>& digests,
+                              std::vector<PlannedFile>* planned);
 
 class MirrorUploader final : public FileSink {
  public:

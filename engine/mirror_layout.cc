@@ -129,7 +129,8 @@ class MirrorWriter final : public LayoutWriter {
         meta_(meta),
         mo_(std::move(mo)),
         max_chunk_(opts.pipeline.chunking.max_size),
-        metadata_(MetadataHeaders(opts.tags, opts.ref)) {
+        metadata_(MetadataHeaders(opts.tags, opts.ref)),
+        dry_run_(opts.dry_run) {
     mo_.object_tags = S3ObjectTags(opts.tags, nullptr);
     mo_.cancel = opts.cancel;
     mo_.trust_unchanged = !opts.recheck_unchanged;
@@ -139,28 +140,38 @@ class MirrorWriter final : public LayoutWriter {
 
   bool WritesFileObjects() const override { return true; }
   bool NeedsPreviousBuild() const override { return true; }
-  // Two unfinished parts with their chunks, and curl's send buffers.
+  // Two unfinished parts with their chunks, and curl's send buffers. A dry
+  // run holds no bytes.
   size_t FixedMemory() const override {
+    if (dry_run_) return 0;
     return 2 * (mo_.part_size + 2 * max_chunk_) + mo_.upload_threads * kCurlUploadBuffer;
   }
   size_t Memory(size_t inflight_share) const override {
+    if (dry_run_) return 0;
     return InflightBytes(inflight_share) + FixedMemory();
   }
 
   Status Plan(const PushFiles& files, const PreviousBuild& prev, size_t inflight_share) override;
 
   ChunkSink* chunk_sink() override { return nullptr; }
+  // A dry run needs only the read's digests (the pipeline hashes anyway).
   FileSink* file_sink() override { return uploader_.get(); }
-  bool CanSkipRead(size_t i) const override { return uploader_->CanSkipRead(i); }
+  bool CanSkipRead(size_t i) const override { return files_[i].previous_sha.has_value(); }
   // Nothing to probe: every cached file's object is HEADed (OnUnchanged).
   void CheckCached(std::vector<const FileEntry*>*) override {}
   void OnUnchanged(size_t i, const FileDigest& digest) override {
-    uploader_->OnUnchanged(i, digest);
+    if (uploader_) uploader_->OnUnchanged(i, digest);
   }
 
   Status Finish(const std::vector<FileDigest>& digests, PushReport* r) override {
-    Status st = uploader_->Finish(digests);  // always: it aborts unfinished uploads
-    r->mirror = uploader_->stats();
+    Status st;
+    if (dry_run_) {
+      r->mirror = PreviewMirrorPush(client_, bucket_, S3KeyPrefix(prefix_), files_, known_, mo_,
+                                    digests, &r->planned);
+    } else {
+      st = uploader_->Finish(digests);  // always: it aborts unfinished uploads
+      r->mirror = uploader_->stats();
+    }
     r->bytes_new = r->mirror.bytes_sent;
     r->bytes_stored = r->mirror.bytes_sent;
     return st;
@@ -192,8 +203,11 @@ class MirrorWriter final : public LayoutWriter {
   MirrorOptions mo_;
   size_t max_chunk_;
   std::vector<std::pair<std::string, std::string>> metadata_;
-  std::vector<std::string> paths_;  // files[i]'s manifest path
-  std::unique_ptr<MirrorUploader> uploader_;
+  bool dry_run_;
+  std::vector<std::string> paths_;            // files[i]'s manifest path
+  std::vector<MirrorFile> files_;             // what Plan matched for each file
+  std::map<Digest, std::string> known_;       // the previous build's objects here, by SHA-256
+  std::unique_ptr<MirrorUploader> uploader_;  // null in a dry run
 };
 
 Status MirrorWriter::Plan(const PushFiles& files, const PreviousBuild& prev,
@@ -224,12 +238,14 @@ Status MirrorWriter::Plan(const PushFiles& files, const PreviousBuild& prev,
                                                      mo_.part_size, own_prefix, prev_prefix)
                                : MirrorFile{e.path, files.files[i].path, e.size, std::nullopt, ""});
   }
-  uploader_ = std::make_unique<MirrorUploader>(client_, bucket_, prefix_, std::move(mfiles), mo_,
-                                               metadata_);
+  files_ = mfiles;
   if (prev_here)
     for (const auto& e : prev.manifest.files)
-      if (e.type == EntryType::kFile && e.size > 0)
-        uploader_->AddKnownObject(e.sha256, prev_prefix + e.path);
+      if (e.type == EntryType::kFile && e.size > 0) known_.emplace(e.sha256, prev_prefix + e.path);
+  if (dry_run_) return Status::OK();
+  uploader_ = std::make_unique<MirrorUploader>(client_, bucket_, prefix_, std::move(mfiles), mo_,
+                                               metadata_);
+  for (const auto& [sha, key] : known_) uploader_->AddKnownObject(sha, key);
   return Status::OK();
 }
 

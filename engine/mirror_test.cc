@@ -17,6 +17,14 @@ std::string HeadResponse(size_t length, const std::string& etag) {
          "\r\nConnection: close\r\n\r\n";
 }
 
+// A client of `server` with made-up keys.
+S3Config FakeConfig(const FakeServer& server) {
+  S3Config config;
+  config.endpoint = "http://127.0.0.1:" + std::to_string(server.port());
+  config.credentials = StaticCredentials({"AKID", "secret", ""});
+  return config;
+}
+
 TEST(MirrorUploaderTest, SlowsDownOnSlowDownAndStillUploadsAndChecks) {
   const std::string data = "build artifact";
   FakeServer server(
@@ -24,9 +32,7 @@ TEST(MirrorUploaderTest, SlowsDownOnSlowDownAndStillUploadsAndChecks) {
                 "<Error><Code>SlowDown</Code><Message>Reduce your request rate.</Message></Error>"),
        Response(200, "OK", ""),  // the PUT, retried (ETag "abc")
        HeadResponse(data.size(), "\"abc\"")});
-  S3Config config;
-  config.endpoint = "http://127.0.0.1:" + std::to_string(server.port());
-  config.credentials = StaticCredentials({"AKID", "secret", ""});
+  S3Config config = FakeConfig(server);
   S3Client client(config);
   MirrorOptions opts;
   opts.upload_threads = 8;
@@ -48,9 +54,7 @@ TEST(MirrorUploaderTest, SlowsDownOnSlowDownAndStillUploadsAndChecks) {
 TEST(MirrorUploaderTest, ObjectOfTheWrongSizeAfterUploadIsDataLoss) {
   const std::string data = "build artifact";
   FakeServer server({Response(200, "OK", ""), HeadResponse(data.size() - 1, "\"abc\"")});
-  S3Config config;
-  config.endpoint = "http://127.0.0.1:" + std::to_string(server.port());
-  config.credentials = StaticCredentials({"AKID", "secret", ""});
+  S3Config config = FakeConfig(server);
   S3Client client(config);
   MirrorUploader up(&client, "bucket", "", {{"f", "/nonexistent", data.size(), std::nullopt}},
                     MirrorOptions{}, {});
@@ -74,9 +78,7 @@ TEST(MirrorUploaderTest, AFileThatChangedDuringAMultipartUploadIsTheSourcesFault
                 "<InitiateMultipartUploadResult><UploadId>u1</UploadId>"
                 "</InitiateMultipartUploadResult>"),
        Response(200, "OK", "")});  // parts and the abort
-  S3Config config;
-  config.endpoint = "http://127.0.0.1:" + std::to_string(server.port());
-  config.credentials = StaticCredentials({"AKID", "secret", ""});
+  S3Config config = FakeConfig(server);
   S3Client client(config);
   MirrorOptions opts;
   opts.part_size = 5u << 20;
@@ -109,9 +111,7 @@ TEST(MirrorUploaderTest, AVouchedForFileWhoseObjectIsGoneIsReadAgainAndSent) {
                      "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(data.size()) +
                          "\r\nETag: \"abc\"\r\nx-amz-meta-ferry-sha256: " + DigestHex(sha) +
                          "\r\nConnection: close\r\n\r\n"});
-  S3Config config;
-  config.endpoint = "http://127.0.0.1:" + std::to_string(server.port());
-  config.credentials = StaticCredentials({"AKID", "secret", ""});
+  S3Config config = FakeConfig(server);
   S3Client client(config);
   MirrorFile f{"f", path, data.size(), sha, "f"};
   MirrorUploader up(&client, "bucket", "", {f}, MirrorOptions{}, {});
@@ -133,9 +133,7 @@ TEST(MirrorUploaderTest, AVouchedForFileThatChangedIsNotSent) {
   testing::TempDir dir;
   const std::string path = dir.Write("f", "other  bytes!!");
   FakeServer server({Response(404, "Not Found", ""), Response(200, "OK", "")});
-  S3Config config;
-  config.endpoint = "http://127.0.0.1:" + std::to_string(server.port());
-  config.credentials = StaticCredentials({"AKID", "secret", ""});
+  S3Config config = FakeConfig(server);
   S3Client client(config);
   const Digest sha = Sha256::Of(std::string("artifact bytes"));
   MirrorFile f{"f", path, 14, sha, "f"};
@@ -153,9 +151,7 @@ TEST(MirrorUploaderTest, AVouchedForFileThatChangedIsNotSent) {
 // as the previous build recorded its object, with no request at all.
 TEST(MirrorUploaderTest, TrustedUnchangedFilesCostNoRequest) {
   FakeServer server({Response(500, "Internal Error", "")});  // any request would fail the test
-  S3Config config;
-  config.endpoint = "http://127.0.0.1:" + std::to_string(server.port());
-  config.credentials = StaticCredentials({"AKID", "secret", ""});
+  S3Config config = FakeConfig(server);
   S3Client client(config);
   const Digest sha = Sha256::Of(std::string("artifact bytes"));
   MirrorFile f{"f", "/nonexistent", 14, sha, "f"};
@@ -171,6 +167,63 @@ TEST(MirrorUploaderTest, TrustedUnchangedFilesCostNoRequest) {
   EXPECT_EQ(up.stats().files_unchanged, 1u);
   EXPECT_EQ(up.object(0).version_id, "v7");  // recorded as the previous build had it
   EXPECT_FALSE(up.wrote(0));
+}
+
+// What a dry run plans for each kind of file, asking only with HEAD.
+TEST(PreviewMirrorPushTest, SaysWhatWouldBeSentCopiedAndLeftWithHeadsOnly) {
+  const std::string bytes = "artifact bytes";  // 14
+  const Digest sha = Sha256::Of(bytes), other = Sha256::Of(std::string("fresh"));
+  // Every HEAD finds an object Ferry wrote with these bytes.
+  FakeServer server(
+      {"HTTP/1.1 200 OK\r\nContent-Length: 14\r\nETag: \"e0\"\r\n"
+       "x-amz-meta-ferry-sha256: " +
+       DigestHex(sha) + "\r\nConnection: close\r\n\r\n"});
+  S3Config config = FakeConfig(server);
+  config.read_only = true;  // a write would fail the preview
+  S3Client client(config);
+  MirrorFile same{"same", "/nonexistent", 14, sha, "app/same"};
+  same.previous_object = MirrorObject{"e0", ""};
+  MirrorFile renamed{"renamed", "/nonexistent", 14, sha, "app/old-name"};
+  MirrorFile twin{"twin", "/nonexistent", 14, std::nullopt, ""};
+  MirrorFile fresh{"fresh", "/nonexistent", 5, std::nullopt, ""};
+  std::vector<FileDigest> d(4);
+  d[0].sha256 = d[1].sha256 = d[2].sha256 = sha;
+  d[3].sha256 = other;
+  MirrorOptions opts;
+  opts.upload_threads = 1;
+  std::vector<PlannedFile> planned;
+  MirrorStats st = PreviewMirrorPush(&client, "bucket", "app/", {same, renamed, twin, fresh}, {},
+                                     opts, d, &planned);
+  ASSERT_EQ(planned.size(), 4u);
+  EXPECT_EQ(planned[0].action, PlannedFile::Action::kUnchanged);
+  EXPECT_EQ(planned[1].action, PlannedFile::Action::kCopy);
+  EXPECT_EQ(planned[1].from, "s3://bucket/app/old-name");
+  EXPECT_EQ(planned[2].action, PlannedFile::Action::kCopy);  // the same bytes are there already
+  EXPECT_EQ(planned[3].action, PlannedFile::Action::kUpload);
+  EXPECT_EQ(planned[3].bytes, 5u);
+  EXPECT_EQ(st.objects_put, 1u);
+  EXPECT_EQ(st.bytes_sent, 5u);
+  EXPECT_EQ(st.objects_copied, 2u);
+  EXPECT_EQ(st.bytes_copied, 28u);
+  EXPECT_EQ(st.files_unchanged, 1u);
+  const auto requests = server.received();
+  EXPECT_EQ(requests.size(), 2u);  // the two HEADs: nothing else asked, nothing written
+  for (const auto& r : requests) EXPECT_EQ(r.rfind("HEAD ", 0), 0u) << r;
+}
+
+TEST(PreviewMirrorPushTest, AnUnchangedFileWhoseObjectIsGoneWouldBeSent) {
+  FakeServer server({Response(404, "Not Found", "")});
+  S3Config config = FakeConfig(server);
+  S3Client client(config);
+  const Digest sha = Sha256::Of(std::string("artifact bytes"));
+  MirrorFile f{"f", "/nonexistent", 14, sha, "f"};
+  std::vector<FileDigest> d(1);
+  d[0].sha256 = sha;
+  std::vector<PlannedFile> planned;
+  MirrorStats st = PreviewMirrorPush(&client, "bucket", "", {f}, {}, MirrorOptions{}, d, &planned);
+  EXPECT_EQ(planned[0].action, PlannedFile::Action::kUpload);
+  EXPECT_EQ(st.bytes_sent, 14u);
+  EXPECT_EQ(st.files_unchanged, 0u);
 }
 
 }  // namespace

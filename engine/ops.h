@@ -54,7 +54,31 @@ struct PushOptions {
   // build recorded their objects, without a HEAD each (the daemon between
   // reconciles, which recheck everything). True: HEAD every one.
   bool recheck_unchanged = true;
+  // --dry-run: read and hash the sources, ask the destinations what they hold
+  // (HEAD, the chunk probe, the ref's previous build), and report what would
+  // be sent, copied and skipped in `planned`; write nothing anywhere (no
+  // chunk, object, manifest, ref or stat cache). Destinations should be
+  // opened with OpenMode::kDryRun, which refuses writes outright.
+  bool dry_run = false;
 };
+
+// What a dry run found for one file at one destination.
+struct PlannedFile {
+  enum class Action {
+    kUpload,     // mirror: sent (bytes: what would be uploaded; bytes_copied: part copies)
+    kCopy,       // mirror: server-side copy of an object already there (from)
+    kUnchanged,  // already there with these bytes: nothing sent
+    kStore,      // store: new chunks stored (bytes: their uncompressed size)
+    kDedup,      // store: every chunk already stored (or earlier in this push)
+  };
+  std::string path;
+  Action action = Action::kUpload;
+  uint64_t size = 0;          // the file's size
+  uint64_t bytes = 0;         // bytes that would be sent (mirror) or stored (store)
+  uint64_t bytes_copied = 0;  // mirror: bytes copied server-side
+  std::string from;           // mirror: the s3:// URL of the object copied from
+};
+const char* PlannedActionName(PlannedFile::Action a);  // "upload", "copy", ...
 
 struct PushReport {
   bool recorded = false;  // the manifest (and the ref, if any) was written here
@@ -75,6 +99,10 @@ struct PushReport {
   uint64_t held_back = 0;            // files left out by PushOptions::hold_back
   uint64_t filtered = 0;             // entries left out by PushOptions::filter
   std::vector<Status> file_errors;   // sources that could not be read
+  // PushOptions::dry_run: nothing was written; the counters above say what a
+  // push would have done, and `planned` file by file.
+  bool dry_run = false;
+  std::vector<PlannedFile> planned;
 };
 
 // Every counter a push reports, once, by the name reports use (the JSON

@@ -6,6 +6,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
 
 #include "manifest/repo.h"
 #include "testing/mem_store.h"
@@ -42,6 +43,41 @@ TEST(PushTest, SecondPushOfAnUnchangedTreeStoresNothing) {
   ASSERT_TRUE(r2.parent.has_value());
   EXPECT_EQ(*r2.parent, r1.manifest_id);
   EXPECT_EQ(*ReadRef(&store, "app/main"), r2.manifest_id);
+}
+
+TEST(PushTest, DryRunWritesNothingAndSaysWhatItWouldStore) {
+  TempDir src;
+  src.Write("old.bin", RandomBytes(2 << 20, 1));
+  MemStore store;
+  PushReport r1;
+  ASSERT_TRUE(Push(&store, SmallPush(src.path()), &r1).ok());
+  src.Write("new.bin", RandomBytes(1 << 20, 2));
+  src.Write("twin.bin", RandomBytes(1 << 20, 2));  // the same bytes as new.bin
+  const auto before = store.Snapshot();
+  PushOptions o = SmallPush(src.path());
+  o.dry_run = true;
+  PushReport r;
+  ASSERT_TRUE(Push(&store, o, &r).ok());
+  EXPECT_TRUE(r.dry_run);
+  EXPECT_FALSE(r.recorded);
+  EXPECT_EQ(store.Snapshot(), before);  // no chunk, manifest or ref
+  EXPECT_EQ(*ReadRef(&store, "app/main"), r1.manifest_id);
+  EXPECT_EQ(r.files, 3u);
+  EXPECT_EQ(r.bytes_new, 1u << 20);  // new.bin's chunks, once
+  EXPECT_GT(r.bytes_stored, 0u);     // compressed as a push would
+  ASSERT_EQ(r.planned.size(), 3u);
+  std::map<std::string, PlannedFile> by_path;
+  for (const auto& p : r.planned) by_path[p.path] = p;
+  EXPECT_EQ(by_path["old.bin"].action, PlannedFile::Action::kDedup);
+  EXPECT_EQ(by_path["new.bin"].action, PlannedFile::Action::kStore);
+  EXPECT_EQ(by_path["new.bin"].bytes, 1u << 20);
+  EXPECT_EQ(by_path["twin.bin"].action, PlannedFile::Action::kDedup);  // new.bin brings them
+  // What the dry run said is what the push then does.
+  PushReport real;
+  ASSERT_TRUE(Push(&store, SmallPush(src.path()), &real).ok());
+  EXPECT_EQ(real.bytes_new, r.bytes_new);
+  EXPECT_EQ(real.chunks_new, r.chunks_new);
+  EXPECT_EQ(real.bytes_stored, r.bytes_stored);
 }
 
 TEST(PushTest, HeldBackFilesAreLeftOutOfTheBuildAndCounted) {

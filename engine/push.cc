@@ -568,7 +568,37 @@ Status RecordEverywhere(const std::vector<Destination*>& targets, const PushOpti
   return record_error;
 }
 
+// A dry run records nothing (no manifest, ref or stat cache): each report
+// gets the build's counts and says what it is.
+Status ReportDryRun(const PushPlan& plan, const PushReport& counts,
+                    std::vector<PushReport>* reports) {
+  for (auto& r : *reports) {
+    r.files = counts.files;
+    r.dirs = counts.dirs;
+    r.symlinks = counts.symlinks;
+    r.seconds = plan.elapsed();
+    r.dry_run = true;
+  }
+  return Status::OK();
+}
+
 }  // namespace
+
+const char* PlannedActionName(PlannedFile::Action a) {
+  switch (a) {
+    case PlannedFile::Action::kUpload:
+      return "upload";
+    case PlannedFile::Action::kCopy:
+      return "copy";
+    case PlannedFile::Action::kUnchanged:
+      return "unchanged";
+    case PlannedFile::Action::kStore:
+      return "store";
+    case PlannedFile::Action::kDedup:
+      return "deduplicated";
+  }
+  return "?";
+}
 
 // Plan (check, walk, index the previous build, split the memory, match the
 // stat cache), run (one read into every destination), record.
@@ -592,6 +622,7 @@ Status PushMulti(const std::vector<Destination*>& targets, const PushOptions& op
   if (!file_errors.empty()) return SourceFailure(std::move(file_errors), plan, reports);
   PushReport totals;
   Manifest m = BuildManifest(&plan, opts, &digests, &totals);
+  if (opts.dry_run) return ReportDryRun(plan, totals, reports);
   return RecordEverywhere(targets, opts, plan, digests, totals, &m, reports);
 }
 

@@ -14,11 +14,13 @@ namespace ferry {
 
 namespace {
 
-// Stores chunks the store does not have yet, compressed, once each.
+// Stores chunks the store does not have yet, compressed, once each. A dry
+// run compresses them too (bytes_stored is what a push would store), keeps
+// their IDs and writes nothing.
 class StoreSink final : public ChunkSink {
  public:
-  StoreSink(ObjectStore* store, int level, uint32_t max_chunk)
-      : store_(store), level_(level), max_chunk_(max_chunk) {}
+  StoreSink(ObjectStore* store, int level, uint32_t max_chunk, bool dry_run)
+      : store_(store), level_(level), max_chunk_(max_chunk), dry_run_(dry_run) {}
 
   bool Want(const Digest& id, uint32_t) override {
     {
@@ -36,8 +38,11 @@ class StoreSink final : public ChunkSink {
     ChunkEncoder* enc = Encoder();
     thread_local std::string out;
     enc->Encode(data, n, &out);
-    Status st = store_->PutLazy(ChunkKey(id), out);
-    if (!st.ok()) {
+    Status st = dry_run_ ? Status::OK() : store_->PutLazy(ChunkKey(id), out);
+    if (dry_run_) {
+      std::lock_guard<std::mutex> l(mu_);
+      new_ids_.insert(id);
+    } else if (!st.ok()) {
       std::lock_guard<std::mutex> l(mu_);
       seen_.erase(id);
       return st;
@@ -52,6 +57,12 @@ class StoreSink final : public ChunkSink {
 
   std::atomic<uint64_t> bytes_new_{0}, bytes_stored_{0}, chunks_new_{0};
 
+  // Dry run, after the read: the chunks a push would have stored.
+  std::unordered_set<Digest, DigestHash> TakeNewIds() {
+    std::lock_guard<std::mutex> l(mu_);
+    return std::move(new_ids_);
+  }
+
  private:
   ChunkEncoder* Encoder() {
     std::lock_guard<std::mutex> l(mu_);
@@ -63,8 +74,10 @@ class StoreSink final : public ChunkSink {
   ObjectStore* store_;
   int level_;
   uint32_t max_chunk_;
+  bool dry_run_;
   std::mutex mu_;
   std::unordered_set<Digest, DigestHash> seen_;                        // guarded by mu_
+  std::unordered_set<Digest, DigestHash> new_ids_;                     // guarded by mu_ (dry run)
   std::map<std::thread::id, std::unique_ptr<ChunkEncoder>> encoders_;  // guarded by mu_
 };
 
@@ -86,13 +99,20 @@ std::unordered_set<Digest, DigestHash> MissingChunks(ObjectStore* store,
 class StoreWriter final : public LayoutWriter {
  public:
   StoreWriter(ObjectStore* store, const PushOptions& opts)
-      : store_(store), sink_(store, opts.zstd_level, opts.pipeline.chunking.max_size) {}
+      : store_(store),
+        dry_run_(opts.dry_run),
+        sink_(store, opts.zstd_level, opts.pipeline.chunking.max_size, opts.dry_run) {}
 
   bool WritesFileObjects() const override { return false; }
   bool NeedsPreviousBuild() const override { return false; }
   size_t FixedMemory() const override { return 0; }
   size_t Memory(size_t) const override { return 0; }
-  Status Plan(const PushFiles&, const PreviousBuild&, size_t) override { return Status::OK(); }
+  Status Plan(const PushFiles& files, const PreviousBuild&, size_t) override {
+    if (dry_run_)
+      for (const FileEntry* e : files.entries) paths_.push_back(e->path);
+    unchanged_.assign(files.files.size(), false);
+    return Status::OK();
+  }
   ChunkSink* chunk_sink() override { return &sink_; }
   FileSink* file_sink() override { return nullptr; }
   bool CanSkipRead(size_t) const override { return true; }
@@ -117,20 +137,42 @@ class StoreWriter final : public LayoutWriter {
           }
   }
 
-  void OnUnchanged(size_t, const FileDigest&) override {}
+  void OnUnchanged(size_t i, const FileDigest&) override { unchanged_[i] = true; }
 
-  Status Finish(const std::vector<FileDigest>&, PushReport* r) override {
+  Status Finish(const std::vector<FileDigest>& digests, PushReport* r) override {
     r->bytes_new = sink_.bytes_new_;
     r->bytes_stored = sink_.bytes_stored_;
     r->chunks_new = sink_.chunks_new_;
+    if (dry_run_) PlanFiles(digests, r);
     return Status::OK();
   }
 
   Status Record(const Digest&, const std::vector<FileDigest>&) override { return Status::OK(); }
 
  private:
+  // Dry run: each file's new bytes are those of the chunks it is the first
+  // to bring (a chunk two files share is counted once, at the first).
+  void PlanFiles(const std::vector<FileDigest>& digests, PushReport* r) {
+    auto fresh = sink_.TakeNewIds();
+    for (size_t i = 0; i < paths_.size(); i++) {
+      PlannedFile p;
+      p.path = paths_[i];
+      for (const auto& c : digests[i].chunks) {
+        p.size += c.size;
+        if (fresh.erase(c.id)) p.bytes += c.size;
+      }
+      p.action = unchanged_[i] ? PlannedFile::Action::kUnchanged
+                 : p.bytes > 0 ? PlannedFile::Action::kStore
+                               : PlannedFile::Action::kDedup;
+      r->planned.push_back(std::move(p));
+    }
+  }
+
   ObjectStore* store_;
+  bool dry_run_;
   StoreSink sink_;
+  std::vector<std::string> paths_;  // dry run: files[i]'s manifest path
+  std::vector<bool> unchanged_;     // files[i] was not read (the stat cache)
 };
 
 class StoreChunkSource final : public ChunkSource {

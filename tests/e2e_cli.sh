@@ -198,6 +198,30 @@ expect_exit "filters that leave nothing are refused" 3 "$FERRY" push "$W/flt" --
 check "  ... saying so" grep -q "left no file to push" "$W/err"
 expect_exit "an unreadable --exclude-from is a usage error" 2 "$FERRY" push "$W/flt" --to "$W/flt-store" --exclude-from "$W/no-such-file"
 
+echo "# push --dry-run: what would be stored, and nothing written"
+mkdir -p "$W/dry/lib"
+head -c $((3 << 20)) /dev/urandom >"$W/dry/app.bin"
+echo v1 >"$W/dry/lib/conf.txt"
+expect_exit "dry run into a store that does not exist" 0 "$FERRY" push "$W/dry" --to "$W/dry-store" --ref d/main --dry-run --json
+check "  ... says every file would be stored" test "$(json '[.destinations[0].planned[] | select(.action == "store")] | length')" = 2 -a "$(json .bytes_new)" = $(((3 << 20) + 3)) -a "$(json .dry_run)" = true -a "$(json .manifest)" = null
+check "  ... and creates no store" test ! -e "$W/dry-store"
+expect_exit "push for real" 0 "$FERRY" push "$W/dry" --to "$W/dry-store" --ref d/main
+cp "$W/dry/app.bin" "$W/dry/app-copy.bin"
+echo v2 >"$W/dry/lib/conf.txt"
+snapshot() { (cd "$W" && find dry-store cache -type f -print0 | sort -z | xargs -0 md5sum); }
+snapshot >"$W/dry-before"
+expect_exit "dry run after changes" 0 "$FERRY" push "$W/dry" --to "$W/dry-store" --ref d/main -n
+check "  ... lists the changed file, not the copy (its chunks are stored)" test "$(grep -c '^(dry run) store: ' "$W/out")" = 1 -a "$(grep -c 'lib/conf.txt' "$W/out")" = 1
+check "  ... and says nothing was written" grep -q "nothing was written" "$W/out"
+expect_exit "  ... --json" 0 "$FERRY" push "$W/dry" --to "$W/dry-store" --ref d/main -n --json
+check "  ... the copy needs no new chunk" test "$(json '.destinations[0].planned[] | select(.path == "app-copy.bin") | .action')" = deduplicated -a "$(json .bytes_new)" = 3
+dry_new=$(json .chunks_new)
+snapshot >"$W/dry-after"
+check "  ... the store and the stat cache are as they were (no chunk, manifest, ref or cache)" cmp -s "$W/dry-before" "$W/dry-after"
+expect_exit "the real push" 0 "$FERRY" push "$W/dry" --to "$W/dry-store" --ref d/main --json
+check "  ... stores what the dry run said" test "$(json .chunks_new)" = "$dry_new" -a "$(json .bytes_new)" = 3
+expect_exit "a dry run into a non-empty directory that is not a store is refused like a push" 4 "$FERRY" push "$W/dry" --to "$W/dry" -n
+
 echo "# CI reports: GitHub step summary and JUnit XML"
 export GITHUB_STEP_SUMMARY=$W/step-summary.md
 expect_exit "push --junit with a step summary" 0 "$FERRY" push "$W/flt" --to "$W/ci-store" --ref ci/main --junit "$W/push.xml"

@@ -277,5 +277,31 @@ expect_exit "  ... verify with a download limit" 0 "$FERRY" --bwlimit 0:32M veri
 check "  ... byte-identical" cmp -s "$W/bw/big.bin" "$W/bw.dl"
 expect_exit "a malformed --bwlimit is a usage error" 2 "$FERRY" --bwlimit fast push "$W/bw" --to "s3://$BUCKET/bw2/"
 
+echo "# push --dry-run to a mirror: HEAD requests only, and a plan the push then follows"
+mkdir -p "$W/dm/lib"
+head -c $((20 << 20)) /dev/urandom >"$W/dm/big.bin"
+head -c 300000 /dev/urandom >"$W/dm/lib/a.so"
+echo one >"$W/dm/lib/one.txt"
+listing() { "${AWS[@]}" s3api list-objects-v2 --bucket "$BUCKET" --prefix "$1" --query 'Contents[].[Key,ETag,Size]' --output text; }
+expect_exit "dry run into an empty prefix" 0 "$FERRY" push "$W/dm" --to "s3://$BUCKET/dm/" --ref dm/main --dry-run --json
+check "  ... would upload all three files" test "$(json .objects_put)" = 3 -a "$(json .bytes_sent)" = "$(json .bytes_read)"
+check "  ... and wrote nothing, not even the store marker" test -z "$(listing dm/)" -o "$(listing dm/)" = None
+expect_exit "push for real" 0 "$FERRY" push "$W/dm" --to "s3://$BUCKET/dm/" --ref dm/main
+# A change near the end of the large file, a rename, a duplicate of an uploaded file.
+python3 -c "import sys; f = open(sys.argv[1], 'r+b'); f.seek(19 << 20); f.write(b'x' * 4096)" "$W/dm/big.bin"
+mv "$W/dm/lib/a.so" "$W/dm/lib/b.so"
+cp "$W/dm/lib/one.txt" "$W/dm/lib/one-again.txt"
+listing "" >"$W/dm-before"
+expect_exit "dry run after the changes" 0 "$FERRY" push "$W/dm" --to "s3://$BUCKET/dm/" --ref dm/main -n --json
+plan() { jq -r "[.destinations[0].planned[] | select(.action == \"$1\") | .path] | sort | join(\",\")" "$W/out"; }
+check "  ... big.bin uploaded in part, part-copied from its earlier object" test "$(plan upload)" = big.bin -a "$(json '.destinations[0].planned[] | select(.path == "big.bin") | .bytes_copied')" -ge $((15 << 20))
+check "  ... the renamed and the duplicated file copied server-side" test "$(plan copy)" = "lib/b.so,lib/one-again.txt"
+check "  ... the untouched one unchanged" test "$(plan unchanged)" = lib/one.txt
+dry=$(jq -c '[.objects_put, .objects_copied, .parts_copied, .bytes_sent, .bytes_copied, .files_unchanged]' "$W/out")
+listing "" >"$W/dm-after"
+check "  ... not one object of the bucket changed" cmp -s "$W/dm-before" "$W/dm-after"
+expect_exit "the real push" 0 "$FERRY" push "$W/dm" --to "s3://$BUCKET/dm/" --ref dm/main --json
+check "  ... did what the dry run said ($dry)" test "$(jq -c '[.objects_put, .objects_copied, .parts_copied, .bytes_sent, .bytes_copied, .files_unchanged]' "$W/out")" = "$dry"
+
 "${AWS[@]}" s3 rb --force "s3://$BUCKET" >/dev/null 2>&1
 finish e2e-s3

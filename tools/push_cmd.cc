@@ -45,6 +45,20 @@ uint64_t TotalSize(const std::vector<std::string>& roots) {
   return total;
 }
 
+json PlannedJson(const std::vector<PlannedFile>& planned) {
+  json out = json::array();
+  for (const auto& p : planned) {
+    json f = {{"path", p.path},
+              {"action", PlannedActionName(p.action)},
+              {"size", p.size},
+              {"bytes", p.bytes}};
+    if (p.bytes_copied > 0) f["bytes_copied"] = p.bytes_copied;
+    if (!p.from.empty()) f["from"] = p.from;
+    out.push_back(std::move(f));
+  }
+  return out;
+}
+
 // One shape for any number of destinations: the build and the totals at the
 // top, each destination's own figures in "destinations".
 json PushJson(const PushArgs& a, const PushOptions& opts,
@@ -86,11 +100,12 @@ json PushJson(const PushArgs& a, const PushOptions& opts,
     json d;
     d["store"] = tos[i];
     d["layout"] = LayoutName(dests[i]->layout());
-    d["status"] = r.recorded ? "ok" : "error";
+    d["status"] = r.recorded || r.dry_run ? "ok" : "error";
     d["manifest"] = r.recorded ? json(DigestHex(r.manifest_id)) : json(nullptr);
     d["parent"] = r.recorded && r.parent ? json(DigestHex(*r.parent)) : json(nullptr);
     d.update(c);
     d["seconds"] = r.seconds;
+    if (r.dry_run) d["planned"] = PlannedJson(r.planned);
     destinations.push_back(d);
     seconds = std::max(seconds, r.seconds);
   }
@@ -101,8 +116,60 @@ json PushJson(const PushArgs& a, const PushOptions& opts,
   j["filtered"] = reports[0].filtered;  // entries left out by --exclude/--include
   j["errors"] = ErrorsJson(reports[0].file_errors);
   j["destinations"] = std::move(destinations);
+  j["dry_run"] = opts.dry_run;
   if (!st.ok()) j["error"] = ErrorJson(st);
   return j;
+}
+
+// --dry-run, on stdout: each file that would be sent or copied (like
+// `aws s3 sync --dryrun`), then per destination what would happen in all.
+void PrintPlan(const PushArgs& a, const std::vector<Destination*>& targets,
+               const std::vector<PushReport>& reports) {
+  using Action = PlannedFile::Action;
+  for (size_t i = 0; i < reports.size(); i++) {
+    const PushReport& r = reports[i];
+    uint64_t same = 0, same_bytes = 0;
+    const bool mirror = targets[i]->layout() == Layout::kMirror;
+    const std::string& to = a.tos[i];
+    const std::string dir = to.empty() || to.back() == '/' ? to : to + "/";
+    for (const auto& p : r.planned) {
+      if (p.action == Action::kUnchanged || p.action == Action::kDedup) {
+        same++;
+        same_bytes += p.size;
+        continue;
+      }
+      std::string extra;
+      if (p.action == Action::kCopy) extra = " (server-side copy of " + p.from + ")";
+      if (p.action == Action::kUpload && p.bytes_copied > 0)
+        extra = " (" + Human(p.bytes) + " sent, " + Human(p.bytes_copied) + " part-copied from " +
+                p.from + ")";
+      if (p.action == Action::kStore && p.bytes < p.size)
+        extra = " (" + Human(p.bytes) + " in new chunks)";
+      std::printf("(dry run) %s: %s -> %s%s\n", PlannedActionName(p.action), p.path.c_str(),
+                  (mirror ? dir + p.path : to).c_str(), extra.c_str());
+    }
+    std::printf("(dry run) %s: %llu files, %s; ", a.tos[i].c_str(),
+                static_cast<unsigned long long>(r.files),
+                Human(r.bytes_read + r.bytes_cached).c_str());
+    if (mirror)
+      std::printf(
+          "would upload %llu objects (%s), copy %llu objects and %llu parts server-side "
+          "(%s); %llu files (%s) already there\n",
+          static_cast<unsigned long long>(r.mirror.objects_put), Human(r.mirror.bytes_sent).c_str(),
+          static_cast<unsigned long long>(r.mirror.objects_copied),
+          static_cast<unsigned long long>(r.mirror.parts_copied),
+          Human(r.mirror.bytes_copied).c_str(), static_cast<unsigned long long>(same),
+          Human(same_bytes).c_str());
+    else
+      std::printf(
+          "would store %s in %llu new chunks (%s compressed); %llu files (%s) need no new "
+          "chunk\n",
+          Human(r.bytes_new).c_str(), static_cast<unsigned long long>(r.chunks_new),
+          Human(r.bytes_stored).c_str(), static_cast<unsigned long long>(same),
+          Human(same_bytes).c_str());
+  }
+  std::printf("(dry run) nothing was written: no object, chunk, manifest or ref%s\n",
+              a.ref.empty() ? "" : (" (ref " + a.ref + " not moved)").c_str());
 }
 
 void PrintPushSummary(const PushArgs& a, const std::vector<Destination*>& targets,
@@ -176,7 +243,8 @@ int RunPush(const PushArgs& a, const Context& ctx, Output* out) {
   std::vector<std::unique_ptr<Destination>> dests;
   std::vector<Destination*> targets;
   for (const auto& to : tos) {
-    auto dest = OpenDestination(to, /*create=*/true, ctx.store, a.layout);
+    auto dest = OpenDestination(to, opts.dry_run ? OpenMode::kDryRun : OpenMode::kCreate, ctx.store,
+                                a.layout);
     if (!dest.ok()) return out->Fail(dest.status().WithContext(to));
     dests.push_back(std::move(*dest));
     targets.push_back(dests.back().get());
@@ -192,13 +260,17 @@ int RunPush(const PushArgs& a, const Context& ctx, Output* out) {
     st = PushMulti(targets, opts, &reports);
   }
   json j = PushJson(a, opts, dests, reports, st);
-  ReportToCi("push", j, a.junit);
+  ReportToCi(opts.dry_run ? "push (dry run)" : "push", j, a.junit);
   if (a.json) out->PrintJson(j);
   for (const auto& s : reports[0].skipped)
     LogWarn("skipped " + s + " (not a regular file, symlink or directory)");
   for (const auto& e : reports[0].file_errors)
     std::fprintf(stderr, "ferry push: %s\n", e.message().c_str());
   if (!st.ok()) return out->Fail(st);
+  if (opts.dry_run) {
+    if (!a.json && !ctx.quiet) PrintPlan(a, targets, reports);
+    return 0;
+  }
   if (!ctx.quiet) PrintPushSummary(a, targets, reports);
   return 0;
 }
@@ -262,6 +334,9 @@ Runner AddPushCommand(CLI::App* app, const Context* ctx) {
   push->add_flag("--allow-empty", a->opts.allow_empty,
                  "Record a build with no files (refused by default: an empty build output is "
                  "usually a wrong path)");
+  push->add_flag("--dry-run,-n", a->opts.dry_run,
+                 "Read and hash the sources, ask the destinations what they hold, and print what "
+                 "would be uploaded, copied or stored; write nothing anywhere");
   push->add_flag("--rehash", a->opts.rehash,
                  "Read and hash every file, even those the stat cache says are unchanged");
   push->add_option("--cache-dir", a->opts.cache_dir,

@@ -17,7 +17,7 @@ int RunRestore(const RestoreArgs& a, const Context& ctx, Output* out) {
   const bool quiet = ctx.quiet;
   RestoreOptions opts = a.opts;
   opts.cancel = ctx.cancel;
-  auto dest = OpenDestination(a.from, /*create=*/false, ctx.store);
+  auto dest = OpenDestination(a.from, OpenMode::kExisting, ctx.store);
   if (!dest.ok()) return out->Fail(dest.status());
   const std::string& to = opts.target;
   RestoreReport r;

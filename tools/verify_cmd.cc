@@ -19,7 +19,7 @@ int RunVerify(const VerifyArgs& a, const Context& ctx, Output* out) {
   const bool quick = a.opts.quick, quiet = ctx.quiet;
   if (a.opts.all == !a.opts.refs.empty())
     return out->Fail(Status::Usage("verify takes either --ref NAME (repeatable) or --all"));
-  auto dest = OpenDestination(store_url, /*create=*/false, ctx.store);
+  auto dest = OpenDestination(store_url, OpenMode::kExisting, ctx.store);
   if (!dest.ok()) return out->Fail(dest.status());
   VerifyOptions opts = a.opts;
   opts.cancel = ctx.cancel;

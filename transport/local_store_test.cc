@@ -93,24 +93,51 @@ TEST(LocalStoreTest, FullDiskIsNoSpace) {
 TEST(OpenStoreTest, CreatesMarksAndReopens) {
   testing::TempDir dir;
   std::string root = dir.path() + "/dr";
-  EXPECT_EQ(OpenStore(root, false).status().code(), Code::kStoreUnavailable);
-  ASSERT_TRUE(OpenStore(root, true).ok());
+  EXPECT_EQ(OpenStore(root, OpenMode::kExisting).status().code(), Code::kStoreUnavailable);
+  ASSERT_TRUE(OpenStore(root, OpenMode::kCreate).ok());
   EXPECT_TRUE(std::filesystem::exists(root + "/FERRY-STORE"));
-  ASSERT_TRUE(OpenStore("file://" + root, false).ok());
+  ASSERT_TRUE(OpenStore("file://" + root, OpenMode::kExisting).ok());
 }
 
 TEST(OpenStoreTest, RefusesANonEmptyDirectoryThatIsNotAStore) {
   testing::TempDir dir;
   dir.Write("home/notes.txt", "mine");
-  auto s = OpenStore(dir.path() + "/home", true);
+  auto s = OpenStore(dir.path() + "/home", OpenMode::kCreate);
   EXPECT_EQ(s.status().code(), Code::kStoreUnavailable);
   EXPECT_NE(s.status().message().find("not a Ferry store"), std::string::npos);
   EXPECT_EQ(std::filesystem::directory_iterator(dir.path() + "/home")->path().filename(),
             "notes.txt");
 }
 
+TEST(OpenStoreTest, ADryRunCreatesNothingAndRefusesWrites) {
+  testing::TempDir dir;
+  const std::string root = dir.path() + "/dr";
+  // Missing: opened empty, not created.
+  auto missing = OpenStore(root, OpenMode::kDryRun);
+  ASSERT_TRUE(missing.ok()) << missing.status().message();
+  EXPECT_FALSE(std::filesystem::exists(root));
+  EXPECT_EQ((*missing)->Describe(), "file://" + root);
+  EXPECT_EQ((*missing)->Get("FERRY-STORE").status().code(), Code::kNotFound);
+  EXPECT_EQ((*missing)->Put("refs/x", "y").code(), Code::kInternal);
+  EXPECT_FALSE(std::filesystem::exists(root));
+  // An existing store: read through, every kind of write refused.
+  ASSERT_TRUE(OpenStore(root, OpenMode::kCreate).ok());
+  auto existing = OpenStore(root, OpenMode::kDryRun);
+  ASSERT_TRUE(existing.ok());
+  EXPECT_TRUE((*existing)->Get("FERRY-STORE").ok());
+  EXPECT_EQ((*existing)->PutLazy("chunks/ab", "z").code(), Code::kInternal);
+  EXPECT_EQ((*existing)->ReplaceIf("refs/x", std::nullopt, "y").code(), Code::kInternal);
+  EXPECT_EQ((*existing)->Delete("FERRY-STORE").code(), Code::kInternal);
+  EXPECT_TRUE(std::filesystem::exists(root + "/FERRY-STORE"));
+  EXPECT_FALSE(std::filesystem::exists(root + "/chunks"));
+  // A directory that a push would refuse, a dry run refuses too.
+  dir.Write("home/notes.txt", "mine");
+  EXPECT_EQ(OpenStore(dir.path() + "/home", OpenMode::kDryRun).status().code(),
+            Code::kStoreUnavailable);
+}
+
 TEST(OpenStoreTest, UnknownSchemeIsAUsageError) {
-  EXPECT_EQ(OpenStore("ftp://x/y", true).status().code(), Code::kUsage);
+  EXPECT_EQ(OpenStore("ftp://x/y", OpenMode::kCreate).status().code(), Code::kUsage);
 }
 
 TEST(LocalStoreTest, LazyPutsAppearOnlyAfterSync) {

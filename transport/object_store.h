@@ -77,15 +77,25 @@ Result<int> StoreFormat(ObjectStore* store);
 // marker at all is left as it is.
 Status UpgradeStoreFormat(ObjectStore* store);
 
-// Checks the FERRY-STORE marker of `store`; with create=true and no marker,
-// makes the location a store if is_empty() says it is empty, else refuses.
-Status CheckStoreMarker(ObjectStore* store, bool create,
+// How a store location is opened:
+//   kExisting: it must be a Ferry store (verify, restore);
+//   kCreate:   an empty or missing location becomes one (push);
+//   kDryRun:   as kCreate, but nothing is created or written: a location that
+//              would become a store is opened empty, and the store comes back
+//              wrapped in a ReadOnlyStore (transport/read_only_store.h), so any
+//              write is refused.
+enum class OpenMode { kExisting, kCreate, kDryRun };
+
+// Checks the FERRY-STORE marker of `store`; with no marker, kCreate makes the
+// location a store if is_empty() says it is empty (kDryRun only checks that
+// it could), else refuses.
+Status CheckStoreMarker(ObjectStore* store, OpenMode mode,
                         const std::function<Result<bool>()>& is_empty);
 
-// Opens a directory store ("file:///path" or a plain path). With create=false
-// a directory that is not a Ferry store is an error naming the fix; with
-// create=true an empty directory becomes one, a non-empty one that is not a
-// store is refused. (s3:// locations: OpenDestination in engine/destination.h.)
-Result<std::unique_ptr<ObjectStore>> OpenStore(const std::string& url, bool create);
+// Opens a directory store ("file:///path" or a plain path). kExisting: a
+// directory that is not a Ferry store is an error naming the fix; kCreate: an
+// empty directory becomes one, a non-empty one that is not a store is refused.
+// (s3:// locations: OpenDestination in engine/destination.h.)
+Result<std::unique_ptr<ObjectStore>> OpenStore(const std::string& url, OpenMode mode);
 
 }  // namespace ferry

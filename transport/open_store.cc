@@ -3,6 +3,7 @@
 
 #include "transport/local_store.h"
 #include "transport/object_store.h"
+#include "transport/read_only_store.h"
 #include "util/posix.h"
 
 namespace ferry {
@@ -54,7 +55,7 @@ Status UpgradeStoreFormat(ObjectStore* store) {
   return store->Put(kMarkerKey, MarkerBody(kStoreFormat));
 }
 
-Status CheckStoreMarker(ObjectStore* store, bool create,
+Status CheckStoreMarker(ObjectStore* store, OpenMode mode,
                         const std::function<Result<bool>()>& is_empty) {
   auto marker = GetMarker(store);
   if (marker.ok()) {
@@ -62,7 +63,7 @@ Status CheckStoreMarker(ObjectStore* store, bool create,
     return Status::OK();
   }
   if (marker.status().code() != Code::kNotFound) return marker.take_status();
-  if (!create)
+  if (mode == OpenMode::kExisting)
     return Status::StoreUnavailable(store->Describe() + " is not a Ferry store (no " + kMarkerKey +
                                     "); check the path or URL");
   // Two pushes may create one store at the same moment: whoever writes the
@@ -78,6 +79,7 @@ Status CheckStoreMarker(ObjectStore* store, bool create,
                                     " is not empty and is not a Ferry store; choose a new or empty "
                                     "directory or prefix");
   }
+  if (mode == OpenMode::kDryRun) return Status::OK();  // it would become a store
   Status st = store->ReplaceIf(kMarkerKey, std::nullopt, MarkerBody(kStoreFormat));
   if (st.code() == Code::kConflict && marked_meanwhile()) return Status::OK();
   return st;
@@ -85,7 +87,7 @@ Status CheckStoreMarker(ObjectStore* store, bool create,
 
 namespace {
 
-Result<std::unique_ptr<ObjectStore>> OpenLocal(const std::string& url, bool create) {
+Result<std::unique_ptr<ObjectStore>> OpenLocal(const std::string& url, OpenMode mode) {
   std::string path = url.rfind("file://", 0) == 0 ? url.substr(7) : url;
   if (path.empty()) return Status::Usage("empty store path");
   if (path[0] != '/') {
@@ -99,29 +101,34 @@ Result<std::unique_ptr<ObjectStore>> OpenLocal(const std::string& url, bool crea
   bool exists = stat(path.c_str(), &st) == 0;
   if (exists && !S_ISDIR(st.st_mode))
     return Status::StoreUnavailable("store " + path + " exists and is not a directory");
-  if (!exists && !create)
+  if (!exists && mode == OpenMode::kExisting)
     return Status::StoreUnavailable("store " + path +
                                     " does not exist (push to it first, or check the path)");
+  if (!exists && mode == OpenMode::kDryRun)  // a store that would be created: empty
+    return std::unique_ptr<ObjectStore>(
+        std::make_unique<ReadOnlyStore>(nullptr, LocalStore(path).Describe()));
   if (!exists) RETURN_IF_ERROR(MkdirAll(path).WithContext("cannot create store"));
   auto store = std::make_unique<LocalStore>(path);
-  RETURN_IF_ERROR(CheckStoreMarker(store.get(), create, [&]() -> Result<bool> {
+  RETURN_IF_ERROR(CheckStoreMarker(store.get(), mode, [&]() -> Result<bool> {
     ASSIGN_OR_RETURN(auto names, ListDir(path));
     for (const auto& n : names)  // another push's unfinished write or lock is not content
       if (n.rfind(kTempPrefix, 0) != 0) return false;
     return true;
   }));
+  if (mode == OpenMode::kDryRun)
+    return std::unique_ptr<ObjectStore>(std::make_unique<ReadOnlyStore>(std::move(store)));
   return std::unique_ptr<ObjectStore>(std::move(store));
 }
 
 }  // namespace
 
-Result<std::unique_ptr<ObjectStore>> OpenStore(const std::string& url, bool create) {
+Result<std::unique_ptr<ObjectStore>> OpenStore(const std::string& url, OpenMode mode) {
   if (url.rfind("s3://", 0) == 0)
     return Status::Internal("OpenStore opens directory stores; s3:// goes through OpenDestination");
   if (url.find("://") != std::string::npos && url.rfind("file://", 0) != 0)
     return Status::Usage("unknown store URL scheme in '" + url +
                          "': use a directory path, file:///path or s3://bucket/prefix/");
-  return OpenLocal(url, create);
+  return OpenLocal(url, mode);
 }
 
 }  // namespace ferry

@@ -191,6 +191,10 @@ Result<HttpResponse> S3Client::Send(const Request& req) {
   static thread_local std::mt19937_64 rng{std::random_device{}()};
   Status last;
   const std::string what = req.method + " s3://" + req.bucket + "/" + req.key;
+  if (config_.read_only && req.method != "GET" && req.method != "HEAD")
+    return Status::Internal("refused to send " + what +
+                            ": this client is read-only (a dry run writes nothing); please report "
+                            "this as a Ferry bug");
   for (int attempt = 1; attempt <= config_.max_attempts; attempt++) {
     if (Cancelled(config_.cancel)) return config_.cancel->Check(what);
     auto now = std::chrono::system_clock::now();

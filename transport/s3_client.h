@@ -40,6 +40,9 @@ struct S3Config {
   // --bwlimit: every transfer's bytes in each direction go through these
   // (request bodies of 64 KiB or more, and every response body). Null: none.
   std::shared_ptr<RateLimiter> upload_limit, download_limit;
+  // Only GET and HEAD requests (a dry run): any other fails with kInternal
+  // before it is signed or sent.
+  bool read_only = false;
 };
 
 struct HttpResponse {

@@ -106,6 +106,20 @@ TEST(S3ClientTest, GivesUpAfterMaxAttemptsWithARetryableError) {
   EXPECT_EQ(server.requests(), 4);
 }
 
+TEST(S3ClientTest, AReadOnlyClientSendsNoWrite) {
+  FakeServer server({Response(200, "OK", "")});
+  S3Config config = Config(server.port());
+  config.read_only = true;
+  S3Client client(config);
+  Status put = client.PutObject("b", "k", "data");
+  EXPECT_EQ(put.code(), Code::kInternal);
+  EXPECT_NE(put.message().find("PUT s3://b/k"), std::string::npos) << put.message();
+  EXPECT_EQ(client.DeleteObject("b", "k").code(), Code::kInternal);
+  EXPECT_EQ(server.requests(), 0);
+  EXPECT_TRUE(client.GetObject("b", "k").ok());  // reads still go out
+  EXPECT_EQ(server.requests(), 1);
+}
+
 TEST(S3ClientTest, DoesNotRetryAuthErrors) {
   FakeServer auth(
       {Response(403, "Forbidden", "<Error><Code>SignatureDoesNotMatch</Code></Error>")});

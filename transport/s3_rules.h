@@ -23,6 +23,8 @@ inline constexpr uint64_t kMinPartSize = 5ull << 20;
 // UploadPartCopy parts Ferry makes are at most this large (S3 allows 5 GiB;
 // smaller ones retry better).
 inline constexpr uint64_t kMaxCopyPart = 512ull << 20;
+// The largest object CopyObject copies in one request (S3's limit).
+inline constexpr uint64_t kMaxCopyObject = 5ull << 30;
 
 // An ETag without its quotes (servers send it quoted, some not).
 std::string UnquoteEtag(std::string etag);

@@ -62,6 +62,7 @@ Result<S3Config> S3ConfigFromEnvironment(const StoreOptions& opts) {
   c.ca_bundle = !opts.ca_bundle.empty() ? opts.ca_bundle : Env("AWS_CA_BUNDLE");
   c.verify_tls = !opts.no_verify_ssl;
   c.cancel = opts.cancel;
+  c.read_only = opts.read_only;
   if (!c.verify_tls)
     LogWarn(
         "TLS certificate verification is OFF (--no-verify-ssl): anyone on the path can read and "

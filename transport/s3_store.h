@@ -25,6 +25,8 @@ struct StoreOptions {
   // --bwlimit: "RATE" for both directions or "UP:DOWN", bytes per second with
   // K, M, G (binary) suffixes ("50M", "10M:0"); "" or "0": no limit.
   std::string bwlimit;
+  // Only GET and HEAD requests (S3Config::read_only): set by OpenMode::kDryRun.
+  bool read_only = false;
 };
 
 // Parses a --bwlimit value: bytes per second for uploads and downloads (0:
