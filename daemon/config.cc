@@ -8,14 +8,6 @@
 
 namespace ferry::daemon {
 
-Result<double> ParseDuration(const std::string& option, const std::string& text) {
-  double v;
-  if (!ParseWithUnit(text, {{'s', 1}, {'m', 60}, {'h', 3600}, {'d', 86400}}, &v))
-    return Status::Usage(option + " takes a duration such as 30s, 5m, 2h or 1d (got '" + text +
-                         "')");
-  return v;
-}
-
 namespace {
 
 // Where a value came from, for messages: "ferry.toml:12: job 'art': rpo".

@@ -8,12 +8,13 @@
 
 #include "daemon/daemon.h"
 #include "util/status.h"
+#include "util/units.h"
 
 namespace ferry::daemon {
 
 // A duration: "90" or "90s", "5m", "2h", "1d" (also "1.5s"). kUsage naming
 // `option` if malformed or negative.
-Result<double> ParseDuration(const std::string& option, const std::string& text);
+using ferry::ParseDuration;  // util/units.h
 
 // Reads `path`. Jobs start from `defaults` (store options, schedule,
 // compression) and override what the file sets. kUsage naming the file, the

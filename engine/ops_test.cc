@@ -8,6 +8,8 @@
 #include <fstream>
 #include <map>
 
+#include "engine/destination.h"
+#include "engine/drill.h"
 #include "manifest/repo.h"
 #include "testing/mem_store.h"
 #include "testing/push_util.h"
@@ -78,6 +80,50 @@ TEST(PushTest, DryRunWritesNothingAndSaysWhatItWouldStore) {
   EXPECT_EQ(real.bytes_new, r.bytes_new);
   EXPECT_EQ(real.chunks_new, r.chunks_new);
   EXPECT_EQ(real.bytes_stored, r.bytes_stored);
+}
+
+TEST(DrillTest, PassesBreachesAndFailsItsSmokeTestInThatOrder) {
+  TempDir src, scratch;
+  src.Write("bin/app", RandomBytes(1 << 20, 3));
+  src.Write("VERSION", "1.4.2\n");
+  MemStore store;
+  PushReport pr;
+  ASSERT_TRUE(Push(&store, SmallPush(src.path()), &pr).ok());
+  auto dest = StoreDestination(&store);
+  DrillOptions o;
+  o.what = "app/main";
+  o.scratch_parent = scratch.path();
+  o.exec = "grep -q 1.4.2 VERSION && test \"$FERRY_DRILL_DIR\" = \"$PWD\"";
+  o.rto_target = 600;
+  DrillReport r;
+  ASSERT_TRUE(Drill(dest.get(), o, &r).ok());
+  EXPECT_EQ(r.manifest_id, pr.manifest_id);
+  EXPECT_EQ(r.files_checked, 2u);
+  EXPECT_EQ(r.bytes_checked, (1u << 20) + 6);
+  EXPECT_EQ(r.exec_exit, 0);
+  EXPECT_TRUE(r.target_removed);
+  EXPECT_TRUE(std::filesystem::is_empty(scratch.path()));
+  // Too slow: restored and checked, the target missed.
+  o.rto_target = 0;
+  DrillReport slow;
+  EXPECT_EQ(Drill(dest.get(), o, &slow).code(), Code::kTargetBreached);
+  EXPECT_TRUE(slow.rto_breached);
+  EXPECT_EQ(slow.files_checked, 2u);
+  // A failing smoke test wins over a missed target.
+  o.exec = "exit 4";
+  DrillReport failed;
+  EXPECT_EQ(Drill(dest.get(), o, &failed).code(), Code::kSmokeTestFailed);
+  EXPECT_EQ(failed.exec_exit, 4);
+  // A damaged chunk fails the restore before any smoke test runs.
+  for (const auto& [key, bytes] : store.Snapshot())
+    if (key.rfind("chunks/", 0) == 0) {
+      store.Mutate(key, [](std::string* s) { (*s)[s->size() / 2] ^= 1; });
+      break;
+    }
+  DrillReport damaged;
+  EXPECT_EQ(Drill(dest.get(), o, &damaged).code(), Code::kVerifyFailed);
+  EXPECT_FALSE(damaged.exec_run);
+  EXPECT_TRUE(std::filesystem::is_empty(scratch.path()));
 }
 
 TEST(PushTest, HeldBackFilesAreLeftOutOfTheBuildAndCounted) {

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "manifest/builds.h"
 #include "manifest/repo.h"
 #include "testing/mem_store.h"
 #include "util/posix.h"
@@ -252,6 +253,72 @@ TEST(ManifestTest, RefsPointAtManifests) {
   EXPECT_EQ(ResolveManifest(&store, "app/other").status().code(), Code::kNotFound);
   ASSERT_TRUE(store.Put("refs/app/broken", "not-a-hash\n").ok());
   EXPECT_EQ(ReadRef(&store, "app/broken").status().code(), Code::kCorruptManifest);
+}
+
+TEST(ManifestTest, ABuildIsNamedByTheStartOfItsIdUnlessARefHasThatName) {
+  MemStore store;
+  std::vector<Digest> ids;
+  for (int i = 0; ids.size() < 2 || DigestHex(ids[0])[0] != DigestHex(ids.back())[0]; i++) {
+    Manifest m = Sample();
+    m.created_unix_ns = i;  // builds until two IDs share a first digit
+    ids.push_back(*PutManifest(&store, &m));
+  }
+  const std::string hex = DigestHex(ids[0]);
+  EXPECT_EQ(*ResolveManifest(&store, hex.substr(0, 6)), ids[0]);
+  EXPECT_EQ(ResolveManifest(&store, hex.substr(0, 5)).status().code(),
+            Code::kNotFound);  // too short
+  EXPECT_EQ(ResolveManifest(&store, "abcdef" + std::string(3, '0')).status().code(),
+            Code::kNotFound);
+  // Ambiguous: kUsage naming the candidates (a shared 6-digit start is forced by a fake ID).
+  const std::string twin = hex.substr(0, 6) + std::string(58, '0');
+  ASSERT_TRUE(store.Put("manifests/" + twin, "x").ok());
+  auto amb = ResolveManifest(&store, hex.substr(0, 6));
+  EXPECT_EQ(amb.status().code(), Code::kUsage);
+  EXPECT_NE(amb.status().message().find(hex.substr(0, 16)), std::string::npos);
+  // A ref of that name wins over an ID that starts so.
+  ASSERT_TRUE(WriteRef(&store, hex.substr(0, 6), ids[1]).ok());
+  EXPECT_EQ(*ResolveManifest(&store, hex.substr(0, 6)), ids[1]);
+}
+
+TEST(BuildsTest, HistoryNewestFirstAndTheNewestBuildWithATag) {
+  MemStore store;
+  std::optional<Digest> parent;
+  std::vector<Digest> ids;
+  for (int i = 0; i < 3; i++) {
+    Manifest m = Sample();
+    m.created_unix_ns = 1000 + i;
+    m.parent = parent;
+    m.tags = {{"commit", i == 2 ? "b" : "a"}};
+    ids.push_back(*PutManifest(&store, &m));
+    parent = ids.back();
+  }
+  ASSERT_TRUE(WriteRef(&store, "app/main", ids[2]).ok());
+  ASSERT_TRUE(MarkSuperseded(&store, ids[0], ids[1]).ok());
+  auto h = RefHistory(&store, "app/main");
+  ASSERT_TRUE(h.ok());
+  ASSERT_EQ(h->size(), 3u);
+  EXPECT_EQ((*h)[0].id, ids[2]);
+  EXPECT_EQ((*h)[2].id, ids[0]);
+  EXPECT_TRUE((*h)[2].superseded_by.has_value());
+  EXPECT_FALSE((*h)[0].superseded_by.has_value());
+  EXPECT_EQ(RefHistory(&store, "app/main", 2)->size(), 2u);
+  EXPECT_EQ(*FindBuildByTag(&store, "commit", "a"), ids[1]);  // the newer of the two
+  EXPECT_EQ(*FindBuildByTag(&store, "commit", "b", "app/main"), ids[2]);
+  EXPECT_EQ(FindBuildByTag(&store, "commit", "c").status().code(), Code::kNotFound);
+  // A damaged manifest ends the history with a problem, not an error.
+  store.Mutate(ManifestKey(ids[1]), [](std::string* s) { (*s)[s->size() / 2] ^= 1; });
+  h = RefHistory(&store, "app/main");
+  ASSERT_TRUE(h.ok());
+  ASSERT_EQ(h->size(), 2u);
+  EXPECT_FALSE((*h)[1].problem.ok());
+  auto refs = ListRefBuilds(&store);
+  ASSERT_TRUE(refs.ok());
+  ASSERT_EQ(refs->size(), 1u);
+  EXPECT_EQ((*refs)[0].ref, "app/main");
+  const Manifest sample = Sample();
+  EXPECT_EQ((*refs)[0].files,
+            0u + std::count_if(sample.files.begin(), sample.files.end(),
+                               [](const FileEntry& f) { return f.type == EntryType::kFile; }));
 }
 
 // Golden manifest written by format version 1: it must load forever.

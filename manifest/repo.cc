@@ -1,6 +1,7 @@
 #include "manifest/repo.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cstring>
 #include <optional>
 #include <set>
@@ -168,16 +169,46 @@ Result<std::vector<Digest>> ListManifests(ObjectStore* store) {
   return out;
 }
 
+namespace {
+bool IsHexPrefix(const std::string& s) {
+  return s.size() >= kMinIdPrefix && s.size() < 64 && std::all_of(s.begin(), s.end(), [](char c) {
+           return std::isxdigit(c) && !std::isupper(c);
+         });
+}
+
+// The one manifest whose ID starts with `prefix`.
+Result<Digest> ManifestByPrefix(ObjectStore* store, const std::string& prefix) {
+  ASSIGN_OR_RETURN(auto keys, store->List("manifests/" + prefix));
+  std::vector<Digest> ids;
+  for (const auto& k : keys)
+    if (auto d = ParseDigestHex(std::string_view(k).substr(10))) ids.push_back(*d);
+  if (ids.size() == 1) return ids[0];
+  if (ids.empty())
+    return Status::NotFound("'" + prefix + "' is neither a ref nor the start of a manifest ID in " +
+                            store->Describe() + " (ferry ls lists the refs)");
+  std::sort(ids.begin(), ids.end());
+  std::string some;
+  for (size_t i = 0; i < ids.size() && i < 5; i++) some += " " + DigestHex(ids[i]).substr(0, 16);
+  return Status::Usage("'" + prefix + "' is the start of " + std::to_string(ids.size()) +
+                       " manifest IDs (" + some.substr(1) + (ids.size() > 5 ? " ..." : "") +
+                       "): give more of it");
+}
+}  // namespace
+
 Result<Digest> ResolveManifest(ObjectStore* store, const std::string& what) {
   if (auto d = ParseDigestHex(what)) {
     auto size = store->Size(ManifestKey(*d));
     if (size.ok()) return *d;
     if (size.status().code() != Code::kNotFound) return size.take_status();
   }
-  if (!ValidateRefName(what).ok())
+  if (!ValidateRefName(what).ok()) {
+    if (IsHexPrefix(what)) return ManifestByPrefix(store, what);
     return Status::NotFound("'" + what + "' is neither a manifest ID in " + store->Describe() +
                             " nor a valid ref name");
-  return ReadRef(store, what);
+  }
+  auto ref = ReadRef(store, what);
+  if (ref.ok() || ref.status().code() != Code::kNotFound || !IsHexPrefix(what)) return ref;
+  return ManifestByPrefix(store, what);  // no such ref: the start of an ID?
 }
 
 namespace {
@@ -245,7 +276,9 @@ Result<MirrorRecord> GetMirrorRecord(ObjectStore* store, const Digest& id) {
 }
 
 namespace {
-std::string LocationKey(const std::string& url) { return "locations/" + DigestHex(Sha256::Of(url)); }
+std::string LocationKey(const std::string& url) {
+  return "locations/" + DigestHex(Sha256::Of(url));
+}
 }  // namespace
 
 // Format: the URL on the first line, then "<manifest ID hex>[ v]" a line

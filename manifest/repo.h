@@ -84,7 +84,11 @@ Result<std::set<Digest>> SupersededIds(ObjectStore* store);
 // The message for restoring or verifying superseded build `id`.
 Status SupersededError(const Digest& id, const Digest& by);
 
-// "ref-or-manifest-id": a 64-hex manifest ID, or a ref name.
+// "ref-or-manifest-id": a 64-hex manifest ID, a ref name, or (if no ref has
+// that name) the start of one manifest ID, at least kMinIdPrefix lowercase
+// hex digits (as git takes abbreviated commits). kUsage if more than one ID
+// starts so, naming some; kNotFound if none.
+inline constexpr size_t kMinIdPrefix = 6;
 Result<Digest> ResolveManifest(ObjectStore* store, const std::string& what);
 
 }  // namespace ferry

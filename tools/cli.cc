@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <iostream>
 
+#include "util/hex.h"
 #include "util/log.h"
 #include "util/text.h"
 
@@ -212,6 +213,49 @@ void ReportToCi(const std::string& command, const json& report, const std::strin
   if (const char* summary = getenv("GITHUB_STEP_SUMMARY"); summary && *summary)
     WriteOrWarn(summary, Markdown(command, report), /*append=*/true, "step summary");
   if (!junit_path.empty()) WriteOrWarn(junit_path, Junit(command, report), false, "JUnit report");
+}
+
+json BuildJson(const BuildSummary& b) {
+  json j;
+  if (!b.ref.empty()) j["ref"] = b.ref;
+  j["manifest"] = b.id == Digest{} ? json(nullptr) : json(DigestHex(b.id));
+  if (!b.problem.ok()) {
+    j["error"] = ErrorJson(b.problem);
+    return j;
+  }
+  j["created"] = UtcTime(b.created_unix_ns / 1000000000);
+  j["created_unix_ns"] = b.created_unix_ns;
+  j["parent"] = b.parent ? json(DigestHex(*b.parent)) : json(nullptr);
+  j["tags"] = json::object();
+  for (const auto& [k, v] : b.tags) j["tags"][k] = v;
+  j["files"] = b.files;
+  j["bytes"] = b.bytes;
+  j["signed"] = false;  // Ferry does not sign builds yet
+  j["superseded_by"] = b.superseded_by ? json(DigestHex(*b.superseded_by)) : json(nullptr);
+  return j;
+}
+
+std::string BuildLine(const BuildSummary& b) {
+  std::string id = b.id == Digest{} ? std::string(12, '-') : DigestHex(b.id).substr(0, 12);
+  if (!b.problem.ok()) return id + "  " + b.problem.message();
+  char buf[96];
+  std::snprintf(buf, sizeof buf, "%s  %s  %6llu files  %10s", id.c_str(),
+                UtcTime(b.created_unix_ns / 1000000000).c_str(),
+                static_cast<unsigned long long>(b.files), Human(b.bytes).c_str());
+  std::string line = buf;
+  for (const auto& [k, v] : b.tags) line += "  " + k + "=" + v;
+  if (b.superseded_by)
+    line += "  (superseded by " + DigestHex(*b.superseded_by).substr(0, 12) + ")";
+  return line;
+}
+
+Status SelectBuildByTag(ObjectStore* meta, const std::string& tag, std::string* what) {
+  if (tag.empty()) return Status::OK();
+  std::vector<std::pair<std::string, std::string>> kv;
+  RETURN_IF_ERROR(ParseTags({tag}, &kv));
+  ASSIGN_OR_RETURN(Digest id, FindBuildByTag(meta, kv[0].first, kv[0].second, *what));
+  *what = DigestHex(id);
+  return Status::OK();
 }
 
 Status ParseTags(const std::vector<std::string>& args,

@@ -16,6 +16,7 @@
 #include <thread>
 #include <vector>
 
+#include "manifest/builds.h"
 #include "transport/s3_store.h"
 #include "util/cancel.h"
 #include "util/progress.h"
@@ -59,6 +60,9 @@ Runner AddVerifyCommand(CLI::App* app, const Context* ctx);
 Runner AddRestoreCommand(CLI::App* app, const Context* ctx);
 Runner AddDaemonCommand(CLI::App* app, const Context* ctx);
 Runner AddWhoamiCommand(CLI::App* app, const Context* ctx);
+Runner AddLsCommand(CLI::App* app, const Context* ctx);
+Runner AddLogCommand(CLI::App* app, const Context* ctx);
+Runner AddDrillCommand(CLI::App* app, const Context* ctx);
 
 // For CI systems, from a command's JSON report: with $GITHUB_STEP_SUMMARY
 // set, a Markdown section appended to that file (the job's summary page);
@@ -71,6 +75,16 @@ void ReportToCi(const std::string& command, const json& report, const std::strin
 // --tag key=value arguments, in order.
 Status ParseTags(const std::vector<std::string>& args,
                  std::vector<std::pair<std::string, std::string>>* tags);
+
+// One build as `ls` and `log` show it: JSON, and a line of text (ID prefix,
+// time, files, bytes, tags, superseded).
+json BuildJson(const BuildSummary& b);
+std::string BuildLine(const BuildSummary& b);
+
+// Names a build for restore, verify and drill: with `tag` ("key=value") the
+// newest build carrying it (in ref *what's history if *what is given, else
+// in the whole store), and *what becomes its manifest ID.
+Status SelectBuildByTag(ObjectStore* meta, const std::string& tag, std::string* what);
 
 // "1.5 MiB"
 std::string Human(uint64_t bytes);

@@ -48,6 +48,9 @@ int Main(int argc, char** argv) {
   commands.emplace_back("restore", AddRestoreCommand(&app, &ctx));
   commands.emplace_back("daemon", AddDaemonCommand(&app, &ctx));
   commands.emplace_back("whoami", AddWhoamiCommand(&app, &ctx));
+  commands.emplace_back("ls", AddLsCommand(&app, &ctx));
+  commands.emplace_back("log", AddLogCommand(&app, &ctx));
+  commands.emplace_back("drill", AddDrillCommand(&app, &ctx));
 
   // --json anywhere: errors, usage errors included, come as JSON on stdout too.
   bool json_errors = false;

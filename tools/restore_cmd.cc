@@ -10,6 +10,7 @@ namespace {
 struct RestoreArgs {
   std::string from;
   bool json = false;
+  std::string tag;      // --tag key=value: the newest build carrying it
   RestoreOptions opts;  // what, --to, --threads, --delete, --keep-setuid
 };
 
@@ -17,8 +18,11 @@ int RunRestore(const RestoreArgs& a, const Context& ctx, Output* out) {
   const bool quiet = ctx.quiet;
   RestoreOptions opts = a.opts;
   opts.cancel = ctx.cancel;
+  if (opts.what.empty() && a.tag.empty())
+    return out->Fail(Status::Usage("restore takes a ref, a manifest ID or --tag key=value"));
   auto dest = OpenDestination(a.from, OpenMode::kExisting, ctx.store);
   if (!dest.ok()) return out->Fail(dest.status());
+  if (Status t = SelectBuildByTag((*dest)->meta(), a.tag, &opts.what); !t.ok()) return out->Fail(t);
   const std::string& to = opts.target;
   RestoreReport r;
   ProgressMeter meter;
@@ -84,7 +88,11 @@ Runner AddRestoreCommand(CLI::App* app, const Context* ctx) {
   auto* restore =
       app->add_subcommand("restore", "Write a build back out, byte-identical and verified");
   auto a = std::make_shared<RestoreArgs>();
-  restore->add_option("ref-or-manifest-id", a->opts.what, "Ref name or manifest ID")->required();
+  restore->add_option("build", a->opts.what,
+                      "Ref name, manifest ID or its first 6+ hex digits (with --tag: the ref "
+                      "whose history is searched)");
+  restore->add_option("--tag", a->tag,
+                      "The newest build carrying tag key=value (e.g. commit=$GIT_COMMIT)");
   restore->add_option("--from", a->from, "Store: a directory, file:///path or s3://bucket/prefix/")
       ->required();
   restore->add_option("--to", a->opts.target, "Target directory (created if missing)")->required();

@@ -11,17 +11,24 @@ struct VerifyArgs {
   std::string store;
   bool json = false;
   std::string junit;
+  std::string tag;     // --tag key=value: the newest build carrying it
   VerifyOptions opts;  // --ref, --all, --threads, --quick, --read-only
 };
 
 int RunVerify(const VerifyArgs& a, const Context& ctx, Output* out) {
   const std::string& store_url = a.store;
   const bool quick = a.opts.quick, quiet = ctx.quiet;
-  if (a.opts.all == !a.opts.refs.empty())
-    return out->Fail(Status::Usage("verify takes either --ref NAME (repeatable) or --all"));
+  if (a.opts.all == (!a.opts.refs.empty() || !a.tag.empty()))
+    return out->Fail(
+        Status::Usage("verify takes --ref NAME (repeatable), --tag key=value, or --all"));
   auto dest = OpenDestination(store_url, OpenMode::kExisting, ctx.store);
   if (!dest.ok()) return out->Fail(dest.status());
   VerifyOptions opts = a.opts;
+  if (!a.tag.empty()) {
+    std::string id;  // searched in the whole store
+    if (Status t = SelectBuildByTag((*dest)->meta(), a.tag, &id); !t.ok()) return out->Fail(t);
+    opts.refs.push_back(id);
+  }
   opts.cancel = ctx.cancel;
   VerifyReport r;
   ProgressMeter meter;
@@ -97,8 +104,11 @@ Runner AddVerifyCommand(CLI::App* app, const Context* ctx) {
   auto a = std::make_shared<VerifyArgs>();
   verify->add_option("--store", a->store, "Store: a directory, file:///path or s3://bucket/prefix/")
       ->required();
-  verify->add_option("--ref", a->opts.refs, "Ref or manifest ID to verify (repeatable)")
+  verify
+      ->add_option("--ref", a->opts.refs,
+                   "Ref, manifest ID or its first 6+ hex digits, to verify (repeatable)")
       ->allow_extra_args(false);
+  verify->add_option("--tag", a->tag, "Verify the newest build carrying tag key=value");
   verify->add_flag("--all", a->opts.all, "Every manifest and ref in the store");
   verify->add_flag("--json", a->json, "Print a JSON report on stdout");
   verify->add_option("--junit", a->junit, "Write a JUnit XML report here");

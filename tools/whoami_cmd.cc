@@ -4,6 +4,7 @@
 
 #include "tools/cli.h"
 #include "transport/s3_store.h"
+#include "util/text.h"
 
 namespace ferry::cli {
 namespace {
@@ -21,12 +22,7 @@ int RunWhoami(bool as_json, const Context& ctx, Output* out) {
   if (!keys.ok()) return out->Fail(keys.status());
   const auto expiry = config->credentials->expiry();
   std::string expires = "never";
-  if (expiry) {
-    std::time_t t = Clock::to_time_t(*expiry);
-    char buf[32];
-    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
-    expires = buf;
-  }
+  if (expiry) expires = UtcTime(Clock::to_time_t(*expiry));
   json j = {{"status", "ok"},
             {"source", config->credentials->source()},
             {"access_key_id", Masked(keys->access_key_id)},

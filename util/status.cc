@@ -34,6 +34,10 @@ const char* CodeName(Code code) {
       return "target-unwritable";
     case Code::kConflict:
       return "conflict";
+    case Code::kTargetBreached:
+      return "target-breached";
+    case Code::kSmokeTestFailed:
+      return "smoke-test-failed";
   }
   return "unknown";
 }

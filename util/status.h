@@ -34,6 +34,8 @@ enum class Code : int {
   kInterrupted = 12,       // SIGINT/SIGTERM
   kTargetUnwritable = 13,  // restore target could not be written
   kConflict = 14,          // another writer changed the object first (a ref moved); retry
+  kTargetBreached = 15,    // drill: restored and verified, but slower or older than its target
+  kSmokeTestFailed = 16,   // drill: the smoke test run in the restored tree failed
 };
 
 // Short, stable name of a code ("verify-failed"), used in JSON reports.

@@ -1,5 +1,7 @@
 #include "util/text.h"
 
+#include <ctime>
+
 namespace ferry {
 
 std::string XmlEscape(const std::string& s) {
@@ -30,3 +32,12 @@ std::string XmlEscape(const std::string& s) {
 }
 
 }  // namespace ferry
+
+std::string ferry::UtcTime(int64_t unix_seconds) {
+  std::time_t t = static_cast<std::time_t>(unix_seconds);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}

@@ -5,6 +5,8 @@
 #include <utility>
 #include <vector>
 
+#include "util/status.h"
+
 namespace ferry {
 
 // `text` as a non-negative number, optionally followed by one of the `units`
@@ -12,5 +14,9 @@ namespace ferry {
 // is anything else.
 bool ParseWithUnit(std::string text, const std::vector<std::pair<char, double>>& units,
                    double* out);
+
+// A duration such as 30s, 5m, 2h, 1d or plain seconds; kUsage naming
+// `option` otherwise.
+Result<double> ParseDuration(const std::string& option, const std::string& text);
 
 }  // namespace ferry
