@@ -71,6 +71,37 @@ echo "expired-token" >"$W/oidc"
 expect_exit "an STS refusal is an auth error" 11 nokeys env "${WEB[@]}" "$FERRY" whoami
 check "  ... with STS's message" grep -q "InvalidIdentityToken: bad token" "$W/err"
 
+echo "# web identity through RGW's own STS: a real AssumeRoleWithWebIdentity with a signed OIDC token"
+# RGW checks the token against the issuer's JWKS (tests/oidc_issuer.py, a
+# local stand-in for GitLab's or GitHub's issuer) and the role's trust
+# policy, and hands out temporary keys for a shadow user of the subject.
+if [ -n "${RGW_CONF:-}" ]; then
+  OPORT=$((20000 + RANDOM % 20000))
+  ISS=http://127.0.0.1:$OPORT
+  python3 "$HERE/oidc_issuer.py" init "$W/oidc-ca"
+  python3 "$HERE/oidc_issuer.py" serve "$W/oidc-ca" "$OPORT" 2>"$W/oidc-issuer.log" &
+  PIDS+=($!)
+  for _ in $(seq 1 50); do curl -sf -o /dev/null "$ISS/jwks" && break; sleep 0.1; done
+  radosgw-admin -c "$RGW_CONF" -n client.admin caps add --uid="${RGW_USER:-testuser}" --caps="oidc-provider=*;roles=*" >/dev/null 2>&1
+  role=ferry-ci-$RANDOM
+  "${AWS[@]}" iam create-open-id-connect-provider --url "$ISS" --client-id-list ferry-ci --thumbprint-list "$(cat "$W/oidc-ca/thumbprint")" >/dev/null
+  printf '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Federated":["arn:aws:iam:::oidc-provider/127.0.0.1:%s"]},"Action":["sts:AssumeRoleWithWebIdentity"],"Condition":{"StringEquals":{"127.0.0.1:%s:sub":"project_path:dr/app:ref:main","127.0.0.1:%s:aud":"ferry-ci"}}}]}' "$OPORT" "$OPORT" "$OPORT" >"$W/trust.json"
+  "${AWS[@]}" iam create-role --role-name "$role" --assume-role-policy-document "file://$W/trust.json" >/dev/null
+  "${AWS[@]}" iam put-role-policy --role-name "$role" --policy-name s3 --policy-document '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["s3:*"],"Resource":["arn:aws:s3:::*"]}]}'
+  python3 "$HERE/oidc_issuer.py" token "$W/oidc-ca" "$ISS" ferry-ci "project_path:dr/app:ref:main" 600 >"$W/gitlab-oidc"
+  RGWWEB=(AWS_WEB_IDENTITY_TOKEN_FILE="$W/gitlab-oidc" AWS_ROLE_ARN="arn:aws:iam:::role/$role" AWS_ENDPOINT_URL_STS="$S3_ENDPOINT")
+  expect_exit "whoami through RGW's STS" 0 nokeys env "${RGWWEB[@]}" "$FERRY" whoami --json
+  check "  ... temporary keys for the role (not the user's)" test "$(json .source | grep -c "web identity")" = 1 -a "$(json .access_key_id | cut -c1-4)" != "$(echo "$KEY" | cut -c1-4)" -a "$(json .expires)" != never
+  expect_exit "push through RGW's STS, no static keys anywhere" 0 nokeys env "${RGWWEB[@]}" "$FERRY" push "$W/src" --to "s3://$BUCKET/rgw-sts/" --ref app/main
+  expect_exit "  ... verify with the same source" 0 nokeys env "${RGWWEB[@]}" "$FERRY" verify --store "s3://$BUCKET/rgw-sts/" --ref app/main
+  check "  ... no secret in any output" no_secret
+  python3 "$HERE/oidc_issuer.py" token "$W/oidc-ca" "$ISS" ferry-ci "project_path:evil/fork:ref:main" 600 >"$W/gitlab-oidc"
+  expect_exit "a token for another project is refused (trust policy)" 11 nokeys env "${RGWWEB[@]}" "$FERRY" whoami
+  check "  ... naming STS and the role" grep -q "AssumeRoleWithWebIdentity at $S3_ENDPOINT for arn:aws:iam:::role/$role failed: HTTP 403" "$W/err"
+else
+  bad "RGW_CONF is not set: the RGW STS test needs tools/test.sh's RGW"
+fi
+
 echo "# a profile's role_arn with source_profile: STS AssumeRole, signed with the source's keys"
 printf '[base]\naws_access_key_id = %s\naws_secret_access_key = %s\n' "$KEY" "$SECRET" >"$W/credentials"
 printf '[profile deploy]\nrole_arn = arn:aws:iam::123456789012:role/dr-writer\nsource_profile = base\n' >"$W/config3"

@@ -46,7 +46,7 @@ build/ferry_bench --smoke
 bash bench/micro.sh --smoke --json "$(mktemp -d)/micro-smoke.json"
 
 echo "== S3 test server: Ceph RADOS Gateway on 127.0.0.1 (stopped by PID on exit)"
-apt_install awscli ceph-mon ceph-osd radosgw ceph-common uuid-runtime curl python3
+apt_install awscli ceph-mon ceph-osd radosgw ceph-common uuid-runtime curl python3 openssl
 RGW_DIR=$(mktemp -d "${TMPDIR:-/tmp}/ferry-rgw-XXXXXX")
 RGW_PORT=$((20000 + RANDOM % 20000))
 trap 'bash tests/s3/stop-rgw.sh "$RGW_DIR" --purge >/dev/null' EXIT

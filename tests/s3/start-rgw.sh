@@ -167,6 +167,9 @@ rgw enable usage log = false
 # reclaim space of deleted objects after 60 s instead of 2 h
 rgw gc obj min wait = 60
 rgw gc processor period = 60
+# RGW as an STS endpoint (AssumeRoleWithWebIdentity), for the credential tests
+rgw s3 auth use sts = true
+rgw sts key = ferrytestststkey
 EOF
 
   # ---- keys + mon bootstrap
