@@ -16,6 +16,7 @@
 #include <thread>
 #include <vector>
 
+#include "engine/ops.h"
 #include "manifest/builds.h"
 #include "transport/s3_store.h"
 #include "util/cancel.h"
@@ -63,6 +64,18 @@ Runner AddWhoamiCommand(CLI::App* app, const Context* ctx);
 Runner AddLsCommand(CLI::App* app, const Context* ctx);
 Runner AddLogCommand(CLI::App* app, const Context* ctx);
 Runner AddDrillCommand(CLI::App* app, const Context* ctx);
+Runner AddAuditCommand(CLI::App* app, const Context* ctx);
+
+// ferry verify's options, and the run: also audit's "DR against its
+// manifests" mode (read-only). `command` names it in messages and reports.
+struct VerifyArgs {
+  std::string store;
+  bool json = false;
+  std::string junit;
+  std::string tag;     // --tag key=value: the newest build carrying it
+  VerifyOptions opts;  // --ref, --all, --threads, --quick, --read-only
+};
+int RunVerify(const VerifyArgs& a, const Context& ctx, Output* out, const char* command);
 
 // For CI systems, from a command's JSON report: with $GITHUB_STEP_SUMMARY
 // set, a Markdown section appended to that file (the job's summary page);

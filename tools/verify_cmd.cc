@@ -5,17 +5,9 @@
 #include "util/hex.h"
 
 namespace ferry::cli {
-namespace {
+namespace {}  // namespace
 
-struct VerifyArgs {
-  std::string store;
-  bool json = false;
-  std::string junit;
-  std::string tag;     // --tag key=value: the newest build carrying it
-  VerifyOptions opts;  // --ref, --all, --threads, --quick, --read-only
-};
-
-int RunVerify(const VerifyArgs& a, const Context& ctx, Output* out) {
+int RunVerify(const VerifyArgs& a, const Context& ctx, Output* out, const char* command) {
   const std::string& store_url = a.store;
   const bool quick = a.opts.quick, quiet = ctx.quiet;
   if (a.opts.all == (!a.opts.refs.empty() || !a.tag.empty()))
@@ -35,7 +27,7 @@ int RunVerify(const VerifyArgs& a, const Context& ctx, Output* out) {
   opts.progress = &meter;
   Status st;
   {
-    Progress p(ctx, "verify", &meter);
+    Progress p(ctx, command, &meter);
     st = Verify(dest->get(), opts, &r);
   }
   json j;
@@ -62,19 +54,19 @@ int RunVerify(const VerifyArgs& a, const Context& ctx, Output* out) {
   for (const auto& [id, by] : r.superseded)
     j["superseded"].push_back(json{{"manifest", DigestHex(id)}, {"superseded_by", DigestHex(by)}});
   if (!st.ok()) j["error"] = ErrorJson(st);
-  ReportToCi("verify", j, a.junit);
+  ReportToCi(command, j, a.junit);
   if (a.json) out->PrintJson(j);
   for (const auto& p : r.manifest_problems)
-    std::fprintf(stderr, "ferry verify: %s\n", p.message().c_str());
+    std::fprintf(stderr, "ferry %s: %s\n", command, p.message().c_str());
   if (!r.superseded.empty() && !quiet)
     std::fprintf(stderr,
-                 "ferry verify: %zu superseded build(s) not checked: later pushes replaced their "
+                 "ferry %s: %zu superseded build(s) not checked: later pushes replaced their "
                  "objects in place (the bucket is not versioned; versioning keeps every build)\n",
-                 r.superseded.size());
+                 command, r.superseded.size());
   for (const auto& p : r.chunk_problems) {
     std::string files;
     for (const auto& f : p.files) files += (files.empty() ? "" : ", ") + f;
-    std::fprintf(stderr, "ferry verify: %s; used by: %s%s\n", p.status.message().c_str(),
+    std::fprintf(stderr, "ferry %s: %s; used by: %s%s\n", command, p.status.message().c_str(),
                  files.c_str(),
                  p.moved_aside ? " (moved aside to damaged/: the next push of that source "
                                  "stores it again)"
@@ -91,13 +83,11 @@ int RunVerify(const VerifyArgs& a, const Context& ctx, Output* out) {
         (*dest)->layout() == Layout::kMirror ? "objects" : "chunks", r.seconds);
     return 0;
   }
-  std::fprintf(stderr, "ferry verify: OK: %zu manifest(s), %llu chunks, %s rehashed in %.2f s\n",
-               r.manifests.size(), static_cast<unsigned long long>(r.chunks_checked),
+  std::fprintf(stderr, "ferry %s: OK: %zu manifest(s), %llu chunks, %s rehashed in %.2f s\n",
+               command, r.manifests.size(), static_cast<unsigned long long>(r.chunks_checked),
                Human(r.bytes_checked).c_str(), r.seconds);
   return 0;
 }
-
-}  // namespace
 
 Runner AddVerifyCommand(CLI::App* app, const Context* ctx) {
   auto* verify = app->add_subcommand("verify", "Re-read and rehash every stored chunk of a build");
@@ -118,7 +108,7 @@ Runner AddVerifyCommand(CLI::App* app, const Context* ctx) {
   verify->add_flag("--read-only", a->opts.read_only,
                    "Write nothing: corrupt chunks are reported but not moved aside");
 
-  return [a, ctx](Output* out) { return RunVerify(*a, *ctx, out); };
+  return [a, ctx](Output* out) { return RunVerify(*a, *ctx, out, "verify"); };
 }
 
 }  // namespace ferry::cli

@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "crypto/hash.h"
+#include "transport/s3_rules.h"
 #include "util/log.h"
 #include "util/text.h"
 
@@ -458,18 +459,29 @@ Status Paginate(S3Client* client, S3Client::Request req, const char* root, const
 
 }  // namespace
 
-Result<std::vector<std::string>> S3Client::ListObjects(const std::string& bucket,
-                                                       const std::string& prefix) {
-  std::vector<std::string> keys;
+Result<std::vector<S3Client::ListedObject>> S3Client::ListObjectsDetailed(
+    const std::string& bucket, const std::string& prefix) {
+  std::vector<ListedObject> objects;
   Request r;
   r.bucket = bucket;
   r.query = {{"list-type", "2"}, {"prefix", prefix}};
   RETURN_IF_ERROR(Paginate(
       this, r, "ListBucketResult", "ListObjectsV2 of s3://" + bucket + "/" + prefix,
       [&](pugi::xml_node n) {
-        for (auto c : n.children("Contents")) keys.emplace_back(c.child("Key").text().as_string());
+        for (auto c : n.children("Contents"))
+          objects.push_back({c.child("Key").text().as_string(), c.child("Size").text().as_ullong(),
+                             UnquoteEtag(c.child("ETag").text().as_string())});
         return Markers{{"continuation-token", n.child("NextContinuationToken").text().as_string()}};
       }));
+  return objects;
+}
+
+Result<std::vector<std::string>> S3Client::ListObjects(const std::string& bucket,
+                                                       const std::string& prefix) {
+  ASSIGN_OR_RETURN(auto objects, ListObjectsDetailed(bucket, prefix));
+  std::vector<std::string> keys;
+  keys.reserve(objects.size());
+  for (auto& o : objects) keys.push_back(std::move(o.key));
   return keys;
 }
 

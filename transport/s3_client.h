@@ -129,6 +129,14 @@ class S3Client {
   // Every key under prefix, following continuation tokens.
   Result<std::vector<std::string>> ListObjects(const std::string& bucket,
                                                const std::string& prefix);
+  // The same listing with each object's size and ETag (unquoted).
+  struct ListedObject {
+    std::string key;
+    uint64_t size = 0;
+    std::string etag;
+  };
+  Result<std::vector<ListedObject>> ListObjectsDetailed(const std::string& bucket,
+                                                        const std::string& prefix);
 
   // Multipart upload. Parts are signed with their SHA-256 (given, or computed).
   Result<std::string> CreateMultipartUpload(

@@ -1,0 +1,230 @@
+#include "engine/audit.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <map>
+#include <mutex>
+
+#include "engine/walk.h"
+#include "transport/s3_client.h"
+#include "transport/s3_rules.h"
+#include "util/parallel.h"
+#include "util/posix.h"
+
+namespace ferry {
+
+namespace {
+
+constexpr size_t kReadPiece = 8u << 20;   // bytes per ranged GET
+constexpr size_t kLocalPiece = 1u << 20;  // bytes per read of a local file
+
+class LocalTree final : public AuditTree {
+ public:
+  explicit LocalTree(std::string root) : root_(std::move(root)) {}
+  std::string Describe() const override { return root_; }
+  Result<std::vector<AuditObject>> List(std::vector<std::string>* skipped) override {
+    ASSIGN_OR_RETURN(WalkResult w, WalkSources({root_}));
+    std::vector<AuditObject> out;
+    for (const auto& e : w.entries) {
+      if (e.entry.type == EntryType::kFile) out.push_back({e.entry.path, e.entry.size});
+      if (e.entry.type == EntryType::kSymlink) skipped->push_back(e.entry.path + " (symlink)");
+    }
+    for (const auto& s : w.skipped) skipped->push_back(s);
+    return out;
+  }
+  Result<Digest> Hash(const AuditObject& o, std::atomic<uint64_t>* bytes) override {
+    const std::string path = root_ + "/" + o.path;
+    int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0) {
+      Status st = PosixError("cannot read " + path, errno);
+      return errno == ENOENT ? Status::NotFound(st.message()) : st;
+    }
+    Sha256 h;
+    std::string buf(std::min<uint64_t>(kLocalPiece, std::max<uint64_t>(o.size, 1)), '\0');
+    uint64_t total = 0;
+    for (;;) {
+      ssize_t n = read(fd, buf.data(), buf.size());
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) {
+        Status st = PosixError("cannot read " + path, errno);
+        close(fd);
+        return st;
+      }
+      if (n == 0) break;
+      h.Update(buf.data(), n);
+      total += n;
+      *bytes += n;
+    }
+    close(fd);
+    if (total != o.size)
+      return Status::VerifyFailed(path + " changed size while it was read (" +
+                                  std::to_string(o.size) + " -> " + std::to_string(total) + ")");
+    return h.Finish();
+  }
+  unsigned Concurrency() const override { return 4; }
+
+ private:
+  std::string root_;
+};
+
+class S3Tree final : public AuditTree {
+ public:
+  S3Tree(std::shared_ptr<S3Client> s3, std::string bucket, std::string prefix)
+      : s3_(std::move(s3)), bucket_(std::move(bucket)), prefix_(std::move(prefix)) {}
+  std::string Describe() const override { return "s3://" + bucket_ + "/" + prefix_; }
+  Result<std::vector<AuditObject>> List(std::vector<std::string>*) override {
+    ASSIGN_OR_RETURN(auto listed, s3_->ListObjectsDetailed(bucket_, prefix_));
+    std::vector<AuditObject> out;
+    for (auto& o : listed) {
+      std::string rel = o.key.substr(prefix_.size());
+      if (rel.empty() || rel.rfind(".ferry/", 0) == 0) continue;  // a Ferry mirror's own records
+      if (rel.back() == '/' && o.size == 0) continue;             // a "folder" placeholder
+      out.push_back({std::move(rel), o.size});
+    }
+    return out;
+  }
+  Result<Digest> Hash(const AuditObject& o, std::atomic<uint64_t>* bytes) override {
+    Sha256 h;
+    for (uint64_t off = 0; off < o.size;) {
+      const uint64_t n = std::min<uint64_t>(kReadPiece, o.size - off);
+      auto piece = s3_->GetRange(bucket_, prefix_ + o.path, off, n);
+      if (!piece.ok()) return piece.take_status();
+      if (piece->size() != n)
+        return Status::VerifyFailed(Describe() + o.path + " is shorter than listed");
+      h.Update(*piece);
+      *bytes += n;
+      off += n;
+    }
+    return h.Finish();
+  }
+  unsigned Concurrency() const override { return kNetworkConcurrency; }
+
+ private:
+  std::shared_ptr<S3Client> s3_;
+  std::string bucket_, prefix_;
+};
+
+// One object on both sides, of the same size: hash both.
+void CompareContent(AuditTree* source, AuditTree* dr, const AuditObject& s, const AuditObject& d,
+                    AuditReport* r, std::mutex* mu, std::atomic<uint64_t>* done_source,
+                    std::atomic<uint64_t>* done_dr) {
+  auto hs = source->Hash(s, done_source);
+  auto hd = hs.ok() ? dr->Hash(d, done_dr) : Result<Digest>(Status::OK());
+  std::lock_guard<std::mutex> l(*mu);
+  if (hs.ok() && hd.ok() && *hs == *hd) {
+    r->identical++;
+    r->bytes_verified += s.size;
+    return;
+  }
+  AuditDifference diff{AuditDifference::Kind::kDifferent, s.path, s.size, d.size};
+  if (!hs.ok()) {
+    diff.error = hs.status().WithContext("source");
+  } else if (!hd.ok()) {
+    diff.error = hd.status().WithContext("DR copy");
+    diff.source_sha256 = *hs;
+    if (hd.status().code() == Code::kNotFound) diff.kind = AuditDifference::Kind::kMissing;
+  } else {
+    diff.source_sha256 = *hs;
+    diff.dr_sha256 = *hd;
+  }
+  r->differences.push_back(std::move(diff));
+}
+
+}  // namespace
+
+const char* DifferenceName(AuditDifference::Kind k) {
+  switch (k) {
+    case AuditDifference::Kind::kMissing:
+      return "missing";
+    case AuditDifference::Kind::kDifferent:
+      return "different";
+    case AuditDifference::Kind::kExtra:
+      return "extra";
+  }
+  return "?";
+}
+
+Result<std::unique_ptr<AuditTree>> OpenAuditTree(const std::string& url,
+                                                 const StoreOptions& options) {
+  if (url.rfind("s3://", 0) == 0) {
+    std::string bucket, prefix;
+    if (!ParseS3Url(url, &bucket, &prefix))
+      return Status::Usage("s3:// URL without a bucket: use s3://bucket/prefix/");
+    StoreOptions ro = options;
+    ro.read_only = true;  // an audit writes nothing
+    ASSIGN_OR_RETURN(S3Config config, S3ConfigFromEnvironment(ro));
+    return std::unique_ptr<AuditTree>(
+        std::make_unique<S3Tree>(std::make_shared<S3Client>(config), bucket, S3KeyPrefix(prefix)));
+  }
+  if (url.find("://") != std::string::npos && url.rfind("file://", 0) != 0)
+    return Status::Usage("unknown URL scheme in '" + url +
+                         "': use a directory or s3://bucket/prefix/");
+  std::string path = url.rfind("file://", 0) == 0 ? url.substr(7) : url;
+  while (path.size() > 1 && path.back() == '/') path.pop_back();
+  return std::unique_ptr<AuditTree>(std::make_unique<LocalTree>(path));
+}
+
+Status Audit(AuditTree* source, AuditTree* dr, const AuditOptions& opts, AuditReport* r) {
+  const auto t0 = std::chrono::steady_clock::now();
+  std::vector<std::string> ignored;
+  ASSIGN_OR_RETURN(auto src, source->List(&r->skipped));
+  ASSIGN_OR_RETURN(auto dst, dr->List(&ignored));
+  auto filtered = [&](std::vector<AuditObject>* v) {
+    if (!opts.filter || opts.filter->empty()) return;
+    const size_t before = v->size();
+    std::erase_if(*v, [&](const AuditObject& o) { return !opts.filter->Included(o.path); });
+    r->filtered += before - v->size();
+  };
+  filtered(&src);
+  filtered(&dst);
+  r->source_objects = src.size();
+  r->dr_objects = dst.size();
+  std::map<std::string, const AuditObject*> at_dr;
+  for (const auto& d : dst) at_dr[d.path] = &d;
+  std::vector<std::pair<const AuditObject*, const AuditObject*>> to_hash;
+  for (const auto& s : src) {
+    auto it = at_dr.find(s.path);
+    if (it == at_dr.end()) {
+      r->differences.push_back({AuditDifference::Kind::kMissing, s.path, s.size, std::nullopt});
+      continue;
+    }
+    if (it->second->size != s.size)
+      r->differences.push_back(
+          {AuditDifference::Kind::kDifferent, s.path, s.size, it->second->size});
+    else
+      to_hash.emplace_back(&s, it->second);
+    at_dr.erase(it);
+  }
+  for (const auto& [path, d] : at_dr)
+    r->differences.push_back({AuditDifference::Kind::kExtra, path, std::nullopt, d->size});
+  if (opts.progress)
+    for (const auto& [s, d] : to_hash) opts.progress->total += 2 * s->size;
+  std::mutex mu;
+  std::atomic<uint64_t> done_source{0}, done_dr{0};
+  const unsigned threads =
+      opts.threads ? opts.threads : std::max(source->Concurrency(), dr->Concurrency());
+  ParallelFor(
+      to_hash.size(), threads,
+      [&](size_t i) {
+        CompareContent(source, dr, *to_hash[i].first, *to_hash[i].second, r, &mu, &done_source,
+                       &done_dr);
+        if (opts.progress) opts.progress->done = done_source + done_dr;
+      },
+      opts.cancel);
+  r->bytes_hashed_source = done_source;
+  r->bytes_hashed_dr = done_dr;
+  std::sort(r->differences.begin(), r->differences.end(),
+            [](const AuditDifference& a, const AuditDifference& b) { return a.path < b.path; });
+  r->seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  if (Cancelled(opts.cancel)) return opts.cancel->Check("the audit");
+  if (r->differences.empty()) return Status::OK();
+  return Status::VerifyFailed(std::to_string(r->differences.size()) + " difference(s) between " +
+                              source->Describe() + " and " + dr->Describe() +
+                              " (first: " + r->differences[0].path + ", " +
+                              DifferenceName(r->differences[0].kind) + ")");
+}
+
+}  // namespace ferry

@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# End-to-end tests of `ferry audit`: a primary bucket against a DR bucket
+# that Ferry did not write (filled by aws s3 sync, as CRR or rclone would),
+# with planted differences; a local source; a read-only auditor (an RGW user
+# whose bucket policies allow only Get and List); the DR-against-manifests
+# mode. Needs S3_ENDPOINT and RGW_CONF (tools/test.sh).
+# usage: e2e_audit.sh PATH/TO/ferry
+set -uo pipefail
+FERRY=$(realpath "$1")
+if [ -z "${S3_ENDPOINT:-}" ]; then echo "e2e_audit: needs S3_ENDPOINT (run via tools/test.sh)"; exit 77; fi
+W=$(mktemp -d "${TMPDIR:-/tmp}/ferry-e2e-audit-XXXXXX")
+trap 'rm -rf "$W"' EXIT
+# shellcheck source=tests/lib.sh
+. "$(dirname "$0")/lib.sh"
+export AWS_ENDPOINT_URL=$S3_ENDPOINT FERRY_CACHE_DIR=$W/cache
+AWS=(/usr/bin/aws --endpoint-url "$S3_ENDPOINT")
+P=ferry-audit-p-$RANDOM$RANDOM
+D=ferry-audit-d-$RANDOM$RANDOM
+"${AWS[@]}" s3 mb "s3://$P" >/dev/null && "${AWS[@]}" s3 mb "s3://$D" >/dev/null || { echo "cannot create buckets"; exit 1; }
+
+SRC=$W/src
+mkdir -p "$SRC/lib" "$SRC/charts"
+head -c $((12 << 20)) /dev/urandom >"$SRC/app.bin"
+for i in 1 2 3 4 5; do echo "module $i" >"$SRC/lib/m$i.js"; done
+echo "apiVersion: v1" >"$SRC/charts/index.yaml"
+"${AWS[@]}" s3 sync "$SRC" "s3://$P/app/" >/dev/null
+"${AWS[@]}" s3 sync "$SRC" "s3://$D/app/" >/dev/null
+listing() { "${AWS[@]}" s3api list-objects-v2 --bucket "$1" --query 'Contents[].[Key,ETag,Size]' --output text; }
+
+echo "# a replica written by aws s3 sync, identical"
+expect_exit "audit primary against DR" 0 "$FERRY" audit --source "s3://$P/app/" --against "s3://$D/app/" --json
+check "  ... identical, every byte hashed on both sides" test "$(json .status)" = identical -a "$(json .identical)" = 7 -a "$(json .bytes_hashed_source)" = "$(json .bytes_hashed_dr)" -a "$(json .bytes_verified)" = $(( (12 << 20) + 5 * 9 + 15 ))
+expect_exit "audit a local source against DR" 0 "$FERRY" audit --source "$SRC" --against "s3://$D/app/"
+
+echo "# planted differences: one deleted, one changed with the same size, one extra"
+"${AWS[@]}" s3 rm "s3://$D/app/lib/m1.js" >/dev/null
+echo "module X" >"$W/same-size"
+"${AWS[@]}" s3 cp "$W/same-size" "s3://$D/app/lib/m2.js" >/dev/null
+"${AWS[@]}" s3 cp "$W/same-size" "s3://$D/app/stale.txt" >/dev/null
+listing "$D" >"$W/dr-before"
+expect_exit "audit finds the differences" 5 "$FERRY" audit --source "s3://$P/app/" --against "s3://$D/app/" --json --junit "$W/audit.xml"
+check "  ... exactly the three planted, each named" test "$(json '[.differences[] | "\(.kind):\(.path)"] | join(",")')" = "missing:lib/m1.js,different:lib/m2.js,extra:stale.txt"
+check "  ... the changed one by its hashes (same size)" test "$(json '.differences[1].source_size == .differences[1].dr_size and .differences[1].source_sha256 != .differences[1].dr_sha256')" = true
+check "  ... the rest identical" test "$(json .identical)" = 5 -a "$(json .status)" = differences
+check "  ... each difference on stderr" test "$(grep -c '^ferry audit: \(missing\|different\|extra\): ' "$W/err")" = 3
+check "  ... a failing JUnit case" grep -q "<failure" "$W/audit.xml"
+listing "$D" >"$W/dr-after"
+check "  ... and nothing written" cmp -s "$W/dr-before" "$W/dr-after"
+expect_exit "--exclude leaves paths out on both sides" 0 "$FERRY" audit --source "s3://$P/app/" --against "s3://$D/app/" --exclude 'lib/m[12].js' --exclude stale.txt
+
+echo "# a read-only auditor: bucket policies allow it only Get and List"
+if [ -n "${RGW_CONF:-}" ]; then
+  radosgw-admin -c "$RGW_CONF" -n client.admin user create --uid=auditor-$P --display-name=auditor \
+    --access-key=AUDITOR$RANDOM$RANDOM --secret-key=auditorSecret$RANDOM$RANDOM >"$W/auditor.json" 2>/dev/null
+  AK=$(jq -r '.keys[0].access_key' "$W/auditor.json") SK=$(jq -r '.keys[0].secret_key' "$W/auditor.json")
+  for b in "$P" "$D"; do
+    printf '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":["arn:aws:iam:::user/auditor-%s"]},"Action":["s3:GetObject","s3:ListBucket"],"Resource":["arn:aws:s3:::%s","arn:aws:s3:::%s/*"]}]}' "$P" "$b" "$b" >"$W/policy.json"
+    "${AWS[@]}" s3api put-bucket-policy --bucket "$b" --policy "file://$W/policy.json"
+  done
+  RO=(env AWS_ACCESS_KEY_ID="$AK" AWS_SECRET_ACCESS_KEY="$SK")
+  expect_exit "the auditor's keys cannot write" 11 "${RO[@]}" "$FERRY" push "$SRC" --to "s3://$D/other/"
+  expect_exit "a read-only audit completes" 5 "${RO[@]}" "$FERRY" audit --source "s3://$P/app/" --against "s3://$D/app/" --json
+  check "  ... with the same findings" test "$(json '.differences | length')" = 3 -a "$(json .read_only)" = true
+  listing "$D" >"$W/dr-after2"
+  check "  ... and wrote nothing" cmp -s "$W/dr-before" "$W/dr-after2"
+else
+  bad "RGW_CONF is not set: the read-only auditor test needs tools/test.sh's RGW"
+fi
+
+echo "# the DR copy against its own manifests (the source is gone)"
+"$FERRY" push "$SRC" --to "s3://$D/ferry/" --ref app/main -q
+expect_exit "audit --against a Ferry mirror --ref" 0 "$FERRY" audit --against "s3://$D/ferry/" --ref app/main --json
+check "  ... every byte rehashed" test "$(json .status)" = verified -a "$(json .bytes_checked)" = $(( (12 << 20) + 5 * 9 + 15 ))
+"${AWS[@]}" s3 cp "$W/same-size" "s3://$D/ferry/lib/m3.js" >/dev/null
+expect_exit "  ... a changed object is found" 5 "$FERRY" audit --against "s3://$D/ferry/" --ref app/main
+expect_exit "--ref with --source is a usage error" 2 "$FERRY" audit --source "$SRC" --against "s3://$D/ferry/" --ref app/main
+expect_exit "an unreadable source cannot complete" 3 "$FERRY" audit --source "$W/nope" --against "s3://$D/app/"
+
+"${AWS[@]}" s3 rb --force "s3://$P" >/dev/null 2>&1
+"${AWS[@]}" s3 rb --force "s3://$D" >/dev/null 2>&1
+finish e2e-audit

@@ -1,0 +1,149 @@
+// ferry audit: the verify-only mode. With --source, the source of truth
+// against a DR copy (any DR copy: one Ferry wrote, or CRR, aws s3 sync,
+// rclone), object by object, both sides hashed. Without, the DR copy against
+// its own manifests (verify, read-only). Writes nothing.
+#include "engine/audit.h"
+#include "tools/cli.h"
+#include "util/hex.h"
+
+namespace ferry::cli {
+namespace {
+
+struct AuditArgs {
+  std::string source, against, junit;
+  bool json = false;
+  unsigned threads = 0;
+  std::vector<std::string> refs;
+  bool all = false;
+  PathFilter filter;
+  Status filter_error;
+};
+
+json AuditJson(const AuditArgs& a, const AuditReport& r, const Status& st) {
+  json j;
+  j["status"] = st.ok() ? "identical" : st.code() == Code::kVerifyFailed ? "differences" : "failed";
+  j["mode"] = "source-against-dr";
+  j["source"] = a.source;
+  j["against"] = a.against;
+  j["read_only"] = true;
+  j["source_objects"] = r.source_objects;
+  j["dr_objects"] = r.dr_objects;
+  j["identical"] = r.identical;
+  j["bytes_verified"] = r.bytes_verified;
+  j["bytes_hashed_source"] = r.bytes_hashed_source;
+  j["bytes_hashed_dr"] = r.bytes_hashed_dr;
+  j["seconds"] = r.seconds;
+  j["filtered"] = r.filtered;
+  j["skipped"] = r.skipped;
+  j["differences"] = json::array();
+  for (const auto& d : r.differences) {
+    json x = {{"path", d.path}, {"kind", DifferenceName(d.kind)}};
+    x["source_size"] = d.source_size ? json(*d.source_size) : json(nullptr);
+    x["dr_size"] = d.dr_size ? json(*d.dr_size) : json(nullptr);
+    if (d.source_sha256) x["source_sha256"] = DigestHex(*d.source_sha256);
+    if (d.dr_sha256) x["dr_sha256"] = DigestHex(*d.dr_sha256);
+    if (!d.error.ok()) x["error"] = ErrorJson(d.error);
+    j["differences"].push_back(std::move(x));
+  }
+  if (!st.ok()) j["error"] = ErrorJson(st);
+  return j;
+}
+
+std::string DifferenceLine(const AuditDifference& d) {
+  std::string line = std::string(DifferenceName(d.kind)) + ": " + d.path;
+  if (d.kind == AuditDifference::Kind::kDifferent) {
+    if (!d.error.ok())
+      line += " (" + d.error.message() + ")";
+    else if (d.source_size != d.dr_size)
+      line += " (" + std::to_string(*d.source_size) + " bytes at the source, " +
+              std::to_string(*d.dr_size) + " in the DR copy)";
+    else
+      line += " (same size, other bytes: SHA-256 " + DigestHex(*d.source_sha256).substr(0, 16) +
+              "... at the source, " + DigestHex(*d.dr_sha256).substr(0, 16) + "... in the DR copy)";
+  }
+  return line;
+}
+
+int RunAudit(const AuditArgs& a, const Context& ctx, Output* out) {
+  if (!a.filter_error.ok()) return out->Fail(a.filter_error);
+  if (a.source.empty()) {  // the DR copy against its own manifests
+    if (!a.filter.empty())
+      return out->Fail(Status::Usage("--exclude/--include are for --source audits"));
+    VerifyArgs v;
+    v.store = a.against;
+    v.json = a.json;
+    v.junit = a.junit;
+    v.opts.refs = a.refs;
+    v.opts.all = a.all;
+    v.opts.threads = a.threads;
+    v.opts.read_only = true;
+    return RunVerify(v, ctx, out, "audit");
+  }
+  if (!a.refs.empty() || a.all)
+    return out->Fail(Status::Usage("--ref/--all are for audits without --source"));
+  auto source = OpenAuditTree(a.source, ctx.store);
+  if (!source.ok()) return out->Fail(source.status().WithContext("--source"));
+  auto dr = OpenAuditTree(a.against, ctx.store);
+  if (!dr.ok()) return out->Fail(dr.status().WithContext("--against"));
+  AuditOptions o;
+  o.threads = a.threads;
+  o.filter = &a.filter;
+  o.cancel = ctx.cancel;
+  ProgressMeter meter;
+  o.progress = &meter;
+  AuditReport r;
+  Status st;
+  {
+    Progress p(ctx, "audit", &meter);
+    st = Audit(source->get(), dr->get(), o, &r);
+  }
+  json j = AuditJson(a, r, st);
+  ReportToCi("audit", j, a.junit);
+  if (a.json) out->PrintJson(j);
+  for (const auto& d : r.differences)
+    std::fprintf(stderr, "ferry audit: %s\n", DifferenceLine(d).c_str());
+  if (!st.ok()) return out->Fail(st);
+  if (!ctx.quiet)
+    std::fprintf(stderr,
+                 "ferry audit: identical: %llu objects, %s, every byte hashed on both sides in "
+                 "%.2f s; nothing missing, nothing extra\n",
+                 static_cast<unsigned long long>(r.identical), Human(r.bytes_verified).c_str(),
+                 r.seconds);
+  return 0;
+}
+
+}  // namespace
+
+Runner AddAuditCommand(CLI::App* app, const Context* ctx) {
+  auto* audit = app->add_subcommand(
+      "audit", "Verify-only: the source against a DR copy, or a DR copy against its manifests");
+  auto a = std::make_shared<AuditArgs>();
+  audit->add_option("--source", a->source,
+                    "The source of truth: a directory or s3://bucket/prefix/ (omit to check the "
+                    "DR copy against its own manifests)");
+  audit
+      ->add_option("--against", a->against,
+                   "The DR copy: a directory or s3://bucket/prefix/ (need not be written by Ferry)")
+      ->required();
+  audit->add_option("--ref", a->refs, "Without --source: the build(s) to check (repeatable)")
+      ->allow_extra_args(false);
+  audit->add_flag("--all", a->all, "Without --source: every build in the store");
+  audit
+      ->add_option_function<std::string>(
+          "--exclude", [a](const std::string& p) { a->filter.Exclude(p); },
+          "Leave out paths matching this glob, on both sides (docs/filters.md)")
+      ->trigger_on_parse()
+      ->allow_extra_args(false);
+  audit
+      ->add_option_function<std::string>(
+          "--include", [a](const std::string& p) { a->filter.Include(p); },
+          "Take paths matching this glob back in")
+      ->trigger_on_parse()
+      ->allow_extra_args(false);
+  audit->add_flag("--json", a->json, "Print a JSON report on stdout");
+  audit->add_option("--junit", a->junit, "Write a JUnit XML report here");
+  audit->add_option("--threads", a->threads, "Objects hashed at once (default: 16 for S3)");
+  return [a, ctx](Output* out) { return RunAudit(*a, *ctx, out); };
+}
+
+}  // namespace ferry::cli
