@@ -20,6 +20,8 @@
 
 namespace ferry {
 
+class SigningKey;  // crypto/sign.h
+
 // ---- push -------------------------------------------------------------------
 
 struct PushOptions {
@@ -60,6 +62,9 @@ struct PushOptions {
   // chunk, object, manifest, ref or stat cache). Destinations should be
   // opened with OpenMode::kDryRun, which refuses writes outright.
   bool dry_run = false;
+  // --sign-key: each recorded build gets a signed statement beside its
+  // manifest (manifest/signature.h), stored before the ref names it.
+  const SigningKey* sign_key = nullptr;
 };
 
 // What a dry run found for one file at one destination.

@@ -19,6 +19,7 @@
 #include "engine/stat_cache.h"
 #include "engine/walk.h"
 #include "manifest/repo.h"
+#include "manifest/signature.h"
 #include "transport/s3_tags.h"
 #include "transport/sigv4.h"
 #include "util/log.h"
@@ -150,13 +151,14 @@ constexpr int kRefAttempts = 10;
 // swap tried again, so neither build drops out of the ref's history.
 Status RecordBuild(ObjectStore* store, LayoutWriter* writer, const std::string& ref,
                    std::optional<Digest> parent, const std::vector<FileDigest>& digests,
-                   Manifest* m, PushReport* r) {
+                   const SigningKey* key, Manifest* m, PushReport* r) {
   Status st;
   for (int attempt = 1; attempt <= kRefAttempts; attempt++) {
     m->parent = parent;
     r->parent = parent;
     ASSIGN_OR_RETURN(r->manifest_id, PutManifest(store, m));
     RETURN_IF_ERROR(writer->Record(r->manifest_id, digests));
+    if (key) RETURN_IF_ERROR(SignBuild(store, r->manifest_id, ref, parent, *key));
     if (ref.empty()) return Status::OK();
     st = UpdateRef(store, ref, parent, r->manifest_id);
     if (st.code() != Code::kConflict) return st;
@@ -550,8 +552,8 @@ Status RecordEverywhere(const std::vector<Destination*>& targets, const PushOpti
     r.dirs = counts.dirs;
     r.symlinks = counts.symlinks;
     const TargetState& ts = plan.states[t];
-    Status st =
-        RecordBuild(targets[t]->meta(), ts.writer.get(), opts.ref, ts.previous.id, digests, m, &r);
+    Status st = RecordBuild(targets[t]->meta(), ts.writer.get(), opts.ref, ts.previous.id, digests,
+                            opts.sign_key, m, &r);
     r.seconds = plan.elapsed();
     if (st.ok() && !ts.cache_path.empty()) SaveStatCache(plan, opts, ts, digests);
     if (st.ok()) {

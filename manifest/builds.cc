@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "manifest/repo.h"
+#include "manifest/signature.h"
 #include "util/hex.h"
 
 namespace ferry {
@@ -36,7 +37,11 @@ bool HasTag(const BuildSummary& b, const std::string& key, const std::string& va
 // The summary of manifest `id`, without its superseded mark.
 Result<BuildSummary> Load(ObjectStore* store, const Digest& id) {
   auto m = LoadManifest(store, id);
-  if (m.ok()) return Summarize(id, *m);
+  if (m.ok()) {
+    BuildSummary b = Summarize(id, *m);
+    b.has_signature = store->Size(SignatureKey(id)).ok();
+    return b;
+  }
   if (m.status().code() == Code::kStoreUnavailable || m.status().code() == Code::kAuth)
     return m.take_status();
   BuildSummary b;

@@ -23,6 +23,7 @@ struct BuildSummary {
   std::vector<std::pair<std::string, std::string>> tags;
   uint64_t files = 0, bytes = 0;        // regular files and their bytes
   std::optional<Digest> superseded_by;  // a later push replaced its objects in place
+  bool has_signature = false;           // a signed statement is stored beside it (not checked here)
 };
 
 // Reads manifest `id` (checked against its ID) into a summary; a damaged or

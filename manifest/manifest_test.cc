@@ -6,7 +6,9 @@
 
 #include "manifest/builds.h"
 #include "manifest/repo.h"
+#include "manifest/signature.h"
 #include "testing/mem_store.h"
+#include "testing/test_util.h"
 #include "util/posix.h"
 
 namespace ferry {
@@ -319,6 +321,48 @@ TEST(BuildsTest, HistoryNewestFirstAndTheNewestBuildWithATag) {
   EXPECT_EQ((*refs)[0].files,
             0u + std::count_if(sample.files.begin(), sample.files.end(),
                                [](const FileEntry& f) { return f.type == EntryType::kFile; }));
+}
+
+TEST(SignatureTest, SequenceFollowsTheRefAndEveryTamperingIsUntrusted) {
+  MemStore store;
+  testing::TempDir dir;
+  auto key = SigningKey::Generate();
+  dir.Write("ci.pub", (*key)->PublicPem());
+  TrustedKeys trusted;
+  ASSERT_TRUE(trusted.Add(dir.path() + "/ci.pub").ok());
+  std::vector<Digest> ids;
+  std::optional<Digest> parent;
+  for (int i = 0; i < 2; i++) {
+    Manifest m = Sample();
+    m.created_unix_ns = i;
+    m.parent = parent;
+    ids.push_back(*PutManifest(&store, &m));
+    ASSERT_TRUE(SignBuild(&store, ids.back(), "app/main", parent, **key).ok());
+    parent = ids.back();
+  }
+  ASSERT_TRUE(WriteRef(&store, "app/main", ids[1]).ok());
+  BuildStatement st;
+  ASSERT_TRUE(CheckSignedBuild(&store, ids[1], "app/main", trusted, &st).ok());
+  EXPECT_EQ(st.sequence, 2u);
+  EXPECT_EQ(*st.previous, ids[0]);
+  EXPECT_EQ(st.key_id, (*key)->id());
+  // By ID, the older build is trusted; through the ref, it is a rollback.
+  EXPECT_TRUE(CheckSignedBuild(&store, ids[0], "", trusted).ok());
+  EXPECT_EQ(CheckSignedBuild(&store, ids[0], "app/main", trusted).code(), Code::kUntrusted);
+  EXPECT_EQ(CheckSignedBuild(&store, ids[1], "app/other", trusted).code(), Code::kUntrusted);
+  // Another key's signature, an altered statement, a missing one.
+  TrustedKeys others;
+  auto other = SigningKey::Generate();
+  dir.Write("other.pub", (*other)->PublicPem());
+  ASSERT_TRUE(others.Add(dir.path() + "/other.pub").ok());
+  EXPECT_EQ(CheckSignedBuild(&store, ids[1], "", others).code(), Code::kUntrusted);
+  store.Mutate(SignatureKey(ids[1]),
+               [](std::string* s) { s->replace(s->find("sequence 2"), 10, "sequence 7"); });
+  EXPECT_EQ(CheckSignedBuild(&store, ids[1], "", trusted).code(), Code::kUntrusted);
+  ASSERT_TRUE(store.Delete(SignatureKey(ids[1])).ok());
+  EXPECT_EQ(CheckSignedBuild(&store, ids[1], "", trusted).code(), Code::kUntrusted);
+  ASSERT_TRUE(store.Put(SignatureKey(ids[1]), "garbage").ok());
+  EXPECT_EQ(CheckSignedBuild(&store, ids[1], "", trusted).code(), Code::kCorruptManifest);
 }
 
 // Golden manifest written by format version 1: it must load forever.

@@ -10,7 +10,6 @@
 
 namespace ferry {
 
-namespace {
 std::optional<Digest> ParseDigestHex(std::string_view hex) {
   if (hex.size() != 64) return std::nullopt;
   auto raw = FromHex(hex);
@@ -19,7 +18,6 @@ std::optional<Digest> ParseDigestHex(std::string_view hex) {
   std::memcpy(d.data(), raw->data(), 32);
   return d;
 }
-}  // namespace
 
 std::string ChunkKey(const Digest& id) {
   std::string hex = DigestHex(id);

@@ -13,6 +13,9 @@
 
 namespace ferry {
 
+// 64 hex digits as a digest; nullopt otherwise.
+std::optional<Digest> ParseDigestHex(std::string_view hex);
+
 std::string ChunkKey(const Digest& id);       // chunks/ab/ab12...
 std::string ManifestKey(const Digest& id);    // manifests/ab12...
 std::string RefKey(const std::string& name);  // refs/<name, percent-encoded> (format 2)

@@ -13,7 +13,7 @@ struct AuditArgs {
   std::string source, against, junit;
   bool json = false;
   unsigned threads = 0;
-  std::vector<std::string> refs;
+  std::vector<std::string> refs, trust_keys;
   bool all = false;
   PathFilter filter;
   Status filter_error;
@@ -77,10 +77,11 @@ int RunAudit(const AuditArgs& a, const Context& ctx, Output* out) {
     v.opts.all = a.all;
     v.opts.threads = a.threads;
     v.opts.read_only = true;
+    v.trust_keys = a.trust_keys;
     return RunVerify(v, ctx, out, "audit");
   }
-  if (!a.refs.empty() || a.all)
-    return out->Fail(Status::Usage("--ref/--all are for audits without --source"));
+  if (!a.refs.empty() || a.all || !a.trust_keys.empty())
+    return out->Fail(Status::Usage("--ref/--all/--trust-key are for audits without --source"));
   auto source = OpenAuditTree(a.source, ctx.store);
   if (!source.ok()) return out->Fail(source.status().WithContext("--source"));
   auto dr = OpenAuditTree(a.against, ctx.store);
@@ -128,6 +129,10 @@ Runner AddAuditCommand(CLI::App* app, const Context* ctx) {
   audit->add_option("--ref", a->refs, "Without --source: the build(s) to check (repeatable)")
       ->allow_extra_args(false);
   audit->add_flag("--all", a->all, "Without --source: every build in the store");
+  audit
+      ->add_option("--trust-key", a->trust_keys,
+                   "Without --source: refuse builds not signed by this public key (repeatable)")
+      ->allow_extra_args(false);
   audit
       ->add_option_function<std::string>(
           "--exclude", [a](const std::string& p) { a->filter.Exclude(p); },

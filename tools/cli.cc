@@ -6,6 +6,8 @@
 #include <cstdio>
 #include <iostream>
 
+#include "manifest/repo.h"
+#include "manifest/signature.h"
 #include "util/hex.h"
 #include "util/log.h"
 #include "util/text.h"
@@ -230,7 +232,7 @@ json BuildJson(const BuildSummary& b) {
   for (const auto& [k, v] : b.tags) j["tags"][k] = v;
   j["files"] = b.files;
   j["bytes"] = b.bytes;
-  j["signed"] = false;  // Ferry does not sign builds yet
+  j["signed"] = b.has_signature;  // a statement is stored; --trust-key checks it
   j["superseded_by"] = b.superseded_by ? json(DigestHex(*b.superseded_by)) : json(nullptr);
   return j;
 }
@@ -247,6 +249,35 @@ std::string BuildLine(const BuildSummary& b) {
   if (b.superseded_by)
     line += "  (superseded by " + DigestHex(*b.superseded_by).substr(0, 12) + ")";
   return line;
+}
+
+Status CheckTrust(ObjectStore* meta, const std::vector<std::string>& key_files, std::string* what,
+                  json* report) {
+  auto resolved = ResolveManifest(meta, *what);
+  if (!resolved.ok()) return resolved.status();
+  if (key_files.empty()) {
+    auto st = GetStatement(meta, *resolved);
+    (*report)["signature"] = st.ok() && *st ? "signed, not checked (no --trust-key)" : "unsigned";
+    return Status::OK();
+  }
+  TrustedKeys trusted;
+  for (const auto& f : key_files) RETURN_IF_ERROR(trusted.Add(f));
+  // Named through a ref: the ref's signed history is checked too (rollback).
+  auto ref =
+      ValidateRefName(*what).ok() ? ReadRef(meta, *what) : Result<Digest>(Status::NotFound(""));
+  const std::string via = ref.ok() && *ref == *resolved ? *what : "";
+  BuildStatement statement;
+  Status st = CheckSignedBuild(meta, *resolved, via, trusted, &statement);
+  if (!st.ok()) {
+    (*report)["signature"] = json{{"status", "untrusted"}, {"message", st.message()}};
+    return st;
+  }
+  (*report)["signature"] = json{{"status", "trusted"},
+                                {"key", statement.key_id},
+                                {"sequence", statement.sequence},
+                                {"signed_at", UtcTime(statement.time_unix_ns / 1000000000)}};
+  *what = DigestHex(*resolved);  // pinned: the build that was checked is the one used
+  return Status::OK();
 }
 
 Status SelectBuildByTag(ObjectStore* meta, const std::string& tag, std::string* what) {

@@ -65,6 +65,7 @@ Runner AddLsCommand(CLI::App* app, const Context* ctx);
 Runner AddLogCommand(CLI::App* app, const Context* ctx);
 Runner AddDrillCommand(CLI::App* app, const Context* ctx);
 Runner AddAuditCommand(CLI::App* app, const Context* ctx);
+Runner AddKeyCommand(CLI::App* app, const Context* ctx);
 
 // ferry verify's options, and the run: also audit's "DR against its
 // manifests" mode (read-only). `command` names it in messages and reports.
@@ -72,8 +73,9 @@ struct VerifyArgs {
   std::string store;
   bool json = false;
   std::string junit;
-  std::string tag;     // --tag key=value: the newest build carrying it
-  VerifyOptions opts;  // --ref, --all, --threads, --quick, --read-only
+  std::string tag;                      // --tag key=value: the newest build carrying it
+  std::vector<std::string> trust_keys;  // --trust-key
+  VerifyOptions opts;                   // --ref, --all, --threads, --quick, --read-only
 };
 int RunVerify(const VerifyArgs& a, const Context& ctx, Output* out, const char* command);
 
@@ -98,6 +100,14 @@ std::string BuildLine(const BuildSummary& b);
 // newest build carrying it (in ref *what's history if *what is given, else
 // in the whole store), and *what becomes its manifest ID.
 Status SelectBuildByTag(ObjectStore* meta, const std::string& tag, std::string* what);
+
+// --trust-key: unless build *what (a ref, an ID or its start) carries a
+// statement signed by one of the keys in `key_files`, about this manifest
+// (and, named through a ref, not rolled back), kUntrusted; then *what is
+// pinned to its manifest ID. (*report)["signature"] says what was found;
+// without key files only whether a statement exists.
+Status CheckTrust(ObjectStore* meta, const std::vector<std::string>& key_files, std::string* what,
+                  json* report);
 
 // "1.5 MiB"
 std::string Human(uint64_t bytes);

@@ -16,6 +16,7 @@ namespace {
 
 struct DrillArgs {
   std::string what, from, tag, primary, rto, rpo, junit;
+  std::vector<std::string> trust_keys;
   bool json = false, record = false, history = false;
   DrillOptions opts;  // --to, --scratch-dir, --keep, --exec, --threads
 };
@@ -163,6 +164,9 @@ int RunDrill(const DrillArgs& a, const Context& ctx, Output* out) {
   if (!dest.ok()) return out->Fail(dest.status());
   if (a.history) return RunHistory(a, (*dest)->meta(), out);
   if (Status t = SelectBuildByTag((*dest)->meta(), a.tag, &o.what); !t.ok()) return out->Fail(t);
+  json signature;
+  if (Status t = CheckTrust((*dest)->meta(), a.trust_keys, &o.what, &signature); !t.ok())
+    return out->Fail(t);
   std::unique_ptr<Destination> primary;
   if (!a.primary.empty()) {
     auto p = OpenDestination(a.primary, OpenMode::kExisting, ctx.store);
@@ -179,6 +183,7 @@ int RunDrill(const DrillArgs& a, const Context& ctx, Output* out) {
     st = Drill(dest->get(), o, &r);
   }
   json j = DrillJson(a, o, r, st);
+  j["build"].update(signature);
   if (a.record && r.manifest_id != Digest{}) {
     if (Status rec = RecordDrill((*dest)->meta(), r, &j); !rec.ok())
       std::fprintf(stderr, "ferry drill: could not record the report in the store: %s\n",
@@ -224,6 +229,10 @@ Runner AddDrillCommand(CLI::App* app, const Context* ctx) {
                   "Store the report in the DR store (drills/), listed by --history");
   drill->add_flag("--history", a->history, "List the drills recorded in the store");
   drill->add_flag("--json", a->json, "Print a JSON report on stdout");
+  drill
+      ->add_option("--trust-key", a->trust_keys,
+                   "Refuse a build not signed by this public key (repeatable)")
+      ->allow_extra_args(false);
   drill->add_option("--junit", a->junit, "Write a JUnit XML report here");
   drill->add_option("--threads", a->opts.threads, "Parallel files (default: two per core)");
   return [a, ctx](Output* out) { return RunDrill(*a, *ctx, out); };

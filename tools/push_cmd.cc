@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <optional>
 
+#include "crypto/sign.h"
 #include "engine/destination.h"
 #include "engine/ops.h"
 #include "engine/stat_cache.h"
@@ -24,8 +25,9 @@ struct PushArgs {
   int level = 3;
   size_t memory_mib = 256;
   unsigned threads = 0;
-  PushOptions opts;   // --allow-empty, --rehash, --cache-dir
-  PathFilter filter;  // --exclude, --include, --exclude-from, in command-line order
+  std::string sign_key;  // --sign-key
+  PushOptions opts;      // --allow-empty, --rehash, --cache-dir
+  PathFilter filter;     // --exclude, --include, --exclude-from, in command-line order
   Status filter_error;
 };
 
@@ -237,6 +239,13 @@ int RunPush(const PushArgs& a, const Context& ctx, Output* out) {
   opts.pipeline.io = a.io == "uring"   ? IoBackend::kUring
                      : a.io == "pread" ? IoBackend::kPread
                                        : IoBackend::kAuto;
+  std::unique_ptr<SigningKey> key;
+  if (!a.sign_key.empty()) {
+    auto k = SigningKey::LoadPrivate(a.sign_key);
+    if (!k.ok()) return out->Fail(k.status());
+    key = std::move(*k);
+    opts.sign_key = key.get();
+  }
   // A missing or empty build output fails before any store is created.
   if (Status src = CheckPushSources(opts); !src.ok()) return out->Fail(src);
   // Every destination is opened (and checked) before a byte is read.
@@ -334,6 +343,8 @@ Runner AddPushCommand(CLI::App* app, const Context* ctx) {
   push->add_flag("--allow-empty", a->opts.allow_empty,
                  "Record a build with no files (refused by default: an empty build output is "
                  "usually a wrong path)");
+  push->add_option("--sign-key", a->sign_key,
+                   "Sign each build with this Ed25519 private key (ferry key generate)");
   push->add_flag("--dry-run,-n", a->opts.dry_run,
                  "Read and hash the sources, ask the destinations what they hold, and print what "
                  "would be uploaded, copied or stored; write nothing anywhere");

@@ -10,8 +10,9 @@ namespace {
 struct RestoreArgs {
   std::string from;
   bool json = false;
-  std::string tag;      // --tag key=value: the newest build carrying it
-  RestoreOptions opts;  // what, --to, --threads, --delete, --keep-setuid
+  std::string tag;                      // --tag key=value: the newest build carrying it
+  std::vector<std::string> trust_keys;  // --trust-key
+  RestoreOptions opts;                  // what, --to, --threads, --delete, --keep-setuid
 };
 
 int RunRestore(const RestoreArgs& a, const Context& ctx, Output* out) {
@@ -23,6 +24,9 @@ int RunRestore(const RestoreArgs& a, const Context& ctx, Output* out) {
   auto dest = OpenDestination(a.from, OpenMode::kExisting, ctx.store);
   if (!dest.ok()) return out->Fail(dest.status());
   if (Status t = SelectBuildByTag((*dest)->meta(), a.tag, &opts.what); !t.ok()) return out->Fail(t);
+  json signature;
+  if (Status t = CheckTrust((*dest)->meta(), a.trust_keys, &opts.what, &signature); !t.ok())
+    return out->Fail(t);
   const std::string& to = opts.target;
   RestoreReport r;
   ProgressMeter meter;
@@ -48,6 +52,7 @@ int RunRestore(const RestoreArgs& a, const Context& ctx, Output* out) {
   j["bytes_written"] = r.bytes_written;
   j["seconds"] = r.seconds;
   j["errors"] = ErrorsJson(r.errors);
+  j.update(signature);
   if (!st.ok()) j["error"] = ErrorJson(st);
   ReportToCi("restore", j, "");
   if (a.json) out->PrintJson(j);
@@ -97,6 +102,11 @@ Runner AddRestoreCommand(CLI::App* app, const Context* ctx) {
       ->required();
   restore->add_option("--to", a->opts.target, "Target directory (created if missing)")->required();
   restore->add_flag("--json", a->json, "Print a JSON report on stdout");
+  restore
+      ->add_option("--trust-key", a->trust_keys,
+                   "Refuse a build not signed by this public key (repeatable; PEM, ssh-ed25519, "
+                   "or a file of ssh-ed25519 lines)")
+      ->allow_extra_args(false);
   restore->add_option("--threads", a->opts.threads, "Parallel files (default: two per core)");
   restore->add_flag("--delete", a->opts.delete_extras,
                     "Remove files and directories in the target that are not in the build");

@@ -1,6 +1,7 @@
 // ferry verify: re-read and rehash what a store holds of its builds.
 #include "engine/destination.h"
 #include "engine/ops.h"
+#include "manifest/repo.h"
 #include "tools/cli.h"
 #include "util/hex.h"
 
@@ -20,6 +21,25 @@ int RunVerify(const VerifyArgs& a, const Context& ctx, Output* out, const char* 
     std::string id;  // searched in the whole store
     if (Status t = SelectBuildByTag((*dest)->meta(), a.tag, &id); !t.ok()) return out->Fail(t);
     opts.refs.push_back(id);
+  }
+  // --trust-key: every build to check must be signed by a trusted key, and
+  // each ref not rolled back; the builds checked are pinned by ID.
+  json signatures = json::array();
+  if (!a.trust_keys.empty()) {
+    std::vector<std::string> names = opts.refs;
+    if (opts.all) {
+      auto ids = ListManifests((*dest)->meta());
+      if (!ids.ok()) return out->Fail(ids.status());
+      for (const auto& id : *ids) names.push_back(DigestHex(id));
+    }
+    for (auto& name : names) {
+      json sig;
+      std::string what = name;
+      Status t = CheckTrust((*dest)->meta(), a.trust_keys, &what, &sig);
+      sig["build"] = name;
+      signatures.push_back(sig);
+      if (!t.ok()) return out->Fail(t);
+    }
   }
   opts.cancel = ctx.cancel;
   VerifyReport r;
@@ -53,6 +73,7 @@ int RunVerify(const VerifyArgs& a, const Context& ctx, Output* out, const char* 
   j["superseded"] = json::array();
   for (const auto& [id, by] : r.superseded)
     j["superseded"].push_back(json{{"manifest", DigestHex(id)}, {"superseded_by", DigestHex(by)}});
+  if (!a.trust_keys.empty()) j["signatures"] = signatures;
   if (!st.ok()) j["error"] = ErrorJson(st);
   ReportToCi(command, j, a.junit);
   if (a.json) out->PrintJson(j);
@@ -99,6 +120,11 @@ Runner AddVerifyCommand(CLI::App* app, const Context* ctx) {
                    "Ref, manifest ID or its first 6+ hex digits, to verify (repeatable)")
       ->allow_extra_args(false);
   verify->add_option("--tag", a->tag, "Verify the newest build carrying tag key=value");
+  verify
+      ->add_option("--trust-key", a->trust_keys,
+                   "Refuse builds not signed by this public key, and rolled-back refs "
+                   "(repeatable)")
+      ->allow_extra_args(false);
   verify->add_flag("--all", a->opts.all, "Every manifest and ref in the store");
   verify->add_flag("--json", a->json, "Print a JSON report on stdout");
   verify->add_option("--junit", a->junit, "Write a JUnit XML report here");

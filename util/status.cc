@@ -38,6 +38,8 @@ const char* CodeName(Code code) {
       return "target-breached";
     case Code::kSmokeTestFailed:
       return "smoke-test-failed";
+    case Code::kUntrusted:
+      return "untrusted";
   }
   return "unknown";
 }

@@ -36,6 +36,7 @@ enum class Code : int {
   kConflict = 14,          // another writer changed the object first (a ref moved); retry
   kTargetBreached = 15,    // drill: restored and verified, but slower or older than its target
   kSmokeTestFailed = 16,   // drill: the smoke test run in the restored tree failed
+  kUntrusted = 17,         // --trust-key: a build unsigned, signed by another key, altered, rolled back
 };
 
 // Short, stable name of a code ("verify-failed"), used in JSON reports.
