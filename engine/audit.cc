@@ -1,6 +1,7 @@
 #include "engine/audit.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -147,7 +148,7 @@ const char* DifferenceName(AuditDifference::Kind k) {
   return "?";
 }
 
-Result<std::unique_ptr<AuditTree>> OpenAuditTree(const std::string& url,
+Result<std::unique_ptr<AuditTree>> OpenAuditTree(const std::string& url, AuditSide side,
                                                  const StoreOptions& options) {
   if (url.rfind("s3://", 0) == 0) {
     std::string bucket, prefix;
@@ -164,6 +165,12 @@ Result<std::unique_ptr<AuditTree>> OpenAuditTree(const std::string& url,
                          "': use a directory or s3://bucket/prefix/");
   std::string path = url.rfind("file://", 0) == 0 ? url.substr(7) : url;
   while (path.size() > 1 && path.back() == '/') path.pop_back();
+  struct stat st;
+  if (stat(path.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+    const std::string why = path + (errno == ENOENT ? " does not exist" : " is not a directory");
+    return side == AuditSide::kSource ? Status::SourceUnreadable("cannot read the source: " + why)
+                                      : Status::StoreUnavailable("cannot read the DR copy: " + why);
+  }
   return std::unique_ptr<AuditTree>(std::make_unique<LocalTree>(path));
 }
 

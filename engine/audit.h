@@ -41,8 +41,11 @@ class AuditTree {
   virtual unsigned Concurrency() const = 0;  // reads worth having in flight
 };
 
-// "s3://bucket/prefix/" (read-only client) or a directory.
-Result<std::unique_ptr<AuditTree>> OpenAuditTree(const std::string& url,
+// "s3://bucket/prefix/" (read-only client) or a directory. A directory that
+// is missing or not one: kSourceUnreadable for the source, kStoreUnavailable
+// for the DR copy.
+enum class AuditSide { kSource, kDr };
+Result<std::unique_ptr<AuditTree>> OpenAuditTree(const std::string& url, AuditSide side,
                                                  const StoreOptions& options);
 
 struct AuditDifference {

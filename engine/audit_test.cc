@@ -21,8 +21,8 @@ TEST(AuditTest, NamesEveryMissingDifferentAndExtraObject) {
   dr.Write("lib/b.js", "B");   // same size, other bytes
   dr.Write("lib/a.js", "aa");  // other size
   dr.Write("stale.txt", "old");
-  auto s = OpenAuditTree(src.path(), StoreOptions{});
-  auto d = OpenAuditTree(dr.path(), StoreOptions{});
+  auto s = OpenAuditTree(src.path(), AuditSide::kSource, StoreOptions{});
+  auto d = OpenAuditTree(dr.path(), AuditSide::kDr, StoreOptions{});
   ASSERT_TRUE(s.ok() && d.ok());
   AuditReport r;
   Status st = Audit(s->get(), d->get(), AuditOptions{}, &r);
@@ -44,12 +44,23 @@ TEST(AuditTest, NamesEveryMissingDifferentAndExtraObject) {
   EXPECT_EQ(r.bytes_hashed_dr, (3u << 20) + 1);
 }
 
+TEST(AuditTest, AMissingSideIsNamedWithItsOwnCode) {
+  TempDir dir;
+  dir.Write("file", "x");
+  EXPECT_EQ(OpenAuditTree(dir.path() + "/nope", AuditSide::kSource, {}).status().code(),
+            Code::kSourceUnreadable);
+  EXPECT_EQ(OpenAuditTree(dir.path() + "/nope", AuditSide::kDr, {}).status().code(),
+            Code::kStoreUnavailable);
+  EXPECT_EQ(OpenAuditTree(dir.path() + "/file", AuditSide::kDr, {}).status().code(),
+            Code::kStoreUnavailable);
+}
+
 TEST(AuditTest, IdenticalTreesAndFilters) {
   TempDir src, dr;
   for (auto* d : {&src, &dr}) d->Write("a/b.txt", "same");
   dr.Write("a/c.map", "extra, but excluded");
-  auto s = OpenAuditTree(src.path(), StoreOptions{});
-  auto d = OpenAuditTree(dr.path(), StoreOptions{});
+  auto s = OpenAuditTree(src.path(), AuditSide::kSource, StoreOptions{});
+  auto d = OpenAuditTree(dr.path(), AuditSide::kDr, StoreOptions{});
   AuditReport r;
   EXPECT_EQ(Audit(s->get(), d->get(), AuditOptions{}, &r).code(), Code::kVerifyFailed);
   PathFilter f;

@@ -136,16 +136,22 @@ Result<int> RunSmokeTest(const std::string& cmd, const std::string& dir, const D
 Status MeasureRpo(const DrillOptions& opts, int64_t now_ns, DrillReport* r) {
   r->rpo_seconds = (now_ns - r->build_created_unix_ns) / 1e9;
   if (!opts.primary) return Status::OK();
-  r->rpo_from_primary = true;
   if (r->ref.empty())
-    return Status::Usage("--primary needs a build pushed with a ref (this one has none)");
-  ASSIGN_OR_RETURN(auto history, RefHistory(opts.primary->meta(), r->ref, 1));
+    return Status::Usage(
+        "--primary compares a ref's newest builds, and this build was pushed without a ref: "
+        "drill a ref, or leave out --primary");
+  auto history = RefHistory(opts.primary->meta(), r->ref, 1);
+  if (!history.ok())
+    return history.status().WithContext("--primary " + opts.primary->meta()->Describe());
+  if (history->empty() || !(*history)[0].problem.ok())
+    return Status::CorruptManifest("--primary: the newest build of ref " + r->ref + " in " +
+                                   opts.primary->meta()->Describe() + " cannot be read");
+  const auto& newest = (*history)[0];
+  r->rpo_from_primary = true;
   r->rpo_seconds = 0;
-  if (history.empty() || !history[0].problem.ok()) return Status::OK();
-  r->primary_latest = history[0].id;
-  if (history[0].id != r->manifest_id)
-    r->rpo_seconds =
-        std::max<int64_t>(0, history[0].created_unix_ns - r->build_created_unix_ns) / 1e9;
+  r->primary_latest = newest.id;
+  if (newest.id != r->manifest_id)
+    r->rpo_seconds = std::max<int64_t>(0, newest.created_unix_ns - r->build_created_unix_ns) / 1e9;
   return Status::OK();
 }
 
@@ -155,19 +161,18 @@ std::string Secs(double s) {
   return buf;
 }
 
-}  // namespace
-
-Status Drill(Destination* dr, const DrillOptions& opts, DrillReport* r) {
+Status RunDrill(Destination* dr, const DrillOptions& opts, DrillReport* r) {
   const auto t0 = std::chrono::steady_clock::now();
   auto since = [&] {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   };
-  r->started_unix_ns = NowNs();
   ASSIGN_OR_RETURN(r->manifest_id, ResolveManifest(dr->meta(), opts.what));
   ASSIGN_OR_RETURN(Manifest m, LoadManifest(dr->meta(), r->manifest_id));
   r->ref = m.ref;
   r->tags = m.tags;
   r->build_created_unix_ns = m.created_unix_ns;
+  // RPO first: a --primary that cannot answer fails the drill before a byte is restored.
+  RETURN_IF_ERROR(MeasureRpo(opts, r->started_unix_ns, r));
   r->scratch = opts.target.empty();
   if (r->scratch) {
     ASSIGN_OR_RETURN(r->target, MakeScratch(opts.scratch_parent));
@@ -195,11 +200,13 @@ Status Drill(Destination* dr, const DrillOptions& opts, DrillReport* r) {
     } else {
       r->exec_exit = *code;
       if (*code != 0)
-        st = Status(Code::kSmokeTestFailed, "the smoke test '" + opts.exec + "' exited " +
-                                                std::to_string(*code) + " in " + r->target);
+        st = Status(Code::kSmokeTestFailed,
+                    "the smoke test '" + opts.exec + "' exited " + std::to_string(*code) +
+                        " in the restored tree" +
+                        (r->scratch && !opts.keep ? " (removed afterwards; --keep keeps it)"
+                                                  : " " + r->target));
     }
   }
-  if (Status rpo = MeasureRpo(opts, NowNs(), r); st.ok() && !rpo.ok()) st = rpo;
   r->rto_breached = opts.rto_target && r->rto_seconds > *opts.rto_target;
   r->rpo_breached = opts.rpo_target && r->rpo_seconds > *opts.rpo_target;
   if (r->scratch && !opts.keep) {
@@ -207,7 +214,6 @@ Status Drill(Destination* dr, const DrillOptions& opts, DrillReport* r) {
     std::filesystem::remove_all(r->target, ec);
     r->target_removed = !ec;
   }
-  r->finished_unix_ns = NowNs();
   if (!st.ok()) return st;
   if (r->rto_breached || r->rpo_breached)
     return Status(Code::kTargetBreached,
@@ -220,6 +226,15 @@ Status Drill(Destination* dr, const DrillOptions& opts, DrillReport* r) {
                                              Secs(*opts.rpo_target)
                                        : ""));
   return Status::OK();
+}
+
+}  // namespace
+
+Status Drill(Destination* dr, const DrillOptions& opts, DrillReport* r) {
+  r->started_unix_ns = NowNs();
+  Status st = RunDrill(dr, opts, r);
+  r->finished_unix_ns = NowNs();
+  return st;
 }
 
 }  // namespace ferry

@@ -267,8 +267,12 @@ TEST(ManifestTest, ABuildIsNamedByTheStartOfItsIdUnlessARefHasThatName) {
   }
   const std::string hex = DigestHex(ids[0]);
   EXPECT_EQ(*ResolveManifest(&store, hex.substr(0, 6)), ids[0]);
-  EXPECT_EQ(ResolveManifest(&store, hex.substr(0, 5)).status().code(),
-            Code::kNotFound);  // too short
+  std::string upper = hex.substr(0, 8);
+  for (auto& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  EXPECT_EQ(*ResolveManifest(&store, upper), ids[0]);
+  auto short_prefix = ResolveManifest(&store, hex.substr(0, 5));  // too short, and said so
+  EXPECT_EQ(short_prefix.status().code(), Code::kNotFound);
+  EXPECT_NE(short_prefix.status().message().find("at least 6 hex digits"), std::string::npos);
   EXPECT_EQ(ResolveManifest(&store, "abcdef" + std::string(3, '0')).status().code(),
             Code::kNotFound);
   // Ambiguous: kUsage naming the candidates (a shared 6-digit start is forced by a fake ID).

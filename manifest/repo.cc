@@ -169,14 +169,18 @@ Result<std::vector<Digest>> ListManifests(ObjectStore* store) {
 
 namespace {
 bool IsHexPrefix(const std::string& s) {
-  return s.size() >= kMinIdPrefix && s.size() < 64 && std::all_of(s.begin(), s.end(), [](char c) {
-           return std::isxdigit(c) && !std::isupper(c);
-         });
+  return s.size() >= kMinIdPrefix && s.size() < 64 &&
+         std::all_of(s.begin(), s.end(), [](unsigned char c) { return std::isxdigit(c); });
+}
+
+std::string Lower(std::string s) {
+  for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
 }
 
 // The one manifest whose ID starts with `prefix`.
 Result<Digest> ManifestByPrefix(ObjectStore* store, const std::string& prefix) {
-  ASSIGN_OR_RETURN(auto keys, store->List("manifests/" + prefix));
+  ASSIGN_OR_RETURN(auto keys, store->List("manifests/" + Lower(prefix)));
   std::vector<Digest> ids;
   for (const auto& k : keys)
     if (auto d = ParseDigestHex(std::string_view(k).substr(10))) ids.push_back(*d);
@@ -205,6 +209,11 @@ Result<Digest> ResolveManifest(ObjectStore* store, const std::string& what) {
                             " nor a valid ref name");
   }
   auto ref = ReadRef(store, what);
+  if (!ref.ok() && ref.status().code() == Code::kNotFound && what.size() < kMinIdPrefix &&
+      std::all_of(what.begin(), what.end(), [](unsigned char c) { return std::isxdigit(c); }))
+    return Status::NotFound(ref.status().message() +
+                            " (the start of a manifest ID needs at least " +
+                            std::to_string(kMinIdPrefix) + " hex digits)");
   if (ref.ok() || ref.status().code() != Code::kNotFound || !IsHexPrefix(what)) return ref;
   return ManifestByPrefix(store, what);  // no such ref: the start of an ID?
 }

@@ -74,6 +74,9 @@ check "  ... every byte rehashed" test "$(json .status)" = verified -a "$(json .
 "${AWS[@]}" s3 cp "$W/same-size" "s3://$D/ferry/lib/m3.js" >/dev/null
 expect_exit "  ... a changed object is found" 5 "$FERRY" audit --against "s3://$D/ferry/" --ref app/main
 expect_exit "--ref with --source is a usage error" 2 "$FERRY" audit --source "$SRC" --against "s3://$D/ferry/" --ref app/main
+expect_exit "a DR copy that does not exist is a store error" 4 "$FERRY" audit --source "$SRC" --against "$W/nope"
+expect_exit "audit with neither --source nor --ref says what it takes" 2 "$FERRY" audit --against "s3://$D/ferry/"
+check "  ... naming audit" grep -q "audit takes --source" "$W/err"
 expect_exit "an unreadable source cannot complete" 3 "$FERRY" audit --source "$W/nope" --against "s3://$D/app/"
 
 "${AWS[@]}" s3 rb --force "s3://$P" >/dev/null 2>&1

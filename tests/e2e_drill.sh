@@ -66,13 +66,24 @@ chunk=$(find "$W/damaged/chunks" -type f -size +100k | head -1)
 printf 'x' | dd of="$chunk" bs=1 seek=100 conv=notrunc 2>/dev/null
 expect_exit "a drill on a damaged store fails verification" 5 "$FERRY" drill app/main --from "$W/damaged" --json
 check "  ... failed, nothing left in the scratch area" test "$(json .status)" = failed -a -z "$(ls "$TMPDIR")"
+expect_exit "drill --history, as text, with a failed drill among them" 0 "$FERRY" drill --history --from "$S"
+check "  ... one line each" test "$(wc -l <"$W/out")" = 2 -a "$(grep -c smoke-test-failed "$W/out")" = 1
 expect_exit "drill --history" 0 "$FERRY" drill --history --from "$S" --json
 check "  ... lists the two recorded drills, each a full report" test "$(json '.drills | length')" = 2 -a "$(json '[.drills[].status] | join(",")')" = passed,smoke-test-failed -a "$(json '.drills[0].build.ref')" = app/main
+cp -r "$S" "$W/twice"
+"$FERRY" drill app/main --from "$W/twice" --record -q
+"$FERRY" drill app/main --from "$W/twice" --record -q --exec 'exit 1'
+check "two drills recorded at once are two records" test "$(ls "$W/twice/drills" | wc -l)" = 4
+expect_exit "a drill that cannot make its scratch directory" 13 "$FERRY" drill app/main --from "$S" --scratch-dir "$W/no/such/dir" --json
+check "  ... a report with real times and no made-up RPO" test "$(json .finished)" != "1970-01-01T00:00:00Z" -a "$(json .status)" = failed
 expect_exit "a drill of a ref that does not exist" 7 "$FERRY" drill app/none --from "$S"
 expect_exit "a malformed --rto" 2 "$FERRY" drill app/main --from "$S" --rto soon
 expect_exit "drill with no build named" 2 "$FERRY" drill --from "$S"
 
 echo "# RPO against the primary: how far the DR copy lags"
+"$FERRY" push "$SRC" --to "$W/prim-other" --ref some/ref -q
+expect_exit "--primary whose store lacks the ref fails before restoring" 7 "$FERRY" drill app/other --from "$S" --primary "$W/prim-other"
+check "  ... naming --primary, nothing restored" test -n "$(grep -- "--primary" "$W/err")" -a -z "$(ls "$TMPDIR")"
 P=$W/primary
 "$FERRY" push "$SRC" --to "$P" --to "$W/dr2" --ref app/main -q
 expect_exit "DR holds the primary's newest build" 0 "$FERRY" drill app/main --from "$W/dr2" --primary "$P" --rpo 1h --json

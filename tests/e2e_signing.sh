@@ -17,6 +17,10 @@ expect_exit "key generate" 0 "$FERRY" key generate --out "$W/ci.key" --json
 check "  ... a private key only its owner reads, a public key, an ID" test "$(stat -c %a "$W/ci.key")" = 600 -a -s "$W/ci.key.pub" -a "$(json .key_id | wc -c)" = 17
 KID=$(json .key_id)
 expect_exit "  ... refuses to overwrite" 2 "$FERRY" key generate --out "$W/ci.key"
+touch "$W/half.key.pub"
+expect_exit "  ... and writes neither file if one of them exists" 2 "$FERRY" key generate --out "$W/half.key"
+check "  ... no private key left behind" test ! -e "$W/half.key"
+expect_exit "  ... into a directory that does not exist" 13 "$FERRY" key generate --out "$W/no/such/k.key"
 "$FERRY" key generate --out "$W/other.key" -q
 # The same public key as an OpenSSH line (what a team may keep in a trusted-keys file).
 python3 - "$W/ci.key.pub" >"$W/trusted_keys" <<'PY'
@@ -47,6 +51,8 @@ expect_exit "without --trust-key: as before, the report says signed, not checked
 check "  ... so" test "$(json .signature)" = "signed, not checked (no --trust-key)"
 expect_exit "ls shows signed builds" 0 "$FERRY" ls --store "$S" --json
 check "  ... signed: true" test "$(json '.refs[0].signed')" = true
+expect_exit "  ... in text too" 0 "$FERRY" log app/main --store "$S"
+check "  ... both builds" test "$(grep -c '(signed)' "$W/out")" = 2
 
 echo "# attack 1: a writer of the store replaces the build under the ref (new chunks, a new manifest with correct hashes)"
 cp -r "$S" "$W/s1"

@@ -66,6 +66,10 @@ std::string DifferenceLine(const AuditDifference& d) {
 
 int RunAudit(const AuditArgs& a, const Context& ctx, Output* out) {
   if (!a.filter_error.ok()) return out->Fail(a.filter_error);
+  if (a.source.empty() && a.refs.empty() && !a.all)
+    return out->Fail(Status::Usage(
+        "audit takes --source DIR|s3://bucket/prefix/ (the source against the DR copy), or "
+        "--ref NAME (repeatable) or --all (the DR copy against its own manifests)"));
   if (a.source.empty()) {  // the DR copy against its own manifests
     if (!a.filter.empty())
       return out->Fail(Status::Usage("--exclude/--include are for --source audits"));
@@ -82,9 +86,9 @@ int RunAudit(const AuditArgs& a, const Context& ctx, Output* out) {
   }
   if (!a.refs.empty() || a.all || !a.trust_keys.empty())
     return out->Fail(Status::Usage("--ref/--all/--trust-key are for audits without --source"));
-  auto source = OpenAuditTree(a.source, ctx.store);
+  auto source = OpenAuditTree(a.source, AuditSide::kSource, ctx.store);
   if (!source.ok()) return out->Fail(source.status().WithContext("--source"));
-  auto dr = OpenAuditTree(a.against, ctx.store);
+  auto dr = OpenAuditTree(a.against, AuditSide::kDr, ctx.store);
   if (!dr.ok()) return out->Fail(dr.status().WithContext("--against"));
   AuditOptions o;
   o.threads = a.threads;

@@ -246,6 +246,7 @@ std::string BuildLine(const BuildSummary& b) {
                 static_cast<unsigned long long>(b.files), Human(b.bytes).c_str());
   std::string line = buf;
   for (const auto& [k, v] : b.tags) line += "  " + k + "=" + v;
+  if (b.has_signature) line += "  (signed)";
   if (b.superseded_by)
     line += "  (superseded by " + DigestHex(*b.superseded_by).substr(0, 12) + ")";
   return line;

@@ -84,11 +84,16 @@ json DrillJson(const DrillArgs& a, const DrillOptions& o, const DrillReport& r, 
 
 // drills/<started>-<manifest ID prefix>.json in the DR store (docs/store-format.md).
 Status RecordDrill(ObjectStore* meta, const DrillReport& r, json* j) {
+  // <UTC second>.<nanoseconds>Z: keys sort by start time, and two drills
+  // started in the same second do not share one.
   std::string when = UtcTime(r.started_unix_ns / 1000000000);
   std::erase_if(when, [](char c) { return c == '-' || c == ':'; });
+  char ns[16];
+  std::snprintf(ns, sizeof ns, ".%09lld", static_cast<long long>(r.started_unix_ns % 1000000000));
+  when.insert(when.size() - 1, ns);
   const std::string key = "drills/" + when + "-" + DigestHex(r.manifest_id).substr(0, 12) + ".json";
   (*j)["recorded"] = key;
-  Status st = meta->Put(key, j->dump(2) + "\n");
+  Status st = meta->ReplaceIf(key, std::nullopt, j->dump(2) + "\n");  // never over another
   if (!st.ok()) (*j)["recorded"] = nullptr;
   return st;
 }
@@ -102,7 +107,7 @@ int RunHistory(const DrillArgs& a, ObjectStore* meta, Output* out) {
     auto body = meta->Get(k);
     json d = body.ok() ? json::parse(*body, nullptr, false) : json();
     if (d.is_discarded() || !d.is_object()) {
-      list.push_back(json{{"key", k}, {"error", "unreadable drill record"}});
+      list.push_back(json{{"key", k}, {"unreadable", true}});
       continue;
     }
     d["key"] = k;
@@ -113,9 +118,8 @@ int RunHistory(const DrillArgs& a, ObjectStore* meta, Output* out) {
     return 0;
   }
   for (const auto& d : list) {
-    if (d.contains("error")) {
-      std::printf("%s  %s\n", d["key"].get<std::string>().c_str(),
-                  d["error"].get<std::string>().c_str());
+    if (d.value("unreadable", false)) {
+      std::printf("%s  unreadable drill record\n", d["key"].get<std::string>().c_str());
       continue;
     }
     const json& b = d["build"];
@@ -134,9 +138,11 @@ void PrintDrill(const DrillOptions& o, const DrillReport& r, const Status& st) {
                DigestHex(r.manifest_id).substr(0, 12).c_str(), r.ref.empty() ? "" : " of ",
                r.ref.c_str());
   std::fprintf(stderr,
-               "  restored %llu files (%s) into %s%s; read back and checked: %llu files, %s\n",
+               "  restored %llu files (%s written, %llu already identical) into %s%s; read back "
+               "and checked: %llu files, %s\n",
                static_cast<unsigned long long>(r.restore.files_written + r.restore.files_unchanged),
-               Human(r.restore.bytes_written).c_str(), r.target.c_str(),
+               Human(r.restore.bytes_written).c_str(),
+               static_cast<unsigned long long>(r.restore.files_unchanged), r.target.c_str(),
                r.target_removed ? " (removed afterwards)" : "",
                static_cast<unsigned long long>(r.files_checked), Human(r.bytes_checked).c_str());
   if (r.exec_run)
@@ -193,7 +199,10 @@ int RunDrill(const DrillArgs& a, const Context& ctx, Output* out) {
   if (a.json) out->PrintJson(j);
   for (const auto& p : r.check_problems)
     std::fprintf(stderr, "ferry drill: %s\n", p.message().c_str());
-  if (!ctx.quiet && r.manifest_id != Digest{}) PrintDrill(o, r, st);
+  // The summary of a drill that got as far as a checked restore.
+  const bool checked =
+      st.ok() || st.code() == Code::kTargetBreached || st.code() == Code::kSmokeTestFailed;
+  if (!ctx.quiet && checked) PrintDrill(o, r, st);
   if (!st.ok()) return out->Fail(st);
   return 0;
 }

@@ -23,18 +23,25 @@ Status WriteNew(const std::string& path, const std::string& text, mode_t mode, b
   if (fd < 0) {
     if (errno == EEXIST)
       return Status::Usage(path + " exists: choose another --out, or --force to replace it");
-    return PosixError("cannot write " + path, errno);
+    return Status::TargetUnwritable(PosixError("cannot write " + path, errno).message());
   }
   bool ok = write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
   ok = fchmod(fd, mode) == 0 && ok;
   ok = close(fd) == 0 && ok;
-  return ok ? Status::OK() : PosixError("cannot write " + path, errno);
+  return ok ? Status::OK()
+            : Status::TargetUnwritable(PosixError("cannot write " + path, errno).message());
 }
 
 int RunKeyGenerate(const KeyArgs& a, const Context& ctx, Output* out) {
+  if (a.out.empty()) return out->Fail(Status::Usage("--out needs a file name"));
+  const std::string pub = a.out + ".pub";
+  // Neither file is written if either exists: no half-made key pair.
+  for (const auto& f : {a.out, pub})
+    if (!a.force && access(f.c_str(), F_OK) == 0)
+      return out->Fail(
+          Status::Usage(f + " exists: choose another --out, or --force to replace it"));
   auto key = SigningKey::Generate();
   if (!key.ok()) return out->Fail(key.status());
-  const std::string pub = a.out + ".pub";
   if (Status st = WriteNew(a.out, (*key)->PrivatePem(), 0600, a.force); !st.ok())
     return out->Fail(st);
   if (Status st = WriteNew(pub, (*key)->PublicPem(), 0644, a.force); !st.ok()) return out->Fail(st);
