@@ -369,6 +369,31 @@ TEST(SignatureTest, SequenceFollowsTheRefAndEveryTamperingIsUntrusted) {
   EXPECT_EQ(CheckSignedBuild(&store, ids[1], "", trusted).code(), Code::kCorruptManifest);
 }
 
+TEST(SignatureTest, AnUnsignedBuildInTheHistoryIsNoRollback) {
+  MemStore store;
+  testing::TempDir dir;
+  auto key = SigningKey::Generate();
+  dir.Write("ci.pub", (*key)->PublicPem());
+  TrustedKeys trusted;
+  ASSERT_TRUE(trusted.Add(dir.path() + "/ci.pub").ok());
+  std::optional<Digest> parent;
+  Digest last{};
+  for (int i = 0; i < 4; i++) {  // signed, signed, unsigned, signed
+    Manifest m = Sample();
+    m.created_unix_ns = 100 + i;
+    m.parent = parent;
+    last = *PutManifest(&store, &m);
+    if (i != 2) {
+      ASSERT_TRUE(SignBuild(&store, last, "app/main", parent, **key).ok());
+    }
+    parent = last;
+  }
+  ASSERT_TRUE(WriteRef(&store, "app/main", last).ok());
+  BuildStatement st;
+  ASSERT_TRUE(CheckSignedBuild(&store, last, "app/main", trusted, &st).ok());
+  EXPECT_EQ(st.sequence, 3u);
+}
+
 // Golden manifest written by format version 1: it must load forever.
 TEST(ManifestTest, GoldenVersion1StillLoads) {
   auto bytes = ReadFileToString(std::string(FERRY_SOURCE_DIR) + "/tests/golden/manifest-v1.bin");

@@ -1,5 +1,6 @@
 #include "manifest/signature.h"
 
+#include <algorithm>
 #include <chrono>
 #include <fstream>
 #include <sstream>
@@ -89,10 +90,17 @@ Status SignBuild(ObjectStore* store, const Digest& id, const std::string& ref,
   s.manifest = id;
   s.ref = ref;
   s.previous = previous;
+  // One more than any statement of this ref so far, so that a ref whose
+  // history has unsigned builds in it never looks rolled back.
   s.sequence = 1;
-  if (previous) {
-    ASSIGN_OR_RETURN(auto prev, GetStatement(store, *previous));
-    if (prev) s.sequence = prev->sequence + 1;
+  if (!ref.empty()) {
+    ASSIGN_OR_RETURN(auto keys, store->List("signatures/"));
+    for (const auto& k : keys) {
+      auto other = ParseDigestHex(std::string_view(k).substr(11));
+      if (!other) continue;
+      auto o = GetStatement(store, *other);
+      if (o.ok() && *o && (*o)->ref == ref) s.sequence = std::max(s.sequence, (*o)->sequence + 1);
+    }
   }
   s.time_unix_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
                        std::chrono::system_clock::now().time_since_epoch())

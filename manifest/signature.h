@@ -21,7 +21,7 @@ namespace ferry {
 struct BuildStatement {
   Digest manifest{};
   std::string ref;        // "" if pushed without one
-  uint64_t sequence = 0;  // 1 for a ref's first signed build, then +1 each
+  uint64_t sequence = 0;  // one more than any earlier statement of the ref (1 for the first)
   std::optional<Digest> previous;
   int64_t time_unix_ns = 0;
   std::string key_id;
@@ -32,7 +32,7 @@ struct BuildStatement {
 std::string SignatureKey(const Digest& manifest);  // signatures/<hex>
 
 // Signs build `id` (pushed to `ref` on top of `previous`) and stores the
-// statement; its sequence follows the previous build's statement.
+// statement; its sequence is one more than any statement of the ref so far.
 Status SignBuild(ObjectStore* store, const Digest& id, const std::string& ref,
                  const std::optional<Digest>& previous, const SigningKey& key);
 
