@@ -46,6 +46,11 @@ check "  ... each difference on stderr" test "$(grep -c '^ferry audit: \(missing
 check "  ... a failing JUnit case" grep -q "<failure" "$W/audit.xml"
 listing "$D" >"$W/dr-after"
 check "  ... and nothing written" cmp -s "$W/dr-before" "$W/dr-after"
+"$FERRY" push "$SRC/lib" --to "$W/evidence" --ref any -q  # a Ferry store to keep evidence in
+expect_exit "--evidence-to stores the report" 5 "$FERRY" audit --source "s3://$P/app/" --against "s3://$D/app/" --evidence-to "$W/evidence" --json
+check "  ... the stored report is the printed one" test "$(jq -c .differences "$W/evidence/$(json .evidence)")" = "$(jq -c .differences "$W/out")"
+listing "$D" >"$W/dr-after1"
+check "  ... and the DR copy is still untouched" cmp -s "$W/dr-before" "$W/dr-after1"
 expect_exit "--exclude leaves paths out on both sides" 0 "$FERRY" audit --source "s3://$P/app/" --against "s3://$D/app/" --exclude 'lib/m[12].js' --exclude stale.txt
 
 echo "# a read-only auditor: bucket policies allow it only Get and List"
@@ -61,6 +66,8 @@ if [ -n "${RGW_CONF:-}" ]; then
   expect_exit "the auditor's keys cannot write" 11 "${RO[@]}" "$FERRY" push "$SRC" --to "s3://$D/other/"
   expect_exit "a read-only audit completes" 5 "${RO[@]}" "$FERRY" audit --source "s3://$P/app/" --against "s3://$D/app/" --json
   check "  ... with the same findings" test "$(json '.differences | length')" = 3 -a "$(json .read_only)" = true
+  expect_exit "  ... and can keep its evidence elsewhere" 5 "${RO[@]}" "$FERRY" audit --source "s3://$P/app/" --against "s3://$D/app/" --evidence-to "$W/evidence" --json
+  check "  ... two reports kept" test "$(ls "$W/evidence/audits" | wc -l)" = 2
   listing "$D" >"$W/dr-after2"
   check "  ... and wrote nothing" cmp -s "$W/dr-before" "$W/dr-after2"
 else

@@ -2,15 +2,19 @@
 // against a DR copy (any DR copy: one Ferry wrote, or CRR, aws s3 sync,
 // rclone), object by object, both sides hashed. Without, the DR copy against
 // its own manifests (verify, read-only). Writes nothing.
+#include <chrono>
+
 #include "engine/audit.h"
+#include "engine/destination.h"
 #include "tools/cli.h"
 #include "util/hex.h"
+#include "util/text.h"
 
 namespace ferry::cli {
 namespace {
 
 struct AuditArgs {
-  std::string source, against, junit;
+  std::string source, against, junit, evidence_to;
   bool json = false;
   unsigned threads = 0;
   std::vector<std::string> refs, trust_keys;
@@ -84,12 +88,24 @@ int RunAudit(const AuditArgs& a, const Context& ctx, Output* out) {
     v.trust_keys = a.trust_keys;
     return RunVerify(v, ctx, out, "audit");
   }
+  if (!a.evidence_to.empty() && a.source.empty())
+    return out->Fail(Status::Usage("--evidence-to is for --source audits (for now)"));
   if (!a.refs.empty() || a.all || !a.trust_keys.empty())
     return out->Fail(Status::Usage("--ref/--all/--trust-key are for audits without --source"));
   auto source = OpenAuditTree(a.source, AuditSide::kSource, ctx.store);
   if (!source.ok()) return out->Fail(source.status().WithContext("--source"));
   auto dr = OpenAuditTree(a.against, AuditSide::kDr, ctx.store);
   if (!dr.ok()) return out->Fail(dr.status().WithContext("--against"));
+  // The one place an audit writes, when asked, opened before any byte is read.
+  std::unique_ptr<Destination> evidence;
+  if (!a.evidence_to.empty()) {
+    auto e = OpenDestination(a.evidence_to, OpenMode::kExisting, ctx.store);
+    if (!e.ok()) return out->Fail(e.status().WithContext("--evidence-to"));
+    evidence = std::move(*e);
+  }
+  const int64_t started = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                              std::chrono::system_clock::now().time_since_epoch())
+                              .count();
   AuditOptions o;
   o.threads = a.threads;
   o.filter = &a.filter;
@@ -103,6 +119,16 @@ int RunAudit(const AuditArgs& a, const Context& ctx, Output* out) {
     st = Audit(source->get(), dr->get(), o, &r);
   }
   json j = AuditJson(a, r, st);
+  j["started"] = UtcTime(started / 1000000000);
+  if (evidence) {
+    j["evidence"] = nullptr;
+    Status e = StoreReport(evidence->meta(), "audits", started, "", "evidence", &j);
+    if (!e.ok()) {
+      std::fprintf(stderr, "ferry audit: could not store the evidence in %s: %s\n",
+                   a.evidence_to.c_str(), e.message().c_str());
+      if (st.ok()) st = e.WithContext("--evidence-to");
+    }
+  }
   ReportToCi("audit", j, a.junit);
   if (a.json) out->PrintJson(j);
   for (const auto& d : r.differences)
@@ -150,6 +176,9 @@ Runner AddAuditCommand(CLI::App* app, const Context* ctx) {
       ->trigger_on_parse()
       ->allow_extra_args(false);
   audit->add_flag("--json", a->json, "Print a JSON report on stdout");
+  audit->add_option("--evidence-to", a->evidence_to,
+                    "Also store the JSON report in this Ferry store (audits/), the one thing an "
+                    "audit writes");
   audit->add_option("--junit", a->junit, "Write a JUnit XML report here");
   audit->add_option("--threads", a->threads, "Objects hashed at once (default: 16 for S3)");
   return [a, ctx](Output* out) { return RunAudit(*a, *ctx, out); };

@@ -84,18 +84,8 @@ json DrillJson(const DrillArgs& a, const DrillOptions& o, const DrillReport& r, 
 
 // drills/<started>-<manifest ID prefix>.json in the DR store (docs/store-format.md).
 Status RecordDrill(ObjectStore* meta, const DrillReport& r, json* j) {
-  // <UTC second>.<nanoseconds>Z: keys sort by start time, and two drills
-  // started in the same second do not share one.
-  std::string when = UtcTime(r.started_unix_ns / 1000000000);
-  std::erase_if(when, [](char c) { return c == '-' || c == ':'; });
-  char ns[16];
-  std::snprintf(ns, sizeof ns, ".%09lld", static_cast<long long>(r.started_unix_ns % 1000000000));
-  when.insert(when.size() - 1, ns);
-  const std::string key = "drills/" + when + "-" + DigestHex(r.manifest_id).substr(0, 12) + ".json";
-  (*j)["recorded"] = key;
-  Status st = meta->ReplaceIf(key, std::nullopt, j->dump(2) + "\n");  // never over another
-  if (!st.ok()) (*j)["recorded"] = nullptr;
-  return st;
+  return StoreReport(meta, "drills", r.started_unix_ns, DigestHex(r.manifest_id).substr(0, 12),
+                     "recorded", j);
 }
 
 int RunHistory(const DrillArgs& a, ObjectStore* meta, Output* out) {
