@@ -187,6 +187,11 @@ Status Audit(AuditTree* source, AuditTree* dr, const AuditOptions& opts, AuditRe
   };
   filtered(&src);
   filtered(&dst);
+  if (src.empty() && !opts.allow_empty)
+    return Status::SourceUnreadable(
+        "the source " + source->Describe() +
+        " holds no object (a wrong path or prefix, or filters that leave nothing?); nothing was "
+        "compared: check it, or pass --allow-empty to audit an empty source");
   r->source_objects = src.size();
   r->dr_objects = dst.size();
   std::map<std::string, const AuditObject*> at_dr;

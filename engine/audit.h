@@ -63,6 +63,9 @@ struct AuditOptions {
   const PathFilter* filter = nullptr;   // --exclude/--include on both sides
   const CancelToken* cancel = nullptr;  // once cancelled: returns kInterrupted
   ProgressMeter* progress = nullptr;    // bytes hashed, of the bytes to hash
+  // A source with no object at all is refused (kSourceUnreadable: a wrong
+  // path or prefix would otherwise "pass" against an empty DR copy) unless allowed.
+  bool allow_empty = false;
 };
 
 struct AuditReport {

@@ -55,6 +55,18 @@ TEST(AuditTest, AMissingSideIsNamedWithItsOwnCode) {
             Code::kStoreUnavailable);
 }
 
+TEST(AuditTest, AnEmptySourceIsRefusedUnlessAllowed) {
+  TempDir src, dr;
+  auto s = OpenAuditTree(src.path(), AuditSide::kSource, {});
+  auto d = OpenAuditTree(dr.path(), AuditSide::kDr, {});
+  AuditReport r;
+  EXPECT_EQ(Audit(s->get(), d->get(), AuditOptions{}, &r).code(), Code::kSourceUnreadable);
+  AuditOptions o;
+  o.allow_empty = true;
+  AuditReport r2;
+  EXPECT_TRUE(Audit(s->get(), d->get(), o, &r2).ok());
+}
+
 TEST(AuditTest, IdenticalTreesAndFilters) {
   TempDir src, dr;
   for (auto* d : {&src, &dr}) d->Write("a/b.txt", "same");

@@ -84,6 +84,9 @@ expect_exit "--ref with --source is a usage error" 2 "$FERRY" audit --source "$S
 expect_exit "a DR copy that does not exist is a store error" 4 "$FERRY" audit --source "$SRC" --against "$W/nope"
 expect_exit "audit with neither --source nor --ref says what it takes" 2 "$FERRY" audit --against "s3://$D/ferry/"
 check "  ... naming audit" grep -q "audit takes --source" "$W/err"
+mkdir -p "$W/empty"
+expect_exit "an empty source is refused, not identical" 3 "$FERRY" audit --source "$W/empty" --against "s3://$D/nothing-here/"
+expect_exit "  ... unless --allow-empty" 0 "$FERRY" audit --source "$W/empty" --against "s3://$D/nothing-here/" --allow-empty
 expect_exit "an unreadable source cannot complete" 3 "$FERRY" audit --source "$W/nope" --against "s3://$D/app/"
 
 "${AWS[@]}" s3 rb --force "s3://$P" >/dev/null 2>&1

@@ -76,6 +76,7 @@ cp -r "$S" "$W/twice"
 check "two drills recorded at once are two records" test "$(ls "$W/twice/drills" | wc -l)" = 4
 expect_exit "a drill that cannot make its scratch directory" 13 "$FERRY" drill app/main --from "$S" --scratch-dir "$W/no/such/dir" --json
 check "  ... a report with real times and no made-up RPO" test "$(json .finished)" != "1970-01-01T00:00:00Z" -a "$(json .status)" = failed
+expect_exit "drill --history with a build is a usage error" 2 "$FERRY" drill app/main --history --from "$S"
 expect_exit "a drill of a ref that does not exist" 7 "$FERRY" drill app/none --from "$S"
 expect_exit "a malformed --rto" 2 "$FERRY" drill app/main --from "$S" --rto soon
 expect_exit "drill with no build named" 2 "$FERRY" drill --from "$S"

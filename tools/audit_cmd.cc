@@ -18,7 +18,7 @@ struct AuditArgs {
   bool json = false;
   unsigned threads = 0;
   std::vector<std::string> refs, trust_keys;
-  bool all = false;
+  bool all = false, allow_empty = false;
   PathFilter filter;
   Status filter_error;
 };
@@ -109,6 +109,7 @@ int RunAudit(const AuditArgs& a, const Context& ctx, Output* out) {
   AuditOptions o;
   o.threads = a.threads;
   o.filter = &a.filter;
+  o.allow_empty = a.allow_empty;
   o.cancel = ctx.cancel;
   ProgressMeter meter;
   o.progress = &meter;
@@ -176,6 +177,8 @@ Runner AddAuditCommand(CLI::App* app, const Context* ctx) {
       ->trigger_on_parse()
       ->allow_extra_args(false);
   audit->add_flag("--json", a->json, "Print a JSON report on stdout");
+  audit->add_flag("--allow-empty", a->allow_empty,
+                  "Accept a source with no object (refused by default: usually a wrong path)");
   audit->add_option("--evidence-to", a->evidence_to,
                     "Also store the JSON report in this Ferry store (audits/), the one thing an "
                     "audit writes");

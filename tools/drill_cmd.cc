@@ -107,6 +107,9 @@ int RunHistory(const DrillArgs& a, ObjectStore* meta, Output* out) {
     out->PrintJson(json{{"status", "ok"}, {"store", a.from}, {"drills", list}});
     return 0;
   }
+  if (list.empty())
+    std::fprintf(stderr, "ferry drill: no drills recorded in %s (drill --record keeps one)\n",
+                 a.from.c_str());
   for (const auto& d : list) {
     if (d.value("unreadable", false)) {
       std::printf("%s  unreadable drill record\n", d["key"].get<std::string>().c_str());
@@ -154,6 +157,11 @@ int RunDrill(const DrillArgs& a, const Context& ctx, Output* out) {
     if (!d.ok()) return out->Fail(d.status());
     *seconds = *d;
   }
+  if (a.history && (!o.what.empty() || !a.tag.empty() || !o.exec.empty() || a.record ||
+                    !a.rto.empty() || !a.rpo.empty() || !a.primary.empty()))
+    return out->Fail(
+        Status::Usage("drill --history lists recorded drills and takes only --from "
+                      "(and --json)"));
   if (!a.history && o.what.empty() && a.tag.empty())
     return out->Fail(Status::Usage("drill takes a ref, a manifest ID or --tag key=value"));
   auto dest = OpenDestination(a.from, OpenMode::kExisting, ctx.store);
