@@ -156,7 +156,9 @@ class MirrorWriter final : public LayoutWriter {
   ChunkSink* chunk_sink() override { return nullptr; }
   // A dry run needs only the read's digests (the pipeline hashes anyway).
   FileSink* file_sink() override { return uploader_.get(); }
-  bool CanSkipRead(size_t i) const override { return files_[i].previous_sha.has_value(); }
+  bool CanSkipRead(size_t i) const override {
+    return uploader_ ? uploader_->CanSkipRead(i) : files_[i].previous_sha.has_value();
+  }
   // Nothing to probe: every cached file's object is HEADed (OnUnchanged).
   void CheckCached(std::vector<const FileEntry*>*) override {}
   void OnUnchanged(size_t i, const FileDigest& digest) override {
@@ -238,11 +240,13 @@ Status MirrorWriter::Plan(const PushFiles& files, const PreviousBuild& prev,
                                                      mo_.part_size, own_prefix, prev_prefix)
                                : MirrorFile{e.path, files.files[i].path, e.size, std::nullopt, ""});
   }
-  files_ = mfiles;
   if (prev_here)
     for (const auto& e : prev.manifest.files)
       if (e.type == EntryType::kFile && e.size > 0) known_.emplace(e.sha256, prev_prefix + e.path);
-  if (dry_run_) return Status::OK();
+  if (dry_run_) {
+    files_ = std::move(mfiles);
+    return Status::OK();
+  }
   uploader_ = std::make_unique<MirrorUploader>(client_, bucket_, prefix_, std::move(mfiles), mo_,
                                                metadata_);
   for (const auto& [sha, key] : known_) uploader_->AddKnownObject(sha, key);

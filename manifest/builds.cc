@@ -1,15 +1,14 @@
 #include "manifest/builds.h"
 
 #include <algorithm>
-#include <atomic>
 #include <map>
 #include <mutex>
 #include <set>
-#include <thread>
 
 #include "manifest/repo.h"
 #include "manifest/signature.h"
 #include "util/hex.h"
+#include "util/parallel.h"
 
 namespace ferry {
 
@@ -58,18 +57,10 @@ void MarkSuperseded(const std::map<Digest, Digest>& superseded, BuildSummary* b)
 // Summaries of `ids`, read a few at a time (a bucket answers each GET in a round trip).
 std::vector<BuildSummary> SummarizeAll(ObjectStore* store, const std::vector<Digest>& ids) {
   std::vector<BuildSummary> out(ids.size());
-  std::atomic<size_t> next{0};
-  auto worker = [&] {
-    for (size_t i; (i = next++) < ids.size();) {
-      auto b = Load(store, ids[i]);
-      out[i] = b.ok() ? std::move(*b) : BuildSummary{ids[i], b.status()};
-    }
-  };
-  const unsigned n = std::max(1u, std::min<unsigned>(16, store->PreferredConcurrency()));
-  std::vector<std::thread> pool;
-  for (unsigned t = 1; t < n; t++) pool.emplace_back(worker);
-  worker();
-  for (auto& t : pool) t.join();
+  ParallelFor(ids.size(), std::min<unsigned>(16, store->PreferredConcurrency()), [&](size_t i) {
+    auto b = Load(store, ids[i]);
+    out[i] = b.ok() ? std::move(*b) : BuildSummary{ids[i], b.status()};
+  });
   return out;
 }
 

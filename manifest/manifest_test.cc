@@ -327,13 +327,21 @@ TEST(BuildsTest, HistoryNewestFirstAndTheNewestBuildWithATag) {
                                [](const FileEntry& f) { return f.type == EntryType::kFile; }));
 }
 
-TEST(SignatureTest, SequenceFollowsTheRefAndEveryTamperingIsUntrusted) {
+// A signing key and a TrustedKeys holding its public key (from a file, as --trust-key reads it).
+struct SigningFixture {
   MemStore store;
   testing::TempDir dir;
-  auto key = SigningKey::Generate();
-  dir.Write("ci.pub", (*key)->PublicPem());
+  std::unique_ptr<SigningKey> key = std::move(*SigningKey::Generate());
   TrustedKeys trusted;
-  ASSERT_TRUE(trusted.Add(dir.path() + "/ci.pub").ok());
+  SigningFixture() {
+    dir.Write("ci.pub", key->PublicPem());
+    EXPECT_TRUE(trusted.Add(dir.path() + "/ci.pub").ok());
+  }
+};
+
+TEST(SignatureTest, SequenceFollowsTheRefAndEveryTamperingIsUntrusted) {
+  SigningFixture f;
+  auto& [store, dir, key, trusted] = f;
   std::vector<Digest> ids;
   std::optional<Digest> parent;
   for (int i = 0; i < 2; i++) {
@@ -341,7 +349,7 @@ TEST(SignatureTest, SequenceFollowsTheRefAndEveryTamperingIsUntrusted) {
     m.created_unix_ns = i;
     m.parent = parent;
     ids.push_back(*PutManifest(&store, &m));
-    ASSERT_TRUE(SignBuild(&store, ids.back(), "app/main", parent, **key).ok());
+    ASSERT_TRUE(SignBuild(&store, ids.back(), "app/main", parent, *key).ok());
     parent = ids.back();
   }
   ASSERT_TRUE(WriteRef(&store, "app/main", ids[1]).ok());
@@ -349,7 +357,7 @@ TEST(SignatureTest, SequenceFollowsTheRefAndEveryTamperingIsUntrusted) {
   ASSERT_TRUE(CheckSignedBuild(&store, ids[1], "app/main", trusted, &st).ok());
   EXPECT_EQ(st.sequence, 2u);
   EXPECT_EQ(*st.previous, ids[0]);
-  EXPECT_EQ(st.key_id, (*key)->id());
+  EXPECT_EQ(st.key_id, key->id());
   // By ID, the older build is trusted; through the ref, it is a rollback.
   EXPECT_TRUE(CheckSignedBuild(&store, ids[0], "", trusted).ok());
   EXPECT_EQ(CheckSignedBuild(&store, ids[0], "app/main", trusted).code(), Code::kUntrusted);
@@ -370,12 +378,8 @@ TEST(SignatureTest, SequenceFollowsTheRefAndEveryTamperingIsUntrusted) {
 }
 
 TEST(SignatureTest, AnUnsignedBuildInTheHistoryIsNoRollback) {
-  MemStore store;
-  testing::TempDir dir;
-  auto key = SigningKey::Generate();
-  dir.Write("ci.pub", (*key)->PublicPem());
-  TrustedKeys trusted;
-  ASSERT_TRUE(trusted.Add(dir.path() + "/ci.pub").ok());
+  SigningFixture f;
+  auto& [store, dir, key, trusted] = f;
   std::optional<Digest> parent;
   Digest last{};
   for (int i = 0; i < 4; i++) {  // signed, signed, unsigned, signed
@@ -384,7 +388,7 @@ TEST(SignatureTest, AnUnsignedBuildInTheHistoryIsNoRollback) {
     m.parent = parent;
     last = *PutManifest(&store, &m);
     if (i != 2) {
-      ASSERT_TRUE(SignBuild(&store, last, "app/main", parent, **key).ok());
+      ASSERT_TRUE(SignBuild(&store, last, "app/main", parent, *key).ok());
     }
     parent = last;
   }

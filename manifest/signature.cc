@@ -65,6 +65,20 @@ Result<BuildStatement> ParseStatement(const std::string& text, const std::string
 
 }  // namespace
 
+// Every readable statement of `ref` in the store, except build `except`'s.
+Result<std::vector<BuildStatement>> StatementsOfRef(ObjectStore* store, const std::string& ref,
+                                                    const Digest& except) {
+  ASSIGN_OR_RETURN(auto keys, store->List("signatures/"));
+  std::vector<BuildStatement> out;
+  for (const auto& k : keys) {
+    auto other = ParseDigestHex(std::string_view(k).substr(11));
+    if (!other || *other == except) continue;
+    auto o = GetStatement(store, *other);
+    if (o.ok() && *o && (*o)->ref == ref) out.push_back(std::move(**o));
+  }
+  return out;
+}
+
 std::string BuildStatement::Body() const {
   return kHead + Field("manifest", DigestHex(manifest)) + Field("ref", ref) +
          Field("sequence", std::to_string(sequence)) +
@@ -94,13 +108,8 @@ Status SignBuild(ObjectStore* store, const Digest& id, const std::string& ref,
   // history has unsigned builds in it never looks rolled back.
   s.sequence = 1;
   if (!ref.empty()) {
-    ASSIGN_OR_RETURN(auto keys, store->List("signatures/"));
-    for (const auto& k : keys) {
-      auto other = ParseDigestHex(std::string_view(k).substr(11));
-      if (!other) continue;
-      auto o = GetStatement(store, *other);
-      if (o.ok() && *o && (*o)->ref == ref) s.sequence = std::max(s.sequence, (*o)->sequence + 1);
-    }
+    ASSIGN_OR_RETURN(auto others, StatementsOfRef(store, ref, id));
+    for (const auto& o : others) s.sequence = std::max(s.sequence, o.sequence + 1);
   }
   s.time_unix_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
                        std::chrono::system_clock::now().time_since_epoch())
@@ -160,19 +169,15 @@ Status CheckSignedBuild(ObjectStore* store, const Digest& id, const std::string&
     if (st->ref != ref)
       return Untrusted(name + " was signed for ref '" + st->ref + "', not this one");
     // Rollback: a newer signed build of this ref is in the store.
-    ASSIGN_OR_RETURN(auto keys, store->List("signatures/"));
-    for (const auto& k : keys) {
-      auto other = ParseDigestHex(std::string_view(k).substr(11));
-      if (!other || *other == id) continue;
-      auto o = GetStatement(store, *other);
-      if (!o.ok() || !*o || (*o)->ref != ref || (*o)->sequence <= st->sequence) continue;
-      const PublicKey* ok = trusted.Find((*o)->key_id);
-      if (ok && ok->Verify((*o)->Body(), (*o)->signature))
+    ASSIGN_OR_RETURN(auto others, StatementsOfRef(store, ref, id));
+    for (const auto& o : others) {
+      const PublicKey* ok = trusted.Find(o.key_id);
+      if (o.sequence > st->sequence && ok && ok->Verify(o.Body(), o.signature))
         return Untrusted("ref " + ref + " points at build " + DigestHex(id).substr(0, 12) +
                          " (signed sequence " + std::to_string(st->sequence) +
                          "), but the store holds its signed build " +
-                         DigestHex((*o)->manifest).substr(0, 12) + " with sequence " +
-                         std::to_string((*o)->sequence) + ": the ref was rolled back");
+                         DigestHex(o.manifest).substr(0, 12) + " with sequence " +
+                         std::to_string(o.sequence) + ": the ref was rolled back");
     }
   }
   if (out) *out = std::move(*st);

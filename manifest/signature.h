@@ -40,6 +40,10 @@ Status SignBuild(ObjectStore* store, const Digest& id, const std::string& ref,
 // it cannot be read.
 Result<std::optional<BuildStatement>> GetStatement(ObjectStore* store, const Digest& id);
 
+// Every readable statement about ref `ref` in the store, but build `except`'s.
+Result<std::vector<BuildStatement>> StatementsOfRef(ObjectStore* store, const std::string& ref,
+                                                    const Digest& except);
+
 class TrustedKeys {
  public:
   // Each path: a public key file (PEM or ssh-ed25519), or a file of several
