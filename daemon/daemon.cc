@@ -19,6 +19,7 @@
 #include "daemon/status_server.h"
 #include "daemon/watcher.h"
 #include "engine/destination.h"
+#include "util/clock.h"
 #include "util/hex.h"
 #include "util/log.h"
 #include "util/posix.h"
@@ -26,10 +27,6 @@
 namespace ferry::daemon {
 
 namespace {
-
-double Now() {
-  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
 
 // sd_notify(3)'s protocol, without libsystemd: one datagram to $NOTIFY_SOCKET.
 void SdNotify(const std::string& msg) {
@@ -109,7 +106,7 @@ Status Job::Start() {
   ASSIGN_OR_RETURN(journal_, Journal::Open(o_.state_dir + "/journal.db"));
   ASSIGN_OR_RETURN(watcher_, TreeWatcher::Open(o_.watch));
   ASSIGN_OR_RETURN(auto pending, journal_->LoadPending());
-  const double now = Now();
+  const double now = UnixNowSeconds();
   {
     std::lock_guard<std::mutex> l(mu_);
     for (const auto& [path, p] : pending) scheduler_.Restore(path, p);
@@ -125,7 +122,7 @@ Status Job::Start() {
 }
 
 nlohmann::json Job::HealthJson(Health* out) {
-  const double now = Now();
+  const double now = UnixNowSeconds();
   nlohmann::json j;
   Health h;
   {
@@ -184,7 +181,7 @@ void Job::Loop() {
     } else {
       std::this_thread::sleep_for(std::chrono::milliseconds(500));
     }
-    const double now = Now();
+    const double now = UnixNowSeconds();
     if (ev.root_missing) {
       LogWarn("daemon: " + o_.watch + " is gone; nothing is deleted in DR; waiting for it");
       watcher_.reset();
@@ -218,7 +215,7 @@ void Job::CycleLoop() {
       std::unique_lock<std::mutex> l(mu_);
       cv_.wait_for(l, std::chrono::milliseconds(500));
       if (Cancelled(cancel_)) return;
-      begun = Now();
+      begun = UnixNowSeconds();
       if (!scheduler_.Due(begun)) continue;
       held = scheduler_.Begin(begun);
     }
@@ -279,7 +276,7 @@ Status Job::Cycle(const std::set<std::string>& held, bool reconcile, CycleRecord
 
 void Job::Finished(const Status& st, double begun, const std::set<std::string>& held,
                    bool reconcile, CycleRecord rec) {
-  const double now = Now();
+  const double now = UnixNowSeconds();
   rec.finished = now;
   std::vector<std::string> done;
   {
@@ -357,7 +354,7 @@ Status RunDaemon(const DaemonOptions& opts, const CancelToken* cancel,
     return Reply{all.ok ? 200 : 503, "application/json", j.dump() + "\n"};
   };
   e.metrics = [&jobs, &registry] {
-    const double now = Now();
+    const double now = UnixNowSeconds();
     for (auto& job : jobs) job->UpdateGauges(now);  // current at every scrape
     return Reply{200, "text/plain; version=0.0.4", registry.Text()};
   };
@@ -372,9 +369,9 @@ Status RunDaemon(const DaemonOptions& opts, const CancelToken* cancel,
   const double watchdog_every = wd ? std::atof(wd) / 2e6 : 0;
   for (double next_watchdog = 0; !Cancelled(cancel);) {
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
-    if (watchdog_every > 0 && Now() >= next_watchdog) {
+    if (watchdog_every > 0 && UnixNowSeconds() >= next_watchdog) {
       SdNotify("WATCHDOG=1");
-      next_watchdog = Now() + watchdog_every;
+      next_watchdog = UnixNowSeconds() + watchdog_every;
     }
   }
   SdNotify("STOPPING=1");

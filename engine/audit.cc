@@ -12,6 +12,7 @@
 #include "engine/walk.h"
 #include "transport/s3_client.h"
 #include "transport/s3_rules.h"
+#include "util/clock.h"
 #include "util/parallel.h"
 #include "util/posix.h"
 
@@ -30,7 +31,8 @@ class LocalTree final : public AuditTree {
     ASSIGN_OR_RETURN(WalkResult w, WalkSources({root_}));
     std::vector<AuditObject> out;
     for (const auto& e : w.entries) {
-      if (e.entry.type == EntryType::kFile) out.push_back({e.entry.path, e.entry.size});
+      if (e.entry.type == EntryType::kFile)
+        out.push_back({e.entry.path, e.entry.size, std::to_string(e.entry.mtime_ns)});
       if (e.entry.type == EntryType::kSymlink) skipped->push_back(e.entry.path + " (symlink)");
     }
     for (const auto& s : w.skipped) skipped->push_back(s);
@@ -83,7 +85,7 @@ class S3Tree final : public AuditTree {
       std::string rel = o.key.substr(prefix_.size());
       if (rel.empty() || rel.rfind(".ferry/", 0) == 0) continue;  // a Ferry mirror's own records
       if (rel.back() == '/' && o.size == 0) continue;             // a "folder" placeholder
-      out.push_back({std::move(rel), o.size});
+      out.push_back({std::move(rel), o.size, o.etag});
     }
     return out;
   }
@@ -109,7 +111,7 @@ class S3Tree final : public AuditTree {
 };
 
 // One object on both sides, of the same size: hash both.
-void CompareContent(AuditTree* source, AuditTree* dr, const AuditObject& s, const AuditObject& d,
+bool CompareContent(AuditTree* source, AuditTree* dr, const AuditObject& s, const AuditObject& d,
                     AuditReport* r, std::mutex* mu, std::atomic<uint64_t>* done_source,
                     std::atomic<uint64_t>* done_dr) {
   auto hs = source->Hash(s, done_source);
@@ -118,7 +120,7 @@ void CompareContent(AuditTree* source, AuditTree* dr, const AuditObject& s, cons
   if (hs.ok() && hd.ok() && *hs == *hd) {
     r->identical++;
     r->bytes_verified += s.size;
-    return;
+    return true;
   }
   AuditDifference diff{AuditDifference::Kind::kDifferent, s.path, s.size, d.size};
   if (!hs.ok()) {
@@ -132,6 +134,53 @@ void CompareContent(AuditTree* source, AuditTree* dr, const AuditObject& s, cons
     diff.dr_sha256 = *hd;
   }
   r->differences.push_back(std::move(diff));
+  return false;
+}
+
+using ObjectPair = std::pair<const AuditObject*, const AuditObject*>;
+
+// Hashes both sides of `pairs`, in the coverage plan's order when there is a
+// cursor (then stopping at the time budget, past the due ones), and updates it.
+void CompareAll(AuditTree* source, AuditTree* dr, const std::vector<ObjectPair>& pairs,
+                const AuditOptions& opts, AuditReport* r) {
+  std::vector<CoverageCandidate> candidates;
+  CoveragePlan plan;
+  const int64_t now = opts.now_ns ? opts.now_ns : UnixNowNs();
+  if (opts.cursor) {
+    for (const auto& [s, d] : pairs)
+      candidates.push_back({s->path, s->size, s->version, d->version});
+    plan = PlanCoverage(candidates, *opts.cursor, now, opts.coverage);
+  } else {
+    for (size_t i = 0; i < pairs.size(); i++) plan.order.push_back(i);
+  }
+  if (opts.progress)
+    for (size_t i : plan.order) opts.progress->total += 2 * pairs[i].first->size;
+  std::vector<CheckOutcome> outcome(pairs.size(), CheckOutcome::kNotReached);
+  std::mutex mu;
+  std::atomic<uint64_t> done_source{0}, done_dr{0};
+  const auto t0 = std::chrono::steady_clock::now();
+  const double time_budget = opts.cursor ? opts.coverage.budget_seconds : 0;
+  const unsigned threads =
+      opts.threads ? opts.threads : std::max(source->Concurrency(), dr->Concurrency());
+  ParallelFor(
+      plan.order.size(), threads,
+      [&](size_t k) {
+        if (time_budget > 0 && k >= plan.must &&
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() >
+                time_budget)
+          return;
+        const size_t i = plan.order[k];
+        outcome[i] = CompareContent(source, dr, *pairs[i].first, *pairs[i].second, r, &mu,
+                                    &done_source, &done_dr)
+                         ? CheckOutcome::kIdentical
+                         : CheckOutcome::kDifferent;
+        if (opts.progress) opts.progress->done = done_source + done_dr;
+      },
+      opts.cancel);
+  r->bytes_hashed_source = done_source;
+  r->bytes_hashed_dr = done_dr;
+  if (opts.cursor && !Cancelled(opts.cancel))
+    r->coverage = RecordCoverage(candidates, outcome, now, opts.coverage, plan, opts.cursor);
 }
 
 }  // namespace
@@ -196,7 +245,7 @@ Status Audit(AuditTree* source, AuditTree* dr, const AuditOptions& opts, AuditRe
   r->dr_objects = dst.size();
   std::map<std::string, const AuditObject*> at_dr;
   for (const auto& d : dst) at_dr[d.path] = &d;
-  std::vector<std::pair<const AuditObject*, const AuditObject*>> to_hash;
+  std::vector<ObjectPair> to_hash;
   for (const auto& s : src) {
     auto it = at_dr.find(s.path);
     if (it == at_dr.end()) {
@@ -212,22 +261,7 @@ Status Audit(AuditTree* source, AuditTree* dr, const AuditOptions& opts, AuditRe
   }
   for (const auto& [path, d] : at_dr)
     r->differences.push_back({AuditDifference::Kind::kExtra, path, std::nullopt, d->size});
-  if (opts.progress)
-    for (const auto& [s, d] : to_hash) opts.progress->total += 2 * s->size;
-  std::mutex mu;
-  std::atomic<uint64_t> done_source{0}, done_dr{0};
-  const unsigned threads =
-      opts.threads ? opts.threads : std::max(source->Concurrency(), dr->Concurrency());
-  ParallelFor(
-      to_hash.size(), threads,
-      [&](size_t i) {
-        CompareContent(source, dr, *to_hash[i].first, *to_hash[i].second, r, &mu, &done_source,
-                       &done_dr);
-        if (opts.progress) opts.progress->done = done_source + done_dr;
-      },
-      opts.cancel);
-  r->bytes_hashed_source = done_source;
-  r->bytes_hashed_dr = done_dr;
+  CompareAll(source, dr, to_hash, opts, r);
   std::sort(r->differences.begin(), r->differences.end(),
             [](const AuditDifference& a, const AuditDifference& b) { return a.path < b.path; });
   r->seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "crypto/hash.h"
+#include "engine/coverage.h"
 #include "transport/s3_store.h"
 #include "util/cancel.h"
 #include "util/glob.h"
@@ -24,6 +25,7 @@ namespace ferry {
 struct AuditObject {
   std::string path;  // relative to the tree's root, '/'-separated
   uint64_t size = 0;
+  std::string version;  // S3: the ETag; a directory: the mtime in ns (coverage keys on it)
 };
 
 // One side of an audit: the regular files under a directory, or the objects
@@ -66,6 +68,12 @@ struct AuditOptions {
   // A source with no object at all is refused (kSourceUnreadable: a wrong
   // path or prefix would otherwise "pass" against an empty DR copy) unless allowed.
   bool allow_empty = false;
+  // A bounded run (--budget/--cycle): the content checks are taken in the
+  // order PlanCoverage gives from `cursor`, which is updated in place.
+  // Listing, missing, extra and size differences stay complete.
+  CoveragePolicy coverage;
+  CoverageCursor* cursor = nullptr;
+  int64_t now_ns = 0;  // the run's time for the cursor (0: the clock)
 };
 
 struct AuditReport {
@@ -77,6 +85,7 @@ struct AuditReport {
   std::vector<std::string> skipped;          // source entries an object store cannot hold
   std::vector<AuditDifference> differences;  // by path
   double seconds = 0;
+  std::optional<CoverageSummary> coverage;  // with a cursor
 };
 
 // Compares `source` with `dr`. OK: every source object is in the DR copy,

@@ -16,18 +16,13 @@
 #include "engine/destination.h"
 #include "manifest/builds.h"
 #include "manifest/repo.h"
+#include "util/clock.h"
 #include "util/hex.h"
 #include "util/posix.h"
 
 namespace ferry {
 
 namespace {
-
-int64_t NowNs() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 // A new empty directory for the drill, under `parent` ($TMPDIR or /tmp).
 Result<std::string> MakeScratch(std::string parent) {
@@ -231,9 +226,9 @@ Status RunDrill(Destination* dr, const DrillOptions& opts, DrillReport* r) {
 }  // namespace
 
 Status Drill(Destination* dr, const DrillOptions& opts, DrillReport* r) {
-  r->started_unix_ns = NowNs();
+  r->started_unix_ns = UnixNowNs();
   Status st = RunDrill(dr, opts, r);
-  r->finished_unix_ns = NowNs();
+  r->finished_unix_ns = UnixNowNs();
   return st;
 }
 

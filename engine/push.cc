@@ -22,6 +22,7 @@
 #include "manifest/signature.h"
 #include "transport/s3_tags.h"
 #include "transport/sigv4.h"
+#include "util/clock.h"
 #include "util/log.h"
 #include "util/parallel.h"
 #include "util/posix.h"
@@ -107,12 +108,6 @@ class IndexMapSink final : public FileSink {
 
 // What the read pipeline keeps at least when mirrors take their share.
 constexpr size_t kMinPipelineMemory = 48u << 20;
-
-int64_t UnixNowNs() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 // Per destination: its stat cache, its ref's previous build, its writer.
 struct TargetState {

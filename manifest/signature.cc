@@ -1,11 +1,11 @@
 #include "manifest/signature.h"
 
 #include <algorithm>
-#include <chrono>
 #include <fstream>
 #include <sstream>
 
 #include "manifest/repo.h"
+#include "util/clock.h"
 #include "util/hex.h"
 
 namespace ferry {
@@ -111,9 +111,7 @@ Status SignBuild(ObjectStore* store, const Digest& id, const std::string& ref,
     ASSIGN_OR_RETURN(auto others, StatementsOfRef(store, ref, id));
     for (const auto& o : others) s.sequence = std::max(s.sequence, o.sequence + 1);
   }
-  s.time_unix_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
-                       std::chrono::system_clock::now().time_since_epoch())
-                       .count();
+  s.time_unix_ns = UnixNowNs();
   s.key_id = key.id();
   const std::string body = s.Body();
   return store->Put(SignatureKey(id), body + Field("signature", Base64Encode(key.Sign(body))));

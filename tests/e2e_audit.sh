@@ -89,6 +89,40 @@ expect_exit "an empty source is refused, not identical" 3 "$FERRY" audit --sourc
 expect_exit "  ... unless --allow-empty" 0 "$FERRY" audit --source "$W/empty" --against "s3://$D/nothing-here/" --allow-empty
 expect_exit "an unreadable source cannot complete" 3 "$FERRY" audit --source "$W/nope" --against "s3://$D/app/"
 
+echo "# coverage in bounded runs: --budget and --cycle, by the read-only auditor"
+mkdir -p "$W/cov"
+for i in 1 2 3 4 5 6; do head -c $((1 << 20)) /dev/urandom >"$W/cov/obj$i.bin"; done
+"${AWS[@]}" s3 sync "$W/cov" "s3://$P/cov/" >/dev/null
+"${AWS[@]}" s3 sync "$W/cov" "s3://$D/cov/" >/dev/null
+AUD=(env AWS_ACCESS_KEY_ID="${AK:-$AWS_ACCESS_KEY_ID}" AWS_SECRET_ACCESS_KEY="${SK:-$AWS_SECRET_ACCESS_KEY}" "$FERRY" audit --source "s3://$P/cov/" --against "s3://$D/cov/" --evidence-to "$W/evidence")
+expect_exit "--budget without --evidence-to says where the cursor goes" 2 "$FERRY" audit --source "s3://$P/cov/" --against "s3://$D/cov/" --budget 2MiB
+check "  ... naming --evidence-to" grep -q "add --evidence-to" "$W/err"
+expect_exit "--budget that is neither bytes nor a duration" 2 "${AUD[@]}" --budget 2X
+listing "$D" >"$W/dr-cov-before"
+for run in 1 2 3; do
+  expect_exit "budget run $run of 3" 0 "${AUD[@]}" --budget 2MiB --json
+  check "  ... hashed 2 of the 6 objects, a third of the bytes" test "$(json .bytes_hashed_source)" = $((2 << 20)) -a "$(json .coverage.objects_verified)" = 2 -a "$(json .coverage.fraction_this_run)" = 0.3333333333333333
+  check "  ... and says how many were never verified" test "$(json .coverage.never_verified_objects)" = $((6 - 2 * run))
+done
+CURSOR=$W/evidence/$(json .coverage.cursor)
+check "the three runs together verified every object" test "$(jq '[.objects[] | .[1] > 0] | all and length == 6' "$CURSOR")" = true
+check "  ... each by its own run (no object taken twice)" test "$(jq '[.objects[] | .[1]] | unique | length' "$CURSOR")" = 3
+listing "$D" >"$W/dr-cov-after"
+check "  ... and the DR copy is untouched" cmp -s "$W/dr-cov-before" "$W/dr-cov-after"
+head -c $((1 << 20)) /dev/urandom >"$W/other"
+"${AWS[@]}" s3 cp "$W/other" "s3://$D/cov/obj3.bin" >/dev/null  # same size, other bytes, new ETag
+"${AWS[@]}" s3 rm "s3://$D/cov/obj6.bin" >/dev/null
+expect_exit "a budgeted run still lists everything, and takes a rewritten object first" 5 "${AUD[@]}" --budget 1MiB --json
+check "  ... the deleted one and the rewritten one" test "$(json '[.differences[] | "\(.kind):\(.path)"] | join(",")')" = "different:obj3.bin,missing:obj6.bin"
+"${AWS[@]}" s3 cp "$W/cov/obj3.bin" "s3://$D/cov/obj3.bin" >/dev/null
+"${AWS[@]}" s3 cp "$W/cov/obj6.bin" "s3://$D/cov/obj6.bin" >/dev/null
+sleep 1
+expect_exit "--cycle 1s: every object is due, taken beyond the budget" 0 "${AUD[@]}" --budget 1MiB --cycle 1s --json
+check "  ... all six hashed" test "$(json .coverage.objects_verified)" = 6 -a "$(json .coverage.fraction_within_cycle)" = 1
+check "  ... and the budget overrun said" test "$(json .coverage.cycle_over_budget)" = true
+check "  ... on stderr too" grep -q "raise the budget or run more often" "$W/err"
+check "each run's report is kept with its coverage" test "$(jq -s 'map(select(.coverage != null)) | length' "$W"/evidence/audits/*.json)" = 5
+
 "${AWS[@]}" s3 rb --force "s3://$P" >/dev/null 2>&1
 "${AWS[@]}" s3 rb --force "s3://$D" >/dev/null 2>&1
 finish e2e-audit

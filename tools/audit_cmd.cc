@@ -2,19 +2,20 @@
 // against a DR copy (any DR copy: one Ferry wrote, or CRR, aws s3 sync,
 // rclone), object by object, both sides hashed. Without, the DR copy against
 // its own manifests (verify, read-only). Writes nothing.
-#include <chrono>
 
 #include "engine/audit.h"
 #include "engine/destination.h"
 #include "tools/cli.h"
+#include "util/clock.h"
 #include "util/hex.h"
 #include "util/text.h"
+#include "util/units.h"
 
 namespace ferry::cli {
 namespace {
 
 struct AuditArgs {
-  std::string source, against, junit, evidence_to;
+  std::string source, against, junit, evidence_to, budget, cycle;
   bool json = false;
   unsigned threads = 0;
   std::vector<std::string> refs, trust_keys;
@@ -49,8 +50,47 @@ json AuditJson(const AuditArgs& a, const AuditReport& r, const Status& st) {
     if (!d.error.ok()) x["error"] = ErrorJson(d.error);
     j["differences"].push_back(std::move(x));
   }
+  if (r.coverage) {
+    const CoverageSummary& c = *r.coverage;
+    j["coverage"] = {{"budget", a.budget.empty() ? json(nullptr) : json(a.budget)},
+                     {"cycle", a.cycle.empty() ? json(nullptr) : json(a.cycle)},
+                     {"objects_verified", c.objects_verified},
+                     {"bytes_verified", c.bytes_verified},
+                     {"fraction_this_run", c.fraction_this_run},
+                     {"fraction_within_cycle",
+                      c.fraction_within_cycle ? json(*c.fraction_within_cycle) : json(nullptr)},
+                     {"objects_not_reached", c.objects_not_reached},
+                     {"oldest_unverified_seconds", c.oldest_unverified_seconds},
+                     {"never_verified_objects", c.never_verified_objects},
+                     {"cycle_over_budget", c.cycle_over_budget},
+                     {"cursor", nullptr}};
+  }
   if (!st.ok()) j["error"] = ErrorJson(st);
   return j;
+}
+
+// --budget BYTES|DURATION and --cycle DURATION into a policy.
+Status ParseCoverage(const AuditArgs& a, CoveragePolicy* p) {
+  if (!a.budget.empty() && !ParseBytes(a.budget, &p->budget_bytes)) {
+    auto d = ParseDuration("--budget", a.budget);
+    if (!d.ok() || *d <= 0)
+      return Status::Usage(
+          "--budget takes bytes (500MiB, 2GiB, 10GB, plain bytes) or a duration "
+          "(90s, 20m, 2h) (got '" +
+          a.budget + "')");
+    p->budget_seconds = *d;
+  } else if (!a.budget.empty() && p->budget_bytes == 0) {
+    return Status::Usage("--budget must be more than 0 bytes");
+  }
+  if (!a.cycle.empty()) {
+    ASSIGN_OR_RETURN(p->cycle_seconds, ParseDuration("--cycle", a.cycle));
+    if (p->cycle_seconds <= 0) return Status::Usage("--cycle must be longer than 0");
+  }
+  if (p->bounded() && a.evidence_to.empty())
+    return Status::Usage(
+        "--budget/--cycle keep a coverage cursor where the evidence goes: add --evidence-to STORE "
+        "(the DR store itself if this auditor may write there, or a Ferry store of its own)");
+  return Status::OK();
 }
 
 std::string DifferenceLine(const AuditDifference& d) {
@@ -75,8 +115,9 @@ int RunAudit(const AuditArgs& a, const Context& ctx, Output* out) {
         "audit takes --source DIR|s3://bucket/prefix/ (the source against the DR copy), or "
         "--ref NAME (repeatable) or --all (the DR copy against its own manifests)"));
   if (a.source.empty()) {  // the DR copy against its own manifests
-    if (!a.filter.empty())
-      return out->Fail(Status::Usage("--exclude/--include are for --source audits"));
+    if (!a.filter.empty() || !a.budget.empty() || !a.cycle.empty())
+      return out->Fail(Status::Usage(
+          "--exclude/--include and --budget/--cycle are for --source audits (for now)"));
     VerifyArgs v;
     v.store = a.against;
     v.json = a.json;
@@ -90,6 +131,8 @@ int RunAudit(const AuditArgs& a, const Context& ctx, Output* out) {
   }
   if (!a.evidence_to.empty() && a.source.empty())
     return out->Fail(Status::Usage("--evidence-to is for --source audits (for now)"));
+  CoveragePolicy policy;
+  if (Status p = ParseCoverage(a, &policy); !p.ok()) return out->Fail(p);
   if (!a.refs.empty() || a.all || !a.trust_keys.empty())
     return out->Fail(Status::Usage("--ref/--all/--trust-key are for audits without --source"));
   auto source = OpenAuditTree(a.source, AuditSide::kSource, ctx.store);
@@ -103,10 +146,19 @@ int RunAudit(const AuditArgs& a, const Context& ctx, Output* out) {
     if (!e.ok()) return out->Fail(e.status().WithContext("--evidence-to"));
     evidence = std::move(*e);
   }
-  const int64_t started = std::chrono::duration_cast<std::chrono::nanoseconds>(
-                              std::chrono::system_clock::now().time_since_epoch())
-                              .count();
+  const int64_t started = UnixNowNs();
   AuditOptions o;
+  const std::string cursor_key = CoverageKey(a.source, a.against, a.filter.Describe());
+  StoredCoverage cursor;
+  if (policy.bounded()) {
+    auto loaded = LoadCoverage(evidence->meta(), cursor_key,
+                               CoverageCursor{a.source, a.against, a.filter.Describe()});
+    if (!loaded.ok()) return out->Fail(loaded.status().WithContext("--evidence-to"));
+    cursor = std::move(*loaded);
+    o.coverage = policy;
+    o.cursor = &cursor.cursor;
+    o.now_ns = started;
+  }
   o.threads = a.threads;
   o.filter = &a.filter;
   o.allow_empty = a.allow_empty;
@@ -121,6 +173,27 @@ int RunAudit(const AuditArgs& a, const Context& ctx, Output* out) {
   }
   json j = AuditJson(a, r, st);
   j["started"] = UtcTime(started / 1000000000);
+  if (r.coverage) {
+    Status c = SaveCoverage(evidence->meta(), cursor_key, cursor, *o.cursor);
+    if (c.ok()) {
+      j["coverage"]["cursor"] = cursor_key;
+    } else if (c.code() == Code::kConflict) {
+      std::fprintf(stderr,
+                   "ferry audit: another audit of this scope updated the coverage cursor %s at the "
+                   "same time; this run's verifications are not recorded (those objects are taken "
+                   "again sooner, never later)\n",
+                   cursor_key.c_str());
+    } else {
+      std::fprintf(stderr, "ferry audit: could not store the coverage cursor in %s: %s\n",
+                   a.evidence_to.c_str(), c.message().c_str());
+      if (st.ok()) st = c.WithContext("--evidence-to");
+    }
+    if (r.coverage->cycle_over_budget)
+      std::fprintf(stderr,
+                   "ferry audit: warning: the cycle needed more than --budget %s this run (objects "
+                   "due before the next run were all taken): raise the budget or run more often\n",
+                   a.budget.c_str());
+  }
   if (evidence) {
     j["evidence"] = nullptr;
     Status e = StoreReport(evidence->meta(), "audits", started, "", "evidence", &j);
@@ -135,7 +208,17 @@ int RunAudit(const AuditArgs& a, const Context& ctx, Output* out) {
   for (const auto& d : r.differences)
     std::fprintf(stderr, "ferry audit: %s\n", DifferenceLine(d).c_str());
   if (!st.ok()) return out->Fail(st);
-  if (!ctx.quiet)
+  if (!ctx.quiet && r.coverage)
+    std::fprintf(stderr,
+                 "ferry audit: no difference: %llu objects on both sides; %llu (%s, %.1f %% of the "
+                 "bytes) hashed on both sides and identical this run in %.2f s, %llu left for "
+                 "later runs; oldest unverified byte: %.0f s old\n",
+                 static_cast<unsigned long long>(r.source_objects),
+                 static_cast<unsigned long long>(r.coverage->objects_verified),
+                 Human(r.coverage->bytes_verified).c_str(), 100 * r.coverage->fraction_this_run,
+                 r.seconds, static_cast<unsigned long long>(r.coverage->objects_not_reached),
+                 r.coverage->oldest_unverified_seconds);
+  else if (!ctx.quiet)
     std::fprintf(stderr,
                  "ferry audit: identical: %llu objects, %s, every byte hashed on both sides in "
                  "%.2f s; nothing missing, nothing extra\n",
@@ -182,6 +265,11 @@ Runner AddAuditCommand(CLI::App* app, const Context* ctx) {
   audit->add_option("--evidence-to", a->evidence_to,
                     "Also store the JSON report in this Ferry store (audits/), the one thing an "
                     "audit writes");
+  audit->add_option("--budget", a->budget,
+                    "Hash at most this much per run, oldest-verified first: bytes (50GiB) or a "
+                    "duration (20m); needs --evidence-to for the coverage cursor");
+  audit->add_option("--cycle", a->cycle,
+                    "Verify every byte within this duration (30d), beyond --budget if it must");
   audit->add_option("--junit", a->junit, "Write a JUnit XML report here");
   audit->add_option("--threads", a->threads, "Objects hashed at once (default: 16 for S3)");
   return [a, ctx](Output* out) { return RunAudit(*a, *ctx, out); };

@@ -29,6 +29,12 @@ class PathFilter {
   // kUsage naming the file if it cannot be read.
   Status ExcludeFrom(const std::string& file);
   bool empty() const { return rules_.empty(); }
+  // The rules, one per line ("-pattern" or "+pattern"): equal for equal filters.
+  std::string Describe() const {
+    std::string s;
+    for (const auto& r : rules_) s += (r.include ? "+" : "-") + r.pattern + "\n";
+    return s;
+  }
   // Whether `path` stays in (a file or a directory).
   bool Included(std::string_view path) const;
   // Whether one pattern matches `path` by these rules (names at any depth,

@@ -37,4 +37,23 @@ Result<double> ParseDuration(const std::string& option, const std::string& text)
   return v;
 }
 
+bool ParseBytes(const std::string& text, uint64_t* out) {
+  static const std::vector<std::pair<std::string, double>> kUnits = {
+      {"KiB", 1024.0}, {"MiB", 1048576.0}, {"GiB", 1073741824.0}, {"TiB", 1099511627776.0},
+      {"KB", 1e3},     {"MB", 1e6},        {"GB", 1e9},           {"TB", 1e12},
+      {"B", 1}};
+  std::string number = text;
+  double factor = 1;
+  for (const auto& [suffix, f] : kUnits)
+    if (text.size() > suffix.size() && text.ends_with(suffix)) {
+      number = text.substr(0, text.size() - suffix.size());
+      factor = f;
+      break;
+    }
+  double v;
+  if (!ParseWithUnit(number, {}, &v)) return false;
+  *out = static_cast<uint64_t>(v * factor);
+  return true;
+}
+
 }  // namespace ferry
