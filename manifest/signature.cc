@@ -18,8 +18,6 @@ std::string Field(const std::string& name, const std::string& value) {
   return name + " " + (value.empty() ? "-" : value) + "\n";
 }
 
-Status Untrusted(const std::string& msg) { return Status(Code::kUntrusted, msg); }
-
 Result<BuildStatement> ParseStatement(const std::string& text, const std::string& where) {
   auto bad = [&](const std::string& why) {
     return Status::CorruptManifest("signature " + where + " is unreadable (" + why + ")");
@@ -152,30 +150,31 @@ Status CheckSignedBuild(ObjectStore* store, const Digest& id, const std::string&
   const std::string name =
       "build " + DigestHex(id).substr(0, 12) + (ref.empty() ? "" : " (ref " + ref + ")");
   ASSIGN_OR_RETURN(auto st, GetStatement(store, id));
-  if (!st) return Untrusted(name + " is unsigned: push it with --sign-key, or drop --trust-key");
+  if (!st)
+    return Status::Untrusted(name + " is unsigned: push it with --sign-key, or drop --trust-key");
   const PublicKey* key = trusted.Find(st->key_id);
   if (!key)
-    return Untrusted(name + " is signed by key " + st->key_id +
-                     ", which is not among the trusted keys");
+    return Status::Untrusted(name + " is signed by key " + st->key_id +
+                             ", which is not among the trusted keys");
   if (!key->Verify(st->Body(), st->signature))
-    return Untrusted(name + ": its signature does not verify (the statement was altered)");
+    return Status::Untrusted(name + ": its signature does not verify (the statement was altered)");
   if (st->manifest != id)
-    return Untrusted(name + ": the signature is for manifest " +
-                     DigestHex(st->manifest).substr(0, 12) +
-                     ", not this one (the manifest was rewritten)");
+    return Status::Untrusted(name + ": the signature is for manifest " +
+                             DigestHex(st->manifest).substr(0, 12) +
+                             ", not this one (the manifest was rewritten)");
   if (!ref.empty()) {
     if (st->ref != ref)
-      return Untrusted(name + " was signed for ref '" + st->ref + "', not this one");
+      return Status::Untrusted(name + " was signed for ref '" + st->ref + "', not this one");
     // Rollback: a newer signed build of this ref is in the store.
     ASSIGN_OR_RETURN(auto others, StatementsOfRef(store, ref, id));
     for (const auto& o : others) {
       const PublicKey* ok = trusted.Find(o.key_id);
       if (o.sequence > st->sequence && ok && ok->Verify(o.Body(), o.signature))
-        return Untrusted("ref " + ref + " points at build " + DigestHex(id).substr(0, 12) +
-                         " (signed sequence " + std::to_string(st->sequence) +
-                         "), but the store holds its signed build " +
-                         DigestHex(o.manifest).substr(0, 12) + " with sequence " +
-                         std::to_string(o.sequence) + ": the ref was rolled back");
+        return Status::Untrusted("ref " + ref + " points at build " + DigestHex(id).substr(0, 12) +
+                                 " (signed sequence " + std::to_string(st->sequence) +
+                                 "), but the store holds its signed build " +
+                                 DigestHex(o.manifest).substr(0, 12) + " with sequence " +
+                                 std::to_string(o.sequence) + ": the ref was rolled back");
     }
   }
   if (out) *out = std::move(*st);

@@ -121,7 +121,16 @@ expect_exit "--cycle 1s: every object is due, taken beyond the budget" 0 "${AUD[
 check "  ... all six hashed" test "$(json .coverage.objects_verified)" = 6 -a "$(json .coverage.fraction_within_cycle)" = 1
 check "  ... and the budget overrun said" test "$(json .coverage.cycle_over_budget)" = true
 check "  ... on stderr too" grep -q "raise the budget or run more often" "$W/err"
-check "each run's report is kept with its coverage" test "$(jq -s 'map(select(.coverage != null)) | length' "$W"/evidence/audits/*.json)" = 5
+"$FERRY" key generate --out "$W/audit.key" -q
+expect_exit "a signed audit, its evidence stored" 0 "${AUD[@]}" --budget 1MiB --sign-key "$W/audit.key" --json
+check "  ... naming the read-only auditor's key ID" test "$(json .identity.access_key_id)" = "${AK:-$AWS_ACCESS_KEY_ID}" -a "$(json .finished)" != null
+EV=$W/evidence/$(json .evidence)
+expect_exit "  ... the stored evidence verifies" 0 "$FERRY" key verify "$EV" --trust-key "$W/audit.key.pub"
+jq -c . "$EV" >"$W/compact.json"
+expect_exit "  ... and so does it re-indented (the canonical form is signed)" 0 "$FERRY" key verify "$W/compact.json" --trust-key "$W/audit.key.pub"
+jq '.dr_objects = 7' "$EV" >"$W/edited-audit.json"
+expect_exit "  ... an edited count does not" 17 "$FERRY" key verify "$W/edited-audit.json" --trust-key "$W/audit.key.pub"
+check "each run's report is kept with its coverage" test "$(jq -s 'map(select(.coverage != null)) | length' "$W"/evidence/audits/*.json)" = 6
 
 "${AWS[@]}" s3 rb --force "s3://$P" >/dev/null 2>&1
 "${AWS[@]}" s3 rb --force "s3://$D" >/dev/null 2>&1

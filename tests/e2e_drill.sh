@@ -107,6 +107,31 @@ if [ -n "${S3_ENDPOINT:-}" ]; then
   expect_exit "drill from the mirror with a smoke test" 0 "$FERRY" drill --tag commit=s1 --from "s3://$BUCKET/app/" --exec 'test "$(cat etc/commit)" = new' --record --json
   check "  ... passed, every byte read back" test "$(json .status)" = passed -a "$(json .check.bytes)" = $(((5 << 20) + 10 + 4))
   check "  ... the report is an object in the bucket's .ferry/" "${AWS[@]}" s3api head-object --bucket "$BUCKET" --key "app/.ferry/$(json .recorded)" --query ContentLength --output text
+  check "  ... naming who ran it (the access key ID, never the secret)" test "$(json .identity.access_key_id)" = "$AWS_ACCESS_KEY_ID" -a "$(json .ferry_version)" != null -a "$(json .report_format)" = 1
+  check "  ... and no secret anywhere in it" test "$(grep -c -F "$AWS_SECRET_ACCESS_KEY" "$W/out")" = 0
+
+  echo "# signed drill reports"
+  "$FERRY" key generate --out "$W/evidence.key" -q
+  "$FERRY" key generate --out "$W/other.key" -q
+  expect_exit "a signed, recorded drill" 0 "$FERRY" drill app/main --from "s3://$BUCKET/app/" --record --sign-key "$W/evidence.key" --json
+  cp "$W/out" "$W/signed.json"
+  check "  ... carries its signature" test "$(json .report_signature.algorithm)" = ed25519
+  REC=app/.ferry/$(json .recorded)
+  "${AWS[@]}" s3 cp "s3://$BUCKET/$REC" "$W/stored.json" >/dev/null
+  expect_exit "key verify: the stored report, as downloaded" 0 "$FERRY" key verify "$W/stored.json" --trust-key "$W/evidence.key.pub"
+  expect_exit "key verify: the printed report" 0 "$FERRY" key verify "$W/signed.json" --trust-key "$W/evidence.key.pub"
+  expect_exit "key verify: another key is not trusted" 17 "$FERRY" key verify "$W/stored.json" --trust-key "$W/other.key.pub"
+  check "  ... naming the signer's key" grep -q "signed by key" "$W/err"
+  expect_exit "drill --history --trust-key: the signed record is trusted, the older ones are not" 17 "$FERRY" drill --history --from "s3://$BUCKET/app/" --trust-key "$W/evidence.key.pub" --json
+  check "  ... each record's state" test "$(json '[.drills[].report_signature_state | split(":")[0]] | join(",")')" = "unsigned,trusted"
+  jq '.rto.achieved_seconds = 1 | .status = "passed"' "$W/stored.json" >"$W/edited.json"
+  "${AWS[@]}" s3 cp "$W/edited.json" "s3://$BUCKET/$REC" >/dev/null
+  expect_exit "an edited record (a better RTO) is found altered" 17 "$FERRY" key verify "$W/edited.json" --trust-key "$W/evidence.key.pub"
+  check "  ... 'altered'" grep -q "altered" "$W/err"
+  expect_exit "  ... and in --history" 17 "$FERRY" drill --history --from "s3://$BUCKET/app/" --trust-key "$W/evidence.key.pub" --json
+  check "  ... as untrusted" test "$(json '[.drills[].report_signature_state | split(":")[0]] | join(",")')" = "unsigned,untrusted"
+  expect_exit "key verify without --trust-key says what it needs" 2 "$FERRY" key verify "$W/stored.json"
+  expect_exit "--sign-key that is not a key" 2 "$FERRY" drill app/main --from "s3://$BUCKET/app/" --sign-key "$W/stored.json"
   "${AWS[@]}" s3 rb --force "s3://$BUCKET" >/dev/null 2>&1
 else
   echo "# (S3 part not run: S3_ENDPOINT is not set; tools/test.sh sets it)"

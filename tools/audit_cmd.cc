@@ -6,6 +6,7 @@
 #include "engine/audit.h"
 #include "engine/destination.h"
 #include "tools/cli.h"
+#include "tools/evidence.h"
 #include "util/clock.h"
 #include "util/hex.h"
 #include "util/text.h"
@@ -15,7 +16,7 @@ namespace ferry::cli {
 namespace {
 
 struct AuditArgs {
-  std::string source, against, junit, evidence_to, budget, cycle;
+  std::string source, against, junit, evidence_to, budget, cycle, sign_key;
   bool json = false;
   unsigned threads = 0;
   std::vector<std::string> refs, trust_keys;
@@ -115,9 +116,11 @@ int RunAudit(const AuditArgs& a, const Context& ctx, Output* out) {
         "audit takes --source DIR|s3://bucket/prefix/ (the source against the DR copy), or "
         "--ref NAME (repeatable) or --all (the DR copy against its own manifests)"));
   if (a.source.empty()) {  // the DR copy against its own manifests
-    if (!a.filter.empty() || !a.budget.empty() || !a.cycle.empty())
-      return out->Fail(Status::Usage(
-          "--exclude/--include and --budget/--cycle are for --source audits (for now)"));
+    if (!a.filter.empty() || !a.budget.empty() || !a.cycle.empty() || !a.sign_key.empty() ||
+        !a.evidence_to.empty())
+      return out->Fail(
+          Status::Usage("--exclude/--include, --budget/--cycle, --evidence-to and --sign-key are "
+                        "for --source audits (for now)"));
     VerifyArgs v;
     v.store = a.against;
     v.json = a.json;
@@ -129,12 +132,12 @@ int RunAudit(const AuditArgs& a, const Context& ctx, Output* out) {
     v.trust_keys = a.trust_keys;
     return RunVerify(v, ctx, out, "audit");
   }
-  if (!a.evidence_to.empty() && a.source.empty())
-    return out->Fail(Status::Usage("--evidence-to is for --source audits (for now)"));
   CoveragePolicy policy;
   if (Status p = ParseCoverage(a, &policy); !p.ok()) return out->Fail(p);
   if (!a.refs.empty() || a.all || !a.trust_keys.empty())
     return out->Fail(Status::Usage("--ref/--all/--trust-key are for audits without --source"));
+  auto sign_key = LoadReportKey(a.sign_key);
+  if (!sign_key.ok()) return out->Fail(sign_key.status());
   auto source = OpenAuditTree(a.source, AuditSide::kSource, ctx.store);
   if (!source.ok()) return out->Fail(source.status().WithContext("--source"));
   auto dr = OpenAuditTree(a.against, AuditSide::kDr, ctx.store);
@@ -173,6 +176,8 @@ int RunAudit(const AuditArgs& a, const Context& ctx, Output* out) {
   }
   json j = AuditJson(a, r, st);
   j["started"] = UtcTime(started / 1000000000);
+  j["finished"] = UtcTime(UnixNowNs() / 1000000000);
+  AddEvidenceHeader(ctx, {a.source, a.against, a.evidence_to}, &j);
   if (r.coverage) {
     Status c = SaveCoverage(evidence->meta(), cursor_key, cursor, *o.cursor);
     if (c.ok()) {
@@ -196,13 +201,15 @@ int RunAudit(const AuditArgs& a, const Context& ctx, Output* out) {
   }
   if (evidence) {
     j["evidence"] = nullptr;
-    Status e = StoreReport(evidence->meta(), "audits", started, "", "evidence", &j);
+    Status e =
+        StoreReport(evidence->meta(), "audits", started, "", "evidence", sign_key->get(), &j);
     if (!e.ok()) {
       std::fprintf(stderr, "ferry audit: could not store the evidence in %s: %s\n",
                    a.evidence_to.c_str(), e.message().c_str());
       if (st.ok()) st = e.WithContext("--evidence-to");
     }
   }
+  if (!evidence) SignReport(sign_key->get(), &j);
   ReportToCi("audit", j, a.junit);
   if (a.json) out->PrintJson(j);
   for (const auto& d : r.differences)
@@ -270,6 +277,8 @@ Runner AddAuditCommand(CLI::App* app, const Context* ctx) {
                     "duration (20m); needs --evidence-to for the coverage cursor");
   audit->add_option("--cycle", a->cycle,
                     "Verify every byte within this duration (30d), beyond --budget if it must");
+  audit->add_option("--sign-key", a->sign_key,
+                    "Sign the report with this private key (ferry key generate)");
   audit->add_option("--junit", a->junit, "Write a JUnit XML report here");
   audit->add_option("--threads", a->threads, "Objects hashed at once (default: 16 for S3)");
   return [a, ctx](Output* out) { return RunAudit(*a, *ctx, out); };

@@ -281,20 +281,6 @@ Status CheckTrust(ObjectStore* meta, const std::vector<std::string>& key_files, 
   return Status::OK();
 }
 
-Status StoreReport(ObjectStore* meta, const std::string& dir, int64_t unix_ns,
-                   const std::string& tag, const char* field, json* j) {
-  std::string when = UtcTime(unix_ns / 1000000000);
-  std::erase_if(when, [](char c) { return c == '-' || c == ':'; });
-  char ns[16];
-  std::snprintf(ns, sizeof ns, ".%09lld", static_cast<long long>(unix_ns % 1000000000));
-  when.insert(when.size() - 1, ns);
-  const std::string key = dir + "/" + when + (tag.empty() ? "" : "-" + tag) + ".json";
-  (*j)[field] = key;
-  Status st = meta->ReplaceIf(key, std::nullopt, j->dump(2) + "\n");
-  if (!st.ok()) (*j)[field] = nullptr;
-  return st;
-}
-
 Status SelectBuildByTag(ObjectStore* meta, const std::string& tag, std::string* what) {
   if (tag.empty()) return Status::OK();
   std::vector<std::pair<std::string, std::string>> kv;

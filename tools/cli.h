@@ -109,12 +109,6 @@ Status SelectBuildByTag(ObjectStore* meta, const std::string& tag, std::string* 
 Status CheckTrust(ObjectStore* meta, const std::vector<std::string>& key_files, std::string* what,
                   json* report);
 
-// Stores report `j` in `meta` at <dir>/<YYYYMMDDTHHMMSS.nnnnnnnnnZ>[-<tag>].json
-// (the time `unix_ns`, so keys sort by it; create-only, never over another
-// report) and sets (*j)[field] to the key, before writing (null if it fails).
-Status StoreReport(ObjectStore* meta, const std::string& dir, int64_t unix_ns,
-                   const std::string& tag, const char* field, json* j);
-
 // "1.5 MiB"
 std::string Human(uint64_t bytes);
 json ErrorJson(const Status& st);

@@ -7,6 +7,7 @@
 #include "engine/destination.h"
 #include "engine/drill.h"
 #include "tools/cli.h"
+#include "tools/evidence.h"
 #include "util/hex.h"
 #include "util/text.h"
 #include "util/units.h"
@@ -15,7 +16,7 @@ namespace ferry::cli {
 namespace {
 
 struct DrillArgs {
-  std::string what, from, tag, primary, rto, rpo, junit;
+  std::string what, from, tag, primary, rto, rpo, junit, sign_key;
   std::vector<std::string> trust_keys;
   bool json = false, record = false, history = false;
   DrillOptions opts;  // --to, --scratch-dir, --keep, --exec, --threads
@@ -36,12 +37,9 @@ const char* DrillStatus(const Status& st) {
 
 json DrillJson(const DrillArgs& a, const DrillOptions& o, const DrillReport& r, const Status& st) {
   auto opt_target = [](std::optional<double> t) { return t ? json(*t) : json(nullptr); };
-  char host[256] = "";
-  gethostname(host, sizeof host - 1);
   json j;
   j["status"] = DrillStatus(st);
   j["store"] = a.from;
-  j["host"] = host;
   j["started"] = UtcTime(r.started_unix_ns / 1000000000);
   j["finished"] = UtcTime(r.finished_unix_ns / 1000000000);
   j["build"] = {
@@ -83,12 +81,24 @@ json DrillJson(const DrillArgs& a, const DrillOptions& o, const DrillReport& r, 
 }
 
 // drills/<started>-<manifest ID prefix>.json in the DR store (docs/store-format.md).
-Status RecordDrill(ObjectStore* meta, const DrillReport& r, json* j) {
+Status RecordDrill(ObjectStore* meta, const DrillReport& r, const SigningKey* key, json* j) {
   return StoreReport(meta, "drills", r.started_unix_ns, DigestHex(r.manifest_id).substr(0, 12),
-                     "recorded", j);
+                     "recorded", key, j);
+}
+
+// A recorded report's signature, as --history shows it.
+json SignatureState(const json& d, const TrustedKeys& trusted) {
+  if (!d.contains("report_signature")) return "unsigned";
+  if (trusted.empty()) return "signed, not checked (no --trust-key)";
+  std::string key;
+  Status st = CheckReportSignature(d, trusted, &key);
+  return st.ok() ? json("trusted") : json("untrusted: " + st.message());
 }
 
 int RunHistory(const DrillArgs& a, ObjectStore* meta, Output* out) {
+  TrustedKeys trusted;
+  for (const auto& f : a.trust_keys)
+    if (Status t = trusted.Add(f); !t.ok()) return out->Fail(t);
   auto keys = meta->List("drills/");
   if (!keys.ok()) return out->Fail(keys.status());
   std::sort(keys->begin(), keys->end());
@@ -100,12 +110,22 @@ int RunHistory(const DrillArgs& a, ObjectStore* meta, Output* out) {
       list.push_back(json{{"key", k}, {"unreadable", true}});
       continue;
     }
+    d["report_signature_state"] = SignatureState(d, trusted);
     d["key"] = k;
     list.push_back(std::move(d));
   }
+  size_t untrusted = 0;
+  for (const auto& d : list)
+    if (!trusted.empty() && d.value("report_signature_state", "") != "trusted") untrusted++;
+  const Status verdict =
+      untrusted ? Status::Untrusted(std::to_string(untrusted) +
+                                    " recorded drill report(s) not signed by a trusted key")
+                : Status::OK();
   if (a.json) {
-    out->PrintJson(json{{"status", "ok"}, {"store", a.from}, {"drills", list}});
-    return 0;
+    json j{{"status", verdict.ok() ? "ok" : "untrusted"}, {"store", a.from}, {"drills", list}};
+    if (!verdict.ok()) j["error"] = ErrorJson(verdict);
+    out->PrintJson(j);
+    return verdict.ok() ? 0 : out->Fail(verdict);
   }
   if (list.empty())
     std::fprintf(stderr, "ferry drill: no drills recorded in %s (drill --record keeps one)\n",
@@ -116,14 +136,16 @@ int RunHistory(const DrillArgs& a, ObjectStore* meta, Output* out) {
       continue;
     }
     const json& b = d["build"];
-    std::printf("%s  %-17s  %s  RTO %.1f s  RPO %.0f s%s\n", d.value("started", "?").c_str(),
+    const std::string sig = d["report_signature_state"].get<std::string>();
+    std::printf("%s  %-17s  %s  RTO %.1f s  RPO %.0f s%s  (%s)\n", d.value("started", "?").c_str(),
                 d.value("status", "?").c_str(),
                 b["manifest"].is_string() ? b["manifest"].get<std::string>().substr(0, 12).c_str()
                                           : "------------",
                 d["rto"].value("achieved_seconds", 0.0), d["rpo"].value("achieved_seconds", 0.0),
-                d["smoke_test"].is_object() ? "  smoke test run" : "");
+                d["smoke_test"].is_object() ? "  smoke test run" : "",
+                sig.substr(0, sig.find_first_of(",:")).c_str());
   }
-  return 0;
+  return verdict.ok() ? 0 : out->Fail(verdict);
 }
 
 void PrintDrill(const DrillOptions& o, const DrillReport& r, const Status& st) {
@@ -158,10 +180,12 @@ int RunDrill(const DrillArgs& a, const Context& ctx, Output* out) {
     *seconds = *d;
   }
   if (a.history && (!o.what.empty() || !a.tag.empty() || !o.exec.empty() || a.record ||
-                    !a.rto.empty() || !a.rpo.empty() || !a.primary.empty()))
+                    !a.rto.empty() || !a.rpo.empty() || !a.primary.empty() || !a.sign_key.empty()))
     return out->Fail(
-        Status::Usage("drill --history lists recorded drills and takes only --from "
-                      "(and --json)"));
+        Status::Usage("drill --history lists recorded drills and takes only --from, "
+                      "--trust-key (checks each report's signature) and --json"));
+  auto sign_key = LoadReportKey(a.sign_key);
+  if (!sign_key.ok()) return out->Fail(sign_key.status());
   if (!a.history && o.what.empty() && a.tag.empty())
     return out->Fail(Status::Usage("drill takes a ref, a manifest ID or --tag key=value"));
   auto dest = OpenDestination(a.from, OpenMode::kExisting, ctx.store);
@@ -188,8 +212,10 @@ int RunDrill(const DrillArgs& a, const Context& ctx, Output* out) {
   }
   json j = DrillJson(a, o, r, st);
   j["build"].update(signature);
+  AddEvidenceHeader(ctx, {a.from, a.primary}, &j);
+  SignReport(sign_key->get(), &j);
   if (a.record && r.manifest_id != Digest{}) {
-    if (Status rec = RecordDrill((*dest)->meta(), r, &j); !rec.ok())
+    if (Status rec = RecordDrill((*dest)->meta(), r, sign_key->get(), &j); !rec.ok())
       std::fprintf(stderr, "ferry drill: could not record the report in the store: %s\n",
                    rec.message().c_str());
   }
@@ -238,8 +264,11 @@ Runner AddDrillCommand(CLI::App* app, const Context* ctx) {
   drill->add_flag("--json", a->json, "Print a JSON report on stdout");
   drill
       ->add_option("--trust-key", a->trust_keys,
-                   "Refuse a build not signed by this public key (repeatable)")
+                   "Refuse a build not signed by this public key (repeatable); with --history, "
+                   "check each recorded report's signature")
       ->allow_extra_args(false);
+  drill->add_option("--sign-key", a->sign_key,
+                    "Sign the report with this private key (ferry key generate)");
   drill->add_option("--junit", a->junit, "Write a JUnit XML report here");
   drill->add_option("--threads", a->opts.threads, "Parallel files (default: two per core)");
   return [a, ctx](Output* out) { return RunDrill(*a, *ctx, out); };

@@ -1,4 +1,6 @@
-// ferry key generate: an Ed25519 key pair for signed builds (docs/signatures.md).
+// ferry key generate: an Ed25519 key pair for signed builds and reports
+// (docs/signatures.md); ferry key verify: checks signed drill and audit
+// reports (docs/evidence.md).
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -7,6 +9,7 @@
 
 #include "crypto/sign.h"
 #include "tools/cli.h"
+#include "tools/evidence.h"
 #include "util/posix.h"
 
 namespace ferry::cli {
@@ -15,6 +18,7 @@ namespace {
 struct KeyArgs {
   std::string out;
   bool force = false, json = false;
+  std::vector<std::string> reports, trust_keys;  // key verify
 };
 
 // Writes `text` to `path` with `mode`, refusing to replace a file unless force.
@@ -56,10 +60,52 @@ int RunKeyGenerate(const KeyArgs& a, const Context& ctx, Output* out) {
   return 0;
 }
 
+// Each report: signed by a trusted key over its canonical form, or not.
+int RunKeyVerify(const KeyArgs& a, const Context& ctx, Output* out) {
+  if (a.trust_keys.empty())
+    return out->Fail(Status::Usage("key verify needs --trust-key PUB (the signer's public key)"));
+  TrustedKeys trusted;
+  for (const auto& f : a.trust_keys)
+    if (Status t = trusted.Add(f); !t.ok()) return out->Fail(t);
+  json results = json::array();
+  size_t bad = 0;
+  for (const auto& path : a.reports) {
+    json r = {{"report", path}};
+    std::string key;
+    auto text = ReadFileToString(path);
+    Status st = text.ok() ? Status::OK() : Status::Usage(text.status().message());
+    json j = st.ok() ? json::parse(*text, nullptr, false) : json();
+    if (st.ok() && (j.is_discarded() || !j.is_object()))
+      st = Status::Untrusted(path + " is not a JSON report");
+    if (st.ok()) st = CheckReportSignature(j, trusted, &key);
+    r["status"] = st.ok() ? "trusted" : "untrusted";
+    r["key"] = key.empty() ? json(nullptr) : json(key);
+    if (!st.ok()) {
+      bad++;
+      r["error"] = ErrorJson(st);
+      std::fprintf(stderr, "ferry key verify: %s: %s\n", path.c_str(), st.message().c_str());
+    } else if (!ctx.quiet) {
+      std::fprintf(stderr, "ferry key verify: %s: signed by key %s, unaltered\n", path.c_str(),
+                   key.c_str());
+    }
+    results.push_back(std::move(r));
+  }
+  const Status verdict =
+      bad ? Status::Untrusted(std::to_string(bad) + " of " + std::to_string(a.reports.size()) +
+                              " report(s) not signed by a trusted key, or altered")
+          : Status::OK();
+  if (a.json) {
+    json j = {{"status", bad ? "untrusted" : "trusted"}, {"reports", results}};
+    if (bad) j["error"] = ErrorJson(verdict);
+    out->PrintJson(j);
+  }
+  return bad ? static_cast<int>(verdict.code()) : 0;
+}
+
 }  // namespace
 
 Runner AddKeyCommand(CLI::App* app, const Context* ctx) {
-  auto* key = app->add_subcommand("key", "Signing keys for signed builds");
+  auto* key = app->add_subcommand("key", "Signing keys for signed builds and signed reports");
   key->require_subcommand(1);
   auto* gen = key->add_subcommand("generate", "Write a new Ed25519 key pair: FILE and FILE.pub");
   auto a = std::make_shared<KeyArgs>();
@@ -67,7 +113,16 @@ Runner AddKeyCommand(CLI::App* app, const Context* ctx) {
       ->required();
   gen->add_flag("--force", a->force, "Replace existing files");
   gen->add_flag("--json", a->json, "Print a JSON report on stdout");
-  return [a, ctx](Output* out) { return RunKeyGenerate(*a, *ctx, out); };
+  auto* ver = key->add_subcommand(
+      "verify", "Check that drill or audit reports were signed by a trusted key and not altered");
+  ver->add_option("report", a->reports, "Report files (JSON, as drill/audit wrote them)")
+      ->required();
+  ver->add_option("--trust-key", a->trust_keys, "The signer's public key (repeatable)")
+      ->allow_extra_args(false);
+  ver->add_flag("--json", a->json, "Print a JSON report on stdout");
+  return [a, ctx, ver](Output* out) {
+    return ver->parsed() ? RunKeyVerify(*a, *ctx, out) : RunKeyGenerate(*a, *ctx, out);
+  };
 }
 
 }  // namespace ferry::cli

@@ -3,6 +3,7 @@
 #include <string_view>
 
 #include "tools/cli.h"
+#include "tools/evidence.h"
 #include "util/log.h"
 
 namespace ferry::cli {
@@ -30,7 +31,7 @@ int Main(int argc, char** argv) {
   app.add_option("--log-format", log_format,
                  "Log lines on stderr: text or json (one object a line)")
       ->check(CLI::IsMember({"text", "json"}));
-  app.set_version_flag("--version", "ferry 0.1.0");
+  app.set_version_flag("--version", std::string("ferry ") + kFerryVersion);
   app.fallthrough();  // store options may come after the subcommand
   app.add_option("--endpoint-url", ctx.store.endpoint_url,
                  "S3 endpoint (else AWS_ENDPOINT_URL, the profile, AWS)");

@@ -36,7 +36,7 @@ enum class Code : int {
   kConflict = 14,          // another writer changed the object first (a ref moved); retry
   kTargetBreached = 15,    // drill: restored and verified, but slower or older than its target
   kSmokeTestFailed = 16,   // drill: the smoke test run in the restored tree failed
-  kUntrusted = 17,         // --trust-key: a build unsigned, signed by another key, altered, rolled back
+  kUntrusted = 17,  // --trust-key: a build unsigned, signed by another key, altered, rolled back
 };
 
 // Short, stable name of a code ("verify-failed"), used in JSON reports.
@@ -73,6 +73,7 @@ class [[nodiscard]] Status {
     return Status(Code::kTargetUnwritable, std::move(m));
   }
   static Status Conflict(std::string m) { return Status(Code::kConflict, std::move(m)); }
+  static Status Untrusted(std::string m) { return Status(Code::kUntrusted, std::move(m)); }
 
   bool ok() const { return state_ == nullptr; }
   Code code() const { return state_ ? state_->code : Code::kOk; }

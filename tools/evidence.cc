@@ -1,0 +1,98 @@
+#include "tools/evidence.h"
+
+#include <pwd.h>
+#include <unistd.h>
+
+#include "transport/s3_store.h"
+#include "util/text.h"
+
+namespace ferry::cli {
+
+namespace {
+
+// What is signed: the report without its signature, as nlohmann::json dumps
+// it (keys sorted, no whitespace), which parsing and dumping reproduces.
+std::string Canonical(json j) {
+  j.erase("report_signature");
+  return j.dump();
+}
+
+json Identity(const Context& ctx, const std::vector<std::string>& urls) {
+  bool s3 = false;
+  for (const auto& u : urls) s3 |= u.rfind("s3://", 0) == 0;
+  if (!s3) return nullptr;
+  auto config = S3ConfigFromEnvironment(ctx.store);
+  if (!config.ok()) return json{{"error", config.status().message()}};
+  auto keys = config->credentials->Get();
+  if (!keys.ok()) return json{{"error", keys.status().message()}};
+  return json{{"credentials", config->credentials->source()},
+              {"access_key_id", keys->access_key_id},
+              {"temporary", !keys->session_token.empty()},
+              {"endpoint", config->endpoint}};
+}
+
+}  // namespace
+
+void AddEvidenceHeader(const Context& ctx, const std::vector<std::string>& urls, json* j) {
+  char host[256] = "";
+  gethostname(host, sizeof host - 1);
+  const passwd* pw = getpwuid(geteuid());
+  (*j)["report_format"] = kReportFormat;
+  (*j)["ferry_version"] = kFerryVersion;
+  (*j)["host"] = host;
+  (*j)["os_user"] = pw ? pw->pw_name : std::to_string(geteuid());
+  (*j)["identity"] = Identity(ctx, urls);
+}
+
+void SignReport(const SigningKey* key, json* j) {
+  if (!key) return;
+  j->erase("report_signature");
+  const std::string body = Canonical(*j);
+  (*j)["report_signature"] = {
+      {"algorithm", "ed25519"}, {"key", key->id()}, {"signature", Base64Encode(key->Sign(body))}};
+}
+
+Status CheckReportSignature(const json& j, const TrustedKeys& trusted, std::string* key_id) {
+  if (!j.is_object() || !j.contains("report_signature"))
+    return Status::Untrusted("the report is not signed");
+  const json& s = j["report_signature"];
+  if (!s.is_object() || s.value("algorithm", "") != "ed25519" || !s.contains("key") ||
+      !s["key"].is_string() || !s.contains("signature") || !s["signature"].is_string())
+    return Status::Untrusted("the report's signature is malformed");
+  *key_id = s["key"].get<std::string>();
+  const PublicKey* pub = trusted.Find(*key_id);
+  if (!pub)
+    return Status::Untrusted("the report is signed by key " + *key_id + ", not a trusted one");
+  std::string sig;
+  if (!Base64Decode(s["signature"].get<std::string>(), &sig) || !pub->Verify(Canonical(j), sig))
+    return Status::Untrusted("the report was altered after key " + *key_id +
+                             " signed it (its signature does not verify)");
+  return Status::OK();
+}
+
+Status StoreReport(ObjectStore* meta, const std::string& dir, int64_t unix_ns,
+                   const std::string& tag, const char* field, const SigningKey* key, json* j) {
+  std::string when = UtcTime(unix_ns / 1000000000);
+  std::erase_if(when, [](char c) { return c == '-' || c == ':'; });
+  char ns[16];
+  std::snprintf(ns, sizeof ns, ".%09lld", static_cast<long long>(unix_ns % 1000000000));
+  when.insert(when.size() - 1, ns);
+  const std::string k = dir + "/" + when + (tag.empty() ? "" : "-" + tag) + ".json";
+  (*j)[field] = k;
+  SignReport(key, j);
+  Status st = meta->ReplaceIf(k, std::nullopt, j->dump(2) + "\n");
+  if (!st.ok()) {
+    (*j)[field] = nullptr;
+    SignReport(key, j);
+  }
+  return st;
+}
+
+Result<std::unique_ptr<SigningKey>> LoadReportKey(const std::string& path) {
+  if (path.empty()) return std::unique_ptr<SigningKey>();
+  auto k = SigningKey::LoadPrivate(path);
+  if (!k.ok()) return k.status().WithContext("--sign-key");
+  return std::move(*k);
+}
+
+}  // namespace ferry::cli
