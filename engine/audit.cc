@@ -9,7 +9,9 @@
 #include <map>
 #include <mutex>
 
+#include "engine/destination.h"
 #include "engine/walk.h"
+#include "manifest/repo.h"
 #include "transport/s3_client.h"
 #include "transport/s3_rules.h"
 #include "util/clock.h"
@@ -104,17 +106,59 @@ class S3Tree final : public AuditTree {
     return h.Finish();
   }
   unsigned Concurrency() const override { return kNetworkConcurrency; }
+  std::optional<Digest> RecordedHash(const AuditObject& o) const override {
+    auto it = recorded_.find({o.path, o.version});
+    if (it == recorded_.end() || it->second.second != o.size) return std::nullopt;
+    return it->second.first;
+  }
+  size_t recorded_hashes() const override { return recorded_.size(); }
+
+  // What the mirror records of the builds at this prefix say: (path, ETag)
+  // -> (SHA-256, size). Nothing if it is not a Ferry mirror.
+  Status LoadRecorded(const StoreOptions& options) {
+    auto dest = OpenDestination(Describe(), OpenMode::kExisting, options);
+    if (!dest.ok() || (*dest)->layout() != Layout::kMirror) return Status::OK();
+    ObjectStore* meta = (*dest)->meta();
+    auto builds = BuildsAtLocation(meta, Describe());
+    if (!builds.ok())
+      return builds.status().code() == Code::kNotFound ? Status::OK() : builds.status();
+    std::mutex mu;
+    Status failed;
+    ParallelFor(builds->size(), kNetworkConcurrency, [&](size_t i) {
+      const Digest id = (*builds)[i].id;
+      auto record = GetMirrorRecord(meta, id);
+      auto m = record.ok() ? LoadManifest(meta, id) : Result<Manifest>(record.status());
+      std::lock_guard<std::mutex> l(mu);
+      if (!m.ok()) {
+        if (m.status().code() != Code::kNotFound && failed.ok()) failed = m.status();
+        return;
+      }
+      for (const auto& f : m->files) {
+        auto o = record->objects.find(f.path);
+        if (f.type == EntryType::kFile && o != record->objects.end() && !o->second.etag.empty())
+          recorded_[{f.path, o->second.etag}] = {f.sha256, f.size};
+      }
+    });
+    return failed;
+  }
 
  private:
   std::shared_ptr<S3Client> s3_;
   std::string bucket_, prefix_;
+  std::map<std::pair<std::string, std::string>, std::pair<Digest, uint64_t>> recorded_;
 };
 
 // One object on both sides, of the same size: hash both.
 bool CompareContent(AuditTree* source, AuditTree* dr, const AuditObject& s, const AuditObject& d,
                     AuditReport* r, std::mutex* mu, std::atomic<uint64_t>* done_source,
                     std::atomic<uint64_t>* done_dr) {
-  auto hs = source->Hash(s, done_source);
+  const std::optional<Digest> recorded = source->RecordedHash(s);
+  auto hs = recorded ? Result<Digest>(*recorded) : source->Hash(s, done_source);
+  if (recorded) {
+    std::lock_guard<std::mutex> l(*mu);
+    r->objects_recorded_source++;
+    r->bytes_recorded_source += s.size;
+  }
   auto hd = hs.ok() ? dr->Hash(d, done_dr) : Result<Digest>(Status::OK());
   std::lock_guard<std::mutex> l(*mu);
   if (hs.ok() && hd.ok() && *hs == *hd) {
@@ -198,7 +242,8 @@ const char* DifferenceName(AuditDifference::Kind k) {
 }
 
 Result<std::unique_ptr<AuditTree>> OpenAuditTree(const std::string& url, AuditSide side,
-                                                 const StoreOptions& options) {
+                                                 const StoreOptions& options,
+                                                 bool read_everything) {
   if (url.rfind("s3://", 0) == 0) {
     std::string bucket, prefix;
     if (!ParseS3Url(url, &bucket, &prefix))
@@ -206,8 +251,11 @@ Result<std::unique_ptr<AuditTree>> OpenAuditTree(const std::string& url, AuditSi
     StoreOptions ro = options;
     ro.read_only = true;  // an audit writes nothing
     ASSIGN_OR_RETURN(S3Config config, S3ConfigFromEnvironment(ro));
-    return std::unique_ptr<AuditTree>(
-        std::make_unique<S3Tree>(std::make_shared<S3Client>(config), bucket, S3KeyPrefix(prefix)));
+    auto tree =
+        std::make_unique<S3Tree>(std::make_shared<S3Client>(config), bucket, S3KeyPrefix(prefix));
+    if (side == AuditSide::kSource && !read_everything)
+      RETURN_IF_ERROR(tree->LoadRecorded(ro).WithContext("the source's Ferry records"));
+    return std::unique_ptr<AuditTree>(std::move(tree));
   }
   if (url.find("://") != std::string::npos && url.rfind("file://", 0) != 0)
     return Status::Usage("unknown URL scheme in '" + url +

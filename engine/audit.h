@@ -41,14 +41,22 @@ class AuditTree {
   // kVerifyFailed if it is not `size` bytes any more.
   virtual Result<Digest> Hash(const AuditObject& o, std::atomic<uint64_t>* bytes) = 0;
   virtual unsigned Concurrency() const = 0;  // reads worth having in flight
+  // The SHA-256 Ferry recorded for this very object (a Ferry mirror whose
+  // mirror record names the object by its ETag), if any: the bytes need not
+  // be read. Only a source is opened with them (the DR copy is always read).
+  virtual std::optional<Digest> RecordedHash(const AuditObject&) const { return std::nullopt; }
+  virtual size_t recorded_hashes() const { return 0; }  // how many are known
 };
 
 // "s3://bucket/prefix/" (read-only client) or a directory. A directory that
 // is missing or not one: kSourceUnreadable for the source, kStoreUnavailable
 // for the DR copy.
+// A source that is a Ferry mirror (s3://, with .ferry/ or --meta-prefix) is
+// opened with the SHA-256s its mirror records give, unless `read_everything`.
 enum class AuditSide { kSource, kDr };
 Result<std::unique_ptr<AuditTree>> OpenAuditTree(const std::string& url, AuditSide side,
-                                                 const StoreOptions& options);
+                                                 const StoreOptions& options,
+                                                 bool read_everything = false);
 
 struct AuditDifference {
   enum class Kind { kMissing, kDifferent, kExtra };
@@ -81,6 +89,8 @@ struct AuditReport {
   uint64_t identical = 0;       // same path, size and SHA-256 on both sides
   uint64_t bytes_verified = 0;  // bytes of identical objects
   uint64_t bytes_hashed_source = 0, bytes_hashed_dr = 0;
+  // Source objects not read: their SHA-256 is the one Ferry recorded (ETag matched).
+  uint64_t objects_recorded_source = 0, bytes_recorded_source = 0;
   uint64_t filtered = 0;
   std::vector<std::string> skipped;          // source entries an object store cannot hold
   std::vector<AuditDifference> differences;  // by path

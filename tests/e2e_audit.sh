@@ -89,6 +89,21 @@ expect_exit "an empty source is refused, not identical" 3 "$FERRY" audit --sourc
 expect_exit "  ... unless --allow-empty" 0 "$FERRY" audit --source "$W/empty" --against "s3://$D/nothing-here/" --allow-empty
 expect_exit "an unreadable source cannot complete" 3 "$FERRY" audit --source "$W/nope" --against "s3://$D/app/"
 
+echo "# a Ferry mirror as the source: its recorded SHA-256s spare reading it again"
+"$FERRY" push "$SRC" --to "s3://$P/fm/" --ref fm -q
+"${AWS[@]}" s3 sync "s3://$P/fm/" "s3://$D/fm/" --exclude '.ferry/*' >/dev/null
+ALL=$(( (12 << 20) + 5 * 9 + 15 ))
+expect_exit "audit a Ferry mirror against its CRR-style copy" 0 "$FERRY" audit --source "s3://$P/fm/" --against "s3://$D/fm/" --json
+check "  ... no source byte read, every DR byte hashed" test "$(json .objects_recorded_source)" = 7 -a "$(json .bytes_hashed_source)" = 0 -a "$(json .bytes_hashed_dr)" = $ALL -a "$(json .identical)" = 7
+"${AWS[@]}" s3 cp "$W/same-size" "s3://$D/fm/lib/m4.js" >/dev/null
+expect_exit "  ... a DR object changed with the same size is still found" 5 "$FERRY" audit --source "s3://$P/fm/" --against "s3://$D/fm/" --json
+check "  ... by its hash" test "$(json '[.differences[] | "\(.kind):\(.path)"] | join(",")')" = "different:lib/m4.js"
+"${AWS[@]}" s3 cp "$W/same-size" "s3://$P/fm/lib/m4.js" >/dev/null  # the primary rewritten outside Ferry
+expect_exit "  ... a source object rewritten since (new ETag) is read, not taken from the record" 0 "$FERRY" audit --source "s3://$P/fm/" --against "s3://$D/fm/" --json
+check "  ... that one only" test "$(json .objects_recorded_source)" = 6 -a "$(json .bytes_hashed_source)" = 9
+expect_exit "--reread-source reads every source object" 0 "$FERRY" audit --source "s3://$P/fm/" --against "s3://$D/fm/" --reread-source --json
+check "  ... all of them" test "$(json .objects_recorded_source)" = 0 -a "$(json .bytes_hashed_source)" = $ALL
+
 echo "# coverage in bounded runs: --budget and --cycle, by the read-only auditor"
 mkdir -p "$W/cov"
 for i in 1 2 3 4 5 6; do head -c $((1 << 20)) /dev/urandom >"$W/cov/obj$i.bin"; done

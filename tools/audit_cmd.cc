@@ -20,7 +20,7 @@ struct AuditArgs {
   bool json = false;
   unsigned threads = 0;
   std::vector<std::string> refs, trust_keys;
-  bool all = false, allow_empty = false;
+  bool all = false, allow_empty = false, reread_source = false;
   PathFilter filter;
   Status filter_error;
 };
@@ -38,6 +38,8 @@ json AuditJson(const AuditArgs& a, const AuditReport& r, const Status& st) {
   j["bytes_verified"] = r.bytes_verified;
   j["bytes_hashed_source"] = r.bytes_hashed_source;
   j["bytes_hashed_dr"] = r.bytes_hashed_dr;
+  j["objects_recorded_source"] = r.objects_recorded_source;
+  j["bytes_recorded_source"] = r.bytes_recorded_source;
   j["seconds"] = r.seconds;
   j["filtered"] = r.filtered;
   j["skipped"] = r.skipped;
@@ -138,7 +140,7 @@ int RunAudit(const AuditArgs& a, const Context& ctx, Output* out) {
     return out->Fail(Status::Usage("--ref/--all/--trust-key are for audits without --source"));
   auto sign_key = LoadReportKey(a.sign_key);
   if (!sign_key.ok()) return out->Fail(sign_key.status());
-  auto source = OpenAuditTree(a.source, AuditSide::kSource, ctx.store);
+  auto source = OpenAuditTree(a.source, AuditSide::kSource, ctx.store, a.reread_source);
   if (!source.ok()) return out->Fail(source.status().WithContext("--source"));
   auto dr = OpenAuditTree(a.against, AuditSide::kDr, ctx.store);
   if (!dr.ok()) return out->Fail(dr.status().WithContext("--against"));
@@ -226,11 +228,18 @@ int RunAudit(const AuditArgs& a, const Context& ctx, Output* out) {
                  r.seconds, static_cast<unsigned long long>(r.coverage->objects_not_reached),
                  r.coverage->oldest_unverified_seconds);
   else if (!ctx.quiet)
-    std::fprintf(stderr,
-                 "ferry audit: identical: %llu objects, %s, every byte hashed on both sides in "
-                 "%.2f s; nothing missing, nothing extra\n",
-                 static_cast<unsigned long long>(r.identical), Human(r.bytes_verified).c_str(),
-                 r.seconds);
+    std::fprintf(
+        stderr,
+        "ferry audit: identical: %llu objects, %s, %s in %.2f s; nothing missing, "
+        "nothing extra\n",
+        static_cast<unsigned long long>(r.identical), Human(r.bytes_verified).c_str(),
+        r.objects_recorded_source
+            ? ("every DR byte hashed; at the source " + std::to_string(r.objects_recorded_source) +
+               " objects by the SHA-256 Ferry recorded for them (ETag unchanged; "
+               "--reread-source reads them), the rest hashed")
+                  .c_str()
+            : "every byte hashed on both sides",
+        r.seconds);
   return 0;
 }
 
@@ -267,6 +276,9 @@ Runner AddAuditCommand(CLI::App* app, const Context* ctx) {
       ->trigger_on_parse()
       ->allow_extra_args(false);
   audit->add_flag("--json", a->json, "Print a JSON report on stdout");
+  audit->add_flag("--reread-source", a->reread_source,
+                  "Read every source object, also those of a Ferry mirror whose recorded SHA-256 "
+                  "and unchanged ETag vouch for them");
   audit->add_flag("--allow-empty", a->allow_empty,
                   "Accept a source with no object (refused by default: usually a wrong path)");
   audit->add_option("--evidence-to", a->evidence_to,
