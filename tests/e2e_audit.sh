@@ -78,6 +78,10 @@ echo "# the DR copy against its own manifests (the source is gone)"
 "$FERRY" push "$SRC" --to "s3://$D/ferry/" --ref app/main -q
 expect_exit "audit --against a Ferry mirror --ref" 0 "$FERRY" audit --against "s3://$D/ferry/" --ref app/main --json
 check "  ... every byte rehashed" test "$(json .status)" = verified -a "$(json .bytes_checked)" = $(( (12 << 20) + 5 * 9 + 15 ))
+"$FERRY" key generate --out "$W/m.key" -q
+expect_exit "  ... with its evidence stored and signed" 0 "$FERRY" audit --against "s3://$D/ferry/" --ref app/main --evidence-to "$W/evidence" --sign-key "$W/m.key" --json
+check "  ... the report names its mode and who ran it" test "$(json .mode)" = dr-against-manifests -a "$(json .identity.access_key_id)" = "$AWS_ACCESS_KEY_ID" -a "$(json .evidence)" != null
+expect_exit "  ... and the stored report verifies" 0 "$FERRY" key verify "$W/evidence/$(json .evidence)" --trust-key "$W/m.key.pub"
 "${AWS[@]}" s3 cp "$W/same-size" "s3://$D/ferry/lib/m3.js" >/dev/null
 expect_exit "  ... a changed object is found" 5 "$FERRY" audit --against "s3://$D/ferry/" --ref app/main
 expect_exit "--ref with --source is a usage error" 2 "$FERRY" audit --source "$SRC" --against "s3://$D/ferry/" --ref app/main

@@ -118,12 +118,12 @@ int RunAudit(const AuditArgs& a, const Context& ctx, Output* out) {
         "audit takes --source DIR|s3://bucket/prefix/ (the source against the DR copy), or "
         "--ref NAME (repeatable) or --all (the DR copy against its own manifests)"));
   if (a.source.empty()) {  // the DR copy against its own manifests
-    if (!a.filter.empty() || !a.budget.empty() || !a.cycle.empty() || !a.sign_key.empty() ||
-        !a.evidence_to.empty())
-      return out->Fail(
-          Status::Usage("--exclude/--include, --budget/--cycle, --evidence-to and --sign-key are "
-                        "for --source audits (for now)"));
+    if (!a.filter.empty() || !a.budget.empty() || !a.cycle.empty())
+      return out->Fail(Status::Usage(
+          "--exclude/--include and --budget/--cycle are for --source audits (for now)"));
     VerifyArgs v;
+    v.evidence_to = a.evidence_to;
+    v.sign_key = a.sign_key;
     v.store = a.against;
     v.json = a.json;
     v.junit = a.junit;
@@ -138,25 +138,19 @@ int RunAudit(const AuditArgs& a, const Context& ctx, Output* out) {
   if (Status p = ParseCoverage(a, &policy); !p.ok()) return out->Fail(p);
   if (!a.refs.empty() || a.all || !a.trust_keys.empty())
     return out->Fail(Status::Usage("--ref/--all/--trust-key are for audits without --source"));
-  auto sign_key = LoadReportKey(a.sign_key);
-  if (!sign_key.ok()) return out->Fail(sign_key.status());
   auto source = OpenAuditTree(a.source, AuditSide::kSource, ctx.store, a.reread_source);
   if (!source.ok()) return out->Fail(source.status().WithContext("--source"));
   auto dr = OpenAuditTree(a.against, AuditSide::kDr, ctx.store);
   if (!dr.ok()) return out->Fail(dr.status().WithContext("--against"));
   // The one place an audit writes, when asked, opened before any byte is read.
-  std::unique_ptr<Destination> evidence;
-  if (!a.evidence_to.empty()) {
-    auto e = OpenDestination(a.evidence_to, OpenMode::kExisting, ctx.store);
-    if (!e.ok()) return out->Fail(e.status().WithContext("--evidence-to"));
-    evidence = std::move(*e);
-  }
+  Evidence evidence;
+  if (Status e = evidence.Open(ctx, a.evidence_to, a.sign_key); !e.ok()) return out->Fail(e);
   const int64_t started = UnixNowNs();
   AuditOptions o;
   const std::string cursor_key = CoverageKey(a.source, a.against, a.filter.Describe());
   StoredCoverage cursor;
   if (policy.bounded()) {
-    auto loaded = LoadCoverage(evidence->meta(), cursor_key,
+    auto loaded = LoadCoverage(evidence.store(), cursor_key,
                                CoverageCursor{a.source, a.against, a.filter.Describe()});
     if (!loaded.ok()) return out->Fail(loaded.status().WithContext("--evidence-to"));
     cursor = std::move(*loaded);
@@ -177,11 +171,8 @@ int RunAudit(const AuditArgs& a, const Context& ctx, Output* out) {
     st = Audit(source->get(), dr->get(), o, &r);
   }
   json j = AuditJson(a, r, st);
-  j["started"] = UtcTime(started / 1000000000);
-  j["finished"] = UtcTime(UnixNowNs() / 1000000000);
-  AddEvidenceHeader(ctx, {a.source, a.against, a.evidence_to}, &j);
   if (r.coverage) {
-    Status c = SaveCoverage(evidence->meta(), cursor_key, cursor, *o.cursor);
+    Status c = SaveCoverage(evidence.store(), cursor_key, cursor, *o.cursor);
     if (c.ok()) {
       j["coverage"]["cursor"] = cursor_key;
     } else if (c.code() == Code::kConflict) {
@@ -201,17 +192,8 @@ int RunAudit(const AuditArgs& a, const Context& ctx, Output* out) {
                    "due before the next run were all taken): raise the budget or run more often\n",
                    a.budget.c_str());
   }
-  if (evidence) {
-    j["evidence"] = nullptr;
-    Status e =
-        StoreReport(evidence->meta(), "audits", started, "", "evidence", sign_key->get(), &j);
-    if (!e.ok()) {
-      std::fprintf(stderr, "ferry audit: could not store the evidence in %s: %s\n",
-                   a.evidence_to.c_str(), e.message().c_str());
-      if (st.ok()) st = e.WithContext("--evidence-to");
-    }
-  }
-  if (!evidence) SignReport(sign_key->get(), &j);
+  if (Status e = evidence.Finish(ctx, {a.source, a.against}, started, &j); !e.ok() && st.ok())
+    st = e;
   ReportToCi("audit", j, a.junit);
   if (a.json) out->PrintJson(j);
   for (const auto& d : r.differences)

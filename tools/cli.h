@@ -75,6 +75,7 @@ struct VerifyArgs {
   std::string junit;
   std::string tag;                      // --tag key=value: the newest build carrying it
   std::vector<std::string> trust_keys;  // --trust-key
+  std::string evidence_to, sign_key;    // audit: --evidence-to, --sign-key
   VerifyOptions opts;                   // --ref, --all, --threads, --quick, --read-only
 };
 int RunVerify(const VerifyArgs& a, const Context& ctx, Output* out, const char* command);

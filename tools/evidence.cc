@@ -3,7 +3,9 @@
 #include <pwd.h>
 #include <unistd.h>
 
+#include "engine/destination.h"
 #include "transport/s3_store.h"
+#include "util/clock.h"
 #include "util/text.h"
 
 namespace ferry::cli {
@@ -93,6 +95,41 @@ Result<std::unique_ptr<SigningKey>> LoadReportKey(const std::string& path) {
   auto k = SigningKey::LoadPrivate(path);
   if (!k.ok()) return k.status().WithContext("--sign-key");
   return std::move(*k);
+}
+
+Evidence::Evidence() = default;
+Evidence::~Evidence() = default;
+
+Status Evidence::Open(const Context& ctx, const std::string& store_url,
+                      const std::string& key_path) {
+  ASSIGN_OR_RETURN(key_, LoadReportKey(key_path));
+  url_ = store_url;
+  if (store_url.empty()) return Status::OK();
+  auto d = OpenDestination(store_url, OpenMode::kExisting, ctx.store);
+  if (!d.ok()) return d.status().WithContext("--evidence-to");
+  dest_ = std::move(*d);
+  return Status::OK();
+}
+
+ObjectStore* Evidence::store() const { return dest_ ? dest_->meta() : nullptr; }
+
+Status Evidence::Finish(const Context& ctx, const std::vector<std::string>& urls,
+                        int64_t started_ns, json* j) {
+  (*j)["started"] = UtcTime(started_ns / 1000000000);
+  (*j)["finished"] = UtcTime(UnixNowNs() / 1000000000);
+  std::vector<std::string> all = urls;
+  all.push_back(url_);
+  AddEvidenceHeader(ctx, all, j);
+  if (!dest_) {
+    SignReport(key_.get(), j);
+    return Status::OK();
+  }
+  (*j)["evidence"] = nullptr;
+  Status st = StoreReport(store(), "audits", started_ns, "", "evidence", key_.get(), j);
+  if (!st.ok())
+    std::fprintf(stderr, "ferry audit: could not store the evidence in %s: %s\n", url_.c_str(),
+                 st.message().c_str());
+  return st.WithContext("--evidence-to");
 }
 
 }  // namespace ferry::cli

@@ -10,6 +10,10 @@
 #include "manifest/signature.h"
 #include "tools/cli.h"
 
+namespace ferry {
+class Destination;
+}
+
 namespace ferry::cli {
 
 inline constexpr const char* kFerryVersion = "0.1.0";
@@ -37,5 +41,25 @@ Status StoreReport(ObjectStore* meta, const std::string& dir, int64_t unix_ns,
 
 // --sign-key FILE: the key, or nullptr for "".
 Result<std::unique_ptr<SigningKey>> LoadReportKey(const std::string& path);
+
+// An audit's --evidence-to STORE and --sign-key KEY: opened before any work
+// (a bad store or key fails first), applied to the finished report.
+class Evidence {
+ public:
+  Evidence();
+  ~Evidence();
+  Status Open(const Context& ctx, const std::string& store_url, const std::string& key_path);
+  ObjectStore* store() const;  // null without --evidence-to
+  // Adds the evidence header (for `urls`) and `finished`, then stores the
+  // report at audits/<started> (with "evidence" set to its key) if there is
+  // a store, and signs it if there is a key. The storing error, if any.
+  Status Finish(const Context& ctx, const std::vector<std::string>& urls, int64_t started_ns,
+                json* j);
+
+ private:
+  std::string url_;
+  std::unique_ptr<Destination> dest_;
+  std::unique_ptr<SigningKey> key_;
+};
 
 }  // namespace ferry::cli

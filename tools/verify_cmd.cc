@@ -3,6 +3,8 @@
 #include "engine/ops.h"
 #include "manifest/repo.h"
 #include "tools/cli.h"
+#include "tools/evidence.h"
+#include "util/clock.h"
 #include "util/hex.h"
 
 namespace ferry::cli {
@@ -16,6 +18,10 @@ int RunVerify(const VerifyArgs& a, const Context& ctx, Output* out, const char* 
         Status::Usage("verify takes --ref NAME (repeatable), --tag key=value, or --all"));
   auto dest = OpenDestination(store_url, OpenMode::kExisting, ctx.store);
   if (!dest.ok()) return out->Fail(dest.status());
+  const bool audit = std::string(command) == "audit";
+  Evidence evidence;  // audit's: every report carries it; stored or signed if asked
+  if (Status e = evidence.Open(ctx, a.evidence_to, a.sign_key); !e.ok()) return out->Fail(e);
+  const int64_t started = UnixNowNs();
   VerifyOptions opts = a.opts;
   if (!a.tag.empty()) {
     std::string id;  // searched in the whole store
@@ -75,6 +81,11 @@ int RunVerify(const VerifyArgs& a, const Context& ctx, Output* out, const char* 
     j["superseded"].push_back(json{{"manifest", DigestHex(id)}, {"superseded_by", DigestHex(by)}});
   if (!a.trust_keys.empty()) j["signatures"] = signatures;
   if (!st.ok()) j["error"] = ErrorJson(st);
+  if (audit) {  // the report is final (and signed) after this
+    j["mode"] = "dr-against-manifests";
+    j["read_only"] = opts.read_only;
+    if (Status e = evidence.Finish(ctx, {store_url}, started, &j); !e.ok() && st.ok()) st = e;
+  }
   ReportToCi(command, j, a.junit);
   if (a.json) out->PrintJson(j);
   for (const auto& p : r.manifest_problems)
