@@ -29,9 +29,9 @@ recipe() {
 # stand-ins started below.
 creds() {
   case $1 in
-    gitlab) echo "AWS_ROLE_ARN=arn:aws:iam::123456789012:role/ci-dr-writer AWS_ENDPOINT_URL_STS=http://127.0.0.1:$STS_PORT/" ;;
+    gitlab | drill-gitlab) echo "AWS_ROLE_ARN=arn:aws:iam::123456789012:role/ci-dr-writer AWS_ENDPOINT_URL_STS=http://127.0.0.1:$STS_PORT/" ;;
     jenkins) echo "AWS_EC2_METADATA_SERVICE_ENDPOINT=http://127.0.0.1:$IMDS_PORT" ;;
-    codebuild) echo "AWS_CONTAINER_CREDENTIALS_FULL_URI=http://127.0.0.1:$CONTAINER_PORT/creds" ;;
+    codebuild | drill-codebuild) echo "AWS_CONTAINER_CREDENTIALS_FULL_URI=http://127.0.0.1:$CONTAINER_PORT/creds" ;;
     *) echo "AWS_ACCESS_KEY_ID=$AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY=$AWS_SECRET_ACCESS_KEY" ;;
   esac
 }
@@ -104,6 +104,25 @@ for DR in "${DESTS[@]}"; do
     run drill "$W" FERRY_DR="$DR" DRILL_DIR="$W/drill-${DR//\//_}"
   check "  ... the audit report says verified" test "$(jq -r .status "$W/audit.json")" = verified
   check "  ... the drill directory is exactly main's build" diff -r "$W/gitlab-build-${DR//\//_}" "$W/drill-${DR//\//_}"
+
+  # Scheduled drills and audits, on what the GitLab recipe pushed as acme/web/main.
+  WS=$W/sched-${DR//\//_} && mkdir -p "$WS/tmp"
+  ferry key generate --out "$W/evidence.key" --force -q
+  expect_exit "Scheduled drill on GitHub Actions" 0 \
+    run drill-github "$WS" FERRY_DR="$DR" RUNNER_TEMP="$WS/tmp" GITHUB_STEP_SUMMARY="$WS/summary.md" FERRY_EVIDENCE_KEY="$(cat "$W/evidence.key")"
+  check "  ... passed, smoke test run, recorded" test "$(jq -r '.status, .smoke_test.exit_status, (.recorded != null)' "$WS/drill.json" | tr '\n' /)" = "passed/0/true/"
+  check "  ... its summary on the run's page and a JUnit report" test -s "$WS/summary.md" -a -s "$WS/drill.xml"
+  expect_exit "  ... and its report verifies against the evidence key" 0 ferry key verify "$WS/drill.json" --trust-key "$W/evidence.key.pub"
+  expect_exit "Scheduled drill on GitLab CI" 0 \
+    run drill-gitlab "$WS" FERRY_DR="$DR" AWS_OIDC_TOKEN=gitlab-oidc-token CI_BUILDS_DIR="$WS" CI_PIPELINE_SOURCE=schedule
+  check "  ... with its JUnit report" grep -q "<testsuite" "$WS/drill-junit.xml"
+  expect_exit "Scheduled drill on CodeBuild (EventBridge)" 0 \
+    run drill-codebuild "$WS" FERRY_DR="$DR"
+  check "  ... --history lists the three recorded drills" test "$(grep -c ' passed ' "$W/out")" = 3
+  expect_exit "Weekly audit from cron, signed and kept in the store" 0 \
+    run audit-cron "$WS" FERRY_DR="$DR" FERRY_EVIDENCE_KEY_FILE="$W/evidence.key" FERRY_REPORTS="$WS"
+  check "  ... every build verified" test "$(jq -r .status "$WS"/audit-*.json)" = verified
+  expect_exit "  ... and the report verifies" 0 ferry key verify "$WS"/audit-*.json --trust-key "$W/evidence.key.pub"
 done
 
 if [ -n "${S3_ENDPOINT:-}" ]; then
