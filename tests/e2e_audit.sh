@@ -31,6 +31,8 @@ echo "# a replica written by aws s3 sync, identical"
 expect_exit "audit primary against DR" 0 "$FERRY" audit --source "s3://$P/app/" --against "s3://$D/app/" --json
 check "  ... identical, every byte hashed on both sides" test "$(json .status)" = identical -a "$(json .identical)" = 7 -a "$(json .bytes_hashed_source)" = "$(json .bytes_hashed_dr)" -a "$(json .bytes_verified)" = $(( (12 << 20) + 5 * 9 + 15 ))
 expect_exit "audit a local source against DR" 0 "$FERRY" audit --source "$SRC" --against "s3://$D/app/"
+expect_exit "  ... named by a relative path" 0 bash -c "cd '$W' && '$FERRY' audit --source ./src/ --against 's3://$D/app/' --json"
+check "  ... the report names it absolutely" test "$(json .source)" = "$(realpath "$SRC")"
 
 echo "# planted differences: one deleted, one changed with the same size, one extra"
 "${AWS[@]}" s3 rm "s3://$D/app/lib/m1.js" >/dev/null
@@ -122,6 +124,7 @@ for run in 1 2 3; do
   expect_exit "budget run $run of 3" 0 "${AUD[@]}" --budget 2MiB --json
   check "  ... hashed 2 of the 6 objects, a third of the bytes" test "$(json .bytes_hashed_source)" = $((2 << 20)) -a "$(json .coverage.objects_verified)" = 2 -a "$(json .coverage.fraction_this_run)" = 0.3333333333333333
   check "  ... and says how many were never verified" test "$(json .coverage.never_verified_objects)" = $((6 - 2 * run))
+  check "  ... 'no-differences', not 'identical': not every object was hashed" test "$(json .status)" = no-differences
 done
 CURSOR=$W/evidence/$(json .coverage.cursor)
 check "the three runs together verified every object" test "$(jq '[.objects[] | .[1] > 0] | all and length == 6' "$CURSOR")" = true
@@ -147,6 +150,11 @@ EV=$W/evidence/$(json .evidence)
 expect_exit "  ... the stored evidence verifies" 0 "$FERRY" key verify "$EV" --trust-key "$W/audit.key.pub"
 jq -c . "$EV" >"$W/compact.json"
 expect_exit "  ... and so does it re-indented (the canonical form is signed)" 0 "$FERRY" key verify "$W/compact.json" --trust-key "$W/audit.key.pub"
+jq -S . "$EV" >"$W/sorted.json"
+expect_exit "  ... and re-sorted (jq -S)" 0 "$FERRY" key verify "$W/sorted.json" --trust-key "$W/audit.key.pub"
+sed '0,/"status": "[a-z-]*"/s//"status": "differences", &/' "$EV" >"$W/dup.json"
+expect_exit "  ... a key given twice (a value the signature does not cover) is refused" 17 "$FERRY" key verify "$W/dup.json" --trust-key "$W/audit.key.pub"
+check "  ... saying so" grep -q "key given twice" "$W/err"
 jq '.dr_objects = 7' "$EV" >"$W/edited-audit.json"
 expect_exit "  ... an edited count does not" 17 "$FERRY" key verify "$W/edited-audit.json" --trust-key "$W/audit.key.pub"
 check "each run's report is kept with its coverage" test "$(jq -s 'map(select(.coverage != null)) | length' "$W"/evidence/audits/*.json)" = 6

@@ -3,6 +3,10 @@
 // rclone), object by object, both sides hashed. Without, the DR copy against
 // its own manifests (verify, read-only). Writes nothing.
 
+#include <cctype>
+#include <climits>
+#include <cstdlib>
+
 #include "engine/audit.h"
 #include "engine/destination.h"
 #include "tools/cli.h"
@@ -27,7 +31,10 @@ struct AuditArgs {
 
 json AuditJson(const AuditArgs& a, const AuditReport& r, const Status& st) {
   json j;
-  j["status"] = st.ok() ? "identical" : st.code() == Code::kVerifyFailed ? "differences" : "failed";
+  const bool partial = r.coverage && r.coverage->objects_not_reached > 0;
+  j["status"] = st.ok()                            ? (partial ? "no-differences" : "identical")
+                : st.code() == Code::kVerifyFailed ? "differences"
+                                                   : "failed";
   j["mode"] = "source-against-dr";
   j["source"] = a.source;
   j["against"] = a.against;
@@ -75,7 +82,9 @@ json AuditJson(const AuditArgs& a, const AuditReport& r, const Status& st) {
 // --budget BYTES|DURATION and --cycle DURATION into a policy.
 Status ParseCoverage(const AuditArgs& a, CoveragePolicy* p) {
   if (!a.budget.empty() && !ParseBytes(a.budget, &p->budget_bytes)) {
-    auto d = ParseDuration("--budget", a.budget);
+    // A duration has its unit (plain digits are bytes: too many of them here).
+    const bool unit = std::string("smhd").find(std::tolower(a.budget.back())) != std::string::npos;
+    auto d = unit ? ParseDuration("--budget", a.budget) : Result<double>(Status::Usage(""));
     if (!d.ok() || *d <= 0)
       return Status::Usage(
           "--budget takes bytes (500MiB, 2GiB, 10GB, plain bytes) or a duration "
@@ -83,7 +92,7 @@ Status ParseCoverage(const AuditArgs& a, CoveragePolicy* p) {
           a.budget + "')");
     p->budget_seconds = *d;
   } else if (!a.budget.empty() && p->budget_bytes == 0) {
-    return Status::Usage("--budget must be more than 0 bytes");
+    return Status::Usage("--budget must be at least 1 byte (got '" + a.budget + "')");
   }
   if (!a.cycle.empty()) {
     ASSIGN_OR_RETURN(p->cycle_seconds, ParseDuration("--cycle", a.cycle));
@@ -111,7 +120,22 @@ std::string DifferenceLine(const AuditDifference& d) {
   return line;
 }
 
-int RunAudit(const AuditArgs& a, const Context& ctx, Output* out) {
+// A directory as an absolute path, so that a report names it and a coverage
+// cursor keys on it wherever the audit is run from; URLs as given.
+std::string Absolute(const std::string& url) {
+  if (url.empty() || url.rfind("s3://", 0) == 0) return url;
+  const std::string path = url.rfind("file://", 0) == 0 ? url.substr(7) : url;
+  char* real = realpath(path.c_str(), nullptr);
+  if (!real) return url;  // opening it says what is wrong
+  std::string out = real;
+  free(real);
+  return out;
+}
+
+int RunAudit(const AuditArgs& given, const Context& ctx, Output* out) {
+  AuditArgs a = given;
+  a.source = Absolute(a.source);
+  if (!a.source.empty()) a.against = Absolute(a.against);
   if (!a.filter_error.ok()) return out->Fail(a.filter_error);
   if (a.source.empty() && a.refs.empty() && !a.all)
     return out->Fail(Status::Usage(
@@ -267,8 +291,9 @@ Runner AddAuditCommand(CLI::App* app, const Context* ctx) {
                     "Also store the JSON report in this Ferry store (audits/), the one thing an "
                     "audit writes");
   audit->add_option("--budget", a->budget,
-                    "Hash at most this much per run, oldest-verified first: bytes (50GiB) or a "
-                    "duration (20m); needs --evidence-to for the coverage cursor");
+                    "Per run, stop taking objects once this much is taken (the last one may "
+                    "overshoot), oldest-verified first: bytes (50GiB, 500MB) or a duration (20m, "
+                    "2h); needs --evidence-to for the coverage cursor");
   audit->add_option("--cycle", a->cycle,
                     "Verify every byte within this duration (30d), beyond --budget if it must");
   audit->add_option("--sign-key", a->sign_key,

@@ -105,8 +105,9 @@ int RunHistory(const DrillArgs& a, ObjectStore* meta, Output* out) {
   json list = json::array();
   for (const auto& k : *keys) {
     auto body = meta->Get(k);
-    json d = body.ok() ? json::parse(*body, nullptr, false) : json();
-    if (d.is_discarded() || !d.is_object()) {
+    auto parsed = body.ok() ? ParseReport(*body, k) : Result<json>(body.status());
+    json d = parsed.ok() ? std::move(*parsed) : json();
+    if (!parsed.ok()) {
       list.push_back(json{{"key", k}, {"unreadable", true}});
       continue;
     }
@@ -143,7 +144,7 @@ int RunHistory(const DrillArgs& a, ObjectStore* meta, Output* out) {
                                           : "------------",
                 d["rto"].value("achieved_seconds", 0.0), d["rpo"].value("achieved_seconds", 0.0),
                 d["smoke_test"].is_object() ? "  smoke test run" : "",
-                sig.substr(0, sig.find_first_of(",:")).c_str());
+                sig.rfind("signed,", 0) == 0 ? "signed, not checked" : sig.c_str());
   }
   return verdict.ok() ? 0 : out->Fail(verdict);
 }

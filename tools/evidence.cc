@@ -3,6 +3,8 @@
 #include <pwd.h>
 #include <unistd.h>
 
+#include <set>
+
 #include "engine/destination.h"
 #include "transport/s3_store.h"
 #include "util/clock.h"
@@ -12,11 +14,12 @@ namespace ferry::cli {
 
 namespace {
 
-// What is signed: the report without its signature, as nlohmann::json dumps
-// it (keys sorted, no whitespace), which parsing and dumping reproduces.
+// What is signed: the report without its signature, with object keys
+// sorted (nlohmann::json, not the ordered_json reports are built in) and no
+// whitespace, which parsing and dumping reproduces.
 std::string Canonical(json j) {
   j.erase("report_signature");
-  return j.dump();
+  return nlohmann::json::parse(j.dump()).dump();
 }
 
 json Identity(const Context& ctx, const std::vector<std::string>& urls) {
@@ -52,6 +55,26 @@ void SignReport(const SigningKey* key, json* j) {
   const std::string body = Canonical(*j);
   (*j)["report_signature"] = {
       {"algorithm", "ed25519"}, {"key", key->id()}, {"signature", Base64Encode(key->Sign(body))}};
+}
+
+Result<json> ParseReport(const std::string& text, const std::string& name) {
+  // A key given twice in one object is refused: a reader could see the other value.
+  std::vector<std::set<std::string>> keys;
+  bool duplicate = false;
+  auto cb = [&](int, nlohmann::ordered_json::parse_event_t e, nlohmann::ordered_json& v) {
+    using E = nlohmann::ordered_json::parse_event_t;
+    if (e == E::object_start) keys.emplace_back();
+    if (e == E::object_end && !keys.empty()) keys.pop_back();
+    if (e == E::key && !keys.empty() && !keys.back().insert(v.get<std::string>()).second)
+      duplicate = true;
+    return true;
+  };
+  json j = json::parse(text, cb, /*allow_exceptions=*/false);
+  if (j.is_discarded() || !j.is_object()) return Status::Untrusted(name + " is not a JSON report");
+  if (duplicate)
+    return Status::Untrusted(name +
+                             " has a key given twice in one object: not a report Ferry wrote");
+  return j;
 }
 
 Status CheckReportSignature(const json& j, const TrustedKeys& trusted, std::string* key_id) {

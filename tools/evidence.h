@@ -28,6 +28,10 @@ void AddEvidenceHeader(const Context& ctx, const std::vector<std::string>& urls,
 // to {algorithm, key, signature} over the canonical form (docs/evidence.md).
 void SignReport(const SigningKey* key, json* j);
 
+// A report file's JSON; kUntrusted if it is not JSON or an object gives a
+// key twice (the signature would cover only one of the values).
+Result<json> ParseReport(const std::string& text, const std::string& name);
+
 // kUntrusted unless report `j` carries a signature by a trusted key over its
 // canonical form; `key_id` gets the signer's key ID when there is one.
 Status CheckReportSignature(const json& j, const TrustedKeys& trusted, std::string* key_id);

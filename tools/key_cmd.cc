@@ -74,10 +74,10 @@ int RunKeyVerify(const KeyArgs& a, const Context& ctx, Output* out) {
     std::string key;
     auto text = ReadFileToString(path);
     Status st = text.ok() ? Status::OK() : Status::Usage(text.status().message());
-    json j = st.ok() ? json::parse(*text, nullptr, false) : json();
-    if (st.ok() && (j.is_discarded() || !j.is_object()))
-      st = Status::Untrusted(path + " is not a JSON report");
-    if (st.ok()) st = CheckReportSignature(j, trusted, &key);
+    if (st.ok()) {
+      auto j = ParseReport(*text, path);
+      st = j.ok() ? CheckReportSignature(*j, trusted, &key) : j.status();
+    }
     r["status"] = st.ok() ? "trusted" : "untrusted";
     r["key"] = key.empty() ? json(nullptr) : json(key);
     if (!st.ok()) {

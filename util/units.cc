@@ -51,7 +51,7 @@ bool ParseBytes(const std::string& text, uint64_t* out) {
       break;
     }
   double v;
-  if (!ParseWithUnit(number, {}, &v)) return false;
+  if (!ParseWithUnit(number, {}, &v) || v * factor >= 9.2e18) return false;
   *out = static_cast<uint64_t>(v * factor);
   return true;
 }

@@ -13,7 +13,8 @@ TEST(UnitsTest, BytesTakeBinaryAndDecimalSuffixes) {
   EXPECT_TRUE(ParseBytes("50GiB", &v) && v == 50ull << 30);
   EXPECT_TRUE(ParseBytes("3MB", &v) && v == 3000000);
   EXPECT_TRUE(ParseBytes("7B", &v) && v == 7);
-  for (const char* bad : {"", "B", "MiB", "20m", "5s", "-1", "1.2.3", "10 MiB", "x"})
+  for (const char* bad :
+       {"", "B", "MiB", "20m", "5s", "-1", "1.2.3", "10 MiB", "x", "18446744073709551616", "9EiB"})
     EXPECT_FALSE(ParseBytes(bad, &v)) << bad;
 }
 
