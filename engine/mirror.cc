@@ -325,6 +325,20 @@ Status MirrorUploader::CheckObject(size_t index, const std::string& expected_eta
   return Status::OK();
 }
 
+Status MirrorUploader::CheckUnchanged(size_t index, const Digest& sha) {
+  const MirrorFile& f = files_[index];
+  auto it = listing_.find(Key(index));
+  if (it != listing_.end() && !f.previous_object.etag.empty() && it->second.first == f.size &&
+      it->second.second == UnquoteEtag(f.previous_object.etag)) {
+    std::lock_guard<std::mutex> l(done_mu_);
+    objects_[index] = f.previous_object;
+    wrote_[index] = false;
+    files_listed_++;
+    return Status::OK();
+  }
+  return CheckObject(index, f.previous_object.etag, &sha, /*wrote=*/false);
+}
+
 MirrorObject MirrorUploader::object(size_t index) const {
   std::lock_guard<std::mutex> l(done_mu_);
   return objects_[index];
@@ -409,8 +423,7 @@ void MirrorUploader::OnFileDone(size_t index, const FileDigest& digest) {
       const MirrorFile& mf = files_[index];
       // Same path: is the object still there, intact? Renamed: copy it over.
       const bool own = mf.previous_key == Key(index);
-      Status st = own ? CheckObject(index, mf.previous_object.etag, &sha, /*wrote=*/false)
-                      : CopyFrom(index, mf.previous_key, sha);
+      Status st = own ? CheckUnchanged(index, sha) : CopyFrom(index, mf.previous_key, sha);
       if (st.ok()) {
         if (own) files_unchanged_++;
         AddKnownObject(sha, Key(index));
@@ -614,9 +627,7 @@ void MirrorUploader::SendEmptyFiles(const std::vector<FileDigest>& digests) {
     Digest sha = digests[i].sha256;
     if (TakeOnTrust(i, sha)) continue;
     Enqueue(0, [this, i, sha] {
-      Status st = files_[i].previous_sha
-                      ? CheckObject(i, files_[i].previous_object.etag, &sha, /*wrote=*/false)
-                      : Status::OK();
+      Status st = files_[i].previous_sha ? CheckUnchanged(i, sha) : Status::OK();
       if (st.ok() && files_[i].previous_sha) {
         files_unchanged_++;
         return;
@@ -760,6 +771,7 @@ MirrorStats MirrorUploader::stats() const {
   st.uploads_resumed = uploads_resumed_;
   st.objects_put = objects_put_;
   st.files_unchanged = files_unchanged_;
+  st.files_listed = files_listed_;
   st.bytes_copied = bytes_copied_;
   st.objects_copied = objects_copied_;
   st.parts_copied = parts_copied_;

@@ -28,6 +28,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include "engine/copy_plan.h"
@@ -112,6 +113,14 @@ class MirrorUploader final : public FileSink {
   // them (its stored SHA-256) when the copy is made.
   void AddKnownObject(const Digest& sha, const std::string& key);
 
+  // A listing of (part of) the prefix, key -> (size, unquoted ETag), set
+  // before any data: an unchanged file whose object it shows with the size
+  // and ETag the previous build recorded is taken as that object without a
+  // HEAD (the ETag names the bytes Ferry checked when it recorded them).
+  void SetListing(std::unordered_map<std::string, std::pair<uint64_t, std::string>> listing) {
+    listing_ = std::move(listing);
+  }
+
   // Whether files[index], if its bytes are what the previous manifest says,
   // needs no read: its object is checked (HEAD) or copied whole. False for a
   // large file in another prefix, which is copied part by part from its bytes.
@@ -139,6 +148,8 @@ class MirrorUploader final : public FileSink {
   // is (and, with `wrote`, that this push made it).
   Status CheckObject(size_t index, const std::string& expected_etag,
                      const Digest* expected_sha = nullptr, bool wrote = true);
+  // An unchanged file's object: as the listing shows it, else CheckObject (HEAD).
+  Status CheckUnchanged(size_t index, const Digest& sha);
   // Queues the next part; `pieces` (its chunks and their SHA-256s) let it be
   // signed without hashing it again, else it is hashed whole.
   void EnqueuePart(size_t index, std::shared_ptr<std::string> part,
@@ -187,7 +198,8 @@ class MirrorUploader final : public FileSink {
   // uploaded, else a PUT.
   void SendWhole(size_t index, std::shared_ptr<std::string> data, const Digest& sha);
 
-  std::atomic<uint64_t> bytes_sent_{0}, objects_put_{0}, files_unchanged_{0};
+  std::atomic<uint64_t> bytes_sent_{0}, objects_put_{0}, files_unchanged_{0}, files_listed_{0};
+  std::unordered_map<std::string, std::pair<uint64_t, std::string>> listing_;  // read-only once set
   std::atomic<uint64_t> bytes_resumed_{0}, uploads_resumed_{0};
   std::atomic<uint64_t> bytes_copied_{0}, objects_copied_{0}, parts_copied_{0};
   mutable std::mutex done_mu_;

@@ -18,6 +18,10 @@ namespace ferry {
 
 namespace {
 
+// Unchanged objects to check in place from which one listing beats a HEAD
+// each (a ListObjectsV2 page answers for up to 1,000 keys).
+constexpr size_t kListAtLeast = 100;
+
 // On a bucket without versioning, a push into the prefix its ref's previous
 // build uses replaces that build's objects in place: say so, once, with the fix.
 void WarnIfOverwritingInPlace(S3Client* client, const std::string& bucket,
@@ -247,8 +251,28 @@ Status MirrorWriter::Plan(const PushFiles& files, const PreviousBuild& prev,
     files_ = std::move(mfiles);
     return Status::OK();
   }
+  // List, don't HEAD: with enough files whose recorded objects are to be
+  // checked in place, one ListObjectsV2 page answers for up to 1,000 of them
+  // (docs/performance.md); the listing is capped so that a prefix holding
+  // much else costs a bounded number of pages, and what it does not show is
+  // HEADed as before.
+  size_t in_place = 0;
+  for (const auto& f : mfiles)
+    in_place += f.previous_sha && f.previous_key == own_prefix + f.rel_path &&
+                !f.previous_object.etag.empty();
+  std::unordered_map<std::string, std::pair<uint64_t, std::string>> listing;
+  if (!mo_.trust_unchanged && in_place >= kListAtLeast) {
+    auto listed =
+        client_->ListObjectsDetailed(bucket_, own_prefix, std::max<size_t>(4 * in_place, 1000));
+    if (listed.ok())
+      for (auto& o : *listed) listing.emplace(std::move(o.key), std::make_pair(o.size, o.etag));
+    else
+      LogInfo("could not list " + own_prefix + " (" + listed.status().message() +
+              "); checking each unchanged object with HEAD");
+  }
   uploader_ = std::make_unique<MirrorUploader>(client_, bucket_, prefix_, std::move(mfiles), mo_,
                                                metadata_);
+  uploader_->SetListing(std::move(listing));
   for (const auto& [sha, key] : known_) uploader_->AddKnownObject(sha, key);
   return Status::OK();
 }

@@ -41,6 +41,7 @@ struct MirrorStats {
   unsigned lowest_concurrency = 0;  // requests in flight after slowing down (0: never slowed)
   uint64_t objects_put = 0;
   uint64_t files_unchanged = 0;  // not sent: same SHA-256 already there
+  uint64_t files_listed = 0;     // of those, found by a listing (no HEAD)
   uint64_t bytes_copied = 0;     // created by server-side CopyObject/UploadPartCopy, not sent
   uint64_t objects_copied = 0;
   uint64_t parts_copied = 0;  // UploadPartCopy parts (unchanged runs of a changed large file)

@@ -169,6 +169,57 @@ TEST(MirrorUploaderTest, TrustedUnchangedFilesCostNoRequest) {
   EXPECT_FALSE(up.wrote(0));
 }
 
+// List, don't HEAD: an unchanged file whose object the prefix's listing shows
+// with the recorded size and ETag costs no request of its own.
+TEST(MirrorUploaderTest, AListedUnchangedObjectNeedsNoHead) {
+  FakeServer server({Response(500, "Internal Error", "")});  // any request would fail the test
+  S3Config config = FakeConfig(server);
+  S3Client client(config);
+  const Digest sha = Sha256::Of(std::string("artifact bytes"));
+  MirrorFile f{"f", "/nonexistent", 14, sha, "f"};
+  f.previous_object = MirrorObject{"etag1", "v7"};
+  MirrorUploader up(&client, "bucket", "", {f}, MirrorOptions{}, {});
+  up.SetListing({{"f", {14, "etag1"}}});
+  FileDigest d;
+  d.sha256 = sha;
+  up.OnUnchanged(0, d);
+  Status st = up.Finish({d});
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  EXPECT_EQ(server.received().size(), 0u);
+  EXPECT_EQ(up.stats().files_unchanged, 1u);
+  EXPECT_EQ(up.stats().files_listed, 1u);
+  EXPECT_EQ(up.object(0).version_id, "v7");
+}
+
+// ...and one the listing shows with another ETag (replaced behind Ferry's
+// back by bytes of the same size) is HEADed, found changed and sent again.
+TEST(MirrorUploaderTest, AListingWithAnotherEtagFallsBackToHead) {
+  testing::TempDir dir;
+  const std::string data = "artifact bytes";
+  const std::string path = dir.Write("f", data);
+  const Digest sha = Sha256::Of(data);
+  const std::string head_ok =
+      "HTTP/1.1 200 OK\r\nContent-Length: 14\r\nETag: \"abc\"\r\n"
+      "x-amz-meta-ferry-sha256: " +
+      DigestHex(sha) + "\r\nConnection: close\r\n\r\n";
+  FakeServer server({head_ok, Response(200, "OK", ""), head_ok});
+  S3Config config = FakeConfig(server);
+  S3Client client(config);
+  MirrorFile f{"f", path, data.size(), sha, "f"};
+  f.previous_object = MirrorObject{"etag1", ""};
+  MirrorUploader up(&client, "bucket", "", {f}, MirrorOptions{}, {});
+  up.SetListing({{"f", {14, "abc"}}});
+  FileDigest d;
+  d.sha256 = sha;
+  up.OnUnchanged(0, d);
+  Status st = up.Finish({d});
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  EXPECT_EQ(up.stats().files_listed, 0u);
+  ASSERT_GE(server.received().size(), 2u);
+  EXPECT_EQ(server.received()[0].rfind("HEAD /bucket/f", 0), 0u);
+  EXPECT_EQ(server.received()[1].rfind("PUT /bucket/f", 0), 0u);  // ETag abc is not etag1: resent
+}
+
 // What a dry run plans for each kind of file, asking only with HEAD.
 TEST(PreviewMirrorPushTest, SaysWhatWouldBeSentCopiedAndLeftWithHeadsOnly) {
   const std::string bytes = "artifact bytes";  // 14

@@ -120,6 +120,7 @@ void ForEachPushCounter(const PushReport& r, F&& f) {
   f("bytes_sent", r.mirror.bytes_sent);
   f("objects_put", r.mirror.objects_put);
   f("files_unchanged", r.mirror.files_unchanged);
+  f("files_checked_by_listing", r.mirror.files_listed);
   f("bytes_resumed", r.mirror.bytes_resumed);
   f("throttled", r.mirror.throttled);
   f("bytes_copied", r.mirror.bytes_copied);

@@ -303,5 +303,18 @@ check "  ... not one object of the bucket changed" cmp -s "$W/dm-before" "$W/dm-
 expect_exit "the real push" 0 "$FERRY" push "$W/dm" --to "s3://$BUCKET/dm/" --ref dm/main --json
 check "  ... did what the dry run said ($dry)" test "$(jq -c '[.objects_put, .objects_copied, .parts_copied, .bytes_sent, .bytes_copied, .files_unchanged]' "$W/out")" = "$dry"
 
+echo "# list, don't HEAD: a re-push of many unchanged files checks them with one listing"
+mkdir -p "$W/many"
+for i in $(seq 1 150); do echo "file $i" >"$W/many/f$i.txt"; done
+"$FERRY" push "$W/many" --to "s3://$BUCKET/many/" --ref many -q
+expect_exit "re-push of 150 unchanged files" 0 "$FERRY" push "$W/many" --to "s3://$BUCKET/many/" --ref many --json
+check "  ... all found by the listing, none sent" test "$(json '[.files_unchanged, .files_checked_by_listing, .objects_put] | join(",")')" = 150,150,0
+echo "file 8" >"$W/other7"  # same size as "file 7", other bytes, written behind Ferry's back
+"${AWS[@]}" s3 cp "$W/other7" "s3://$BUCKET/many/f7.txt" >/dev/null
+expect_exit "  ... an object replaced behind Ferry's back (same size)" 0 "$FERRY" push "$W/many" --to "s3://$BUCKET/many/" --ref many --json
+check "  ... is not taken from the listing (other ETag): HEADed and sent again" test "$(json '[.files_checked_by_listing, .objects_put] | join(",")')" = 149,1
+"${AWS[@]}" s3 cp "s3://$BUCKET/many/f7.txt" "$W/back7" >/dev/null
+check "  ... and is the file again" cmp -s "$W/many/f7.txt" "$W/back7"
+
 "${AWS[@]}" s3 rb --force "s3://$BUCKET" >/dev/null 2>&1
 finish e2e-s3

@@ -192,13 +192,18 @@ void PrintPushSummary(const PushArgs& a, const std::vector<Destination*>& target
     if (targets[i]->layout() == Layout::kMirror) {
       std::fprintf(stderr,
                    "  mirror: %llu objects uploaded (%s sent), %llu objects and %llu parts copied "
-                   "server-side (%s), all checked with HEAD; %llu files already there\n",
+                   "server-side (%s), all checked with HEAD; %llu files already there%s\n",
                    static_cast<unsigned long long>(r.mirror.objects_put),
                    Human(r.mirror.bytes_sent).c_str(),
                    static_cast<unsigned long long>(r.mirror.objects_copied),
                    static_cast<unsigned long long>(r.mirror.parts_copied),
                    Human(r.mirror.bytes_copied).c_str(),
-                   static_cast<unsigned long long>(r.mirror.files_unchanged));
+                   static_cast<unsigned long long>(r.mirror.files_unchanged),
+                   r.mirror.files_listed
+                       ? (" (" + std::to_string(r.mirror.files_listed) +
+                          " of them found by listing the prefix, with the size and ETag recorded)")
+                             .c_str()
+                       : "");
     } else {
       std::fprintf(stderr, "  new: %s in %llu of %llu chunks, stored as %s; deduplicated: %s\n",
                    Human(r.bytes_new).c_str(), static_cast<unsigned long long>(r.chunks_new),

@@ -436,9 +436,10 @@ using Markers = std::vector<std::pair<std::string, std::string>>;
 
 // Follows a listing's pages (the one paginator of ListObjectsV2,
 // ListMultipartUploads and ListParts): sends `req`, then again with the
-// markers `page` returns for each page, while the reply says IsTruncated.
+// markers `page` returns for each page, while the reply says IsTruncated
+// (and `page` does not return nullopt: the caller has seen enough).
 Status Paginate(S3Client* client, S3Client::Request req, const char* root, const std::string& what,
-                const std::function<Markers(pugi::xml_node)>& page) {
+                const std::function<std::optional<Markers>(pugi::xml_node)>& page) {
   req.xml_reply = true;
   const auto base = req.query;
   for (;;) {
@@ -447,8 +448,9 @@ Status Paginate(S3Client* client, S3Client::Request req, const char* root, const
     RETURN_IF_ERROR(LoadXml(resp.body, &doc, what));
     pugi::xml_node node = doc.child(root);
     bool truncated = std::string(node.child("IsTruncated").text().as_string()) == "true";
-    Markers next = page(node);
-    if (!truncated) return Status::OK();
+    std::optional<Markers> more = page(node);
+    if (!truncated || !more) return Status::OK();
+    Markers& next = *more;
     bool empty = true;
     for (const auto& [k, v] : next) empty &= v.empty();
     if (empty) return Status::StoreUnavailable(what + ": truncated without a marker to go on from");
@@ -459,18 +461,20 @@ Status Paginate(S3Client* client, S3Client::Request req, const char* root, const
 
 }  // namespace
 
-Result<std::vector<S3Client::ListedObject>> S3Client::ListObjectsDetailed(
-    const std::string& bucket, const std::string& prefix) {
+Result<std::vector<S3Client::ListedObject>> S3Client::ListObjectsDetailed(const std::string& bucket,
+                                                                          const std::string& prefix,
+                                                                          size_t max_objects) {
   std::vector<ListedObject> objects;
   Request r;
   r.bucket = bucket;
   r.query = {{"list-type", "2"}, {"prefix", prefix}};
   RETURN_IF_ERROR(Paginate(
       this, r, "ListBucketResult", "ListObjectsV2 of s3://" + bucket + "/" + prefix,
-      [&](pugi::xml_node n) {
+      [&](pugi::xml_node n) -> std::optional<Markers> {
         for (auto c : n.children("Contents"))
           objects.push_back({c.child("Key").text().as_string(), c.child("Size").text().as_ullong(),
                              UnquoteEtag(c.child("ETag").text().as_string())});
+        if (max_objects && objects.size() >= max_objects) return std::nullopt;
         return Markers{{"continuation-token", n.child("NextContinuationToken").text().as_string()}};
       }));
   return objects;

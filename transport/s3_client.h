@@ -135,8 +135,11 @@ class S3Client {
     uint64_t size = 0;
     std::string etag;
   };
+  // With `max_objects`, stops after the page that reaches it (a prefix of
+  // the listing, in key order).
   Result<std::vector<ListedObject>> ListObjectsDetailed(const std::string& bucket,
-                                                        const std::string& prefix);
+                                                        const std::string& prefix,
+                                                        size_t max_objects = 0);
 
   // Multipart upload. Parts are signed with their SHA-256 (given, or computed).
   Result<std::string> CreateMultipartUpload(
