@@ -169,6 +169,17 @@ TEST(MirrorUploaderTest, TrustedUnchangedFilesCostNoRequest) {
   EXPECT_FALSE(up.wrote(0));
 }
 
+// One 14-byte file "f" the stat cache vouches for (`sha`), with the prefix's
+// listing showing its object with `listed_etag`: the push of it.
+Status PushUnchangedWithListing(MirrorUploader* up, const Digest& sha,
+                                const std::string& listed_etag) {
+  up->SetListing({{"f", {14, listed_etag}}});
+  FileDigest d;
+  d.sha256 = sha;
+  up->OnUnchanged(0, d);
+  return up->Finish({d});
+}
+
 // List, don't HEAD: an unchanged file whose object the prefix's listing shows
 // with the recorded size and ETag costs no request of its own.
 TEST(MirrorUploaderTest, AListedUnchangedObjectNeedsNoHead) {
@@ -179,11 +190,7 @@ TEST(MirrorUploaderTest, AListedUnchangedObjectNeedsNoHead) {
   MirrorFile f{"f", "/nonexistent", 14, sha, "f"};
   f.previous_object = MirrorObject{"etag1", "v7"};
   MirrorUploader up(&client, "bucket", "", {f}, MirrorOptions{}, {});
-  up.SetListing({{"f", {14, "etag1"}}});
-  FileDigest d;
-  d.sha256 = sha;
-  up.OnUnchanged(0, d);
-  Status st = up.Finish({d});
+  Status st = PushUnchangedWithListing(&up, sha, "etag1");
   ASSERT_TRUE(st.ok()) << st.ToString();
   EXPECT_EQ(server.received().size(), 0u);
   EXPECT_EQ(up.stats().files_unchanged, 1u);
@@ -208,11 +215,7 @@ TEST(MirrorUploaderTest, AListingWithAnotherEtagFallsBackToHead) {
   MirrorFile f{"f", path, data.size(), sha, "f"};
   f.previous_object = MirrorObject{"etag1", ""};
   MirrorUploader up(&client, "bucket", "", {f}, MirrorOptions{}, {});
-  up.SetListing({{"f", {14, "abc"}}});
-  FileDigest d;
-  d.sha256 = sha;
-  up.OnUnchanged(0, d);
-  Status st = up.Finish({d});
+  Status st = PushUnchangedWithListing(&up, sha, "abc");
   ASSERT_TRUE(st.ok()) << st.ToString();
   EXPECT_EQ(up.stats().files_listed, 0u);
   ASSERT_GE(server.received().size(), 2u);
