@@ -154,13 +154,12 @@ bool CompareContent(AuditTree* source, AuditTree* dr, const AuditObject& s, cons
                     std::atomic<uint64_t>* done_dr) {
   const std::optional<Digest> recorded = source->RecordedHash(s);
   auto hs = recorded ? Result<Digest>(*recorded) : source->Hash(s, done_source);
+  auto hd = hs.ok() ? dr->Hash(d, done_dr) : Result<Digest>(Status::OK());
+  std::lock_guard<std::mutex> l(*mu);
   if (recorded) {
-    std::lock_guard<std::mutex> l(*mu);
     r->objects_recorded_source++;
     r->bytes_recorded_source += s.size;
   }
-  auto hd = hs.ok() ? dr->Hash(d, done_dr) : Result<Digest>(Status::OK());
-  std::lock_guard<std::mutex> l(*mu);
   if (hs.ok() && hd.ok() && *hs == *hd) {
     r->identical++;
     r->bytes_verified += s.size;

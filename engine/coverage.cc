@@ -16,6 +16,14 @@ constexpr double kDefaultInterval = 86400;  // until a second run measures it
 
 double Seconds(int64_t ns) { return ns / 1e9; }
 
+// When `e`'s object was last verified, if it is still the object `c` lists
+// (same size and versions on both sides); 0 otherwise.
+int64_t StillVerified(const CoverageEntry& e, const CoverageCandidate& c) {
+  return e.size == c.size && e.source_version == c.source_version && e.dr_version == c.dr_version
+             ? e.verified_ns
+             : 0;
+}
+
 }  // namespace
 
 std::string CoverageKey(const std::string& source, const std::string& against,
@@ -109,10 +117,8 @@ CoveragePlan PlanCoverage(const std::vector<CoverageCandidate>& candidates,
     total += c.size;
     int64_t verified = 0, seen = now_ns;
     if (auto it = cursor.objects.find(c.path); it != cursor.objects.end()) {
-      const CoverageEntry& e = it->second;
-      seen = e.first_seen_ns;
-      if (e.size == c.size && e.source_version == c.source_version && e.dr_version == c.dr_version)
-        verified = e.verified_ns;
+      seen = it->second.first_seen_ns;
+      verified = StillVerified(it->second, c);
     }
     const int64_t since = verified ? verified : seen;
     bool due = false;
@@ -160,9 +166,7 @@ CoverageSummary RecordCoverage(const std::vector<CoverageCandidate>& candidates,
     CoverageEntry e{c.size, 0, now_ns, c.source_version, c.dr_version};
     if (auto it = cursor->objects.find(c.path); it != cursor->objects.end()) {
       e.first_seen_ns = it->second.first_seen_ns;
-      if (it->second.size == c.size && it->second.source_version == c.source_version &&
-          it->second.dr_version == c.dr_version)
-        e.verified_ns = it->second.verified_ns;
+      e.verified_ns = StillVerified(it->second, c);
     }
     if (outcome[i] == CheckOutcome::kIdentical) {
       e.verified_ns = now_ns;

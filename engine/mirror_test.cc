@@ -98,6 +98,14 @@ TEST(MirrorUploaderTest, AFileThatChangedDuringAMultipartUploadIsTheSourcesFault
   EXPECT_TRUE(aborted);
 }
 
+// The push of file 0, which the stat cache vouches for (`sha`): not read.
+Status PushUnchanged(MirrorUploader* up, const Digest& sha) {
+  FileDigest d;
+  d.sha256 = sha;
+  up->OnUnchanged(0, d);
+  return up->Finish({d});
+}
+
 // A file the stat cache vouched for whose object is gone: Finish reads it
 // again (through the pipeline) and sends it, since its bytes are still the
 // ones the manifest names.
@@ -115,10 +123,7 @@ TEST(MirrorUploaderTest, AVouchedForFileWhoseObjectIsGoneIsReadAgainAndSent) {
   S3Client client(config);
   MirrorFile f{"f", path, data.size(), sha, "f"};
   MirrorUploader up(&client, "bucket", "", {f}, MirrorOptions{}, {});
-  FileDigest d;
-  d.sha256 = sha;
-  up.OnUnchanged(0, d);
-  Status st = up.Finish({d});
+  Status st = PushUnchanged(&up, sha);
   ASSERT_TRUE(st.ok()) << st.ToString();
   EXPECT_EQ(up.stats().objects_put, 1u);
   EXPECT_EQ(up.stats().bytes_sent, data.size());
@@ -138,10 +143,7 @@ TEST(MirrorUploaderTest, AVouchedForFileThatChangedIsNotSent) {
   const Digest sha = Sha256::Of(std::string("artifact bytes"));
   MirrorFile f{"f", path, 14, sha, "f"};
   MirrorUploader up(&client, "bucket", "", {f}, MirrorOptions{}, {});
-  FileDigest d;
-  d.sha256 = sha;
-  up.OnUnchanged(0, d);
-  Status st = up.Finish({d});
+  Status st = PushUnchanged(&up, sha);
   EXPECT_EQ(st.code(), Code::kSourceUnreadable) << st.ToString();
   EXPECT_NE(st.message().find("changed during the push"), std::string::npos) << st.ToString();
   for (const auto& r : server.received()) EXPECT_NE(r.rfind("PUT ", 0), 0u) << r;
@@ -159,25 +161,11 @@ TEST(MirrorUploaderTest, TrustedUnchangedFilesCostNoRequest) {
   MirrorOptions opts;
   opts.trust_unchanged = true;
   MirrorUploader up(&client, "bucket", "", {f}, opts, {});
-  FileDigest d;
-  d.sha256 = sha;
-  up.OnUnchanged(0, d);
-  ASSERT_TRUE(up.Finish({d}).ok());
+  ASSERT_TRUE(PushUnchanged(&up, sha).ok());
   EXPECT_EQ(server.received().size(), 0u);
   EXPECT_EQ(up.stats().files_unchanged, 1u);
   EXPECT_EQ(up.object(0).version_id, "v7");  // recorded as the previous build had it
   EXPECT_FALSE(up.wrote(0));
-}
-
-// One 14-byte file "f" the stat cache vouches for (`sha`), with the prefix's
-// listing showing its object with `listed_etag`: the push of it.
-Status PushUnchangedWithListing(MirrorUploader* up, const Digest& sha,
-                                const std::string& listed_etag) {
-  up->SetListing({{"f", {14, listed_etag}}});
-  FileDigest d;
-  d.sha256 = sha;
-  up->OnUnchanged(0, d);
-  return up->Finish({d});
 }
 
 // List, don't HEAD: an unchanged file whose object the prefix's listing shows
@@ -190,7 +178,8 @@ TEST(MirrorUploaderTest, AListedUnchangedObjectNeedsNoHead) {
   MirrorFile f{"f", "/nonexistent", 14, sha, "f"};
   f.previous_object = MirrorObject{"etag1", "v7"};
   MirrorUploader up(&client, "bucket", "", {f}, MirrorOptions{}, {});
-  Status st = PushUnchangedWithListing(&up, sha, "etag1");
+  up.SetListing({{"f", {14, "etag1"}}});
+  Status st = PushUnchanged(&up, sha);
   ASSERT_TRUE(st.ok()) << st.ToString();
   EXPECT_EQ(server.received().size(), 0u);
   EXPECT_EQ(up.stats().files_unchanged, 1u);
@@ -215,7 +204,8 @@ TEST(MirrorUploaderTest, AListingWithAnotherEtagFallsBackToHead) {
   MirrorFile f{"f", path, data.size(), sha, "f"};
   f.previous_object = MirrorObject{"etag1", ""};
   MirrorUploader up(&client, "bucket", "", {f}, MirrorOptions{}, {});
-  Status st = PushUnchangedWithListing(&up, sha, "abc");
+  up.SetListing({{"f", {14, "abc"}}});
+  Status st = PushUnchanged(&up, sha);
   ASSERT_TRUE(st.ok()) << st.ToString();
   EXPECT_EQ(up.stats().files_listed, 0u);
   ASSERT_GE(server.received().size(), 2u);
