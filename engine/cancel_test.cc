@@ -64,7 +64,7 @@ TEST(CancelTest, AnInterruptedVerifyReportsAndMovesNothing) {
   src.Write("app.bin", RandomBytes(600 << 10, 5));
   LocalStore store(dir.path());
   PushReport r;
-  ASSERT_TRUE(Push(&store, testing::SmallPush(src.path()), &r).ok());
+  ASSERT_TRUE(Push(&store, testing::LoosePush(src.path()), &r).ok());
   auto m = LoadManifest(&store, r.manifest_id);
   const Digest id = m->files[0].chunks[0].id;
   std::string bytes = *store.Get(ChunkKey(id));

@@ -43,6 +43,9 @@ class ChunkSource {
   // file's object exists with the right size and, where Ferry wrote it whole,
   // the right SHA-256 metadata (mirror; `i` is ignored). No bytes are read.
   virtual Status Probe(const Digest& manifest, const FileEntry& f, size_t i) = 0;
+  // Verify found chunk `i` of `f` corrupt: moves its bytes aside where a
+  // push will not take it as present (store layout); true if it did.
+  virtual bool SetAside(const FileEntry&, size_t) { return false; }
   // True if each file holds its own copy of its chunks (mirror): verify then
   // checks every file's chunks, not every chunk ID once.
   virtual bool PerFile() const = 0;

@@ -29,6 +29,10 @@ struct PushOptions {
   std::string ref;  // empty: no ref is moved
   std::vector<std::pair<std::string, std::string>> tags;
   int zstd_level = 3;  // 0 stores chunks uncompressed
+  // Store layout (docs/store-format.md, "Packs"): chunks smaller than
+  // pack_below go into packs of about pack_size bytes (0: none are packed).
+  uint32_t pack_below = 256 << 10;
+  uint32_t pack_size = 16 << 20;
   PipelineOptions pipeline;
   std::atomic<uint64_t>* progress_bytes = nullptr;
   // The stat cache (docs/stat-cache.md): with a ref, files the kernel says are
@@ -98,6 +102,7 @@ struct PushReport {
   uint64_t bytes_stored = 0;  // bytes written for new chunks (after compression)
   MirrorStats mirror;         // mirror layout: uploads, copies, throttling
   uint64_t chunks = 0, chunks_new = 0;
+  uint64_t packs_new = 0;  // store layout: packs written (chunks_new counts their chunks)
   double seconds = 0;
   std::string io_backend;
   std::vector<std::string> skipped;  // special files not pushed
@@ -127,6 +132,7 @@ void ForEachPushCounter(const PushReport& r, F&& f) {
   f("objects_copied", r.mirror.objects_copied);
   f("parts_copied", r.mirror.parts_copied);
   f("chunks_new", r.chunks_new);
+  f("packs_written", r.packs_new);
 }
 
 // Checks, before any destination is opened or created, the ref name and the

@@ -331,23 +331,27 @@ Status IndexPreviousBuild(const Destination& target, const PushOptions& opts, bo
   return Status::OK();
 }
 
-// The memory budget split: every destination's fixed buffers, then what is
-// left above the pipeline's minimum, shared out among those that hold bytes
-// in flight (mirrors); the pipeline keeps the rest.
+// The memory budget split: buffers sized from the budget up front (the
+// store layout's packs, a small part of it), then every destination's fixed
+// buffers, then what is left above the pipeline's minimum, shared out among
+// those that hold bytes in flight (mirrors); the pipeline keeps the rest.
 Status SplitMemory(const PushOptions& opts, PushPlan* plan) {
+  size_t& budget = plan->popts.memory_budget;
   size_t holders = 0, all_fixed = 0;
-  for (const auto& ts : plan->states)
+  for (const auto& ts : plan->states) {
     if (size_t fixed = ts.writer->FixedMemory(); fixed > 0) {
       holders++;
       all_fixed += fixed;
+    } else {
+      budget -= std::min(budget, ts.writer->Memory(0));
     }
-  size_t& budget = plan->popts.memory_budget;
+  }
   const size_t share = holders == 0 || budget < all_fixed + kMinPipelineMemory
                            ? 0
                            : (budget - all_fixed - kMinPipelineMemory) / holders;
   for (auto& ts : plan->states) {
+    if (ts.writer->FixedMemory() == 0) continue;  // taken above
     const size_t need = ts.writer->Memory(share);
-    if (need == 0) continue;
     if (budget < need + kMinPipelineMemory)
       return Status::Usage("memory budget of " + std::to_string(opts.pipeline.memory_budget >> 20) +
                            " MiB is too small for " + std::to_string(plan->states.size()) +

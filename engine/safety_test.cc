@@ -19,6 +19,7 @@
 namespace ferry {
 namespace {
 
+using testing::LoosePush;
 using testing::RandomBytes;
 using testing::SmallPush;
 using testing::TempDir;
@@ -121,7 +122,7 @@ TEST(SafetyTest, VerifyMovesACorruptChunkAsideAndTheNextPushRepairsIt) {
   src.Write("app.bin", RandomBytes(600 << 10, 21));
   LocalStore store(dir.path());
   PushReport r;
-  ASSERT_TRUE(Push(&store, SmallPush(src.path()), &r).ok());
+  ASSERT_TRUE(Push(&store, LoosePush(src.path()), &r).ok());
   auto m = LoadManifest(&store, r.manifest_id);
   const Digest flipped = m->files[0].chunks[1].id, cut = m->files[0].chunks[2].id;
   std::string bytes = *store.Get(ChunkKey(flipped));
@@ -140,7 +141,7 @@ TEST(SafetyTest, VerifyMovesACorruptChunkAsideAndTheNextPushRepairsIt) {
   EXPECT_TRUE(store.Get("damaged/" + DigestHex(flipped)).ok());  // kept for inspection
 
   PushReport again;
-  ASSERT_TRUE(Push(&store, SmallPush(src.path()), &again).ok());
+  ASSERT_TRUE(Push(&store, LoosePush(src.path()), &again).ok());
   EXPECT_EQ(again.chunks_new, 2u);
   VerifyReport ok;
   EXPECT_TRUE(Verify(&store, vo, &ok).ok());
@@ -151,7 +152,7 @@ TEST(SafetyTest, ReadOnlyVerifyWritesNothing) {
   src.Write("app.bin", RandomBytes(300 << 10, 22));
   MemStore store;
   PushReport r;
-  ASSERT_TRUE(Push(&store, SmallPush(src.path()), &r).ok());
+  ASSERT_TRUE(Push(&store, LoosePush(src.path()), &r).ok());
   auto m = LoadManifest(&store, r.manifest_id);
   store.Mutate(ChunkKey(m->files[0].chunks[0].id), [](std::string* s) { (*s)[3] ^= 1; });
   auto before = store.Snapshot();

@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 
 #include "engine/ops.h"
+#include "engine/pack.h"
 #include "manifest/repo.h"
 #include "testing/mem_store.h"
 #include "testing/push_util.h"
@@ -145,13 +146,21 @@ TEST_F(StatCachePushTest, RehashReadsEverything) {
 
 TEST_F(StatCachePushTest, AMissingChunkMakesThePushReadAndStoreItAgain) {
   Manifest m1 = Load(first_.manifest_id);
-  const Digest lost = Entry(m1, "b.bin").chunks[0].id;
-  ASSERT_TRUE(store_.Delete(ChunkKey(lost)).ok());
+  const Digest lost = Entry(m1, "b.bin").chunks[0].id;  // in a pack (16..256 KiB chunks)
+  auto before = ChunkCatalog::Load(&store_, 2);
+  ASSERT_TRUE(before.ok());
+  auto at = (*before)->Find(lost);
+  ASSERT_TRUE(at);
+  // As verify sets a damaged blob aside: the chunk no longer counts.
+  ASSERT_TRUE(store_.Put(DamagedPackedKey(lost, at->pack), "x").ok());
   PushReport r;
   ASSERT_TRUE(Push(&store_, Opts(src_.path(), cache_.path()), &r).ok());
   EXPECT_EQ(r.files_cached, 2u);  // a.bin and empty
   EXPECT_EQ(r.bytes_read, 600u << 10);
-  EXPECT_TRUE(store_.Size(ChunkKey(lost)).ok());
+  EXPECT_EQ(r.chunks_new, 1u);
+  auto after = ChunkCatalog::Load(&store_, 2);
+  ASSERT_TRUE(after.ok() && (*after)->Find(lost));
+  EXPECT_NE((*after)->Find(lost)->pack, at->pack);
   VerifyReport v;
   EXPECT_TRUE(Verify(&store_, VerifyOptions{{"app/main"}}, &v).ok());
 }

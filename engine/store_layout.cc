@@ -1,5 +1,6 @@
 // The store layout (docs/store-format.md): content-addressed zstd chunks
 // beside the manifests and refs, in a local directory or an S3 prefix.
+#include <condition_variable>
 #include <map>
 #include <mutex>
 #include <thread>
@@ -7,6 +8,7 @@
 
 #include "engine/chunk_codec.h"
 #include "engine/destination.h"
+#include "engine/pack.h"
 #include "manifest/repo.h"
 #include "util/parallel.h"
 
@@ -14,35 +16,70 @@ namespace ferry {
 
 namespace {
 
-// Stores chunks the store does not have yet, compressed, once each. A dry
-// run compresses them too (bytes_stored is what a push would store), keeps
-// their IDs and writes nothing.
+// Whether the store holds chunk `id`: in a pack, or as an object of its own
+// (looked for unless the chunk is small enough to be packed and the store
+// never held small chunks loose). A size-0 or unreadable object counts as
+// absent: verify reports damage, push repairs it.
+bool Holds(ObjectStore* store, const ChunkCatalog& cat, const Digest& id, bool small) {
+  if (cat.Find(id)) return true;
+  if (small && !cat.loose_small()) return false;
+  auto size = store->Size(ChunkKey(id));
+  return size.ok() && *size > 0;
+}
+
+// The pack size a push uses: the one asked for, but at most a sixteenth of
+// the memory budget (two packs are in memory at once: one filling, one being
+// written) and at least 1 MiB.
+uint32_t PackSizeFor(const PushOptions& opts) {
+  const size_t cap = std::max<size_t>(1u << 20, opts.pipeline.memory_budget / 16);
+  return static_cast<uint32_t>(std::min<size_t>(opts.pack_size, cap));
+}
+
+// Stores chunks the store does not have yet, compressed, once each: those
+// below the pack threshold as blobs of packs (engine/pack.h), the rest as
+// objects of their own. A dry run compresses them too (bytes_stored is what a
+// push would store), keeps their IDs and writes nothing.
 class StoreSink final : public ChunkSink {
  public:
-  StoreSink(ObjectStore* store, int level, uint32_t max_chunk, bool dry_run)
-      : store_(store), level_(level), max_chunk_(max_chunk), dry_run_(dry_run) {}
+  StoreSink(ObjectStore* store, const PushOptions& opts)
+      : store_(store),
+        level_(opts.zstd_level),
+        max_chunk_(opts.pipeline.chunking.max_size),
+        pack_below_(opts.pack_below),
+        pack_size_(PackSizeFor(opts)),
+        dry_run_(opts.dry_run) {}
 
-  bool Want(const Digest& id, uint32_t) override {
+  // Before the read: what the store holds in packs.
+  Status Open() {
+    ASSIGN_OR_RETURN(catalog_,
+                     ChunkCatalog::Load(store_, IoThreadCount(store_->PreferredConcurrency())));
+    return Status::OK();
+  }
+  const ChunkCatalog* catalog() const { return catalog_.get(); }
+
+  bool Want(const Digest& id, uint32_t size) override {
     {
       std::lock_guard<std::mutex> l(mu_);
       if (seen_.count(id)) return false;
       seen_.insert(id);
     }
-    // Present already (from an earlier push): nothing to write. A size-0 or
-    // unreadable object is rewritten; verify reports damage, push repairs it.
-    auto size = store_->Size(ChunkKey(id));
-    return !(size.ok() && *size > 0);
+    return !Holds(store_, *catalog_, id, Packed(size));
   }
 
   Status Put(const Digest& id, const uint8_t* data, size_t n) override {
     ChunkEncoder* enc = Encoder();
     thread_local std::string out;
     enc->Encode(data, n, &out);
-    Status st = dry_run_ ? Status::OK() : store_->PutLazy(ChunkKey(id), out);
+    Status st;
     if (dry_run_) {
       std::lock_guard<std::mutex> l(mu_);
       new_ids_.insert(id);
-    } else if (!st.ok()) {
+    } else if (Packed(n)) {
+      st = AddToPack(id, out, n);
+    } else {
+      st = store_->PutLazy(ChunkKey(id), out);
+    }
+    if (!st.ok()) {
       std::lock_guard<std::mutex> l(mu_);
       seen_.erase(id);
       return st;
@@ -53,9 +90,26 @@ class StoreSink final : public ChunkSink {
     return Status::OK();
   }
 
-  size_t PerThreadMemory() const override { return ChunkEncoderMemory(max_chunk_, level_); }
+  // After the read: the last pack, and the first error any pack write had
+  // (a chunk Put accepted into a pack that failed to be written).
+  Status Flush() {
+    std::unique_lock<std::mutex> l(pack_mu_);
+    pack_cv_.wait(l, [&] { return !writing_; });
+    if (!open_.empty() && pack_error_.ok()) {
+      PackBuilder last = std::move(open_);
+      open_ = PackBuilder();
+      pack_error_ = WritePack(&last);
+    }
+    return pack_error_;
+  }
 
-  std::atomic<uint64_t> bytes_new_{0}, bytes_stored_{0}, chunks_new_{0};
+  size_t PerThreadMemory() const override { return ChunkEncoderMemory(max_chunk_, level_); }
+  // The pack being filled and one being written.
+  size_t PackMemory() const {
+    return dry_run_ || pack_below_ == 0 ? 0 : 2 * (size_t{pack_size_} + pack_below_);
+  }
+
+  std::atomic<uint64_t> bytes_new_{0}, bytes_stored_{0}, chunks_new_{0}, packs_new_{0};
 
   // Dry run, after the read: the chunks a push would have stored.
   std::unordered_set<Digest, DigestHash> TakeNewIds() {
@@ -64,6 +118,39 @@ class StoreSink final : public ChunkSink {
   }
 
  private:
+  bool Packed(size_t n) const { return n < pack_below_; }
+
+  // Appends to the open pack; the thread that fills it writes it, while the
+  // others go on filling the next one (and wait if that fills too).
+  Status AddToPack(const Digest& id, const std::string& stored, size_t n) {
+    std::unique_lock<std::mutex> l(pack_mu_);
+    if (!pack_error_.ok()) return pack_error_;
+    open_.Add(id, stored, static_cast<uint32_t>(n));
+    if (open_.bytes() < pack_size_) return Status::OK();
+    pack_cv_.wait(l, [&] { return !writing_; });
+    if (open_.bytes() < pack_size_) return Status::OK();  // another thread took it
+    PackBuilder full = std::move(open_);
+    open_ = PackBuilder();
+    writing_ = true;
+    l.unlock();
+    Status st = WritePack(&full);
+    l.lock();
+    writing_ = false;
+    if (pack_error_.ok()) pack_error_ = st;
+    pack_cv_.notify_all();
+    return st;
+  }
+
+  // The pack, then its index copy; durable by the push's Sync, before the
+  // manifest that needs them.
+  Status WritePack(PackBuilder* b) {
+    PackBuilder::Sealed p = b->Seal();
+    RETURN_IF_ERROR(store_->PutLazy(PackKey(p.id), p.data));
+    RETURN_IF_ERROR(store_->PutLazy(PackIndexKey(p.id), p.index));
+    packs_new_++;
+    return Status::OK();
+  }
+
   ChunkEncoder* Encoder() {
     std::lock_guard<std::mutex> l(mu_);
     auto& e = encoders_[std::this_thread::get_id()];
@@ -73,24 +160,30 @@ class StoreSink final : public ChunkSink {
 
   ObjectStore* store_;
   int level_;
-  uint32_t max_chunk_;
+  uint32_t max_chunk_, pack_below_, pack_size_;
   bool dry_run_;
+  std::unique_ptr<ChunkCatalog> catalog_;
   std::mutex mu_;
   std::unordered_set<Digest, DigestHash> seen_;                        // guarded by mu_
   std::unordered_set<Digest, DigestHash> new_ids_;                     // guarded by mu_ (dry run)
   std::map<std::thread::id, std::unique_ptr<ChunkEncoder>> encoders_;  // guarded by mu_
+  std::mutex pack_mu_;
+  std::condition_variable pack_cv_;
+  PackBuilder open_;      // guarded by pack_mu_
+  bool writing_ = false;  // guarded by pack_mu_: a full pack is being written
+  Status pack_error_;     // guarded by pack_mu_
 };
 
 // The chunks of `ids` that `store` does not hold (or holds empty), probed in parallel.
-std::unordered_set<Digest, DigestHash> MissingChunks(ObjectStore* store,
-                                                     const std::vector<Digest>& ids) {
+std::unordered_set<Digest, DigestHash> MissingChunks(
+    ObjectStore* store, const ChunkCatalog& cat,
+    const std::vector<std::pair<Digest, uint32_t>>& ids, uint32_t pack_below) {
   std::unordered_set<Digest, DigestHash> missing;
   std::mutex mu;
   ParallelFor(ids.size(), IoThreadCount(store->PreferredConcurrency()), [&](size_t i) {
-    auto size = store->Size(ChunkKey(ids[i]));
-    if (!(size.ok() && *size > 0)) {
+    if (!Holds(store, cat, ids[i].first, ids[i].second < pack_below)) {
       std::lock_guard<std::mutex> l(mu);
-      missing.insert(ids[i]);
+      missing.insert(ids[i].first);
     }
   });
   return missing;
@@ -99,15 +192,17 @@ std::unordered_set<Digest, DigestHash> MissingChunks(ObjectStore* store,
 class StoreWriter final : public LayoutWriter {
  public:
   StoreWriter(ObjectStore* store, const PushOptions& opts)
-      : store_(store),
-        dry_run_(opts.dry_run),
-        sink_(store, opts.zstd_level, opts.pipeline.chunking.max_size, opts.dry_run) {}
+      : store_(store), dry_run_(opts.dry_run), pack_below_(opts.pack_below), sink_(store, opts) {}
 
   bool WritesFileObjects() const override { return false; }
   bool NeedsPreviousBuild() const override { return false; }
+  // The pack buffers, sized from the budget (PackSizeFor); no share of it.
   size_t FixedMemory() const override { return 0; }
-  size_t Memory(size_t) const override { return 0; }
+  size_t Memory(size_t) const override { return sink_.PackMemory(); }
   Status Plan(const PushFiles& files, const PreviousBuild&, size_t) override {
+    RETURN_IF_ERROR(sink_.Open());
+    // Packs are what a format-2 Ferry would misread: raise the marker first.
+    if (!dry_run_) RETURN_IF_ERROR(UpgradeStoreFormat(store_));
     if (dry_run_)
       for (const FileEntry* e : files.entries) paths_.push_back(e->path);
     unchanged_.assign(files.files.size(), false);
@@ -121,12 +216,12 @@ class StoreWriter final : public LayoutWriter {
   // needs; a file with one absent is read after all (and its chunks stored).
   void CheckCached(std::vector<const FileEntry*>* cached) override {
     std::unordered_set<Digest, DigestHash> seen;
-    std::vector<Digest> ids;
+    std::vector<std::pair<Digest, uint32_t>> ids;
     for (const FileEntry* e : *cached)
       if (e)
         for (const auto& c : e->chunks)
-          if (seen.insert(c.id).second) ids.push_back(c.id);
-    auto missing = MissingChunks(store_, ids);
+          if (seen.insert(c.id).second) ids.emplace_back(c.id, c.size);
+    auto missing = MissingChunks(store_, *sink_.catalog(), ids, pack_below_);
     if (missing.empty()) return;
     for (auto& e : *cached)
       if (e)
@@ -140,11 +235,13 @@ class StoreWriter final : public LayoutWriter {
   void OnUnchanged(size_t i, const FileDigest&) override { unchanged_[i] = true; }
 
   Status Finish(const std::vector<FileDigest>& digests, PushReport* r) override {
+    Status st = sink_.Flush();
     r->bytes_new = sink_.bytes_new_;
     r->bytes_stored = sink_.bytes_stored_;
     r->chunks_new = sink_.chunks_new_;
+    r->packs_new = sink_.packs_new_;
     if (dry_run_) PlanFiles(digests, r);
-    return Status::OK();
+    return st;
   }
 
   Status Record(const Digest&, const std::vector<FileDigest>&) override { return Status::OK(); }
@@ -170,40 +267,90 @@ class StoreWriter final : public LayoutWriter {
 
   ObjectStore* store_;
   bool dry_run_;
+  uint32_t pack_below_;
   StoreSink sink_;
   std::vector<std::string> paths_;  // dry run: files[i]'s manifest path
   std::vector<bool> unchanged_;     // files[i] was not read (the stat cache)
 };
 
+// Reads chunks from packs (a ranged read of the blob) or their own objects.
+// The store's pack indexes are loaded at the first read.
 class StoreChunkSource final : public ChunkSource {
  public:
   explicit StoreChunkSource(ObjectStore* store) : store_(store) {}
+
   Status Fetch(const Digest&, const FileEntry& f, size_t i, uint64_t, std::string* out) override {
     const ChunkInfo& c = f.chunks[i];
-    auto obj = store_->Get(ChunkKey(c.id));
-    if (!obj.ok()) {
-      if (obj.status().code() == Code::kNotFound)
-        return Status::NotFound("chunk " + DigestHex(c.id) + " is missing");
-      return obj.take_status();
+    RETURN_IF_ERROR(LoadCatalog());
+    if (auto at = catalog_->Find(c.id)) {
+      auto blob = store_->GetRange(PackKey(at->pack), at->offset, at->stored);
+      if (blob.ok()) return DecodeChunk(*blob, c.id, c.size, out);
+      if (blob.status().code() != Code::kNotFound) return blob.take_status();
+      // The pack went since the store was opened: look for a loose copy.
     }
+    auto obj = store_->Get(ChunkKey(c.id));
+    if (!obj.ok()) return Missing(c.id, obj.take_status());
     return DecodeChunk(*obj, c.id, c.size, out);
   }
+
   Status Probe(const Digest&, const FileEntry& f, size_t i) override {
-    auto size = store_->Size(ChunkKey(f.chunks[i].id));
-    if (!size.ok()) {
-      if (size.status().code() == Code::kNotFound)
-        return Status::NotFound("chunk " + DigestHex(f.chunks[i].id) + " is missing");
-      return size.take_status();
-    }
+    const Digest& id = f.chunks[i].id;
+    RETURN_IF_ERROR(LoadCatalog());
+    if (catalog_->Find(id)) return Status::OK();  // its pack was listed and indexes it
+    auto size = store_->Size(ChunkKey(id));
+    if (!size.ok()) return Missing(id, size.take_status());
     if (*size == 0)
-      return Status::VerifyFailed("chunk " + DigestHex(f.chunks[i].id) + " is empty").SetDataLoss();
+      return Status::VerifyFailed("chunk " + DigestHex(id) + " is empty").SetDataLoss();
     return Status::OK();
   }
+
+  // Moves a corrupt chunk aside (its bytes kept under damaged/), so that it
+  // counts as absent and the next push stores it anew: a packed one by
+  // naming its blob damaged (the pack's other chunks stay), a loose one by
+  // moving its object. Only bytes that still fail are set aside: a chunk a
+  // push has meanwhile repaired stays.
+  bool SetAside(const FileEntry& f, size_t i) override {
+    const ChunkInfo& c = f.chunks[i];
+    if (!LoadCatalog().ok()) return false;
+    std::string out;
+    if (auto at = catalog_->Find(c.id)) {
+      auto blob = store_->GetRange(PackKey(at->pack), at->offset, at->stored);
+      if (!blob.ok() || DecodeChunk(*blob, c.id, c.size, &out).ok()) return false;
+      if (!store_->Put(DamagedPackedKey(c.id, at->pack), *blob).ok()) return false;
+      catalog_->Exclude(c.id, at->pack);
+      return true;
+    }
+    auto bytes = store_->Get(ChunkKey(c.id));
+    if (!bytes.ok() || DecodeChunk(*bytes, c.id, c.size, &out).ok()) return false;
+    if (!store_->Put("damaged/" + DigestHex(c.id), *bytes).ok()) return false;
+    return store_->Delete(ChunkKey(c.id)).ok();
+  }
+
   bool PerFile() const override { return false; }
   unsigned PreferredConcurrency() const override { return store_->PreferredConcurrency(); }
 
  private:
+  static Status Missing(const Digest& id, Status st) {
+    if (st.code() == Code::kNotFound)
+      return Status::NotFound("chunk " + DigestHex(id) + " is missing");
+    return st;
+  }
+
+  Status LoadCatalog() {
+    std::call_once(once_, [&] {
+      auto cat = ChunkCatalog::Load(store_, IoThreadCount(store_->PreferredConcurrency()));
+      if (cat.ok())
+        catalog_ = std::move(*cat);
+      else
+        load_error_ = cat.take_status().WithContext("cannot read the pack indexes");
+    });
+    return load_error_;
+  }
+
   ObjectStore* store_;
+  std::once_flag once_;
+  std::unique_ptr<ChunkCatalog> catalog_;  // set once by LoadCatalog
+  Status load_error_;
 };
 
 class StoreLayout final : public Destination {

@@ -21,19 +21,6 @@ unsigned IoThreadCount(unsigned requested) {
 
 namespace {
 
-// Moves a corrupt chunk out of chunks/ into damaged/<id> (its bytes kept for
-// inspection), so that it counts as absent and the next push stores it anew.
-// Only a chunk that still holds the bytes that failed is moved: one a push
-// has meanwhile repaired stays where it is.
-bool MoveAside(ObjectStore* store, const ChunkInfo& chunk) {
-  auto bytes = store->Get(ChunkKey(chunk.id));
-  if (!bytes.ok()) return false;
-  std::string out;
-  if (DecodeChunk(*bytes, chunk.id, chunk.size, &out).ok()) return false;  // repaired meanwhile
-  if (!store->Put("damaged/" + DigestHex(chunk.id), *bytes).ok()) return false;
-  return store->Delete(ChunkKey(chunk.id)).ok();
-}
-
 Status VerifyFrom(ObjectStore* store, ChunkSource* source, const VerifyOptions& opts,
                   VerifyReport* report) {
   auto t0 = std::chrono::steady_clock::now();
@@ -171,7 +158,7 @@ Status VerifyFrom(ObjectStore* store, ChunkSource* source, const VerifyOptions& 
     }
     if (!source->PerFile() && !opts.quick && !opts.read_only && st.code() == Code::kVerifyFailed &&
         st.data_loss())
-      p.moved_aside = MoveAside(store, item->file->chunks[item->chunk]);
+      p.moved_aside = source->SetAside(*item->file, item->chunk);
     report->chunk_problems.push_back(std::move(p));
   }
   report->seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

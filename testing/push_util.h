@@ -26,4 +26,13 @@ inline PushOptions SmallPush(const std::string& src, const std::string& ref = "a
   return o;
 }
 
+// SmallPush with every chunk an object of its own under chunks/, as format 2
+// stored them (no packs): for tests that damage or remove one chunk's object.
+// Packed chunks: engine/pack_test.cc.
+inline PushOptions LoosePush(const std::string& src, const std::string& ref = "app/main") {
+  PushOptions o = SmallPush(src, ref);
+  o.pack_below = 0;
+  return o;
+}
+
 }  // namespace ferry::testing

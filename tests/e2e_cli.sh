@@ -161,11 +161,33 @@ expect_exit "  ... and restores with the new bytes" 0 "$FERRY" restore sc/main -
 check "  ... byte-identical" cmp -s "$SC/src/a.bin" "$SC/out/a.bin"
 expect_exit "push --rehash" 0 "$FERRY" push "$SC/src" --to "$SC/store" --ref sc/main --rehash --json
 check "  ... reads every file" test "$(json .files_cached)" = 0 -a "$(json .bytes_read)" -gt $((5 << 20))
-CT=$(sha256sum "$SC/src/c.txt" | cut -c1-64)  # a one-chunk file: its chunk ID is its SHA-256
-rm "$SC/store/chunks/${CT:0:2}/$CT"
-expect_exit "push after a chunk was lost from the store" 0 "$FERRY" push "$SC/src" --to "$SC/store" --ref sc/main --json
-check "  ... the file that needs it is read, the chunk stored again" test "$(json .files_cached)" -lt 3 -a "$(json .chunks_new)" = 1
+# c.txt (and a tail under 256 KiB) are small chunks: they live in one pack.
+PACK=$(find "$SC/store/packs" -type f ! -name '.ferry-tmp-*')
+check "  ... the small chunks are in one pack" test "$(echo "$PACK" | wc -l)" = 1
+rm "$PACK"
+expect_exit "push after a pack was lost from the store" 0 "$FERRY" push "$SC/src" --to "$SC/store" --ref sc/main --json
+check "  ... the files that need it are read, their chunks packed again" test "$(json .files_cached)" -lt 3 -a "$(json .chunks_new)" -ge 1 -a "$(json .packs_written)" = 1
 expect_exit "  ... and the store verifies" 0 "$FERRY" verify --store "$SC/store" --all
+
+echo "# many small files go into packs"
+PK=$W/pk
+mkdir -p "$PK/src"
+for i in $(seq 1 2000); do printf 'artifact %d %s\n' "$i" "$(head -c 600 /dev/urandom | base64 -w0)" >"$PK/src/f$i.txt"; done
+expect_exit "push 2,000 small files" 0 "$FERRY" push "$PK/src" --to "$PK/store" --ref pk/main --json
+check "  ... into one pack and its index, not 2,000 objects" test "$(json .packs_written)" = 1 -a "$(json .chunks_new)" = 2000 -a "$(find "$PK/store/packs" "$PK/store/index" -type f | wc -l)" = 2 -a ! -e "$PK/store/chunks"
+check "  ... the store is marked format 3" test "$(cat "$PK/store/FERRY-STORE")" = "ferry store format 3"
+expect_exit "  ... restore" 0 "$FERRY" restore pk/main --from "$PK/store" --to "$PK/out"
+check "  ... byte-identical" diff -r "$PK/src" "$PK/out"
+expect_exit "verify --quick" 0 "$FERRY" verify --store "$PK/store" --all --quick
+PACK=$(find "$PK/store/packs" -type f)
+printf 'XX' | dd of="$PACK" bs=1 seek=10 conv=notrunc status=none  # inside the first blob
+expect_exit "verify finds a damaged blob in the pack" 5 "$FERRY" verify --store "$PK/store" --all --json
+check "  ... one chunk, of one file, set aside; the pack is kept" test "$(json '.chunk_problems | length')" = 1 -a "$(json '.chunk_problems[0].files | length')" = 1 -a "$(json '.chunk_problems[0].moved_aside')" = true -a -e "$PACK" -a "$(find "$PK/store/damaged" -type f | wc -l)" = 1
+expect_exit "push repairs it" 0 "$FERRY" push "$PK/src" --to "$PK/store" --ref pk/main --json
+check "  ... storing that chunk again, in a new pack" test "$(json .chunks_new)" = 1 -a "$(json .packs_written)" = 1
+expect_exit "  ... and the store verifies" 0 "$FERRY" verify --store "$PK/store" --all
+expect_exit "a --pack-size that is not a size" 2 "$FERRY" push "$PK/src" --to "$PK/store" --pack-size lots
+check "  ... names the option" grep -q -- "--pack-size" "$W/err"
 
 echo "# memory stays within the budget"
 mkdir -p "$W/small"
@@ -227,8 +249,8 @@ export GITHUB_STEP_SUMMARY=$W/step-summary.md
 expect_exit "push --junit with a step summary" 0 "$FERRY" push "$W/flt" --to "$W/ci-store" --ref ci/main --junit "$W/push.xml"
 check "  ... the summary names the command, its status and the ref" grep -q "### ferry push: ok" "$GITHUB_STEP_SUMMARY"
 check "  ... the JUnit file has one passing case" python3 -c "import sys, xml.dom.minidom as m; d = m.parse(sys.argv[1]); t = d.getElementsByTagName('testsuite')[0]; sys.exit(not (t.getAttribute('tests') == '1' and t.getAttribute('failures') == '0'))" "$W/push.xml"
-chunk=$(find "$W/ci-store/chunks" -type f | head -1)
-printf 'x' >>"$chunk"
+chunk=$(find "$W/ci-store/packs" -type f | head -1)
+printf 'x' | dd of="$chunk" bs=1 seek=5 conv=notrunc status=none  # inside a blob
 expect_exit "verify of a damaged store --junit" 5 "$FERRY" verify --store "$W/ci-store" --all --junit "$W/verify.xml"
 check "  ... the JUnit case fails, naming the chunk" python3 -c "import sys, xml.dom.minidom as m; d = m.parse(sys.argv[1]); f = d.getElementsByTagName('failure'); sys.exit(not (f and 'corrupt' in f[0].firstChild.data))" "$W/verify.xml"
 check "  ... the summary lists the problem" grep -q "is corrupt" "$GITHUB_STEP_SUMMARY"

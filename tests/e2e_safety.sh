@@ -86,7 +86,7 @@ mv "$W/v1-store/refs/acme%2Fweb%2Fmain" "$W/v1-store/refs/acme/web/main"
 rm "$W/v1-store/refs/acme%2Fweb%2Fmain%2Fmain"
 expect_exit "a format-1 store's ref restores" 0 "$FERRY" restore acme/web/main --from "$W/v1-store" --to "$W/r-v1"
 expect_exit "a push to it" 0 "$FERRY" push "$SRC" --to "$W/v1-store" --ref acme/web/main --json
-check "  ... chains onto the format-1 ref and raises the store to format 2" test "$(json .parent)" = "$(cat "$W/refs-store/refs/acme%2Fweb%2Fmain")" -a "$(cat "$W/v1-store/FERRY-STORE")" = "ferry store format 2"
+check "  ... chains onto the format-1 ref and raises the store to format 3, marked as holding loose small chunks" test "$(json .parent)" = "$(cat "$W/refs-store/refs/acme%2Fweb%2Fmain")" -a "$(cat "$W/v1-store/FERRY-STORE")" = "$(printf 'ferry store format 3\nloose small chunks')"
 
 echo "# restore into a target that is not empty"
 T=$W/deploy

@@ -11,6 +11,7 @@
 #include "tools/cli.h"
 #include "util/hex.h"
 #include "util/log.h"
+#include "util/units.h"
 
 namespace ferry::cli {
 namespace {
@@ -24,6 +25,7 @@ struct PushArgs {
   bool no_content_type = false;
   int level = 3;
   size_t memory_mib = 256;
+  std::string pack_size = "16MiB", pack_below = "256KiB";
   unsigned threads = 0;
   std::string sign_key;  // --sign-key
   PushOptions opts;      // --allow-empty, --rehash, --cache-dir
@@ -240,6 +242,16 @@ int RunPush(const PushArgs& a, const Context& ctx, Output* out) {
     opts.pipeline.chunking = *p;
   }
   opts.pipeline.memory_budget = a.memory_mib << 20;
+  uint64_t pack_size = 0, pack_below = 0;
+  if (!ParseBytes(a.pack_size, &pack_size) || pack_size < (1u << 20) || pack_size > (1u << 30))
+    return out->Fail(Status::Usage("--pack-size takes a size from 1MiB to 1GiB, e.g. 16MiB (got '" +
+                                   a.pack_size + "')"));
+  if (!ParseBytes(a.pack_below, &pack_below) || pack_below > (16u << 20))
+    return out->Fail(Status::Usage(
+        "--pack-below takes a size up to 16MiB, e.g. 256KiB, or 0 for no packs (got '" +
+        a.pack_below + "')"));
+  opts.pack_size = static_cast<uint32_t>(pack_size);
+  opts.pack_below = static_cast<uint32_t>(pack_below);
   opts.pipeline.threads = a.threads;
   opts.pipeline.io = a.io == "uring"   ? IoBackend::kUring
                      : a.io == "pread" ? IoBackend::kPread
@@ -336,6 +348,12 @@ Runner AddPushCommand(CLI::App* app, const Context* ctx) {
       ->capture_default_str()
       ->check(CLI::Range(0, 19));
   push->add_option("--chunk-size", a->chunk_spec, "MIN,AVG,MAX chunk sizes (default 256K,1M,4M)");
+  push->add_option("--pack-below", a->pack_below,
+                   "Store layout: chunks smaller than this go into pack files (0: none)")
+      ->capture_default_str();
+  push->add_option("--pack-size", a->pack_size,
+                   "Store layout: target size of a pack file (at most 1/16 of --memory)")
+      ->capture_default_str();
   push->add_option("--memory", a->memory_mib, "Buffer memory budget in MiB")
       ->capture_default_str()
       ->check(CLI::Range(16, 1 << 20));

@@ -121,6 +121,28 @@ Result<std::string> LocalStore::Get(std::string_view key) {
   return ReadFileToString(root_ + "/" + std::string(key));
 }
 
+Result<std::string> LocalStore::GetRange(std::string_view key, uint64_t offset, uint64_t n) {
+  std::string path = root_ + "/" + std::string(key);
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return PosixError("cannot open " + path, errno);
+  std::string out(n, '\0');
+  size_t got = 0;
+  while (got < n) {
+    ssize_t r = pread(fd, out.data() + got, n - got, static_cast<off_t>(offset + got));
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) {
+      int err = errno;
+      close(fd);
+      return PosixError("cannot read " + path, err);
+    }
+    if (r == 0) break;  // the object ends first
+    got += static_cast<size_t>(r);
+  }
+  close(fd);
+  out.resize(got);
+  return out;
+}
+
 Result<uint64_t> LocalStore::Size(std::string_view key) {
   std::string path = root_ + "/" + std::string(key);
   struct stat st;

@@ -27,6 +27,7 @@ class LocalStore final : public ObjectStore {
   Status PutLazy(std::string_view key, std::string_view data) override;
   Status Sync() override;
   Result<std::string> Get(std::string_view key) override;
+  Result<std::string> GetRange(std::string_view key, uint64_t offset, uint64_t n) override;
   Result<uint64_t> Size(std::string_view key) override;
   Result<std::vector<std::string>> List(std::string_view prefix) override;
   Status Delete(std::string_view key) override;

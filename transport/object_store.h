@@ -39,6 +39,14 @@ class ObjectStore {
   // The whole object; kNotFound if it does not exist.
   virtual Result<std::string> Get(std::string_view key) = 0;
 
+  // Bytes [offset, offset+n) of the object (fewer if it ends first);
+  // kNotFound if it does not exist. Stores override it with a ranged read.
+  virtual Result<std::string> GetRange(std::string_view key, uint64_t offset, uint64_t n) {
+    ASSIGN_OR_RETURN(std::string all, Get(key));
+    if (offset >= all.size()) return std::string();
+    return all.substr(offset, n);
+  }
+
   // Size of the object, or kNotFound.
   virtual Result<uint64_t> Size(std::string_view key) = 0;
 
@@ -69,9 +77,14 @@ inline constexpr unsigned kNetworkConcurrency = 16;
 // The store format this Ferry writes, and the oldest it reads
 // (docs/store-format.md). Format 2 keeps refs in a flat namespace
 // (refs/<percent-encoded name>); format 1 stores' refs are read as they are.
-inline constexpr int kStoreFormat = 2;
+// Format 3 keeps small chunks in packs; a store raised to it from 1 or 2 is
+// marked as one that may also hold them loose.
+inline constexpr int kStoreFormat = 3;
 // The store's format version from its FERRY-STORE marker.
 Result<int> StoreFormat(ObjectStore* store);
+// Whether the store may hold chunks of any size as objects under chunks/
+// (format 1 or 2, or raised from one; true with no marker at all).
+Result<bool> StoreMayHoldLooseSmallChunks(ObjectStore* store);
 // Raises the marker to kStoreFormat (before writing anything older Ferry
 // versions would misread, so they refuse the store instead). A store with no
 // marker at all is left as it is.

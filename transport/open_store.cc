@@ -13,14 +13,17 @@ namespace {
 // Written at the root of every store; docs/store-format.md.
 constexpr char kMarkerKey[] = "FERRY-STORE";
 
-std::string MarkerBody(int version) {
-  return "ferry store format " + std::to_string(version) + "\n";
+// Format 3 and later: a store raised from 1 or 2 may hold small chunks loose.
+constexpr char kLooseFlag[] = "loose small chunks\n";
+
+std::string MarkerBody(int version, bool loose = false) {
+  return "ferry store format " + std::to_string(version) + "\n" + (loose ? kLooseFlag : "");
 }
 
 // The version a marker names; 0 if it names none this Ferry reads.
 int MarkerVersion(const std::string& body) {
   for (int v = 1; v <= kStoreFormat; v++)
-    if (body == MarkerBody(v)) return v;
+    if (body == MarkerBody(v) || (v >= 3 && body == MarkerBody(v, true))) return v;
   return 0;
 }
 
@@ -46,13 +49,22 @@ Result<int> StoreFormat(ObjectStore* store) {
   return v;
 }
 
+Result<bool> StoreMayHoldLooseSmallChunks(ObjectStore* store) {
+  auto body = GetMarker(store);
+  if (!body.ok() && body.status().code() == Code::kNotFound) return true;
+  RETURN_IF_ERROR(body.status());
+  int v = MarkerVersion(*body);
+  if (v == 0) return UnknownFormat(store);
+  return v < 3 || *body == MarkerBody(v, true);
+}
+
 Status UpgradeStoreFormat(ObjectStore* store) {
   auto v = StoreFormat(store);
   // No marker: not opened as a store (an in-memory test store); nothing to raise.
   if (!v.ok() && v.status().code() == Code::kNotFound) return Status::OK();
   RETURN_IF_ERROR(v.status());
   if (*v >= kStoreFormat) return Status::OK();
-  return store->Put(kMarkerKey, MarkerBody(kStoreFormat));
+  return store->Put(kMarkerKey, MarkerBody(kStoreFormat, /*loose=*/*v < 3));
 }
 
 Status CheckStoreMarker(ObjectStore* store, OpenMode mode,

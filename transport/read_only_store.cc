@@ -35,6 +35,11 @@ Result<std::string> ReadOnlyStore::Get(std::string_view key) {
   return base_->Get(key);
 }
 
+Result<std::string> ReadOnlyStore::GetRange(std::string_view key, uint64_t offset, uint64_t n) {
+  if (!base_) return Status::NotFound(Name(describe_, key) + " does not exist");
+  return base_->GetRange(key, offset, n);
+}
+
 Result<uint64_t> ReadOnlyStore::Size(std::string_view key) {
   if (!base_) return Status::NotFound(Name(describe_, key) + " does not exist");
   return base_->Size(key);

@@ -83,6 +83,11 @@ Result<std::string> S3Store::Get(std::string_view key) {
   return client_->GetObject(bucket_, Key(key));
 }
 
+Result<std::string> S3Store::GetRange(std::string_view key, uint64_t offset, uint64_t n) {
+  if (n == 0) return std::string();
+  return client_->GetRange(bucket_, Key(key), offset, n);
+}
+
 Result<uint64_t> S3Store::Size(std::string_view key) {
   ASSIGN_OR_RETURN(auto info, client_->HeadObject(bucket_, Key(key)));
   return info.size;

@@ -47,6 +47,7 @@ class S3Store final : public ObjectStore {
   std::string Describe() const override { return "s3://" + bucket_ + "/" + prefix_; }
   Status Put(std::string_view key, std::string_view data) override;
   Result<std::string> Get(std::string_view key) override;
+  Result<std::string> GetRange(std::string_view key, uint64_t offset, uint64_t n) override;
   Result<uint64_t> Size(std::string_view key) override;
   Result<std::vector<std::string>> List(std::string_view prefix) override;
   Status Delete(std::string_view key) override;
