@@ -239,6 +239,24 @@ expect_exit "restore refuses to write the damaged file" 5 "$FERRY" restore app/m
 check "  ... and leaves no bin/app behind" test ! -e "$W/out2/bin/app"
 expect_exit "the damage stays reported until it is repaired" 5 "$FERRY" verify --store "$URL" --ref app/main
 
+echo "# small files into packs in the bucket (--layout store)"
+PURL=s3://$BUCKET/packs/
+mkdir -p "$W/small"
+for i in $(seq 1 500); do head -c $((1000 + i)) /dev/urandom >"$W/small/f$i.bin"; done
+expect_exit "push 500 small files to s3:// --layout store" 0 "$FERRY" push "$W/small" --to "$PURL" --layout store --ref small/main --json
+check "  ... one pack and its index: 2 chunk PUTs, not 500" test "$(json .packs_written)" = 1 -a "$(json .chunks_new)" = 500 -a "$("${AWS[@]}" s3 ls --recursive "${PURL}" | grep -c -E ' packs/(packs|index)/')" = 2 -a "$("${AWS[@]}" s3 ls --recursive "${PURL}chunks/" | wc -l)" = 0
+expect_exit "  ... restore (ranged GETs of the blobs)" 0 "$FERRY" restore small/main --from "$PURL" --to "$W/small-out"
+check "  ... byte-identical" diff -r "$W/small" "$W/small-out"
+PK=$("${AWS[@]}" s3 ls --recursive "${PURL}packs/" | awk '{print $4; exit}')
+"${AWS[@]}" s3 cp "s3://$BUCKET/$PK" "$W/pack" >/dev/null 2>&1
+printf 'XX' | dd of="$W/pack" bs=1 seek=10 conv=notrunc status=none
+"${AWS[@]}" s3 cp "$W/pack" "s3://$BUCKET/$PK" >/dev/null 2>&1
+expect_exit "verify finds the damaged blob in the bucket" 5 "$FERRY" verify --store "$PURL" --all --json
+check "  ... one chunk of one file, set aside under damaged/" test "$(json '.chunk_problems | length')" = 1 -a "$(json '.chunk_problems[0].files | length')" = 1 -a "$(json '.chunk_problems[0].moved_aside')" = true -a "$("${AWS[@]}" s3 ls --recursive "${PURL}damaged/" | wc -l)" = 1
+expect_exit "push repairs it" 0 "$FERRY" push "$W/small" --to "$PURL" --ref small/main --json
+check "  ... one chunk in a new pack" test "$(json .chunks_new)" = 1 -a "$(json .packs_written)" = 1
+expect_exit "  ... and the bucket verifies" 0 "$FERRY" verify --store "$PURL" --all
+
 echo "# failures are clean and change nothing"
 BEFORE=$("${AWS[@]}" s3 ls --recursive "s3://$BUCKET/" | md5sum)
 expect_exit "a wrong secret key" 11 env AWS_SECRET_ACCESS_KEY=wrong-secret "$FERRY" push "$SRC" --to "$URL" --ref app/main
