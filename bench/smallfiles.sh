@@ -43,9 +43,9 @@ timed ferry-loose "${F[@]}" --to "$W/ferry-loose" --cache-dir "$W/cache-loose" -
 timed ferry-loose-repush "${F[@]}" --to "$W/ferry-loose" --cache-dir "$W/cache-loose" --pack-below 0
 timed restic restic -r "$W/restic" backup --quiet --host bench "$W/src"
 timed restic-repush restic -r "$W/restic" backup --quiet --host bench "$W/src"
-timed ferry-verify build/ferry verify --store "$W/ferry-packs" --all --no-progress
+timed ferry-verify build/ferry verify --store "$W/ferry-packs" --all
 timed restic-check restic -r "$W/restic" check --read-data
-timed ferry-restore build/ferry restore b/main --from "$W/ferry-packs" --to "$W/r-ferry" --no-progress
+timed ferry-restore build/ferry restore b/main --from "$W/ferry-packs" --to "$W/r-ferry"
 timed restic-restore restic -r "$W/restic" restore latest --target "$W/r-restic"
 diff -r "$W/src" "$W/r-ferry" >/dev/null && echo "bench: Ferry's restore is byte-identical to the source"
 

@@ -75,6 +75,7 @@ Result<std::vector<PackEntry>> DecodePackIndex(std::string_view bytes, uint64_t 
 }
 
 void PackBuilder::Add(const Digest& id, std::string_view stored, uint32_t raw) {
+  if (data_.capacity() < reserve_) data_.reserve(reserve_);
   entries_.push_back({id, data_.size(), static_cast<uint32_t>(stored.size()), raw});
   data_.append(stored);
 }
@@ -110,6 +111,42 @@ Result<std::vector<PackEntry>> ReadPackTrailer(ObjectStore* store, const Digest&
   auto entries = DecodePackIndex(index, blob_area);
   if (!entries.ok()) return entries.status().WithContext(key);
   return entries;
+}
+
+Result<std::string> PackReader::Read(const Digest& pack, uint64_t offset, uint32_t len,
+                                     bool fresh) {
+  const uint64_t index = window_ ? offset / window_ : 0;
+  if (fresh || window_ == 0 || (offset + len - 1) / window_ != index) {  // straddles two windows
+    reads_++;
+    return store_->GetRange(PackKey(pack), offset, len);
+  }
+  Window w = GetWindow(pack, index);
+  const Result<std::string>& bytes = w.get();
+  if (!bytes.ok()) return bytes.status();
+  const uint64_t at = offset - index * window_;
+  if (at >= bytes->size()) return std::string();  // the pack is shorter than its index says
+  return bytes->substr(at, len);
+}
+
+PackReader::Window PackReader::GetWindow(const Digest& pack, uint64_t index) {
+  const auto key = std::make_pair(pack, index);
+  std::promise<Result<std::string>> promise;
+  Window w;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    auto it = windows_.find(key);
+    if (it != windows_.end()) return it->second;
+    w = promise.get_future().share();
+    windows_.emplace(key, w);
+    order_.push_back(key);
+    while (order_.size() > max_windows_) {  // readers of an evicted window keep their copy
+      windows_.erase(order_.front());
+      order_.pop_front();
+    }
+  }
+  reads_++;
+  promise.set_value(store_->GetRange(PackKey(pack), index * window_, window_));
+  return w;
 }
 
 namespace {

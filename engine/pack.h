@@ -4,7 +4,12 @@
 // indexes say, loaded once when the store is opened.
 #pragma once
 
+#include <atomic>
+#include <deque>
+#include <future>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <shared_mutex>
 #include <string>
@@ -38,6 +43,13 @@ Result<std::vector<PackEntry>> DecodePackIndex(std::string_view bytes, uint64_t 
 // Appends blobs; Seal() makes the pack's bytes, ID and index.
 class PackBuilder {
  public:
+  // `reserve`: bytes to allocate at the first Add (a pack that stays within
+  // it, index and trailer included, is never copied while it grows).
+  explicit PackBuilder(size_t reserve = 0) : reserve_(reserve) {}
+  // What to reserve for packs cut at `target` bytes of blobs under `below`
+  // each: the last blob, and an index for blobs of 1.5 KiB on average.
+  static size_t ReserveFor(size_t target, size_t below) { return target + below + target / 32; }
+
   void Add(const Digest& id, std::string_view stored, uint32_t raw);
   size_t bytes() const { return data_.size(); }
   bool empty() const { return entries_.empty(); }
@@ -51,6 +63,7 @@ class PackBuilder {
   Sealed Seal();
 
  private:
+  size_t reserve_;
   std::string data_;
   std::vector<PackEntry> entries_;
 };
@@ -59,6 +72,32 @@ class PackBuilder {
 // or damaged). `pack_size` is the pack object's size.
 Result<std::vector<PackEntry>> ReadPackTrailer(ObjectStore* store, const Digest& pack,
                                                uint64_t pack_size);
+
+// Reads blobs out of packs. On a network store a blob is cut from a window
+// of its pack (`window` bytes, aligned), read with one ranged GET and kept
+// among the last `max_windows`: verify and restore read blobs in about the
+// order they were packed, so one GET serves hundreds of small chunks. With
+// window 0 every blob is its own ranged read (local disks). Thread-safe;
+// threads wanting one window wait for the one read of it.
+class PackReader {
+ public:
+  PackReader(ObjectStore* store, size_t window, size_t max_windows)
+      : store_(store), window_(window), max_windows_(max_windows) {}
+  // The blob's bytes; `fresh`: read them from the store, not a window.
+  Result<std::string> Read(const Digest& pack, uint64_t offset, uint32_t len, bool fresh = false);
+  uint64_t reads() const { return reads_; }  // ranged reads sent
+
+ private:
+  using Window = std::shared_future<Result<std::string>>;
+  Window GetWindow(const Digest& pack, uint64_t index);
+
+  ObjectStore* store_;
+  size_t window_, max_windows_;
+  std::mutex mu_;
+  std::map<std::pair<Digest, uint64_t>, Window> windows_;  // guarded by mu_
+  std::deque<std::pair<Digest, uint64_t>> order_;          // guarded by mu_: oldest first
+  std::atomic<uint64_t> reads_{0};
+};
 
 // Where each packed chunk of a store is. Safe for concurrent use.
 class ChunkCatalog {

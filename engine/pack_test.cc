@@ -98,6 +98,26 @@ TEST(ChunkCatalogTest, LeavesOutBlobsNamedDamaged) {
   EXPECT_FALSE((*cat)->Find(Id(2)));
 }
 
+// Blobs in one window cost one read; one straddling two windows, or read
+// fresh, is a ranged read of its own.
+TEST(PackReaderTest, OneReadServesAWindowOfBlobs) {
+  MemStore store;
+  const Digest pack = Id(7);
+  std::string bytes;
+  for (int i = 0; i < 20; i++) bytes += std::string(10, static_cast<char>('a' + i));
+  ASSERT_TRUE(store.Put(PackKey(pack), bytes).ok());
+  PackReader reader(&store, 100, 4);
+  for (int i = 0; i < 10; i++) EXPECT_EQ(*reader.Read(pack, i * 10, 10), std::string(10, 'a' + i));
+  EXPECT_EQ(reader.reads(), 1u);
+  EXPECT_EQ(*reader.Read(pack, 95, 10), "jjjjjkkkkk");  // straddles 100
+  EXPECT_EQ(reader.reads(), 2u);
+  EXPECT_EQ(*reader.Read(pack, 20, 10, /*fresh=*/true), "cccccccccc");
+  EXPECT_EQ(reader.reads(), 3u);
+  EXPECT_EQ(*reader.Read(pack, 190, 10), std::string(10, 't'));  // the last, short window
+  EXPECT_EQ(reader.reads(), 4u);
+  EXPECT_EQ(reader.Read(Id(8), 0, 10).status().code(), Code::kNotFound);
+}
+
 // 300 small files become one pack (and its index), not 300 objects; a second
 // push of the same tree stores nothing; restore gives the bytes back.
 TEST(PackPushTest, SmallFilesGoIntoPacksAndRestore) {

@@ -275,10 +275,14 @@ Status ListSources(const PushOptions& opts, PushPlan* plan, std::vector<PushRepo
     for (auto& r : *reports) r.held_back = before - entries.size();
   }
   for (auto& r : *reports) r.skipped = plan->walk.skipped;
+  // Per file, once: its path to read moves here (the walk's copy is not used again).
+  plan->files.reserve(plan->walk.entries.size());
+  plan->file_entry.reserve(plan->walk.entries.size());
+  plan->file_stats.reserve(plan->walk.entries.size());
   for (size_t i = 0; i < plan->walk.entries.size(); i++) {
-    const auto& e = plan->walk.entries[i];
+    auto& e = plan->walk.entries[i];
     if (e.entry.type != EntryType::kFile) continue;
-    plan->files.push_back(SourceFile{e.abs_path, e.entry.size, e.entry.mtime_ns});
+    plan->files.push_back(SourceFile{std::move(e.abs_path), e.entry.size, e.entry.mtime_ns});
     plan->file_entry.push_back(i);
     plan->file_stats.emplace_back(e.entry.path, e.stat);
   }
@@ -504,6 +508,7 @@ Manifest BuildManifest(PushPlan* plan, const PushOptions& opts, std::vector<File
     for (const auto& c : e.chunks) total += c.size;
     e.size = total;  // what was read (the file may have been listed at another size)
   }
+  m.files.reserve(plan->walk.entries.size());
   for (auto& se : plan->walk.entries) {
     switch (se.entry.type) {
       case EntryType::kFile:

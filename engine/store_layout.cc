@@ -97,7 +97,7 @@ class StoreSink final : public ChunkSink {
     pack_cv_.wait(l, [&] { return !writing_; });
     if (!open_.empty() && pack_error_.ok()) {
       PackBuilder last = std::move(open_);
-      open_ = PackBuilder();
+      open_ = NewPack();
       pack_error_ = WritePack(&last);
     }
     return pack_error_;
@@ -106,7 +106,7 @@ class StoreSink final : public ChunkSink {
   size_t PerThreadMemory() const override { return ChunkEncoderMemory(max_chunk_, level_); }
   // The pack being filled and one being written.
   size_t PackMemory() const {
-    return dry_run_ || pack_below_ == 0 ? 0 : 2 * (size_t{pack_size_} + pack_below_);
+    return dry_run_ || pack_below_ == 0 ? 0 : 2 * PackBuilder::ReserveFor(pack_size_, pack_below_);
   }
 
   std::atomic<uint64_t> bytes_new_{0}, bytes_stored_{0}, chunks_new_{0}, packs_new_{0};
@@ -119,6 +119,9 @@ class StoreSink final : public ChunkSink {
 
  private:
   bool Packed(size_t n) const { return n < pack_below_; }
+  PackBuilder NewPack() const {
+    return PackBuilder(PackBuilder::ReserveFor(pack_size_, pack_below_));
+  }
 
   // Appends to the open pack; the thread that fills it writes it, while the
   // others go on filling the next one (and wait if that fills too).
@@ -130,7 +133,7 @@ class StoreSink final : public ChunkSink {
     pack_cv_.wait(l, [&] { return !writing_; });
     if (open_.bytes() < pack_size_) return Status::OK();  // another thread took it
     PackBuilder full = std::move(open_);
-    open_ = PackBuilder();
+    open_ = NewPack();
     writing_ = true;
     l.unlock();
     Status st = WritePack(&full);
@@ -277,15 +280,23 @@ class StoreWriter final : public LayoutWriter {
 // The store's pack indexes are loaded at the first read.
 class StoreChunkSource final : public ChunkSource {
  public:
-  explicit StoreChunkSource(ObjectStore* store) : store_(store) {}
+  explicit StoreChunkSource(ObjectStore* store)
+      : store_(store),
+        packs_(store, store->PreferredConcurrency() ? kWindow : 0,
+               2 * IoThreadCount(store->PreferredConcurrency())) {}
 
   Status Fetch(const Digest&, const FileEntry& f, size_t i, uint64_t, std::string* out) override {
     const ChunkInfo& c = f.chunks[i];
     RETURN_IF_ERROR(LoadCatalog());
     if (auto at = catalog_->Find(c.id)) {
-      auto blob = store_->GetRange(PackKey(at->pack), at->offset, at->stored);
-      if (blob.ok()) return DecodeChunk(*blob, c.id, c.size, out);
-      if (blob.status().code() != Code::kNotFound) return blob.take_status();
+      auto blob = packs_.Read(at->pack, at->offset, at->stored);
+      Status st = blob.ok() ? DecodeChunk(*blob, c.id, c.size, out) : blob.status();
+      // Bytes that do not match: read the blob itself, not the window again.
+      if (st.data_loss()) {
+        blob = packs_.Read(at->pack, at->offset, at->stored, /*fresh=*/true);
+        st = blob.ok() ? DecodeChunk(*blob, c.id, c.size, out) : blob.status();
+      }
+      if (st.code() != Code::kNotFound) return st;
       // The pack went since the store was opened: look for a loose copy.
     }
     auto obj = store_->Get(ChunkKey(c.id));
@@ -347,7 +358,12 @@ class StoreChunkSource final : public ChunkSource {
     return load_error_;
   }
 
+  // A network store's packs are read 1 MiB at a time (PackReader); at most
+  // two windows per reader thread are held (32 MiB at 16 requests in flight).
+  static constexpr size_t kWindow = 1 << 20;
+
   ObjectStore* store_;
+  PackReader packs_;
   std::once_flag once_;
   std::unique_ptr<ChunkCatalog> catalog_;  // set once by LoadCatalog
   Status load_error_;

@@ -113,6 +113,9 @@ Result<WalkResult> WalkSources(const std::vector<std::string>& roots) {
   }
   std::sort(out.entries.begin(), out.entries.end(),
             [](const SourceEntry& a, const SourceEntry& b) { return a.entry.path < b.entry.path; });
+  // The vector grew by doubling: give back up to half of it (about 100 bytes
+  // a file) before the push's buffers are taken.
+  out.entries.shrink_to_fit();
   return out;
 }
 
