@@ -352,9 +352,19 @@ bool MirrorUploader::wrote(size_t index) const {
 Status MirrorUploader::PutWhole(size_t index, const std::string& data, const Digest& sha) {
   auto headers = Headers(index);
   headers.emplace_back("x-amz-meta-ferry-sha256", DigestHex(sha));
-  std::string etag;
-  RETURN_IF_ERROR(client_->PutObject(bucket_, Key(index), data, headers, &sha, &etag));
-  RETURN_IF_ERROR(CheckObject(index, etag));
+  std::string etag, version;
+  RETURN_IF_ERROR(client_->PutObject(bucket_, Key(index), data, headers, &sha, &etag, &version));
+  // The PUT's answer proves the object when its ETag is the MD5 of what was
+  // sent (a single PUT without SSE-KMS; the body was also signed with its
+  // SHA-256, which the server checked): then no HEAD. Otherwise, HEAD it.
+  if (!etag.empty() && UnquoteEtag(etag) == Md5::Hex(data)) {
+    std::lock_guard<std::mutex> l(done_mu_);
+    objects_[index] = MirrorObject{UnquoteEtag(etag), version};
+    wrote_[index] = true;
+    checked_by_put_++;
+  } else {
+    RETURN_IF_ERROR(CheckObject(index, etag));
+  }
   bytes_sent_ += data.size();
   objects_put_++;
   return Status::OK();
@@ -390,7 +400,8 @@ void MirrorUploader::SendWhole(size_t index, std::shared_ptr<std::string> data, 
   {
     std::lock_guard<std::mutex> l(done_mu_);
     auto it = done_by_sha_.find(sha);
-    if (it != done_by_sha_.end() && !data->empty()) twin = it->second;
+    if (it != done_by_sha_.end() && !data->empty() && data->size() >= opts_.copy_min_size)
+      twin = it->second;
   }
   // The same bytes are already in the bucket: copy them there, send nothing.
   if (!twin.empty() && CopyFrom(index, twin, sha).ok()) return;
@@ -772,6 +783,7 @@ MirrorStats MirrorUploader::stats() const {
   st.objects_put = objects_put_;
   st.files_unchanged = files_unchanged_;
   st.files_listed = files_listed_;
+  st.objects_checked_by_put = checked_by_put_;
   st.bytes_copied = bytes_copied_;
   st.objects_copied = objects_copied_;
   st.parts_copied = parts_copied_;

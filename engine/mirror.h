@@ -199,6 +199,7 @@ class MirrorUploader final : public FileSink {
   void SendWhole(size_t index, std::shared_ptr<std::string> data, const Digest& sha);
 
   std::atomic<uint64_t> bytes_sent_{0}, objects_put_{0}, files_unchanged_{0}, files_listed_{0};
+  std::atomic<uint64_t> checked_by_put_{0};
   std::unordered_map<std::string, std::pair<uint64_t, std::string>> listing_;  // read-only once set
   std::atomic<uint64_t> bytes_resumed_{0}, uploads_resumed_{0};
   std::atomic<uint64_t> bytes_copied_{0}, objects_copied_{0}, parts_copied_{0};

@@ -95,8 +95,9 @@ Status MarkSupersededBuilds(ObjectStore* store, const MirrorRecord& record,
 // build had it) or shares runs with an earlier version (UploadPartCopy).
 MirrorFile MatchPreviousObject(const SourceFile& file, const FileEntry& e,
                                const PreviousBuild& prev, const MirrorRecord& prev_record,
-                               size_t part_size, const std::string& own_prefix,
+                               const MirrorOptions& mo, const std::string& own_prefix,
                                const std::string& prev_prefix) {
+  const size_t part_size = mo.part_size;
   auto key_of = [&](const FileEntry* p) { return prev_prefix + p->path; };
   MirrorFile mf{e.path, file.path, e.size, std::nullopt, ""};
   // Unchanged (same path, size, mtime), or renamed (same size and mtime elsewhere)?
@@ -110,7 +111,9 @@ MirrorFile MatchPreviousObject(const SourceFile& file, const FileEntry& e,
     auto moved = prev.by_stat.find({e.size, e.mtime_ns});
     if (moved != prev.by_stat.end()) earlier = moved->second;
   }
-  if (earlier && (e.size <= part_size || key_of(earlier) == own_prefix + e.path)) {
+  // In place: checked, not sent. Elsewhere: copied if that pays (else sent).
+  const bool in_place = earlier && key_of(earlier) == own_prefix + e.path;
+  if (earlier && (in_place || (e.size <= part_size && e.size >= mo.copy_min_size))) {
     mf.previous_sha = earlier->sha256;
     mf.previous_key = key_of(earlier);
     auto rec = prev_record.objects.find(earlier->path);
@@ -140,6 +143,7 @@ class MirrorWriter final : public LayoutWriter {
     mo_.trust_unchanged = !opts.recheck_unchanged;
     mo_.content_types = opts.content_types;
     mo_.set_content_type = opts.set_content_type;
+    mo_.copy_min_size = opts.copy_min_size;
   }
 
   bool WritesFileObjects() const override { return true; }
@@ -240,8 +244,8 @@ Status MirrorWriter::Plan(const PushFiles& files, const PreviousBuild& prev,
   for (size_t i = 0; i < files.files.size(); i++) {
     const FileEntry& e = *files.entries[i];
     paths_.push_back(e.path);
-    mfiles.push_back(prev_here ? MatchPreviousObject(files.files[i], e, prev, prev_record,
-                                                     mo_.part_size, own_prefix, prev_prefix)
+    mfiles.push_back(prev_here ? MatchPreviousObject(files.files[i], e, prev, prev_record, mo_,
+                                                     own_prefix, prev_prefix)
                                : MirrorFile{e.path, files.files[i].path, e.size, std::nullopt, ""});
   }
   if (prev_here)

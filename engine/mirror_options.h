@@ -13,8 +13,19 @@
 
 namespace ferry {
 
+// Below this size a whole object is sent rather than copied server-side from
+// where the bucket already has it: a copy is three requests (HEAD of the
+// source, CopyObject, HEAD of the result) against one PUT, and on this
+// machine's RGW sending wins up to about this size (docs/performance.md,
+// "Copies only where they pay").
+inline constexpr uint64_t kCopyPaysFrom = 1u << 20;
+
 struct MirrorOptions {
-  size_t part_size = 8u << 20;                    // >= 5 MiB (S3's minimum part)
+  size_t part_size = 8u << 20;  // >= 5 MiB (S3's minimum part)
+  // Whole-object copies (CopyObject) only for objects of at least this many
+  // bytes (0: whenever the bytes are in the bucket; UINT64_MAX: never).
+  // UploadPartCopy parts are at least 5 MiB and always copied.
+  uint64_t copy_min_size = kCopyPaysFrom;
   unsigned upload_threads = kNetworkConcurrency;  // requests in flight
   size_t max_inflight_bytes = 64u << 20;          // queued + running uploads
   // S3 object tags for every object this push writes (PUT, multipart and
@@ -42,7 +53,9 @@ struct MirrorStats {
   uint64_t objects_put = 0;
   uint64_t files_unchanged = 0;  // not sent: same SHA-256 already there
   uint64_t files_listed = 0;     // of those, found by a listing (no HEAD)
-  uint64_t bytes_copied = 0;     // created by server-side CopyObject/UploadPartCopy, not sent
+  uint64_t objects_checked_by_put =
+      0;                      // single PUTs whose ETag (the MD5 sent) proved them: no HEAD
+  uint64_t bytes_copied = 0;  // created by server-side CopyObject/UploadPartCopy, not sent
   uint64_t objects_copied = 0;
   uint64_t parts_copied = 0;  // UploadPartCopy parts (unchanged runs of a changed large file)
 };

@@ -88,7 +88,8 @@ MirrorStats PreviewMirrorPush(S3Client* client, const std::string& bucket,
     if (!digests[i].status.ok()) continue;  // the push fails on it: see file_errors
     if (!decided[i]) {
       auto twin = known.find(digests[i].sha256);
-      if (f.size > 0 && f.size <= opts.part_size && twin != known.end()) {
+      if (f.size > 0 && f.size <= opts.part_size && f.size >= opts.copy_min_size &&
+          twin != known.end()) {
         p.action = Action::kCopy;  // the same bytes are in the bucket already
         p.from = "s3://" + bucket + "/" + twin->second;
         p.bytes_copied = f.size;

@@ -149,6 +149,57 @@ TEST(MirrorUploaderTest, AVouchedForFileThatChangedIsNotSent) {
   for (const auto& r : server.received()) EXPECT_NE(r.rfind("PUT ", 0), 0u) << r;
 }
 
+// A PUT answer: its ETag (and version) in the headers.
+std::string PutResponse(const std::string& etag, const std::string& version) {
+  return "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nETag: " + etag +
+         "\r\nx-amz-version-id: " + version + "\r\nConnection: close\r\n\r\n";
+}
+
+// One file uploaded through a fake server.
+struct OneUpload {
+  explicit OneUpload(const FakeServer& server, const std::string& data)
+      : client(FakeConfig(server)),
+        up(&client, "bucket", "", {{"f", "/nonexistent", data.size(), std::nullopt}},
+           MirrorOptions{}, {}) {
+    status = up.OnData(0, 0, reinterpret_cast<const uint8_t*>(data.data()), data.size());
+    if (!status.ok()) return;
+    FileDigest d;
+    d.sha256 = Sha256::Of(data);
+    up.OnFileDone(0, d);
+    status = up.Finish({d});
+  }
+  S3Client client;
+  MirrorUploader up;
+  Status status;
+};
+
+// The post-upload check: a PUT answered with the MD5 of what was sent as its
+// ETag proves the object, so no HEAD follows; the version comes from the PUT.
+TEST(MirrorUploaderTest, APutWhoseEtagIsTheMd5SentNeedsNoHead) {
+  const std::string data = "build artifact";
+  FakeServer server({PutResponse("\"" + Md5::Hex(data) + "\"", "v3"),
+                     Response(500, "Internal Error", "")});  // a HEAD would fail the push
+  OneUpload one(server, data);
+  ASSERT_TRUE(one.status.ok()) << one.status.ToString();
+  EXPECT_EQ(server.received().size(), 1u);
+  EXPECT_EQ(one.up.stats().objects_checked_by_put, 1u);
+  EXPECT_EQ(one.up.object(0).etag, Md5::Hex(data));
+  EXPECT_EQ(one.up.object(0).version_id, "v3");
+  EXPECT_TRUE(one.up.wrote(0));
+}
+
+// ...and one whose ETag is not that MD5 (SSE-KMS, or not what was sent) is HEADed.
+TEST(MirrorUploaderTest, APutWithAnotherEtagIsCheckedWithHead) {
+  const std::string data = "build artifact";
+  FakeServer server({PutResponse("\"0123456789abcdef0123456789abcdef\"", "v3"),
+                     HeadResponse(data.size() - 1, "\"0123456789abcdef0123456789abcdef\"")});
+  OneUpload one(server, data);
+  EXPECT_EQ(server.received().size(), 2u);
+  EXPECT_EQ(server.received()[1].rfind("HEAD /bucket/f", 0), 0u);
+  EXPECT_TRUE(one.status.data_loss());  // the HEAD found the wrong size
+  EXPECT_EQ(one.up.stats().objects_checked_by_put, 0u);
+}
+
 // The daemon between reconciles: a file the stat cache vouches for is taken
 // as the previous build recorded its object, with no request at all.
 TEST(MirrorUploaderTest, TrustedUnchangedFilesCostNoRequest) {
@@ -235,6 +286,7 @@ TEST(PreviewMirrorPushTest, SaysWhatWouldBeSentCopiedAndLeftWithHeadsOnly) {
   d[3].sha256 = other;
   MirrorOptions opts;
   opts.upload_threads = 1;
+  opts.copy_min_size = 0;  // --server-copy always: these files are small
   std::vector<PlannedFile> planned;
   MirrorStats st = PreviewMirrorPush(&client, "bucket", "app/", {same, renamed, twin, fresh}, {},
                                      opts, d, &planned);
@@ -268,6 +320,28 @@ TEST(PreviewMirrorPushTest, AnUnchangedFileWhoseObjectIsGoneWouldBeSent) {
   EXPECT_EQ(planned[0].action, PlannedFile::Action::kUpload);
   EXPECT_EQ(st.bytes_sent, 14u);
   EXPECT_EQ(st.files_unchanged, 0u);
+}
+
+// The copy cost model: a duplicate below copy_min_size is planned as an
+// upload, not a server-side copy (three requests where one PUT does).
+TEST(PreviewMirrorPushTest, SmallDuplicatesAreSentNotCopied) {
+  const std::string bytes = "artifact bytes";
+  const Digest sha = Sha256::Of(bytes);
+  FakeServer server({Response(500, "Internal Error", "")});  // no request is needed
+  S3Config config = FakeConfig(server);
+  config.read_only = true;
+  S3Client client(config);
+  MirrorFile first{"first", "/nonexistent", 14, std::nullopt, ""};
+  MirrorFile twin{"twin", "/nonexistent", 14, std::nullopt, ""};
+  std::vector<FileDigest> d(2);
+  d[0].sha256 = d[1].sha256 = sha;
+  std::vector<PlannedFile> planned;
+  MirrorStats st =
+      PreviewMirrorPush(&client, "bucket", "app/", {first, twin}, {}, MirrorOptions{}, d, &planned);
+  ASSERT_EQ(planned.size(), 2u);
+  EXPECT_EQ(planned[1].action, PlannedFile::Action::kUpload);
+  EXPECT_EQ(st.objects_copied, 0u);
+  EXPECT_EQ(st.objects_put, 2u);
 }
 
 }  // namespace

@@ -33,6 +33,8 @@ struct PushOptions {
   // pack_below go into packs of about pack_size bytes (0: none are packed).
   uint32_t pack_below = 256 << 10;
   uint32_t pack_size = 16 << 20;
+  // Mirror layout: MirrorOptions::copy_min_size (--server-copy).
+  uint64_t copy_min_size = kCopyPaysFrom;
   PipelineOptions pipeline;
   std::atomic<uint64_t>* progress_bytes = nullptr;
   // The stat cache (docs/stat-cache.md): with a ref, files the kernel says are
@@ -126,6 +128,7 @@ void ForEachPushCounter(const PushReport& r, F&& f) {
   f("objects_put", r.mirror.objects_put);
   f("files_unchanged", r.mirror.files_unchanged);
   f("files_checked_by_listing", r.mirror.files_listed);
+  f("objects_checked_by_put", r.mirror.objects_checked_by_put);
   f("bytes_resumed", r.mirror.bytes_resumed);
   f("throttled", r.mirror.throttled);
   f("bytes_copied", r.mirror.bytes_copied);

@@ -70,8 +70,11 @@ head -c 200000 /dev/urandom >"$W/csrc/r.so"
 expect_exit "a first build" 0 "$FERRY" push "$W/csrc" --to "$CURL" --ref app/main --json
 mv "$W/csrc/r.so" "$W/csrc/renamed.so"
 cp "$W/csrc/a.so" "$W/csrc/dup.so"
-expect_exit "a build with a renamed and a duplicated file" 0 "$FERRY" push "$W/csrc" --to "$CURL" --ref app/main --json
+expect_exit "a build with a renamed and a duplicated file (--server-copy always)" 0 "$FERRY" push "$W/csrc" --to "$CURL" --ref app/main --server-copy always --json
 check "  ... both are copied server-side, nothing is sent" test "$(json .objects_copied) $(json .bytes_copied) $(json .bytes_sent)" = "2 500000 0"
+mv "$W/csrc/renamed.so" "$W/csrc/renamed2.so"
+expect_exit "another rename, --server-copy auto (the default)" 0 "$FERRY" push "$W/csrc" --to "$CURL" --ref app/main --json
+check "  ... a file under 1 MiB is sent, not copied (one PUT, no HEADs), and the PUT's ETag proves it" test "$(json .objects_copied) $(json .bytes_sent) $(json .objects_checked_by_put)" = "0 200000 1"
 head -c 300000 /dev/zero | "${AWS[@]}" s3 cp - "${CURL}a.so" >/dev/null 2>&1
 cp "$W/csrc/a.so" "$W/csrc/dup2.so"
 expect_exit "a build after a.so was replaced in the bucket behind Ferry's back" 0 "$FERRY" push "$W/csrc" --to "$CURL" --ref app/main --json
@@ -117,8 +120,8 @@ check "  ... no .ferry/ inside the build's prefix: manifests and refs are under 
 printf 'Z%.0s' $(seq 1 4096) | dd of="$W/vsrc/app.bin" bs=1 seek=$((20 << 20)) conv=notrunc status=none
 mv "$W/vsrc/lib/m3.so" "$W/vsrc/lib/renamed.so"
 expect_exit "push build 1.0.1 (4 KiB changed in app.bin, a library renamed) to a new prefix" 0 "$FERRY" "${META[@]}" push "$W/vsrc" --to "s3://$BUCKET/rel/app/1.0.1/" --ref app/release --json
-check "  ... sends at most 12 MiB: the rest is copied from 1.0.0 (parts and whole objects)" \
-  test "$(json .bytes_sent)" -le $((12 << 20)) -a "$(json .objects_copied)" = 3 -a "$(json .parts_copied)" -ge 2
+check "  ... sends at most 12 MiB: the rest is part-copied from 1.0.0 (the small files are sent)" \
+  test "$(json .bytes_sent)" -le $((12 << 20)) -a "$(json .objects_copied)" = 0 -a "$(json .parts_copied)" -ge 2
 mkdir -p "$W/v101"
 "${AWS[@]}" s3 cp --recursive "s3://$BUCKET/rel/app/1.0.1/" "$W/v101" >/dev/null 2>&1
 check "  ... and aws s3 cp downloads 1.0.1 byte-identical" diff -r "$W/vsrc" "$W/v101"
@@ -128,8 +131,8 @@ expect_exit "restore the release ref" 0 "$FERRY" "${META[@]}" restore app/releas
 check "  ... byte-identical" diff -r "$W/vsrc" "$W/vrestored"
 sleep 2.2  # past the stat cache's racy margin
 expect_exit "push the same tree as 1.0.2 (the stat cache knows every file)" 0 "$FERRY" "${META[@]}" push "$W/vsrc" --to "s3://$BUCKET/rel/app/1.0.2/" --ref app/release --json
-check "  ... sends nothing: small files copied whole, the large one part by part from its bytes" \
-  test "$(json .bytes_sent) $(json .objects_copied)" = "0 3" -a "$(json .parts_copied)" -ge 1 -a "$(json .bytes_copied)" = "$(du -cb "$W"/vsrc/app.bin "$W"/vsrc/lib/* | tail -1 | cut -f1)"
+check "  ... sends only the small files (under 1 MiB: sending beats a copy), the large one part-copied from its bytes" \
+  test "$(json .bytes_sent) $(json .objects_copied)" = "300000 0" -a "$(json .parts_copied)" -ge 1 -a "$(json .bytes_copied)" = "$(stat -c %s "$W"/vsrc/app.bin)"
 expect_exit "a --tag key starting with ferry. is refused" 2 "$FERRY" push "$W/vsrc" --to "s3://$BUCKET/rel/x/" --tag ferry.mirror=s3://elsewhere/
 
 echo "# stat cache on a mirror: untouched files are not read, their objects still checked"
@@ -310,7 +313,7 @@ python3 -c "import sys; f = open(sys.argv[1], 'r+b'); f.seek(19 << 20); f.write(
 mv "$W/dm/lib/a.so" "$W/dm/lib/b.so"
 cp "$W/dm/lib/one.txt" "$W/dm/lib/one-again.txt"
 listing "" >"$W/dm-before"
-expect_exit "dry run after the changes" 0 "$FERRY" push "$W/dm" --to "s3://$BUCKET/dm/" --ref dm/main -n --json
+expect_exit "dry run after the changes" 0 "$FERRY" push "$W/dm" --to "s3://$BUCKET/dm/" --ref dm/main -n --server-copy always --json
 plan() { jq -r "[.destinations[0].planned[] | select(.action == \"$1\") | .path] | sort | join(\",\")" "$W/out"; }
 check "  ... big.bin uploaded in part, part-copied from its earlier object" test "$(plan upload)" = big.bin -a "$(json '.destinations[0].planned[] | select(.path == "big.bin") | .bytes_copied')" -ge $((15 << 20))
 check "  ... the renamed and the duplicated file copied server-side" test "$(plan copy)" = "lib/b.so,lib/one-again.txt"
@@ -318,7 +321,7 @@ check "  ... the untouched one unchanged" test "$(plan unchanged)" = lib/one.txt
 dry=$(jq -c '[.objects_put, .objects_copied, .parts_copied, .bytes_sent, .bytes_copied, .files_unchanged]' "$W/out")
 listing "" >"$W/dm-after"
 check "  ... not one object of the bucket changed" cmp -s "$W/dm-before" "$W/dm-after"
-expect_exit "the real push" 0 "$FERRY" push "$W/dm" --to "s3://$BUCKET/dm/" --ref dm/main --json
+expect_exit "the real push" 0 "$FERRY" push "$W/dm" --to "s3://$BUCKET/dm/" --ref dm/main --server-copy always --json
 check "  ... did what the dry run said ($dry)" test "$(jq -c '[.objects_put, .objects_copied, .parts_copied, .bytes_sent, .bytes_copied, .files_unchanged]' "$W/out")" = "$dry"
 
 echo "# list, don't HEAD: a re-push of many unchanged files checks them with one listing"

@@ -132,7 +132,7 @@ expect_exit "12 tags" 0 "$FERRY" push "$T" --to "s3://$B/tags/12/" --ref tags/ma
 check "  ... S3 keeps the first 10 and push says what happened to the rest" test "$("${AWS[@]}" s3api get-object-tagging --bucket "$B" --key tags/12/small.txt | jq '.TagSet | length')" = 10 -a -n "$(grep "k11 (past S3's 10 tags" "$W/err")"
 check "  ... all 12 are object metadata" test "$("${AWS[@]}" s3api head-object --bucket "$B" --key tags/12/small.txt | jq -r .Metadata.k12)" = v12
 expect_exit "the same tree into a new prefix (copied server-side) with new tags" 0 "$FERRY" --meta-prefix tagmeta/ push "$T" --to "s3://$B/tags/a/" --ref tags/rel --tag commit=aaa
-expect_exit "  ..." 0 "$FERRY" --meta-prefix tagmeta/ push "$T" --to "s3://$B/tags/b/" --ref tags/rel --tag commit=bbb --json
+expect_exit "  ..." 0 "$FERRY" --meta-prefix tagmeta/ push "$T" --to "s3://$B/tags/b/" --ref tags/rel --tag commit=bbb --server-copy always --json
 check "  ... the copies carry this build's tags, not the source's" test "$(json .objects_copied)" -ge 1 -a "$(tags_of "$B" tags/b/small.txt)" = commit=bbb -a "$(tags_of "$B" tags/b/large.bin)" = commit=bbb
 
 echo "# concurrent pushes to one ref (S3 store layout, conditional writes)"

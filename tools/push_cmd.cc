@@ -26,6 +26,7 @@ struct PushArgs {
   int level = 3;
   size_t memory_mib = 256;
   std::string pack_size = "16MiB", pack_below = "256KiB";
+  std::string server_copy = "auto";
   unsigned threads = 0;
   std::string sign_key;  // --sign-key
   PushOptions opts;      // --allow-empty, --rehash, --cache-dir
@@ -251,6 +252,9 @@ int RunPush(const PushArgs& a, const Context& ctx, Output* out) {
         "--pack-below takes a size up to 16MiB, e.g. 256KiB, or 0 for no packs (got '" +
         a.pack_below + "')"));
   opts.pack_size = static_cast<uint32_t>(pack_size);
+  opts.copy_min_size = a.server_copy == "always"  ? 0
+                       : a.server_copy == "never" ? UINT64_MAX
+                                                  : kCopyPaysFrom;
   opts.pack_below = static_cast<uint32_t>(pack_below);
   opts.pipeline.threads = a.threads;
   opts.pipeline.io = a.io == "uring"   ? IoBackend::kUring
@@ -354,6 +358,11 @@ Runner AddPushCommand(CLI::App* app, const Context* ctx) {
   push->add_option("--pack-size", a->pack_size,
                    "Store layout: target size of a pack file (at most 1/16 of --memory)")
       ->capture_default_str();
+  push->add_option("--server-copy", a->server_copy,
+                   "Mirror: copy objects the bucket already has server-side: auto (from 1 MiB, "
+                   "where it is faster than sending), always, never")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"auto", "always", "never"}));
   push->add_option("--memory", a->memory_mib, "Buffer memory budget in MiB")
       ->capture_default_str()
       ->check(CLI::Range(16, 1 << 20));

@@ -376,7 +376,7 @@ Result<HttpResponse> S3Client::SendOnce(const Request& req, const std::string& a
 
 Status S3Client::PutObject(const std::string& bucket, const std::string& key, std::string_view data,
                            const std::vector<std::pair<std::string, std::string>>& headers,
-                           const Digest* sha, std::string* etag) {
+                           const Digest* sha, std::string* etag, std::string* version_id) {
   Digest digest = sha ? *sha : Sha256::Of(data.data(), data.size());
   Request r;
   r.method = "PUT";
@@ -389,6 +389,10 @@ Status S3Client::PutObject(const std::string& bucket, const std::string& key, st
   auto resp = Send(r);
   if (!resp.ok()) return resp.take_status();
   if (etag) *etag = resp->headers["etag"];
+  if (version_id) {
+    *version_id = resp->headers["x-amz-version-id"];
+    if (*version_id == "null") version_id->clear();  // written while unversioned
+  }
   return Status::OK();
 }
 

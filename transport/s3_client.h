@@ -109,10 +109,12 @@ class S3Client {
 
   // PUT signed with the body's SHA-256 (given, or computed) and carrying it as
   // x-amz-checksum-sha256, so both RGW and AWS reject a body changed in flight.
-  // *etag, if given, gets the server's ETag.
+  // *etag, if given, gets the server's ETag; *version_id the version the PUT
+  // created ("" on an unversioned bucket).
   Status PutObject(const std::string& bucket, const std::string& key, std::string_view data,
                    const std::vector<std::pair<std::string, std::string>>& headers = {},
-                   const Digest* sha = nullptr, std::string* etag = nullptr);
+                   const Digest* sha = nullptr, std::string* etag = nullptr,
+                   std::string* version_id = nullptr);
   // *etag, if given, gets the object's ETag.
   Result<std::string> GetObject(const std::string& bucket, const std::string& key,
                                 std::string* etag = nullptr);
