@@ -12,7 +12,8 @@
 #   1. ingest v1..vN into a local repository: wall, CPU-s/GB, stored bytes
 #      (Ferry at zstd-3, the default, and at zstd-1; restic; borg zstd,3; casync; rclone)
 #   2. no-change re-push of vN (Ferry with its stat cache, and with --rehash)
-#   3. upload of vN into Ceph RGW on 127.0.0.1 (vs aws s3 cp --recursive, rclone copy)
+#   3. upload of vN into Ceph RGW on 127.0.0.1 (vs aws s3 cp --recursive, rclone copy);
+#      3b. vN into a new prefix with v(N-1) in the bucket already (Ferry --meta-prefix copies)
 #   4. deep verify of everything stored (local), and of the upload (vs rclone check --download)
 #   5. restore of vN (local), and download from RGW (vs aws s3 cp --recursive)
 #   6. scale: one large file and many small files, peak RSS against --memory 256
@@ -155,6 +156,15 @@ if [ "$NO_S3" = 0 ]; then
   timed 3-upload ferry "$S3BYTES" build/ferry push "$S3SRC" --to "s3://$B/ferry/" --ref b/main --no-progress
   timed 3-upload aws "$S3BYTES" "${AWS[@]}" s3 cp --recursive --quiet "$S3SRC" "s3://$B/aws/"
   timed 3-upload rclone "$S3BYTES" env -u AWS_CA_BUNDLE rclone copy "$S3SRC" "rgw:$B/rclone/"
+  # 3b. the same build into a new prefix of its own, the build before it already in the bucket:
+  # Ferry copies what the earlier prefix holds (--meta-prefix), the peers send it all.
+  PREV=$(echo "$VERSIONS" | tail -2 | head -1)
+  PSRC=$DATA/$PREV
+  [ "$SMOKE" = 1 ] && PSRC=$DATA/$PREV/bin
+  build/ferry --meta-prefix rel-meta/ push "$PSRC" --to "s3://$B/rel/$PREV/" --ref rel/main --no-progress >/dev/null 2>&1
+  timed 3b-newprefix ferry "$S3BYTES" build/ferry --meta-prefix rel-meta/ push "$S3SRC" --to "s3://$B/rel/$LAST/" --ref rel/main --no-progress
+  timed 3b-newprefix aws "$S3BYTES" "${AWS[@]}" s3 cp --recursive --quiet "$S3SRC" "s3://$B/aws-rel/$LAST/"
+  timed 3b-newprefix rclone "$S3BYTES" env -u AWS_CA_BUNDLE rclone copy "$S3SRC" "rgw:$B/rclone-rel/$LAST/"
   timed 4-s3verify ferry "$S3BYTES" build/ferry verify --store "s3://$B/ferry/" --ref b/main
   timed 4-s3verify rclone "$S3BYTES" env -u AWS_CA_BUNDLE rclone check --download "$S3SRC" "rgw:$B/rclone/"
   timed 5-s3restore ferry "$S3BYTES" build/ferry restore b/main --from "s3://$B/ferry/" --to "$W/r3-ferry"
