@@ -463,6 +463,7 @@ void MirrorUploader::OnFileDone(size_t index, const FileDigest& digest) {
     auto part = std::make_shared<std::string>(std::move(u.buf));
     EnqueuePart(index, std::move(part));
   }
+  std::string().swap(u.buf);  // a file read to its end holds no buffer (it held a part's worth)
   bool go;
   {
     std::lock_guard<std::mutex> l(u.mu);
@@ -483,7 +484,9 @@ void MirrorUploader::OnChunk(size_t index, uint64_t offset, const ChunkInfo& c,
                              const std::vector<std::string_view>& data) {
   FileUpload& u = *uploads_[index];
   std::lock_guard<std::mutex> l(u.chunk_mu);
-  if (u.buf.capacity() == 0) u.buf.reserve(opts_.part_size + 2 * c.size);
+  // Once, for the most it holds (a part and two chunks): never grown by doubling.
+  if (u.buf.capacity() == 0)
+    u.buf.reserve(opts_.part_size + 2 * std::max(opts_.max_chunk, size_t{c.size}));
   for (auto piece : data) u.buf.append(piece);
   u.buf_chunks.push_back(c);
   std::vector<CopyPlanStep> steps;

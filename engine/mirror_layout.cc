@@ -144,6 +144,7 @@ class MirrorWriter final : public LayoutWriter {
     mo_.content_types = opts.content_types;
     mo_.set_content_type = opts.set_content_type;
     mo_.copy_min_size = opts.copy_min_size;
+    mo_.max_chunk = opts.pipeline.chunking.max_size;
   }
 
   bool WritesFileObjects() const override { return true; }

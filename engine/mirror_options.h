@@ -22,6 +22,7 @@ inline constexpr uint64_t kCopyPaysFrom = 1u << 20;
 
 struct MirrorOptions {
   size_t part_size = 8u << 20;  // >= 5 MiB (S3's minimum part)
+  size_t max_chunk = 4u << 20;  // the push's largest chunk: buffers are sized by it
   // Whole-object copies (CopyObject) only for objects of at least this many
   // bytes (0: whenever the bytes are in the bucket; UINT64_MAX: never).
   // UploadPartCopy parts are at least 5 MiB and always copied.

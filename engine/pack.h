@@ -45,7 +45,12 @@ class PackBuilder {
  public:
   // `reserve`: bytes to allocate at the first Add (a pack that stays within
   // it, index and trailer included, is never copied while it grows).
-  explicit PackBuilder(size_t reserve = 0) : reserve_(reserve) {}
+  // `buffer`: an earlier pack's bytes, whose memory is reused (its pages are
+  // already mapped: no page faults for the next 16 MiB).
+  explicit PackBuilder(size_t reserve = 0, std::string buffer = {})
+      : reserve_(reserve), data_(std::move(buffer)) {
+    data_.clear();
+  }
   // What to reserve for packs cut at `target` bytes of blobs under `below`
   // each: the last blob, and an index for blobs of 1.5 KiB on average.
   static size_t ReserveFor(size_t target, size_t below) { return target + below + target / 32; }

@@ -47,7 +47,8 @@ class StoreSink final : public ChunkSink {
         max_chunk_(opts.pipeline.chunking.max_size),
         pack_below_(opts.pack_below),
         pack_size_(PackSizeFor(opts)),
-        dry_run_(opts.dry_run) {}
+        dry_run_(opts.dry_run),
+        open_(PackBuilder::ReserveFor(pack_size_, pack_below_)) {}
 
   // Before the read: what the store holds in packs.
   Status Open() {
@@ -98,7 +99,8 @@ class StoreSink final : public ChunkSink {
     if (!open_.empty() && pack_error_.ok()) {
       PackBuilder last = std::move(open_);
       open_ = NewPack();
-      pack_error_ = WritePack(&last);
+      std::string spent;
+      pack_error_ = WritePack(&last, &spent);
     }
     return pack_error_;
   }
@@ -119,8 +121,9 @@ class StoreSink final : public ChunkSink {
 
  private:
   bool Packed(size_t n) const { return n < pack_below_; }
-  PackBuilder NewPack() const {
-    return PackBuilder(PackBuilder::ReserveFor(pack_size_, pack_below_));
+  // The next pack, in the buffer of the last one written (requires pack_mu_).
+  PackBuilder NewPack() {
+    return PackBuilder(PackBuilder::ReserveFor(pack_size_, pack_below_), std::move(spare_));
   }
 
   // Appends to the open pack; the thread that fills it writes it, while the
@@ -136,8 +139,10 @@ class StoreSink final : public ChunkSink {
     open_ = NewPack();
     writing_ = true;
     l.unlock();
-    Status st = WritePack(&full);
+    std::string spent;
+    Status st = WritePack(&full, &spent);
     l.lock();
+    spare_ = std::move(spent);
     writing_ = false;
     if (pack_error_.ok()) pack_error_ = st;
     pack_cv_.notify_all();
@@ -146,12 +151,14 @@ class StoreSink final : public ChunkSink {
 
   // The pack, then its index copy; durable by the push's Sync, before the
   // manifest that needs them.
-  Status WritePack(PackBuilder* b) {
+  // `*spent` gets the pack's buffer back, for the next pack.
+  Status WritePack(PackBuilder* b, std::string* spent) {
     PackBuilder::Sealed p = b->Seal();
-    RETURN_IF_ERROR(store_->PutLazy(PackKey(p.id), p.data));
-    RETURN_IF_ERROR(store_->PutLazy(PackIndexKey(p.id), p.index));
-    packs_new_++;
-    return Status::OK();
+    Status st = store_->PutLazy(PackKey(p.id), p.data);
+    if (st.ok()) st = store_->PutLazy(PackIndexKey(p.id), p.index);
+    *spent = std::move(p.data);
+    if (st.ok()) packs_new_++;
+    return st;
   }
 
   ChunkEncoder* Encoder() {
@@ -173,6 +180,7 @@ class StoreSink final : public ChunkSink {
   std::mutex pack_mu_;
   std::condition_variable pack_cv_;
   PackBuilder open_;      // guarded by pack_mu_
+  std::string spare_;     // guarded by pack_mu_: the last written pack's buffer
   bool writing_ = false;  // guarded by pack_mu_: a full pack is being written
   Status pack_error_;     // guarded by pack_mu_
 };
