@@ -46,6 +46,8 @@ class ChunkSource {
   // Verify found chunk `i` of `f` corrupt: moves its bytes aside where a
   // push will not take it as present (store layout); true if it did.
   virtual bool SetAside(const FileEntry&, size_t) { return false; }
+  // Probes answered by a listing rather than a request of their own.
+  virtual uint64_t ProbesAnsweredByListing() const { return 0; }
   // True if each file holds its own copy of its chunks (mirror): verify then
   // checks every file's chunks, not every chunk ID once.
   virtual bool PerFile() const = 0;

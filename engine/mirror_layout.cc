@@ -3,8 +3,10 @@
 // build's mirror record (where its objects are, with ETags and versions) are
 // kept under the prefix's .ferry/ (or --meta-prefix). The uploads themselves
 // are MirrorUploader's (engine/mirror.h).
+#include <atomic>
 #include <map>
 #include <mutex>
+#include <unordered_map>
 
 #include "engine/destination.h"
 #include "engine/mirror.h"
@@ -308,11 +310,25 @@ class MirrorChunkSource final : public ChunkSource {
     *out = std::move(*r);
     return Status::OK();
   }
+  // verify --quick: an object the prefix's listing shows with the size and
+  // ETag its push recorded is present as recorded; the rest are HEADed
+  // (size, Ferry's SHA-256 metadata, ETag, version).
   Status Probe(const Digest& manifest, const FileEntry& f, size_t) override {
     ASSIGN_OR_RETURN(auto w, Location(manifest));
-    return CheckMirrorObject(s3_, w->bucket, w->prefix + f.path, f.size, &f.sha256,
-                             w->Object(f.path), MirrorOptions{}.part_size);
+    const MirrorObject o = w->Object(f.path);
+    if (!o.etag.empty()) {
+      const Listing& listed = ListOnce(*w);
+      auto it = listed.find(w->prefix + f.path);
+      if (it != listed.end() && it->second.first == f.size &&
+          it->second.second == UnquoteEtag(o.etag)) {
+        listed_++;
+        return Status::OK();
+      }
+    }
+    return CheckMirrorObject(s3_, w->bucket, w->prefix + f.path, f.size, &f.sha256, o,
+                             MirrorOptions{}.part_size);
   }
+  uint64_t ProbesAnsweredByListing() const override { return listed_; }
 
   bool PerFile() const override { return true; }
   unsigned PreferredConcurrency() const override { return kNetworkConcurrency; }
@@ -320,9 +336,14 @@ class MirrorChunkSource final : public ChunkSource {
  private:
   // Where a manifest's objects are (recorded beside it, else where the store
   // is), and which objects they are.
+  using Listing = std::unordered_map<std::string, std::pair<uint64_t, std::string>>;
   struct Where {
     std::string bucket, prefix;
     MirrorRecord record;
+    // Listed at the first Probe if the build has kListAtLeast objects or
+    // more (capped at 4x them); empty if not, or if the listing failed.
+    mutable std::once_flag listed;
+    mutable Listing listing;
     MirrorObject Object(const std::string& path) const {
       auto it = record.objects.find(path);
       return it == record.objects.end() ? MirrorObject{} : it->second;
@@ -346,11 +367,27 @@ class MirrorChunkSource final : public ChunkSource {
     }
     return std::shared_ptr<const Where>(it->second);
   }
+  const Listing& ListOnce(const Where& w) {
+    std::call_once(w.listed, [&] {
+      const size_t n = w.record.objects.size();
+      if (n < kListAtLeast) return;
+      auto got = s3_->ListObjectsDetailed(w.bucket, w.prefix, std::max<size_t>(4 * n, 1000));
+      if (!got.ok()) {
+        LogInfo("could not list s3://" + w.bucket + "/" + w.prefix + " (" + got.status().message() +
+                "); checking each object with HEAD");
+        return;
+      }
+      for (auto& o : *got) w.listing.emplace(std::move(o.key), std::make_pair(o.size, o.etag));
+    });
+    return w.listing;
+  }
+
   S3Client* s3_;
   ObjectStore* meta_;
   std::string bucket_, prefix_;
   std::mutex mu_;
   std::map<Digest, std::shared_ptr<const Where>> where_;  // guarded by mu_
+  std::atomic<uint64_t> listed_{0};
 };
 
 class MirrorLayout final : public Destination {

@@ -190,7 +190,8 @@ struct VerifyReport {
   bool quick = false;             // only presence was checked, not bytes
   std::vector<Digest> manifests;  // verified manifest IDs
   uint64_t chunks_checked = 0;
-  uint64_t bytes_checked = 0;  // uncompressed bytes rehashed
+  uint64_t bytes_checked = 0;       // uncompressed bytes rehashed
+  uint64_t checked_by_listing = 0;  // --quick on a mirror: objects a listing showed as recorded
   double seconds = 0;
   std::vector<Status> manifest_problems;  // damaged manifests, dangling refs
   std::vector<ChunkProblem> chunk_problems;

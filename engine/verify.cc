@@ -138,6 +138,7 @@ Status VerifyFrom(ObjectStore* store, ChunkSource* source, const VerifyOptions& 
   // Interrupted: nothing is reported damaged or moved aside on a partial look.
   if (Cancelled(opts.cancel)) return opts.cancel->Check("verify of " + store->Describe());
   report->chunks_checked = work.size();
+  report->checked_by_listing = source->ProbesAnsweredByListing();
   report->bytes_checked = bytes;
 
   // Name the files each bad chunk belongs to (in a mirror: the one object).

@@ -336,6 +336,12 @@ expect_exit "  ... an object replaced behind Ferry's back (same size)" 0 "$FERRY
 check "  ... is not taken from the listing (other ETag): HEADed and sent again" test "$(json '[.files_checked_by_listing, .objects_put] | join(",")')" = 149,1
 "${AWS[@]}" s3 cp "s3://$BUCKET/many/f7.txt" "$W/back7" >/dev/null
 check "  ... and is the file again" cmp -s "$W/many/f7.txt" "$W/back7"
+expect_exit "verify --quick of the 150 objects" 0 "$FERRY" verify --store "s3://$BUCKET/many/" --ref many --quick --json
+check "  ... answered by the listing, no HEAD each" test "$(json .status) $(json .checked_by_listing)" = "present 150"
+echo "file 9" >"$W/other8"
+"${AWS[@]}" s3 cp "$W/other8" "s3://$BUCKET/many/f8.txt" >/dev/null
+expect_exit "verify --quick after an object was replaced (same size)" 5 "$FERRY" verify --store "s3://$BUCKET/many/" --ref many --quick --json
+check "  ... names it (HEADed: its SHA-256 metadata is gone)" test "$(json '.chunk_problems | length') $(json '.chunk_problems[0].files[0]') $(json .checked_by_listing)" = "1 f8.txt 149"
 
 "${AWS[@]}" s3 rb --force "s3://$BUCKET" >/dev/null 2>&1
 finish e2e-s3

@@ -65,6 +65,7 @@ int RunVerify(const VerifyArgs& a, const Context& ctx, Output* out, const char* 
   for (const auto& m : r.manifests) j["manifests"].push_back(DigestHex(m));
   j["chunks_checked"] = r.chunks_checked;
   j["bytes_checked"] = r.bytes_checked;
+  if (quick) j["checked_by_listing"] = r.checked_by_listing;
   j["seconds"] = r.seconds;
   j["manifest_problems"] = ErrorsJson(r.manifest_problems);
   j["chunk_problems"] = json::array();
