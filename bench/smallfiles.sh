@@ -51,10 +51,11 @@ diff -r "$W/src" "$W/r-ferry" >/dev/null && echo "bench: Ferry's restore is byte
 
 echo "$N files, $BYTES bytes, $(nproc) cores"
 printf "%-20s %8s %8s %8s %10s\n" run "wall s" "CPU s" "RSS MiB" "vs restic"
-awk '{ w[$1]=$2; row[NR]=$0 } END { for (i=1;i<=NR;i++) { split(row[i],f," ");
-  peer = f[1] ~ /repush/ ? "restic-repush" : f[1] ~ /verify|check/ ? "restic-check" :
-         f[1] ~ /restore/ ? "restic-restore" : "restic";
-  printf "%-20s %8.2f %8.2f %8.0f %10.2f\n", f[1], f[2], f[3], f[4]/1024, (w[peer]>0 ? f[2]/w[peer] : 0) } }' "$RES"
+awk '{ w[$1]=$2; row[NR]=$0 }
+  END { for (i=1;i<=NR;i++) { split(row[i],f," "); peer="restic"
+    if (f[1] ~ /repush/) peer="restic-repush"; else if (f[1] ~ /verify|check/) peer="restic-check"
+    else if (f[1] ~ /restore/) peer="restic-restore"
+    printf "%-20s %8.2f %8.2f %8.0f %10.2f\n", f[1], f[2], f[3], f[4]/1024, (w[peer]>0 ? f[2]/w[peer] : 0) } }' "$RES"
 for s in ferry-packs ferry-loose restic; do
   printf "%-12s objects %8d  bytes %12d\n" "$s" "$(find "$W/$s" -type f | wc -l)" "$(du -sb "$W/$s" | cut -f1)"
 done
