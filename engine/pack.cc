@@ -1,5 +1,6 @@
 #include "engine/pack.h"
 
+#include <chrono>
 #include <map>
 #include <mutex>
 #include <set>
@@ -122,7 +123,20 @@ Result<std::string> PackReader::Read(const Digest& pack, uint64_t offset, uint32
   }
   Window w = GetWindow(pack, index);
   const Result<std::string>& bytes = w.get();
-  if (!bytes.ok()) return bytes.status();
+  if (!bytes.ok()) {
+    // Not kept for its neighbours: each of them (and this blob) is read on its own.
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      auto it = windows_.find({pack, index});
+      if (it != windows_.end() &&
+          it->second.wait_for(std::chrono::seconds(0)) == std::future_status::ready &&
+          !it->second.get().ok())
+        windows_.erase(it);
+    }
+    if (bytes.status().code() == Code::kNotFound) return bytes.status();
+    reads_++;
+    return store_->GetRange(PackKey(pack), offset, len);
+  }
   const uint64_t at = offset - index * window_;
   if (at >= bytes->size()) return std::string();  // the pack is shorter than its index says
   return bytes->substr(at, len);
@@ -187,17 +201,23 @@ Result<std::unique_ptr<ChunkCatalog>> ChunkCatalog::Load(ObjectStore* store, uns
   Status first_error;
   ParallelFor(cat->packs_.size(), threads, [&](size_t i) {
     const Digest& pack = cat->packs_[i];
+    // The pack's size bounds its blobs: a pack cut short (a disk that lost
+    // data) does not vouch for chunks beyond its end, whatever index/ says.
+    auto size = store->Size(PackKey(pack));
     Result<std::vector<PackEntry>> got = Status::NotFound("");
-    if (indexed.count(pack)) {
-      auto bytes = store->Get(PackIndexKey(pack));
-      if (bytes.ok()) got = DecodePackIndex(*bytes, UINT64_MAX);
-      if (!got.ok() && got.status().code() != Code::kNotFound)
-        LogWarn(PackIndexKey(pack) + ": " + got.status().ToString() + "; reading the pack's own");
-    }
-    if (!got.ok()) {
-      auto size = store->Size(PackKey(pack));
-      got = size.ok() ? ReadPackTrailer(store, pack, *size)
-                      : Result<std::vector<PackEntry>>(size.take_status());
+    if (!size.ok()) {
+      got = size.take_status();
+    } else {
+      if (indexed.count(pack)) {
+        auto bytes = store->Get(PackIndexKey(pack));
+        if (bytes.ok())
+          got = *size >= kTrailerLen + bytes->size()
+                    ? DecodePackIndex(*bytes, *size - kTrailerLen - bytes->size())
+                    : Status::VerifyFailed("pack index is longer than its pack").SetDataLoss();
+        if (!got.ok() && got.status().code() != Code::kNotFound)
+          LogWarn(PackIndexKey(pack) + ": " + got.status().ToString() + "; reading the pack's own");
+      }
+      if (!got.ok()) got = ReadPackTrailer(store, pack, *size);
     }
     if (got.ok()) {
       entries[i] = std::move(*got);

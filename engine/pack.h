@@ -51,12 +51,13 @@ class PackBuilder {
       : reserve_(reserve), data_(std::move(buffer)) {
     data_.clear();
   }
-  // What to reserve for packs cut at `target` bytes of blobs under `below`
-  // each: the last blob, and an index for blobs of 1.5 KiB on average.
-  static size_t ReserveFor(size_t target, size_t below) { return target + below + target / 32; }
+  // What to reserve for packs cut once bytes() reaches `target`, blobs under
+  // `below` each: the last blob and its index entry may pass the target.
+  static size_t ReserveFor(size_t target, size_t below) { return target + below + 64; }
 
   void Add(const Digest& id, std::string_view stored, uint32_t raw);
-  size_t bytes() const { return data_.size(); }
+  // The pack's size if sealed now: blobs, index and trailer.
+  size_t bytes() const { return data_.size() + entries_.size() * 48 + 19 + 4 + 32 + 12; }
   bool empty() const { return entries_.empty(); }
 
   struct Sealed {

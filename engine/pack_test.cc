@@ -98,6 +98,63 @@ TEST(ChunkCatalogTest, LeavesOutBlobsNamedDamaged) {
   EXPECT_FALSE((*cat)->Find(Id(2)));
 }
 
+// bytes() is the sealed pack's size, index and trailer included, so a pack
+// of tiny blobs is cut at its target like any other.
+TEST(PackIndexTest, BytesCountsTheIndex) {
+  PackBuilder b;
+  for (int i = 0; i < 1000; i++) b.Add(Id(i), "xy", 2);
+  const size_t predicted = b.bytes();
+  EXPECT_EQ(b.Seal().data.size(), predicted);
+}
+
+// A pack cut short (a disk that lost data) vouches for no blob beyond its
+// end, even if its index/ copy survived.
+TEST(ChunkCatalogTest, ATruncatedPackDoesNotVouchForItsBlobs) {
+  MemStore store;
+  auto p = TwoBlobPack(&store, "abc", "defgh", true);
+  store.Mutate(PackKey(p.id), [](std::string* s) { s->resize(3); });
+  auto cat = ChunkCatalog::Load(&store, 2);
+  ASSERT_TRUE(cat.ok()) << cat.status().ToString();
+  EXPECT_FALSE((*cat)->Find(Id(1)));
+  EXPECT_FALSE((*cat)->Find(Id(2)));
+}
+
+// A store whose first `failures` ranged reads fail (a timeout after retries).
+class FlakyRangeStore final : public ObjectStore {
+ public:
+  explicit FlakyRangeStore(int failures) : failures_(failures) {}
+  MemStore base;
+  std::string Describe() const override { return "flaky://"; }
+  Status Put(std::string_view k, std::string_view d) override { return base.Put(k, d); }
+  Result<std::string> Get(std::string_view k) override { return base.Get(k); }
+  Result<std::string> GetRange(std::string_view k, uint64_t o, uint64_t n) override {
+    if (failures_-- > 0) return Status::StoreUnavailable("timed out");
+    return base.GetRange(k, o, n);
+  }
+  Result<uint64_t> Size(std::string_view k) override { return base.Size(k); }
+  Result<std::vector<std::string>> List(std::string_view p) override { return base.List(p); }
+  Status Delete(std::string_view k) override { return base.Delete(k); }
+  Status ReplaceIf(std::string_view k, const std::optional<std::string>& e,
+                   std::string_view d) override {
+    return base.ReplaceIf(k, e, d);
+  }
+
+ private:
+  int failures_;
+};
+
+// A window that could not be read is not kept: the blob, and its neighbours
+// after it, are read on their own instead of all failing with it.
+TEST(PackReaderTest, AFailedWindowIsNotKeptForItsNeighbours) {
+  FlakyRangeStore store(1);
+  const Digest pack = Id(7);
+  ASSERT_TRUE(store.Put(PackKey(pack), "aaaaabbbbbccccc").ok());
+  PackReader reader(&store, 100, 4);
+  EXPECT_EQ(*reader.Read(pack, 0, 5), "aaaaa");  // the window failed; the blob alone did not
+  EXPECT_EQ(*reader.Read(pack, 5, 5), "bbbbb");
+  EXPECT_EQ(*reader.Read(pack, 10, 5), "ccccc");
+}
+
 // Blobs in one window cost one read; one straddling two windows, or read
 // fresh, is a ranged read of its own.
 TEST(PackReaderTest, OneReadServesAWindowOfBlobs) {
@@ -213,12 +270,13 @@ TEST(PackPushTest, LooseSmallChunksOfAFormat2StoreCount) {
   PushReport first;
   ASSERT_TRUE(Push(&store, opts, &first).ok());
   EXPECT_EQ(first.packs_new, 0u);
-  EXPECT_EQ(*store.Get("FERRY-STORE"), "ferry store format 3\nloose small chunks\n");
+  EXPECT_EQ(*store.Get("FERRY-STORE"), "ferry store format 2\n");  // nothing needed more
   opts.pack_below = 256 << 10;
   PushReport second;
   ASSERT_TRUE(Push(&store, opts, &second).ok());
   EXPECT_EQ(second.chunks_new, 0u);
   EXPECT_EQ(second.packs_new, 0u);
+  EXPECT_EQ(*store.Get("FERRY-STORE"), "ferry store format 3\nloose small chunks\n");
 }
 
 // A pack that cannot be written fails the push: no manifest names chunks

@@ -130,14 +130,21 @@ class StoreSink final : public ChunkSink {
   // others go on filling the next one (and wait if that fills too).
   Status AddToPack(const Digest& id, const std::string& stored, size_t n) {
     std::unique_lock<std::mutex> l(pack_mu_);
+    // A full pack takes no more blobs: wait until its filler has taken it.
+    pack_cv_.wait(l, [&] { return open_.bytes() < pack_size_ || !pack_error_.ok(); });
     if (!pack_error_.ok()) return pack_error_;
     open_.Add(id, stored, static_cast<uint32_t>(n));
     if (open_.bytes() < pack_size_) return Status::OK();
+    // This thread filled it, so it writes it, once the one before is written.
     pack_cv_.wait(l, [&] { return !writing_; });
-    if (open_.bytes() < pack_size_) return Status::OK();  // another thread took it
     PackBuilder full = std::move(open_);
     open_ = NewPack();
+    if (!pack_error_.ok()) {  // the one before failed: the push fails anyway
+      pack_cv_.notify_all();
+      return pack_error_;
+    }
     writing_ = true;
+    pack_cv_.notify_all();  // the open pack has room again
     l.unlock();
     std::string spent;
     Status st = WritePack(&full, &spent);
@@ -213,7 +220,7 @@ class StoreWriter final : public LayoutWriter {
   Status Plan(const PushFiles& files, const PreviousBuild&, size_t) override {
     RETURN_IF_ERROR(sink_.Open());
     // Packs are what a format-2 Ferry would misread: raise the marker first.
-    if (!dry_run_) RETURN_IF_ERROR(UpgradeStoreFormat(store_));
+    if (!dry_run_ && pack_below_ > 0) RETURN_IF_ERROR(UpgradeStoreFormat(store_, 3));
     if (dry_run_)
       for (const FileEntry* e : files.entries) paths_.push_back(e->path);
     unchanged_.assign(files.files.size(), false);
@@ -334,7 +341,8 @@ class StoreChunkSource final : public ChunkSource {
     std::string out;
     if (auto at = catalog_->Find(c.id)) {
       auto blob = store_->GetRange(PackKey(at->pack), at->offset, at->stored);
-      if (!blob.ok() || DecodeChunk(*blob, c.id, c.size, &out).ok()) return false;
+      if (!blob.ok() || blob->size() > at->stored || DecodeChunk(*blob, c.id, c.size, &out).ok())
+        return false;
       if (!store_->Put(DamagedPackedKey(c.id, at->pack), *blob).ok()) return false;
       catalog_->Exclude(c.id, at->pack);
       return true;

@@ -113,7 +113,7 @@ Result<Digest> ReadRef(ObjectStore* store, const std::string& name) {
 
 Status WriteRef(ObjectStore* store, const std::string& name, const Digest& id) {
   RETURN_IF_ERROR(ValidateRefName(name));
-  if (RefKey(name) != LegacyRefKey(name)) RETURN_IF_ERROR(UpgradeStoreFormat(store));
+  if (RefKey(name) != LegacyRefKey(name)) RETURN_IF_ERROR(UpgradeStoreFormat(store, 2));
   return store->Put(RefKey(name), DigestHex(id) + "\n");
 }
 
@@ -136,7 +136,7 @@ Status UpdateRef(ObjectStore* store, const std::string& name, const std::optiona
   } else if (expected) {
     return conflict("nothing (it was deleted)");
   }
-  if (RefKey(name) != LegacyRefKey(name)) RETURN_IF_ERROR(UpgradeStoreFormat(store));
+  if (RefKey(name) != LegacyRefKey(name)) RETURN_IF_ERROR(UpgradeStoreFormat(store, 2));
   Status st = store->ReplaceIf(RefKey(name), current, DigestHex(id) + "\n");
   if (st.code() == Code::kConflict) return conflict("another manifest");
   RETURN_IF_ERROR(st);

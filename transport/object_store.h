@@ -88,7 +88,9 @@ Result<bool> StoreMayHoldLooseSmallChunks(ObjectStore* store);
 // Raises the marker to kStoreFormat (before writing anything older Ferry
 // versions would misread, so they refuse the store instead). A store with no
 // marker at all is left as it is.
-Status UpgradeStoreFormat(ObjectStore* store);
+// Only as far as `to` needs: format 2 for refs, 3 for packs (a store of
+// format 1 or 2 raised to 3 is marked "loose small chunks").
+Status UpgradeStoreFormat(ObjectStore* store, int to);
 
 // How a store location is opened:
 //   kExisting: it must be a Ferry store (verify, restore);

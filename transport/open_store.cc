@@ -58,13 +58,13 @@ Result<bool> StoreMayHoldLooseSmallChunks(ObjectStore* store) {
   return v < 3 || *body == MarkerBody(v, true);
 }
 
-Status UpgradeStoreFormat(ObjectStore* store) {
+Status UpgradeStoreFormat(ObjectStore* store, int to) {
   auto v = StoreFormat(store);
   // No marker: not opened as a store (an in-memory test store); nothing to raise.
   if (!v.ok() && v.status().code() == Code::kNotFound) return Status::OK();
   RETURN_IF_ERROR(v.status());
-  if (*v >= kStoreFormat) return Status::OK();
-  return store->Put(kMarkerKey, MarkerBody(kStoreFormat, /*loose=*/*v < 3));
+  if (*v >= to) return Status::OK();
+  return store->Put(kMarkerKey, MarkerBody(to, /*loose=*/to >= 3 && *v < 3));
 }
 
 Status CheckStoreMarker(ObjectStore* store, OpenMode mode,

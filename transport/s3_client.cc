@@ -692,6 +692,9 @@ Result<std::string> S3Client::GetRange(const std::string& bucket, const std::str
   if (!version_id.empty()) r.query = {{"versionId", version_id}};
   r.headers = {{"range", "bytes=" + std::to_string(offset) + "-" + std::to_string(offset + n - 1)}};
   ASSIGN_OR_RETURN(HttpResponse resp, Send(r));
+  // A server or proxy may ignore Range and answer 200 with the whole object.
+  if (resp.status == 200)
+    return offset >= resp.body.size() ? std::string() : resp.body.substr(offset, n);
   return std::move(resp.body);
 }
 

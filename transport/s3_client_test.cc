@@ -158,6 +158,19 @@ TEST(S3ClientTest, ErrorInsideA200IsAnError) {
   EXPECT_EQ(server.requests(), 2);  // retried once
 }
 
+// A server (or proxy) that ignores Range answers 200 with the whole object:
+// the range is cut from it here, not taken as the bytes asked for.
+TEST(S3ClientTest, AWholeObjectAnsweringARangeIsCut) {
+  FakeServer server({Response(200, "OK", "0123456789"), Response(206, "Partial Content", "345")});
+  S3Client client(Config(server.port()));
+  auto whole = client.GetRange("b", "k", 3, 3);
+  ASSERT_TRUE(whole.ok()) << whole.status().ToString();
+  EXPECT_EQ(*whole, "345");
+  auto part = client.GetRange("b", "k", 3, 3);
+  ASSERT_TRUE(part.ok()) << part.status().ToString();
+  EXPECT_EQ(*part, "345");
+}
+
 TEST(S3ClientTest, ObjectBytesThatContainErrorAreData) {
   // A .d.ts file with Promise<Error> in it, and an object that is an S3 error
   // document to the letter: both are object bytes, never an error reply.
