@@ -49,12 +49,28 @@ Result<int64_t> Integer(const std::string& path, const toml::node& n, const std:
   return *i;
 }
 
+// A string or an array of strings.
+Status StringList(const std::string& path, const toml::node& n, const std::string& what,
+                  std::vector<std::string>* out) {
+  out->clear();
+  if (auto* arr = n.as_array()) {
+    for (const auto& el : *arr) {
+      ASSIGN_OR_RETURN(auto s, String(path, el, what));
+      out->push_back(s);
+    }
+    return Status::OK();
+  }
+  ASSIGN_OR_RETURN(auto s, String(path, n, what));
+  out->push_back(s);
+  return Status::OK();
+}
+
 Status ReadJob(const std::string& path, const toml::table& t, const std::string& base_state,
                JobOptions* o) {
   RETURN_IF_ERROR(
       Unknown(path, t,
               {"name", "watch", "to", "ref", "state", "settle", "interval", "rpo", "stall_after",
-               "reconcile", "layout", "compression", "memory", "threads", "tags"},
+               "reconcile", "layout", "compression", "memory", "threads", "tags", "exclude"},
               "job: "));
   if (!t.contains("name"))
     return Status::Usage(At(path, t, "a [[job]] without a name (name = \"artifacts\")"));
@@ -65,15 +81,11 @@ Status ReadJob(const std::string& path, const toml::table& t, const std::string&
   ASSIGN_OR_RETURN(o->watch, String(path, *t.get("watch"), w + "watch"));
   ASSIGN_OR_RETURN(o->ref, String(path, *t.get("ref"), w + "ref"));
   const toml::node& to = *t.get("to");
-  o->tos.clear();
-  if (auto* arr = to.as_array()) {
-    for (const auto& el : *arr) {
-      ASSIGN_OR_RETURN(auto s, String(path, el, w + "to"));
-      o->tos.push_back(s);
-    }
-  } else {
-    ASSIGN_OR_RETURN(auto s, String(path, to, w + "to"));
-    o->tos.push_back(s);
+  RETURN_IF_ERROR(StringList(path, to, w + "to", &o->tos));
+  if (const auto* n = t.get("exclude")) {
+    std::vector<std::string> patterns;
+    RETURN_IF_ERROR(StringList(path, *n, w + "exclude", &patterns));
+    for (auto& p : patterns) o->filter.Exclude(std::move(p));
   }
   if (o->tos.empty()) return Status::Usage(At(path, to, w + "to names no destination"));
   if (const auto* n = t.get("state")) {

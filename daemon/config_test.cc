@@ -23,6 +23,7 @@ ref = "ci/artifacts"
 rpo = "2m"
 settle = 5
 tags = { team = "platform" }
+exclude = ["*.tmp", "cache/"]
 
 [[job]]
 name = "nightly"
@@ -38,6 +39,10 @@ compression = 9
   auto c = LoadConfig(path, defaults);
   ASSERT_TRUE(c.ok()) << c.status().ToString();
   EXPECT_EQ(c->listen, "127.0.0.1:9500");
+  EXPECT_FALSE(c->jobs[0].filter.Included("dist/a.tmp"));
+  EXPECT_FALSE(c->jobs[0].filter.Included("cache/x/y.bin"));
+  EXPECT_TRUE(c->jobs[0].filter.Included("dist/app.bin"));
+  EXPECT_TRUE(c->jobs[1].filter.Included("dist/a.tmp"));  // only where it is said
   ASSERT_EQ(c->jobs.size(), 2u);
   const JobOptions& a = c->jobs[0];
   EXPECT_EQ(a.job, "artifacts");

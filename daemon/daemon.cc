@@ -50,11 +50,14 @@ void SdNotify(const std::string& msg) {
 
 // Whether the tree holds a regular file anywhere (an empty tree records no
 // build: a ref never moves to an empty build because a directory was emptied).
-bool HasFiles(const std::string& root) {
+// Whether the tree holds a file the filter keeps (paths relative to root).
+bool HasFiles(const std::string& root, const PathFilter& filter) {
   std::error_code ec;
   for (auto it = std::filesystem::recursive_directory_iterator(root, ec);
        !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec))
-    if (it->is_regular_file(ec) && !it->is_symlink(ec)) return true;
+    if (it->is_regular_file(ec) && !it->is_symlink(ec) &&
+        filter.Included(std::filesystem::relative(it->path(), root, ec).generic_string()))
+      return true;
   return false;
 }
 
@@ -154,6 +157,7 @@ void Job::Observe(const TreeEvents& ev, double now) {
   std::lock_guard<std::mutex> l(mu_);
   if (ev.overflow) scheduler_.Changed(kWholeTree, now);
   for (const auto& e : ev.events) {
+    if (!o_.filter.Included(e.path)) continue;  // never replicated: never pending
     if (e.writing)
       scheduler_.Writing(e.path, now);
     else
@@ -164,7 +168,8 @@ void Job::Observe(const TreeEvents& ev, double now) {
     if (auto it = all.find(p); it != all.end()) delta[p] = it->second;
   };
   if (ev.overflow) take(kWholeTree);
-  for (const auto& e : ev.events) take(e.path);
+  for (const auto& e : ev.events)
+    if (o_.filter.Included(e.path)) take(e.path);
   Status st = journal_->AddPending(delta);
   scheduler_.SetJournalError(st.ok() ? "" : st.message());
   if (!delta.empty()) cv_.notify_all();
@@ -239,8 +244,9 @@ Status Job::Cycle(const std::set<std::string>& held, bool reconcile, CycleRecord
       dests_.push_back(std::move(*d));
     }
   }
-  if (!HasFiles(o_.watch)) {
-    LogInfo("daemon: " + o_.watch + " holds no file yet; nothing to record");
+  if (!HasFiles(o_.watch, o_.filter)) {
+    LogInfo("daemon: " + o_.watch + " holds no file yet" +
+            (o_.filter.empty() ? "" : " that --exclude/--include keep") + "; nothing to record");
     return Status::OK();
   }
   PushOptions p = o_.push;
@@ -250,6 +256,7 @@ Status Job::Cycle(const std::set<std::string>& held, bool reconcile, CycleRecord
   p.cancel = cancel_;
   p.hold_back = [&held](const std::string& path) { return held.count(path) > 0; };
   p.recheck_unchanged = reconcile;
+  p.filter = &o_.filter;
   std::vector<Destination*> targets;
   for (auto& d : dests_) targets.push_back(d.get());
   std::vector<PushReport> reports;

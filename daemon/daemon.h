@@ -13,6 +13,7 @@
 #include "engine/ops.h"
 #include "transport/s3_store.h"
 #include "util/cancel.h"
+#include "util/glob.h"
 #include "util/status.h"
 
 namespace ferry::daemon {
@@ -33,6 +34,9 @@ struct JobOptions {
   double reconcile_every = 3600;
   StoreOptions store;
   PushOptions push;  // compression, pipeline, tags (sources, ref: from above)
+  // Paths (as in a manifest) neither replicated nor counted as pending:
+  // --exclude / --include, exclude = [...] in the config (util/glob.h rules).
+  PathFilter filter;
 };
 
 struct DaemonOptions {

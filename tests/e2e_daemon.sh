@@ -143,6 +143,26 @@ rm -rf "$W/r4"
 check "  ... the ref still holds the whole tree" same_tree "$W/src" "$W/r4"
 check "SIGINT: exit 0" stops_with INT 0
 
+echo "# --exclude: left out of DR and of what is pending"
+mkdir -p "$W/xsrc/cache"
+echo scratch >"$W/xsrc/first.tmp"
+check "a daemon with --exclude '*.tmp' --exclude cache/ starts" start_daemon x1 --watch "$W/xsrc" --to "$W/xstore" --ref ci/x --state "$W/xstate" --exclude '*.tmp' --exclude cache/
+sleep 1.5
+check "  ... a tree of excluded files only is caught up" caught_up 20
+check "  ... with no build recorded" test ! -e "$W/xstore/refs/ci%2Fx"
+echo keep >"$W/xsrc/app.bin"
+sleep 1.5
+check "  ... a kept file is replicated" caught_up 20
+echo scratch >"$W/xsrc/build.tmp"
+echo blob >"$W/xsrc/cache/blob"
+echo more >"$W/xsrc/more.bin"
+sleep 1.5  # the watcher has seen all three (inotify), so excluded ones would be pending now
+check "  ... caught up again: excluded files are not pending" caught_up 20
+check "SIGTERM: exit 0" stops_with TERM 0
+rm -rf "$W/xr"
+"$FERRY" restore ci/x --from "$W/xstore" --to "$W/xr" -q
+check "  ... the latest build holds the kept files and none of the excluded" test -e "$W/xr/app.bin" -a -e "$W/xr/more.bin" -a ! -e "$W/xr/build.tmp" -a ! -e "$W/xr/cache"
+
 echo "# --log-format json: every log line is one JSON object"
 check "a daemon with JSON logs starts" start_daemon jl --log-format json --watch "$W/src" --to "$W/store" --ref ci/art --state "$W/state"
 echo "one more" >"$W/src/json-log.txt"
