@@ -115,8 +115,8 @@ class ChunkCatalog {
   };
 
   // Every index/ object whose pack is listed under packs/ (a listed pack
-  // without a usable index: its trailer), less the blobs damaged/ names.
-  // `threads`: reads in flight.
+  // without a usable index: its trailer), checked against the pack's size,
+  // less the blobs damaged/ names. `threads`: reads in flight.
   static Result<std::unique_ptr<ChunkCatalog>> Load(ObjectStore* store, unsigned threads);
   // An empty catalog (a store that does not exist yet).
   ChunkCatalog() = default;
