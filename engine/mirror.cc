@@ -41,6 +41,19 @@ struct MirrorUploader::FileUpload {
   Md5 run_md5;  // a committed run's bytes so far
 };
 
+ObjectListing ListForChecks(S3Client* client, const std::string& bucket, const std::string& prefix,
+                            size_t objects) {
+  ObjectListing listing;
+  auto listed = client->ListObjectsDetailed(bucket, prefix, std::max<size_t>(4 * objects, 1000));
+  if (!listed.ok()) {
+    LogInfo("could not list s3://" + bucket + "/" + prefix + " (" + listed.status().message() +
+            "); checking each object with HEAD");
+    return listing;
+  }
+  for (auto& o : *listed) listing.emplace(std::move(o.key), std::make_pair(o.size, o.etag));
+  return listing;
+}
+
 MirrorUploader::MirrorUploader(S3Client* client, std::string bucket, std::string prefix,
                                std::vector<MirrorFile> files, MirrorOptions opts,
                                std::vector<std::pair<std::string, std::string>> metadata)
@@ -319,10 +332,14 @@ Status MirrorUploader::CheckObject(size_t index, const std::string& expected_eta
   MirrorObject found;
   RETURN_IF_ERROR(CheckMirrorObject(client_, bucket_, Key(index), files_[index].size, expected_sha,
                                     MirrorObject{expected_etag, ""}, opts_.part_size, &found));
-  std::lock_guard<std::mutex> l(done_mu_);
-  objects_[index] = std::move(found);
-  wrote_[index] = wrote;
+  Found(index, std::move(found), wrote);
   return Status::OK();
+}
+
+void MirrorUploader::Found(size_t index, MirrorObject object, bool wrote) {
+  std::lock_guard<std::mutex> l(done_mu_);
+  objects_[index] = std::move(object);
+  wrote_[index] = wrote;
 }
 
 Status MirrorUploader::CheckUnchanged(size_t index, const Digest& sha) {
@@ -330,9 +347,7 @@ Status MirrorUploader::CheckUnchanged(size_t index, const Digest& sha) {
   auto it = listing_.find(Key(index));
   if (it != listing_.end() && !f.previous_object.etag.empty() && it->second.first == f.size &&
       it->second.second == UnquoteEtag(f.previous_object.etag)) {
-    std::lock_guard<std::mutex> l(done_mu_);
-    objects_[index] = f.previous_object;
-    wrote_[index] = false;
+    Found(index, f.previous_object, /*wrote=*/false);
     files_listed_++;
     return Status::OK();
   }
@@ -358,9 +373,7 @@ Status MirrorUploader::PutWhole(size_t index, const std::string& data, const Dig
   // sent (a single PUT without SSE-KMS; the body was also signed with its
   // SHA-256, which the server checked): then no HEAD. Otherwise, HEAD it.
   if (!etag.empty() && UnquoteEtag(etag) == Md5::Hex(data)) {
-    std::lock_guard<std::mutex> l(done_mu_);
-    objects_[index] = MirrorObject{UnquoteEtag(etag), version};
-    wrote_[index] = true;
+    Found(index, MirrorObject{UnquoteEtag(etag), version}, /*wrote=*/true);
     checked_by_put_++;
   } else {
     RETURN_IF_ERROR(CheckObject(index, etag));
@@ -614,11 +627,7 @@ bool MirrorUploader::TakeOnTrust(size_t index, const Digest& sha) {
   if (!opts_.trust_unchanged || !f.previous_sha || *f.previous_sha != sha ||
       f.previous_key != Key(index) || f.previous_object.etag.empty())
     return false;
-  {
-    std::lock_guard<std::mutex> l(done_mu_);
-    objects_[index] = f.previous_object;
-    wrote_[index] = false;
-  }
+  Found(index, f.previous_object, /*wrote=*/false);
   files_unchanged_++;
   return true;
 }

@@ -84,6 +84,16 @@ MirrorStats PreviewMirrorPush(S3Client* client, const std::string& bucket,
                               const std::vector<FileDigest>& digests,
                               std::vector<PlannedFile>* planned);
 
+// A prefix's objects as a listing shows them: key -> (size, unquoted ETag).
+using ObjectListing = std::unordered_map<std::string, std::pair<uint64_t, std::string>>;
+
+// The listing of `prefix` that checks of `objects` objects under it use
+// instead of a HEAD each: at most 4x that many keys (at least 1,000), so a
+// prefix holding much else costs a bounded number of pages. Empty (logged)
+// if the listing fails: every object is then HEADed.
+ObjectListing ListForChecks(S3Client* client, const std::string& bucket, const std::string& prefix,
+                            size_t objects);
+
 class MirrorUploader final : public FileSink {
  public:
   MirrorUploader(S3Client* client, std::string bucket, std::string prefix,
@@ -117,9 +127,7 @@ class MirrorUploader final : public FileSink {
   // before any data: an unchanged file whose object it shows with the size
   // and ETag the previous build recorded is taken as that object without a
   // HEAD (the ETag names the bytes Ferry checked when it recorded them).
-  void SetListing(std::unordered_map<std::string, std::pair<uint64_t, std::string>> listing) {
-    listing_ = std::move(listing);
-  }
+  void SetListing(ObjectListing listing) { listing_ = std::move(listing); }
 
   // Whether files[index], if its bytes are what the previous manifest says,
   // needs no read: its object is checked (HEAD) or copied whole. False for a
@@ -148,6 +156,8 @@ class MirrorUploader final : public FileSink {
   // is (and, with `wrote`, that this push made it).
   Status CheckObject(size_t index, const std::string& expected_etag,
                      const Digest* expected_sha = nullptr, bool wrote = true);
+  // Records files[index]'s object as `object` (and, with `wrote`, that this push made it).
+  void Found(size_t index, MirrorObject object, bool wrote);
   // An unchanged file's object: as the listing shows it, else CheckObject (HEAD).
   Status CheckUnchanged(size_t index, const Digest& sha);
   // Queues the next part; `pieces` (its chunks and their SHA-256s) let it be
@@ -200,7 +210,7 @@ class MirrorUploader final : public FileSink {
 
   std::atomic<uint64_t> bytes_sent_{0}, objects_put_{0}, files_unchanged_{0}, files_listed_{0};
   std::atomic<uint64_t> checked_by_put_{0};
-  std::unordered_map<std::string, std::pair<uint64_t, std::string>> listing_;  // read-only once set
+  ObjectListing listing_;  // read-only once set
   std::atomic<uint64_t> bytes_resumed_{0}, uploads_resumed_{0};
   std::atomic<uint64_t> bytes_copied_{0}, objects_copied_{0}, parts_copied_{0};
   mutable std::mutex done_mu_;

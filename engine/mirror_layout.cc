@@ -6,7 +6,6 @@
 #include <atomic>
 #include <map>
 #include <mutex>
-#include <unordered_map>
 
 #include "engine/destination.h"
 #include "engine/mirror.h"
@@ -267,16 +266,9 @@ Status MirrorWriter::Plan(const PushFiles& files, const PreviousBuild& prev,
   for (const auto& f : mfiles)
     in_place += f.previous_sha && f.previous_key == own_prefix + f.rel_path &&
                 !f.previous_object.etag.empty();
-  std::unordered_map<std::string, std::pair<uint64_t, std::string>> listing;
-  if (!mo_.trust_unchanged && in_place >= kListAtLeast) {
-    auto listed =
-        client_->ListObjectsDetailed(bucket_, own_prefix, std::max<size_t>(4 * in_place, 1000));
-    if (listed.ok())
-      for (auto& o : *listed) listing.emplace(std::move(o.key), std::make_pair(o.size, o.etag));
-    else
-      LogInfo("could not list " + own_prefix + " (" + listed.status().message() +
-              "); checking each unchanged object with HEAD");
-  }
+  ObjectListing listing;
+  if (!mo_.trust_unchanged && in_place >= kListAtLeast)
+    listing = ListForChecks(client_, bucket_, own_prefix, in_place);
   uploader_ = std::make_unique<MirrorUploader>(client_, bucket_, prefix_, std::move(mfiles), mo_,
                                                metadata_);
   uploader_->SetListing(std::move(listing));
@@ -317,7 +309,7 @@ class MirrorChunkSource final : public ChunkSource {
     ASSIGN_OR_RETURN(auto w, Location(manifest));
     const MirrorObject o = w->Object(f.path);
     if (!o.etag.empty()) {
-      const Listing& listed = ListOnce(*w);
+      const ObjectListing& listed = ListOnce(*w);
       auto it = listed.find(w->prefix + f.path);
       if (it != listed.end() && it->second.first == f.size &&
           it->second.second == UnquoteEtag(o.etag)) {
@@ -336,14 +328,13 @@ class MirrorChunkSource final : public ChunkSource {
  private:
   // Where a manifest's objects are (recorded beside it, else where the store
   // is), and which objects they are.
-  using Listing = std::unordered_map<std::string, std::pair<uint64_t, std::string>>;
   struct Where {
     std::string bucket, prefix;
     MirrorRecord record;
     // Listed at the first Probe if the build has kListAtLeast objects or
     // more (capped at 4x them); empty if not, or if the listing failed.
     mutable std::once_flag listed;
-    mutable Listing listing;
+    mutable ObjectListing listing;
     MirrorObject Object(const std::string& path) const {
       auto it = record.objects.find(path);
       return it == record.objects.end() ? MirrorObject{} : it->second;
@@ -367,17 +358,10 @@ class MirrorChunkSource final : public ChunkSource {
     }
     return std::shared_ptr<const Where>(it->second);
   }
-  const Listing& ListOnce(const Where& w) {
+  const ObjectListing& ListOnce(const Where& w) {
     std::call_once(w.listed, [&] {
       const size_t n = w.record.objects.size();
-      if (n < kListAtLeast) return;
-      auto got = s3_->ListObjectsDetailed(w.bucket, w.prefix, std::max<size_t>(4 * n, 1000));
-      if (!got.ok()) {
-        LogInfo("could not list s3://" + w.bucket + "/" + w.prefix + " (" + got.status().message() +
-                "); checking each object with HEAD");
-        return;
-      }
-      for (auto& o : *got) w.listing.emplace(std::move(o.key), std::make_pair(o.size, o.etag));
+      if (n >= kListAtLeast) w.listing = ListForChecks(s3_, w.bucket, w.prefix, n);
     });
     return w.listing;
   }

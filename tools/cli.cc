@@ -14,6 +14,19 @@
 
 namespace ferry::cli {
 
+void AddFilterOptions(CLI::App* app, std::shared_ptr<void> owner, PathFilter* filter) {
+  app->add_option_function<std::string>(
+         "--exclude", [owner, filter](const std::string& p) { filter->Exclude(p); },
+         "Leave out paths matching this glob (repeatable; *, **, ?, [..]; docs/filters.md)")
+      ->trigger_on_parse()
+      ->allow_extra_args(false);
+  app->add_option_function<std::string>(
+         "--include", [owner, filter](const std::string& p) { filter->Include(p); },
+         "Take paths matching this glob back in (after an --exclude; repeatable)")
+      ->trigger_on_parse()
+      ->allow_extra_args(false);
+}
+
 std::string Human(uint64_t bytes) {
   const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
   double v = static_cast<double>(bytes);

@@ -20,6 +20,7 @@
 #include "manifest/builds.h"
 #include "transport/s3_store.h"
 #include "util/cancel.h"
+#include "util/glob.h"
 #include "util/progress.h"
 #include "util/status.h"
 
@@ -111,6 +112,10 @@ Status CheckTrust(ObjectStore* meta, const std::vector<std::string>& key_files, 
                   json* report);
 
 // "1.5 MiB"
+// --exclude and --include, added to *filter in command-line order (the last
+// rule that matches decides). `owner` keeps *filter alive while `app` parses.
+void AddFilterOptions(CLI::App* app, std::shared_ptr<void> owner, PathFilter* filter);
+
 std::string Human(uint64_t bytes);
 json ErrorJson(const Status& st);
 json ErrorsJson(const std::vector<Status>& errors);

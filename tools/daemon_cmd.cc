@@ -116,16 +116,7 @@ Runner AddDaemonCommand(CLI::App* app, const Context* ctx) {
                 "Recheck every object in DR this often (and at start); between, unchanged "
                 "files are trusted to the last check")
       ->capture_default_str();
-  d->add_option_function<std::string>(
-       "--exclude", [a](const std::string& p) { a->job.filter.Exclude(p); },
-       "Leave out paths matching this glob (repeatable; as push --exclude)")
-      ->trigger_on_parse()
-      ->allow_extra_args(false);
-  d->add_option_function<std::string>(
-       "--include", [a](const std::string& p) { a->job.filter.Include(p); },
-       "Keep paths matching this glob after an --exclude (repeatable)")
-      ->trigger_on_parse()
-      ->allow_extra_args(false);
+  AddFilterOptions(d, a, &a->job.filter);  // neither replicated nor pending
   d->add_option("--layout", o.layout, "New s3:// destinations: mirror (default) or store")
       ->check(CLI::IsMember({"mirror", "store"}));
   d->add_option("--tag", a->tags, "Build metadata key=value for every build (repeatable)")

@@ -329,16 +329,7 @@ Runner AddPushCommand(CLI::App* app, const Context* ctx) {
                  "s3:// mirrors: set no Content-Type (S3's default)");
   push->add_option("--junit", a->junit, "Write a JUnit XML report here (one test per destination)");
   // Filters keep their command-line order: the last rule that matches decides.
-  push->add_option_function<std::string>(
-          "--exclude", [a](const std::string& p) { a->filter.Exclude(p); },
-          "Leave out paths matching this glob (repeatable; *, **, ?, [..]; docs/filters.md)")
-      ->trigger_on_parse()
-      ->allow_extra_args(false);
-  push->add_option_function<std::string>(
-          "--include", [a](const std::string& p) { a->filter.Include(p); },
-          "Take paths matching this glob back in (after an --exclude; repeatable)")
-      ->trigger_on_parse()
-      ->allow_extra_args(false);
+  AddFilterOptions(push, a, &a->filter);
   push->add_option_function<std::string>(
           "--exclude-from",
           [a](const std::string& f) {
