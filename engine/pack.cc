@@ -20,18 +20,20 @@ constexpr size_t kIndexHeaderLen = sizeof(kIndexHeader) - 1;
 constexpr char kPackMagic[] = "FERRYPK1";
 constexpr size_t kTrailerLen = 4 + 8;  // u32 index length + magic
 constexpr size_t kEntryLen = 32 + 8 + 4 + 4;
+// Key prefixes (docs/store-format.md), for making keys and parsing listings.
+constexpr std::string_view kPacksDir = "packs/", kIndexDir = "index/", kDamagedDir = "damaged/";
 
 }  // namespace
 
 std::string PackKey(const Digest& pack) {
   std::string hex = DigestHex(pack);
-  return "packs/" + hex.substr(0, 2) + "/" + hex;
+  return std::string(kPacksDir) + hex.substr(0, 2) + "/" + hex;
 }
 
-std::string PackIndexKey(const Digest& pack) { return "index/" + DigestHex(pack); }
+std::string PackIndexKey(const Digest& pack) { return std::string(kIndexDir) + DigestHex(pack); }
 
 std::string DamagedPackedKey(const Digest& chunk, const Digest& pack) {
-  return "damaged/" + DigestHex(chunk) + "." + DigestHex(pack);
+  return std::string(kDamagedDir) + DigestHex(chunk) + "." + DigestHex(pack);
 }
 
 std::string EncodePackIndex(const std::vector<PackEntry>& entries) {
@@ -73,6 +75,10 @@ Result<std::vector<PackEntry>> DecodePackIndex(std::string_view bytes, uint64_t 
       return bad("a blob lies outside the pack");
   }
   return entries;
+}
+
+size_t PackBuilder::bytes() const {
+  return data_.size() + kIndexHeaderLen + 4 + entries_.size() * kEntryLen + 32 + kTrailerLen;
 }
 
 void PackBuilder::Add(const Digest& id, std::string_view stored, uint32_t raw) {
@@ -117,10 +123,12 @@ Result<std::vector<PackEntry>> ReadPackTrailer(ObjectStore* store, const Digest&
 Result<std::string> PackReader::Read(const Digest& pack, uint64_t offset, uint32_t len,
                                      bool fresh) {
   const uint64_t index = window_ ? offset / window_ : 0;
-  if (fresh || window_ == 0 || (offset + len - 1) / window_ != index) {  // straddles two windows
+  auto direct = [&] {
     reads_++;
     return store_->GetRange(PackKey(pack), offset, len);
-  }
+  };
+  if (fresh || window_ == 0 || (offset + len - 1) / window_ != index)  // or straddles two windows
+    return direct();
   Window w = GetWindow(pack, index);
   const Result<std::string>& bytes = w.get();
   if (!bytes.ok()) {
@@ -134,8 +142,7 @@ Result<std::string> PackReader::Read(const Digest& pack, uint64_t offset, uint32
         windows_.erase(it);
     }
     if (bytes.status().code() == Code::kNotFound) return bytes.status();
-    reads_++;
-    return store_->GetRange(PackKey(pack), offset, len);
+    return direct();
   }
   const uint64_t at = offset - index * window_;
   if (at >= bytes->size()) return std::string();  // the pack is shorter than its index says
@@ -177,23 +184,24 @@ std::optional<Digest> DigestAfter(const std::string& key, size_t prefix_len, boo
 Result<std::unique_ptr<ChunkCatalog>> ChunkCatalog::Load(ObjectStore* store, unsigned threads) {
   auto cat = std::make_unique<ChunkCatalog>();
   ASSIGN_OR_RETURN(cat->loose_small_, StoreMayHoldLooseSmallChunks(store));
-  ASSIGN_OR_RETURN(auto pack_keys, store->List("packs/"));
-  ASSIGN_OR_RETURN(auto index_keys, store->List("index/"));
-  ASSIGN_OR_RETURN(auto damaged_keys, store->List("damaged/"));
+  ASSIGN_OR_RETURN(auto pack_keys, store->List(kPacksDir));
+  ASSIGN_OR_RETURN(auto index_keys, store->List(kIndexDir));
+  ASSIGN_OR_RETURN(auto damaged_keys, store->List(kDamagedDir));
 
   std::set<Digest> indexed;
   for (const auto& k : index_keys)
-    if (auto d = DigestAfter(k, 6, false)) indexed.insert(*d);
+    if (auto d = DigestAfter(k, kIndexDir.size(), false)) indexed.insert(*d);
   std::set<std::pair<Digest, Digest>> damaged;  // (chunk, pack)
   for (const auto& k : damaged_keys) {
     size_t dot = k.find('.');
     if (dot == std::string::npos) continue;  // a loose chunk set aside
-    auto chunk = ParseDigestHex(std::string_view(k).substr(8, dot - 8));
+    auto chunk =
+        ParseDigestHex(std::string_view(k).substr(kDamagedDir.size(), dot - kDamagedDir.size()));
     auto pack = ParseDigestHex(std::string_view(k).substr(dot + 1));
     if (chunk && pack) damaged.emplace(*chunk, *pack);
   }
   for (const auto& k : pack_keys)
-    if (auto d = DigestAfter(k, 6, true)) cat->packs_.push_back(*d);
+    if (auto d = DigestAfter(k, kPacksDir.size(), true)) cat->packs_.push_back(*d);
 
   // Each listed pack's entries: from index/<pack>, else from its trailer.
   std::vector<std::vector<PackEntry>> entries(cat->packs_.size());

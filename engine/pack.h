@@ -57,7 +57,7 @@ class PackBuilder {
 
   void Add(const Digest& id, std::string_view stored, uint32_t raw);
   // The pack's size if sealed now: blobs, index and trailer.
-  size_t bytes() const { return data_.size() + entries_.size() * 48 + 19 + 4 + 32 + 12; }
+  size_t bytes() const;
   bool empty() const { return entries_.empty(); }
 
   struct Sealed {
