@@ -10,9 +10,11 @@ AWS itself.
   sts        POST / Action=AssumeRoleWithWebIdentity (checks RoleArn and WebIdentityToken),
              or Action=AssumeRole (checks it is SigV4-signed for sts with KEY)
 usage: cred_server.py MODE PORT KEY SECRET EXPIRES LOG [TOKEN]
+PORT 0: the kernel picks a free one, written to LOG.port once listening.
 """
 import datetime
 import http.server
+import os
 import sys
 import urllib.parse
 
@@ -92,4 +94,8 @@ class H(http.server.BaseHTTPRequestHandler):
         pass
 
 
-http.server.ThreadingHTTPServer(("127.0.0.1", PORT), H).serve_forever()
+server = http.server.ThreadingHTTPServer(("127.0.0.1", PORT), H)
+with open(LOG + ".port.tmp", "w") as f:
+    f.write(str(server.server_address[1]))
+os.rename(LOG + ".port.tmp", LOG + ".port")  # whole, or not there
+server.serve_forever()

@@ -19,12 +19,15 @@ json() { jq -r "$1" "$W/out"; }
 # $AWS_ACCESS_KEY_ID/$AWS_SECRET_ACCESS_KEY; sets SPORT, adds its PID to PIDS,
 # logs each credential request to $W/MODE.log.
 cred_server() {
-  SPORT=$((20000 + RANDOM % 20000))
-  python3 "$(dirname "${BASH_SOURCE[0]}")/cred_server.py" "$1" "$SPORT" "$AWS_ACCESS_KEY_ID" \
+  # Port 0: the kernel picks a free one (a random pick could be taken).
+  rm -f "$W/$1.log.port"
+  python3 "$(dirname "${BASH_SOURCE[0]}")/cred_server.py" "$1" 0 "$AWS_ACCESS_KEY_ID" \
     "$AWS_SECRET_ACCESS_KEY" "$2" "$W/$1.log" "${3:-}" &
   PIDS+=($!)
+  SPORT=""
   for _ in $(seq 1 50); do
-    curl -s -o /dev/null "http://127.0.0.1:$SPORT/" && return 0
+    [ -s "$W/$1.log.port" ] && SPORT=$(cat "$W/$1.log.port")
+    [ -n "$SPORT" ] && curl -s -o /dev/null "http://127.0.0.1:$SPORT/" && return 0
     sleep 0.1
   done
 }
