@@ -67,11 +67,11 @@ Status StringList(const std::string& path, const toml::node& n, const std::strin
 
 Status ReadJob(const std::string& path, const toml::table& t, const std::string& base_state,
                JobOptions* o) {
-  RETURN_IF_ERROR(
-      Unknown(path, t,
-              {"name", "watch", "to", "ref", "state", "settle", "interval", "rpo", "stall_after",
-               "reconcile", "layout", "compression", "memory", "threads", "tags", "exclude"},
-              "job: "));
+  RETURN_IF_ERROR(Unknown(path, t,
+                          {"name", "watch", "to", "ref", "state", "settle", "interval", "rpo",
+                           "stall_after", "reconcile", "layout", "compression", "memory", "threads",
+                           "tags", "exclude", "poll", "source_endpoint_url"},
+                          "job: "));
   if (!t.contains("name"))
     return Status::Usage(At(path, t, "a [[job]] without a name (name = \"artifacts\")"));
   ASSIGN_OR_RETURN(o->job, String(path, *t.get("name"), "name"));
@@ -98,15 +98,18 @@ Status ReadJob(const std::string& path, const toml::table& t, const std::string&
   struct {
     const char* key;
     double* out;
-  } durations[] = {{"settle", &o->schedule.settle},
-                   {"interval", &o->schedule.interval},
-                   {"rpo", &o->schedule.rpo},
-                   {"stall_after", &o->schedule.stall_after},
-                   {"reconcile", &o->reconcile_every}};
+  } durations[] = {{"settle", &o->schedule.settle},    {"interval", &o->schedule.interval},
+                   {"rpo", &o->schedule.rpo},          {"stall_after", &o->schedule.stall_after},
+                   {"reconcile", &o->reconcile_every}, {"poll", &o->poll_every}};
   for (auto& d : durations)
     if (const auto* n = t.get(d.key)) {
       ASSIGN_OR_RETURN(*d.out, Duration(path, *n, w + d.key));
     }
+  if (const auto* n = t.get("poll"); n && o->poll_every < 1)
+    return Status::Usage(At(path, *n, w + "poll must be at least 1s"));
+  if (const auto* n = t.get("source_endpoint_url")) {
+    ASSIGN_OR_RETURN(o->source_endpoint_url, String(path, *n, w + "source_endpoint_url"));
+  }
   if (const auto* n = t.get("layout")) {
     ASSIGN_OR_RETURN(o->layout, String(path, *n, w + "layout"));
     if (o->layout != "mirror" && o->layout != "store")

@@ -14,10 +14,12 @@
 #include <random>
 #include <thread>
 
+#include "daemon/bucket_poller.h"
 #include "daemon/journal.h"
 #include "daemon/metrics.h"
 #include "daemon/status_server.h"
 #include "daemon/watcher.h"
+#include "engine/bucket_source.h"
 #include "engine/destination.h"
 #include "util/clock.h"
 #include "util/hex.h"
@@ -78,11 +80,14 @@ class Job {
   void Finished(const Status& st, double begun, const std::set<std::string>& held, bool reconcile,
                 CycleRecord rec);
   void Observe(const TreeEvents& ev, double now);
+  Result<std::unique_ptr<ChangeFeed>> OpenFeed();
 
   JobOptions o_;
   const CancelToken* cancel_;
   std::unique_ptr<Journal> journal_;
-  std::unique_ptr<TreeWatcher> watcher_;
+  bool bucket_ = false;  // the source is an s3:// prefix
+  StoreOptions source_store_;
+  std::unique_ptr<ChangeFeed> feed_;
   std::vector<std::unique_ptr<Destination>> dests_;  // cycle thread only
 
   std::mutex mu_;
@@ -93,6 +98,15 @@ class Job {
   std::mt19937_64 rng_{std::random_device{}()};
 };
 
+Result<std::unique_ptr<ChangeFeed>> Job::OpenFeed() {
+  if (bucket_) {
+    ASSIGN_OR_RETURN(auto p, BucketPoller::Open(o_.watch, source_store_, o_.poll_every, cancel_));
+    return std::unique_ptr<ChangeFeed>(std::move(p));
+  }
+  ASSIGN_OR_RETURN(auto w, TreeWatcher::Open(o_.watch));
+  return std::unique_ptr<ChangeFeed>(std::move(w));
+}
+
 Status Job::Start() {
   if (o_.watch.empty()) return Status::Usage("daemon needs --watch DIR");
   if (o_.tos.empty()) return Status::Usage("daemon needs at least one --to STORE");
@@ -101,23 +115,40 @@ Status Job::Start() {
   if (o_.state_dir.empty())
     return Status::Usage("daemon needs --state DIR (its journal and stat cache)");
   RETURN_IF_ERROR(ValidateRefName(o_.ref));
+  bucket_ = IsBucketSource(o_.watch);
+  source_store_ = o_.store;
+  source_store_.meta_prefix.clear();
+  if (!o_.source_endpoint_url.empty()) source_store_.endpoint_url = o_.source_endpoint_url;
   std::error_code ec;
   std::filesystem::create_directories(o_.state_dir + "/cache", ec);
   if (ec)
     return Status::TargetUnwritable("cannot create the state directory " + o_.state_dir + ": " +
                                     ec.message());
   ASSIGN_OR_RETURN(journal_, Journal::Open(o_.state_dir + "/journal.db"));
-  ASSIGN_OR_RETURN(watcher_, TreeWatcher::Open(o_.watch));
+  auto feed = OpenFeed();
+  bool missing = false;
+  if (feed.ok()) {
+    feed_ = std::move(*feed);
+  } else if (bucket_ && (feed.status().code() == Code::kSourceUnreadable ||
+                         feed.status().code() == Code::kStoreUnavailable)) {
+    // The primary region being down is what DR is for: start, say so, retry.
+    LogWarn("daemon: job " + o_.job + ": " + feed.status().message() +
+            "; starting anyway and retrying");
+    missing = true;
+  } else {
+    return feed.take_status();
+  }
   ASSIGN_OR_RETURN(auto pending, journal_->LoadPending());
   const double now = UnixNowSeconds();
   {
     std::lock_guard<std::mutex> l(mu_);
     for (const auto& [path, p] : pending) scheduler_.Restore(path, p);
     scheduler_.Changed(kWholeTree, now);  // what changed while no daemon watched
+    scheduler_.SetSourceMissing(missing);
   }
   RETURN_IF_ERROR(journal_->AddPending({{kWholeTree, {now, now, false}}}));
-  LogInfo("daemon: job " + o_.job + ": watching " + o_.watch + " (" +
-          std::to_string(watcher_->watched_dirs()) + " directories) -> ref " + o_.ref +
+  LogInfo("daemon: job " + o_.job + ": " + (feed_ ? feed_->Describe() : o_.watch) + " -> ref " +
+          o_.ref +
           (pending.empty()
                ? ""
                : "; " + std::to_string(pending.size()) + " change(s) pending from before"));
@@ -180,24 +211,25 @@ void Job::Loop() {
   double next_reopen = 0;
   while (!Cancelled(cancel_)) {
     TreeEvents ev;
-    if (watcher_) {
-      Status st = watcher_->Poll(500, &ev);
+    if (feed_) {
+      Status st = feed_->Poll(500, &ev);
       if (!st.ok()) LogWarn("daemon: " + st.message());
     } else {
       std::this_thread::sleep_for(std::chrono::milliseconds(500));
     }
     const double now = UnixNowSeconds();
     if (ev.root_missing) {
-      LogWarn("daemon: " + o_.watch + " is gone; nothing is deleted in DR; waiting for it");
-      watcher_.reset();
+      LogWarn("daemon: " + o_.watch + " is gone or unreachable; nothing is deleted in DR; " +
+              "waiting for it");
+      feed_.reset();
       std::lock_guard<std::mutex> l(mu_);
       scheduler_.SetSourceMissing(true);
     }
-    if (!watcher_ && now >= next_reopen) {
-      next_reopen = now + 2;
-      auto w = TreeWatcher::Open(o_.watch);
+    if (!feed_ && now >= next_reopen) {
+      next_reopen = now + (bucket_ ? std::max(2.0, o_.poll_every) : 2);
+      auto w = OpenFeed();
       if (w.ok()) {
-        watcher_ = std::move(*w);
+        feed_ = std::move(*w);
         LogInfo("daemon: " + o_.watch + " is back; rescanning it");
         std::lock_guard<std::mutex> l(mu_);
         scheduler_.SetSourceMissing(false);
@@ -244,13 +276,14 @@ Status Job::Cycle(const std::set<std::string>& held, bool reconcile, CycleRecord
       dests_.push_back(std::move(*d));
     }
   }
-  if (!HasFiles(o_.watch, o_.filter)) {
+  if (!bucket_ && !HasFiles(o_.watch, o_.filter)) {
     LogInfo("daemon: " + o_.watch + " holds no file yet" +
             (o_.filter.empty() ? "" : " that --exclude/--include keep") + "; nothing to record");
     return Status::OK();
   }
   PushOptions p = o_.push;
   p.sources = {o_.watch};
+  p.source_store = source_store_;
   p.ref = o_.ref;
   p.cache_dir = o_.state_dir + "/cache";
   p.cancel = cancel_;
@@ -261,6 +294,13 @@ Status Job::Cycle(const std::set<std::string>& held, bool reconcile, CycleRecord
   for (auto& d : dests_) targets.push_back(d.get());
   std::vector<PushReport> reports;
   Status st = PushMulti(targets, p, &reports);
+  if (!st.ok() && !reports.empty() && reports[0].empty_source) {
+    // A prefix with no object (or none the filter keeps) records no build:
+    // the ref never moves to an empty one.
+    LogInfo("daemon: " + o_.watch + " holds no object yet" +
+            (o_.filter.empty() ? "" : " that --exclude/--include keep") + "; nothing to record");
+    return Status::OK();
+  }
   if (!reports.empty()) {
     rec->files = reports[0].files;
     if (reports[0].recorded) rec->manifest = DigestHex(reports[0].manifest_id);

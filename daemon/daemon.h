@@ -21,7 +21,11 @@ namespace ferry::daemon {
 // One replication job: a watched tree, its destinations, its ref.
 struct JobOptions {
   std::string job = "default";  // the metrics' and logs' name for it
-  std::string watch;            // the directory replicated
+  std::string watch;            // the directory replicated, or s3://bucket/prefix/
+  // Bucket sources: listed every `poll_every` seconds (daemon/bucket_poller.h),
+  // at `source_endpoint_url` if not the destinations' endpoint.
+  double poll_every = 10;
+  std::string source_endpoint_url;
   std::vector<std::string> tos;
   std::string layout;     // for new s3:// destinations ("" = mirror)
   std::string ref;        // builds are recorded under it

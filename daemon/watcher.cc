@@ -131,4 +131,8 @@ Status TreeWatcher::Poll(int timeout_ms, TreeEvents* out) {
   return Status::OK();
 }
 
+std::string TreeWatcher::Describe() const {
+  return "watching " + root_ + " (" + std::to_string(dirs_.size()) + " directories)";
+}
+
 }  // namespace ferry::daemon

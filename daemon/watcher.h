@@ -29,16 +29,27 @@ struct TreeEvents {
   bool root_missing = false;      // the watched root itself is gone or was moved
 };
 
-class TreeWatcher {
+// Where a job learns what changed in its source: inotify for a directory
+// (TreeWatcher), a poller for a bucket prefix (daemon/bucket_poller.h).
+class ChangeFeed {
  public:
-  ~TreeWatcher();
+  virtual ~ChangeFeed() = default;
+  // Waits up to timeout_ms for changes and returns them (empty on timeout).
+  virtual Status Poll(int timeout_ms, TreeEvents* out) = 0;
+  // For the log: "watching DIR (N directories)", "polling s3://... every 10 s".
+  virtual std::string Describe() const = 0;
+};
+
+class TreeWatcher final : public ChangeFeed {
+ public:
+  ~TreeWatcher() override;
   // Watches `root` and every directory below it. kSourceUnreadable if root
   // is not a readable directory or the inotify watch limit
   // (fs.inotify.max_user_watches) is reached; the message says which.
   static Result<std::unique_ptr<TreeWatcher>> Open(const std::string& root);
 
-  // Waits up to timeout_ms for events and returns them (empty on timeout).
-  Status Poll(int timeout_ms, TreeEvents* out);
+  Status Poll(int timeout_ms, TreeEvents* out) override;
+  std::string Describe() const override;
 
   size_t watched_dirs() const { return dirs_.size(); }
 

@@ -723,18 +723,18 @@ void MirrorUploader::SendAgain(size_t i, const FileDigest& digest) {
   ResendSink resend(this, i);
   std::vector<FileDigest> got;
   PipelineStats stats;
-  Status st = RunPipeline({SourceFile{f.abs_path, f.size, 0}}, po, &hash_only, &got, &stats,
-                          nullptr, &resend);
+  Status st = RunPipeline({f.source}, po, &hash_only, &got, &stats, nullptr, &resend);
   if (st.ok() && !got.empty()) st = got[0].status;
   if (!st.ok()) {
     Fail(st.code() == Code::kSourceUnreadable || st.code() == Code::kInterrupted
              ? st
-             : Status::SourceUnreadable(f.abs_path + " could not be read again: " + st.message()));
+             : Status::SourceUnreadable(f.source.path +
+                                        " could not be read again: " + st.message()));
     return;
   }
   if (got[0].sha256 != digest.sha256) {
     Fail(Status::SourceUnreadable(
-        f.abs_path + " changed during the push; re-run when the build has finished writing it"));
+        f.source.path + " changed during the push; re-run when the build has finished writing it"));
     return;
   }
   OnFileDone(i, digest);

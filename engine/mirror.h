@@ -55,7 +55,7 @@ Status CheckMirrorObject(S3Client* client, const std::string& bucket, const std:
 
 struct MirrorFile {
   std::string rel_path;
-  std::string abs_path;  // to read again only if an "unchanged" guess was wrong
+  SourceFile source;  // to read again only if an "unchanged" guess was wrong
   uint64_t size = 0;
   std::optional<Digest> previous_sha;  // same size and mtime in the previous manifest...
   std::string previous_key;            // ...whose object is this key (this file's own

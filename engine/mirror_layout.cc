@@ -100,7 +100,7 @@ MirrorFile MatchPreviousObject(const SourceFile& file, const FileEntry& e,
                                const std::string& prev_prefix) {
   const size_t part_size = mo.part_size;
   auto key_of = [&](const FileEntry* p) { return prev_prefix + p->path; };
-  MirrorFile mf{e.path, file.path, e.size, std::nullopt, ""};
+  MirrorFile mf{e.path, file, e.size, std::nullopt, ""};
   // Unchanged (same path, size, mtime), or renamed (same size and mtime elsewhere)?
   const FileEntry* same = nullptr;
   auto it = prev.by_path.find(e.path);
@@ -248,7 +248,7 @@ Status MirrorWriter::Plan(const PushFiles& files, const PreviousBuild& prev,
     paths_.push_back(e.path);
     mfiles.push_back(prev_here ? MatchPreviousObject(files.files[i], e, prev, prev_record, mo_,
                                                      own_prefix, prev_prefix)
-                               : MirrorFile{e.path, files.files[i].path, e.size, std::nullopt, ""});
+                               : MirrorFile{e.path, files.files[i], e.size, std::nullopt, ""});
   }
   if (prev_here)
     for (const auto& e : prev.manifest.files)

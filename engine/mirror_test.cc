@@ -37,7 +37,8 @@ TEST(MirrorUploaderTest, SlowsDownOnSlowDownAndStillUploadsAndChecks) {
   MirrorOptions opts;
   opts.upload_threads = 8;
   MirrorUploader up(&client, "bucket", "app/",
-                    {{"bin/tool", "/nonexistent", data.size(), std::nullopt}}, opts, {});
+                    {{"bin/tool", SourceFile{"/nonexistent"}, data.size(), std::nullopt}}, opts,
+                    {});
   ASSERT_TRUE(up.OnData(0, 0, reinterpret_cast<const uint8_t*>(data.data()), data.size()).ok());
   FileDigest d;
   d.sha256 = Sha256::Of(data);
@@ -56,8 +57,9 @@ TEST(MirrorUploaderTest, ObjectOfTheWrongSizeAfterUploadIsDataLoss) {
   FakeServer server({Response(200, "OK", ""), HeadResponse(data.size() - 1, "\"abc\"")});
   S3Config config = FakeConfig(server);
   S3Client client(config);
-  MirrorUploader up(&client, "bucket", "", {{"f", "/nonexistent", data.size(), std::nullopt}},
-                    MirrorOptions{}, {});
+  MirrorUploader up(&client, "bucket", "",
+                    {{"f", SourceFile{"/nonexistent"}, data.size(), std::nullopt}}, MirrorOptions{},
+                    {});
   ASSERT_TRUE(up.OnData(0, 0, reinterpret_cast<const uint8_t*>(data.data()), data.size()).ok());
   FileDigest d;
   d.sha256 = Sha256::Of(data);
@@ -83,8 +85,8 @@ TEST(MirrorUploaderTest, AFileThatChangedDuringAMultipartUploadIsTheSourcesFault
   MirrorOptions opts;
   opts.part_size = 5u << 20;
   const std::string chunk(1u << 20, 'x');
-  MirrorUploader up(&client, "bucket", "", {{"big.bin", "/nonexistent", 12u << 20, std::nullopt}},
-                    opts, {});
+  MirrorUploader up(&client, "bucket", "",
+                    {{"big.bin", SourceFile{"/nonexistent"}, 12u << 20, std::nullopt}}, opts, {});
   ASSERT_TRUE(up.WantsChunks(0));
   for (uint64_t i = 0; i < 7; i++)  // more than a part: the upload has begun
     up.OnChunk(0, i << 20, ChunkInfo{Sha256::Of(chunk), 1u << 20}, {chunk});
@@ -121,7 +123,7 @@ TEST(MirrorUploaderTest, AVouchedForFileWhoseObjectIsGoneIsReadAgainAndSent) {
                          "\r\nConnection: close\r\n\r\n"});
   S3Config config = FakeConfig(server);
   S3Client client(config);
-  MirrorFile f{"f", path, data.size(), sha, "f"};
+  MirrorFile f{"f", SourceFile{path}, data.size(), sha, "f"};
   MirrorUploader up(&client, "bucket", "", {f}, MirrorOptions{}, {});
   Status st = PushUnchanged(&up, sha);
   ASSERT_TRUE(st.ok()) << st.ToString();
@@ -141,7 +143,7 @@ TEST(MirrorUploaderTest, AVouchedForFileThatChangedIsNotSent) {
   S3Config config = FakeConfig(server);
   S3Client client(config);
   const Digest sha = Sha256::Of(std::string("artifact bytes"));
-  MirrorFile f{"f", path, 14, sha, "f"};
+  MirrorFile f{"f", SourceFile{path}, 14, sha, "f"};
   MirrorUploader up(&client, "bucket", "", {f}, MirrorOptions{}, {});
   Status st = PushUnchanged(&up, sha);
   EXPECT_EQ(st.code(), Code::kSourceUnreadable) << st.ToString();
@@ -159,7 +161,7 @@ std::string PutResponse(const std::string& etag, const std::string& version) {
 struct OneUpload {
   explicit OneUpload(const FakeServer& server, const std::string& data)
       : client(FakeConfig(server)),
-        up(&client, "bucket", "", {{"f", "/nonexistent", data.size(), std::nullopt}},
+        up(&client, "bucket", "", {{"f", SourceFile{"/nonexistent"}, data.size(), std::nullopt}},
            MirrorOptions{}, {}) {
     status = up.OnData(0, 0, reinterpret_cast<const uint8_t*>(data.data()), data.size());
     if (!status.ok()) return;
@@ -207,7 +209,7 @@ TEST(MirrorUploaderTest, TrustedUnchangedFilesCostNoRequest) {
   S3Config config = FakeConfig(server);
   S3Client client(config);
   const Digest sha = Sha256::Of(std::string("artifact bytes"));
-  MirrorFile f{"f", "/nonexistent", 14, sha, "f"};
+  MirrorFile f{"f", SourceFile{"/nonexistent"}, 14, sha, "f"};
   f.previous_object = MirrorObject{"\"etag1\"", "v7"};
   MirrorOptions opts;
   opts.trust_unchanged = true;
@@ -226,7 +228,7 @@ TEST(MirrorUploaderTest, AListedUnchangedObjectNeedsNoHead) {
   S3Config config = FakeConfig(server);
   S3Client client(config);
   const Digest sha = Sha256::Of(std::string("artifact bytes"));
-  MirrorFile f{"f", "/nonexistent", 14, sha, "f"};
+  MirrorFile f{"f", SourceFile{"/nonexistent"}, 14, sha, "f"};
   f.previous_object = MirrorObject{"etag1", "v7"};
   MirrorUploader up(&client, "bucket", "", {f}, MirrorOptions{}, {});
   up.SetListing({{"f", {14, "etag1"}}});
@@ -252,7 +254,7 @@ TEST(MirrorUploaderTest, AListingWithAnotherEtagFallsBackToHead) {
   FakeServer server({head_ok, Response(200, "OK", ""), head_ok});
   S3Config config = FakeConfig(server);
   S3Client client(config);
-  MirrorFile f{"f", path, data.size(), sha, "f"};
+  MirrorFile f{"f", SourceFile{path}, data.size(), sha, "f"};
   f.previous_object = MirrorObject{"etag1", ""};
   MirrorUploader up(&client, "bucket", "", {f}, MirrorOptions{}, {});
   up.SetListing({{"f", {14, "abc"}}});
@@ -276,11 +278,11 @@ TEST(PreviewMirrorPushTest, SaysWhatWouldBeSentCopiedAndLeftWithHeadsOnly) {
   S3Config config = FakeConfig(server);
   config.read_only = true;  // a write would fail the preview
   S3Client client(config);
-  MirrorFile same{"same", "/nonexistent", 14, sha, "app/same"};
+  MirrorFile same{"same", SourceFile{"/nonexistent"}, 14, sha, "app/same"};
   same.previous_object = MirrorObject{"e0", ""};
-  MirrorFile renamed{"renamed", "/nonexistent", 14, sha, "app/old-name"};
-  MirrorFile twin{"twin", "/nonexistent", 14, std::nullopt, ""};
-  MirrorFile fresh{"fresh", "/nonexistent", 5, std::nullopt, ""};
+  MirrorFile renamed{"renamed", SourceFile{"/nonexistent"}, 14, sha, "app/old-name"};
+  MirrorFile twin{"twin", SourceFile{"/nonexistent"}, 14, std::nullopt, ""};
+  MirrorFile fresh{"fresh", SourceFile{"/nonexistent"}, 5, std::nullopt, ""};
   std::vector<FileDigest> d(4);
   d[0].sha256 = d[1].sha256 = d[2].sha256 = sha;
   d[3].sha256 = other;
@@ -312,7 +314,7 @@ TEST(PreviewMirrorPushTest, AnUnchangedFileWhoseObjectIsGoneWouldBeSent) {
   S3Config config = FakeConfig(server);
   S3Client client(config);
   const Digest sha = Sha256::Of(std::string("artifact bytes"));
-  MirrorFile f{"f", "/nonexistent", 14, sha, "f"};
+  MirrorFile f{"f", SourceFile{"/nonexistent"}, 14, sha, "f"};
   std::vector<FileDigest> d(1);
   d[0].sha256 = sha;
   std::vector<PlannedFile> planned;
@@ -331,8 +333,8 @@ TEST(PreviewMirrorPushTest, SmallDuplicatesAreSentNotCopied) {
   S3Config config = FakeConfig(server);
   config.read_only = true;
   S3Client client(config);
-  MirrorFile first{"first", "/nonexistent", 14, std::nullopt, ""};
-  MirrorFile twin{"twin", "/nonexistent", 14, std::nullopt, ""};
+  MirrorFile first{"first", SourceFile{"/nonexistent"}, 14, std::nullopt, ""};
+  MirrorFile twin{"twin", SourceFile{"/nonexistent"}, 14, std::nullopt, ""};
   std::vector<FileDigest> d(2);
   d[0].sha256 = d[1].sha256 = sha;
   std::vector<PlannedFile> planned;

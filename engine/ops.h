@@ -14,6 +14,7 @@
 #include "engine/stat_cache.h"
 #include "manifest/manifest.h"
 #include "transport/object_store.h"
+#include "transport/s3_store.h"
 #include "util/glob.h"
 #include "util/progress.h"
 #include "util/status.h"
@@ -25,7 +26,10 @@ class SigningKey;  // crypto/sign.h
 // ---- push -------------------------------------------------------------------
 
 struct PushOptions {
+  // Directories, files, or s3://bucket/prefix/ (engine/bucket_source.h),
+  // whose client is built with `source_store` (--source-endpoint-url, ...).
   std::vector<std::string> sources;
+  StoreOptions source_store;
   std::string ref;  // empty: no ref is moved
   std::vector<std::pair<std::string, std::string>> tags;
   int zstd_level = 3;  // 0 stores chunks uncompressed
@@ -110,6 +114,7 @@ struct PushReport {
   std::vector<std::string> skipped;  // special files not pushed
   uint64_t held_back = 0;            // files left out by PushOptions::hold_back
   uint64_t filtered = 0;             // entries left out by PushOptions::filter
+  bool empty_source = false;         // refused: the sources (as filtered) hold no file
   std::vector<Status> file_errors;   // sources that could not be read
   // PushOptions::dry_run: nothing was written; the counters above say what a
   // push would have done, and `planned` file by file.
@@ -143,6 +148,8 @@ void ForEachPushCounter(const PushReport& r, F&& f) {
 // is at least one file to push (kSourceUnreadable naming the sources).
 // PushMulti checks it too.
 Status CheckPushSources(const PushOptions& opts);
+// The same; *empty: refused because the sources hold no file.
+Status CheckPushSources(const PushOptions& opts, bool* empty);
 
 class Destination;  // engine/destination.h: a store URL opened with its layout
 

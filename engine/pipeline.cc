@@ -191,7 +191,17 @@ class Pipeline {
     for (unsigned i = 0; i < threads_; i++) workers.emplace_back([this] { WorkerLoop(); });
 
     bool uring_ok = false;
-    if (opts_.io != IoBackend::kPread) {
+    threaded_ = std::any_of(files_.begin(), files_.end(),
+                            [](const SourceFile& f) { return f.remote != nullptr; });
+    if (threaded_) {
+      // Remote reads block on a network round trip each: several threads keep
+      // enough of them in flight (local files among them are read with pread).
+      unsigned n = 1;
+      for (const auto& f : files_)
+        if (f.remote) n = std::max(n, f.remote->PreferredConcurrency());
+      io_threads_ = n;
+      for (unsigned i = 0; i < n; i++) io_pool_.emplace_back([this] { IoThreadLoop(); });
+    } else if (opts_.io != IoBackend::kPread) {
       int rc = io_uring_queue_init(std::max(1u, opts_.queue_depth), &ring_, 0);
       if (rc == 0) {
         uring_ok = true;
@@ -206,6 +216,14 @@ class Pipeline {
     if (stop_error_.ok()) ReaderLoop();
 
     if (use_uring_) io_uring_queue_exit(&ring_);
+    if (threaded_) {
+      {
+        std::lock_guard<std::mutex> l(io_mu_);
+        io_shutdown_ = true;
+      }
+      io_cv_.notify_all();
+      for (auto& t : io_pool_) t.join();
+    }
     {
       std::unique_lock<std::mutex> l(live_mu_);
       live_cv_.wait(l, [&] { return live_files_ == 0; });
@@ -217,7 +235,7 @@ class Pipeline {
     stats->chunks = chunks_.load();
     stats->io_blocks = pool_.count();
     stats->peak_blocks_used = pool_.peak();
-    stats->io_backend = use_uring_ ? "io_uring" : "pread";
+    stats->io_backend = threaded_ ? "threads" : use_uring_ ? "io_uring" : "pread";
     std::lock_guard<std::mutex> l(stop_mu_);
     return stop_error_;
   }
@@ -229,6 +247,10 @@ class Pipeline {
     uint64_t offset;
     size_t want;
     size_t got;
+    // Threaded reads: how it ended.
+    int err = 0;
+    bool eof = false;
+    Status remote_error;
   };
 
   bool Stopped() const { return stopped_.load(std::memory_order_relaxed); }
@@ -244,7 +266,7 @@ class Pipeline {
   void ReaderLoop() {
     size_t next_file = 0;
     unsigned inflight = 0;
-    const unsigned qd = use_uring_ ? std::max(1u, opts_.queue_depth) : 1;
+    const unsigned qd = use_uring_ ? std::max(1u, opts_.queue_depth) : threaded_ ? io_threads_ : 1;
     for (;;) {
       if (Cancelled(opts_.cancel) && !Stopped()) Stop(opts_.cancel->Check("reading the sources"));
       if (Stopped()) AbandonRemaining(&next_file);
@@ -267,6 +289,9 @@ class Pipeline {
         if (use_uring_) {
           SubmitRead(req);
           inflight++;
+        } else if (threaded_) {
+          SubmitThreaded(req);
+          inflight++;
         } else {
           PreadBlock(req);
         }
@@ -279,6 +304,13 @@ class Pipeline {
         }
         if (!cur_ && next_file == files_.size()) break;
         pool_.WaitFree(opts_.cancel);
+        continue;
+      }
+      if (threaded_) {
+        for (ReadReq* req : WaitThreaded()) {
+          FinishRead(req, req->err, req->eof);
+          inflight--;
+        }
         continue;
       }
       struct io_uring_cqe* cqe;
@@ -342,7 +374,59 @@ class Pipeline {
     return true;
   }
 
+  // ---- threaded reads (some files are remote) ----------------------------
+
+  void SubmitThreaded(ReadReq* req) {
+    {
+      std::lock_guard<std::mutex> l(io_mu_);
+      io_todo_.push_back(req);
+    }
+    io_cv_.notify_one();
+  }
+
+  // Blocks until at least one threaded read is done; returns every one that is.
+  std::vector<ReadReq*> WaitThreaded() {
+    std::unique_lock<std::mutex> l(io_mu_);
+    done_cv_.wait(l, [&] { return !io_done_.empty(); });
+    std::vector<ReadReq*> out(io_done_.begin(), io_done_.end());
+    io_done_.clear();
+    return out;
+  }
+
+  void IoThreadLoop() {
+    for (;;) {
+      ReadReq* req;
+      {
+        std::unique_lock<std::mutex> l(io_mu_);
+        io_cv_.wait(l, [&] { return io_shutdown_ || !io_todo_.empty(); });
+        if (io_todo_.empty()) return;
+        req = io_todo_.front();
+        io_todo_.pop_front();
+      }
+      const SourceFile& sf = files_[req->f->index];
+      if (sf.remote) {
+        req->remote_error = sf.remote->ReadAt(sf, req->offset, req->b->data, req->want);
+        if (req->remote_error.ok()) req->got = req->want;
+      } else {
+        ReadFully(req, &req->err, &req->eof);
+      }
+      {
+        std::lock_guard<std::mutex> l(io_mu_);
+        io_done_.push_back(req);
+      }
+      done_cv_.notify_one();
+    }
+  }
+
   void PreadBlock(ReadReq* req) {
+    int err = 0;
+    bool eof = false;
+    ReadFully(req, &err, &eof);
+    FinishRead(req, err, eof);
+  }
+
+  // pread until the block is full, the file ends early, or an error.
+  static void ReadFully(ReadReq* req, int* err_out, bool* eof_out) {
     int err = 0;
     bool eof = false;
     while (req->got < req->want) {
@@ -359,14 +443,19 @@ class Pipeline {
       }
       req->got += static_cast<size_t>(n);
     }
-    FinishRead(req, err, eof);
+    *err_out = err;
+    *eof_out = eof;
   }
 
   void FinishRead(ReadReq* req, int err, bool early_eof) {
     FileState* f = req->f;
     Block* b = req->b;
     const std::string& path = files_[f->index].path;
-    if (err != 0) {
+    if (!req->remote_error.ok()) {
+      b->refs = 1;
+      pool_.Unref(b);
+      FailFile(f, req->remote_error);
+    } else if (err != 0) {
       b->refs = 1;
       pool_.Unref(b);
       FailFile(f, PosixError("cannot read " + path, err, Code::kSourceUnreadable));
@@ -395,6 +484,10 @@ class Pipeline {
     if (f->next_read_seq != f->nblocks && !f->reader_failed) return;
     f->reader_done = true;
     if (cur_ == f) cur_ = nullptr;
+    if (f->fd < 0) {  // remote: every read checked the object's version
+      DecPending(f);
+      return;
+    }
     struct stat st;
     if (!f->reader_failed && fstat(f->fd, &st) == 0 &&
         (st.st_size != f->st_open.st_size || st.st_mtim.tv_sec != f->st_open.st_mtim.tv_sec ||
@@ -413,6 +506,7 @@ class Pipeline {
   FileState* OpenFile(size_t i) {
     const SourceFile& sf = files_[i];
     FileDigest& r = (*results_)[i];
+    if (sf.remote) return StartFile(i, -1, sf.size);
     int fd = open(sf.path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     if (fd < 0) {
       r.status = PosixError("cannot open " + sf.path, errno, Code::kSourceUnreadable);
@@ -421,22 +515,34 @@ class Pipeline {
                                             ": it was deleted after it was listed");
       return nullptr;
     }
-    auto f = std::make_unique<FileState>(opts_.chunking);
-    f->index = i;
-    f->fd = fd;
-    if (fstat(fd, &f->st_open) != 0 || !S_ISREG(f->st_open.st_mode)) {
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
       r.status = Status::SourceUnreadable(sf.path + " is no longer a readable regular file");
       close(fd);
       return nullptr;
     }
-    f->size = static_cast<uint64_t>(f->st_open.st_size);
-    if (f->size == 0) {
-      close(fd);
+    FileState* f = StartFile(i, fd, static_cast<uint64_t>(st.st_size));
+    if (f) {
+      f->st_open = st;
+      posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+    }
+    return f;
+  }
+
+  // The state of file i, open as `fd` (-1: remote) with `size` bytes to read;
+  // null for an empty file, whose digests are set here.
+  FileState* StartFile(size_t i, int fd, uint64_t size) {
+    if (size == 0) {
+      if (fd >= 0) close(fd);
+      FileDigest& r = (*results_)[i];
       r.sha256 = Sha256::Of("", 0);
       r.xxh3 = Xxh3::Of("", 0);
       return nullptr;
     }
-    posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+    auto f = std::make_unique<FileState>(opts_.chunking);
+    f->index = i;
+    f->fd = fd;
+    f->size = size;
     f->nblocks = (f->size + opts_.block_size - 1) / opts_.block_size;
     f->need_file_sha = f->size > opts_.chunking.min_size;
     f->wants_chunks = file_sink_ && file_sink_->WantsChunks(f->index);
@@ -691,7 +797,15 @@ class Pipeline {
   TaskQueue queue_;
   struct io_uring ring_ {};
   bool use_uring_ = false;
-  FileState* cur_ = nullptr;  // reader-owned: the file being read
+  // Threaded reads: io_todo_ -> an I/O thread -> io_done_ -> the reader.
+  bool threaded_ = false;
+  unsigned io_threads_ = 0;
+  std::vector<std::thread> io_pool_;
+  std::mutex io_mu_;
+  std::condition_variable io_cv_, done_cv_;
+  std::deque<ReadReq*> io_todo_, io_done_;  // guarded by io_mu_
+  bool io_shutdown_ = false;                // guarded by io_mu_
+  FileState* cur_ = nullptr;                // reader-owned: the file being read
 
   std::mutex stop_mu_;
   Status stop_error_;  // guarded by stop_mu_

@@ -23,10 +23,29 @@
 
 namespace ferry {
 
+class RemoteReader;
+
 struct SourceFile {
-  std::string path;   // opened for reading
+  std::string path;   // opened for reading (remote: the name the reader knows it by)
   uint64_t size = 0;  // size at listing time; a file that changes while read is an error
   int64_t mtime_ns = 0;
+  // Not a local file: an object read through `remote` (engine/bucket_source.h);
+  // `version` is what it must still be (an ETag), or the read fails.
+  RemoteReader* remote = nullptr;
+  std::string version;
+};
+
+// Reads files that are not local paths (objects in a bucket). ReadAt is
+// called from several I/O threads at once, for different blocks.
+class RemoteReader {
+ public:
+  virtual ~RemoteReader() = default;
+  // Exactly bytes [offset, offset+n) of `file` into `buf`. An object that no
+  // longer is file.version or shorter than file.size is kSourceUnreadable
+  // saying it changed while it was read.
+  virtual Status ReadAt(const SourceFile& file, uint64_t offset, uint8_t* buf, size_t n) = 0;
+  // Reads worth having in flight at once.
+  virtual unsigned PreferredConcurrency() const { return 16; }
 };
 
 struct FileDigest {
@@ -103,7 +122,7 @@ struct PipelineStats {
   uint64_t chunks = 0;
   size_t io_blocks = 0;  // blocks in the pool
   size_t peak_blocks_used = 0;
-  std::string io_backend;  // "io_uring" or "pread"
+  std::string io_backend;  // "io_uring", "pread", or "threads" (some files are remote)
 };
 
 // Checks the options against the budget; a Usage error names what to change.

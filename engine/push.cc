@@ -13,6 +13,7 @@
 #include <thread>
 #include <unordered_set>
 
+#include "engine/bucket_source.h"
 #include "engine/chunk_codec.h"
 #include "engine/destination.h"
 #include "engine/ops.h"
@@ -175,18 +176,32 @@ Status RecordBuild(ObjectStore* store, LayoutWriter* writer, const std::string& 
 }  // namespace
 
 Status CheckPushSources(const PushOptions& opts) {
+  bool empty;
+  return CheckPushSources(opts, &empty);
+}
+
+Status CheckPushSources(const PushOptions& opts, bool* empty) {
+  *empty = false;
   if (opts.sources.empty()) return Status::Usage("no source directory given");
   if (!opts.ref.empty()) RETURN_IF_ERROR(ValidateRefName(opts.ref));
   RETURN_IF_ERROR(ValidateTags(opts.tags, /*metadata=*/false));
+  bool has_objects = false;
   for (const auto& src : opts.sources) {
+    if (IsBucketSource(src)) {  // one small listing: reachable, allowed, not empty
+      ASSIGN_OR_RETURN(auto b, BucketSource::Open(src, opts.source_store));
+      ASSIGN_OR_RETURN(bool any, b->HasObjects());
+      has_objects |= any;
+      continue;
+    }
     struct stat st;
     if (stat(src.c_str(), &st) != 0)
       return Status::SourceUnreadable(PosixError("cannot read source " + src, errno).message() +
                                       "; nothing was recorded and no store was created");
   }
-  if (opts.allow_empty) return Status::OK();
+  if (opts.allow_empty || has_objects) return Status::OK();
   for (const auto& src : opts.sources)
     if (HasRegularFile(src)) return Status::OK();
+  *empty = true;
   return EmptyBuildError(opts.sources);
 }
 
@@ -258,7 +273,7 @@ Status SourceFailure(std::vector<Status> errors, const PushPlan& plan,
 // Walks the sources. A mirror overwrites objects as it goes: unreadable files
 // are found before a byte is sent, so a source error does not replace DR data.
 Status ListSources(const PushOptions& opts, PushPlan* plan, std::vector<PushReport>* reports) {
-  ASSIGN_OR_RETURN(plan->walk, WalkSources(opts.sources));
+  ASSIGN_OR_RETURN(plan->walk, WalkSources(opts.sources, opts.source_store));
   if (opts.filter && !opts.filter->empty()) {
     auto& entries = plan->walk.entries;
     const size_t before = entries.size();
@@ -282,11 +297,13 @@ Status ListSources(const PushOptions& opts, PushPlan* plan, std::vector<PushRepo
   for (size_t i = 0; i < plan->walk.entries.size(); i++) {
     auto& e = plan->walk.entries[i];
     if (e.entry.type != EntryType::kFile) continue;
-    plan->files.push_back(SourceFile{std::move(e.abs_path), e.entry.size, e.entry.mtime_ns});
+    plan->files.push_back(SourceFile{std::move(e.abs_path), e.entry.size, e.entry.mtime_ns,
+                                     e.remote, std::move(e.version)});
     plan->file_entry.push_back(i);
     plan->file_stats.emplace_back(e.entry.path, e.stat);
   }
   if (plan->files.empty() && !opts.allow_empty) {
+    for (auto& r : *reports) r.empty_source = true;
     if (!reports->empty() && (*reports)[0].filtered > 0)
       return Status::SourceUnreadable(
           "--exclude/--include left no file to push (" + std::to_string((*reports)[0].filtered) +
@@ -296,6 +313,7 @@ Status ListSources(const PushOptions& opts, PushPlan* plan, std::vector<PushRepo
   if (!plan->writes_file_objects) return Status::OK();
   std::vector<Status> errors;
   for (const auto& f : plan->files) {
+    if (f.remote) continue;  // listed just now; each read checks its ETag
     int fd = open(f.path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     if (fd < 0)
       errors.push_back(
@@ -400,7 +418,12 @@ Status Plan(const std::vector<Destination*>& targets, const PushOptions& opts, P
     plan->writes_file_objects |= plan->states[t].writer->WritesFileObjects();
   }
   if (plan->writes_file_objects) RETURN_IF_ERROR(CheckObjectTags(opts));
-  RETURN_IF_ERROR(CheckPushSources(opts));
+  bool empty = false;
+  Status src = CheckPushSources(opts, &empty);
+  if (!src.ok()) {
+    for (auto& r : *reports) r.empty_source = empty;
+    return src;
+  }
   RETURN_IF_ERROR(ListSources(opts, plan, reports));
   plan->popts = opts.pipeline;
   plan->popts.cancel = opts.cancel;

@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <set>
 
+#include "engine/bucket_source.h"
 #include "util/posix.h"
 
 namespace ferry {
@@ -84,11 +85,25 @@ Status WalkDir(const std::string& abs, const std::string& rel, WalkResult* out) 
 
 }  // namespace
 
-Result<WalkResult> WalkSources(const std::vector<std::string>& roots) {
+Result<WalkResult> WalkSources(const std::vector<std::string>& roots,
+                               const StoreOptions& remote_opts) {
   if (roots.empty()) return Status::Usage("no source directory given");
   WalkResult out;
   std::set<std::string> prefixes;
   for (const auto& root : roots) {
+    if (IsBucketSource(root)) {
+      ASSIGN_OR_RETURN(std::shared_ptr<BucketSource> b, BucketSource::Open(root, remote_opts));
+      std::string base;
+      if (roots.size() > 1) {
+        base = BaseName(b->url());
+        if (base.empty() || !prefixes.insert(base).second)
+          return Status::Usage("two sources have the same base name '" + base +
+                               "'; push them separately");
+      }
+      RETURN_IF_ERROR(b->List(base, &out));
+      out.remotes.push_back(std::move(b));
+      continue;
+    }
     struct stat st;
     if (stat(root.c_str(), &st) != 0) return SourceError("cannot read source " + root, errno);
     std::string base = BaseName(root);

@@ -1,10 +1,12 @@
 // Lists the source trees of a push.
 #pragma once
 
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "manifest/manifest.h"
+#include "transport/s3_store.h"
 #include "util/status.h"
 
 namespace ferry {
@@ -17,20 +19,28 @@ struct FileStat {
   bool operator==(const FileStat&) const = default;
 };
 
+class RemoteReader;  // engine/pipeline.h
+
 struct SourceEntry {
   FileEntry entry;       // path, type, mode, mtime, size, link_target
-  std::string abs_path;  // where to read it
+  std::string abs_path;  // where to read it (remote: the object's key)
   FileStat stat;
+  RemoteReader* remote = nullptr;  // set for an object in a bucket
+  std::string version;             // remote: its ETag when listed
 };
 
 struct WalkResult {
   std::vector<SourceEntry> entries;  // sorted by entry.path
   std::vector<std::string> skipped;  // sockets, FIFOs, devices: not build artifacts
+  std::vector<std::shared_ptr<RemoteReader>> remotes;  // what entries' `remote` point to
 };
 
 // One root: its contents, with paths relative to it (a root that is a file
 // becomes its base name). Several roots: each root's contents under the root's
 // base name. Unreadable roots or directories are kSourceUnreadable naming them.
-Result<WalkResult> WalkSources(const std::vector<std::string>& roots);
+// A root that is an s3:// URL is a bucket prefix (engine/bucket_source.h),
+// opened with `remote_opts`.
+Result<WalkResult> WalkSources(const std::vector<std::string>& roots,
+                               const StoreOptions& remote_opts = {});
 
 }  // namespace ferry

@@ -11,7 +11,8 @@ struct DaemonArgs {
   daemon::JobOptions job;  // from the flags: the one job, or every job's defaults
   std::string config, listen = "127.0.0.1:9464";
   std::vector<std::string> tags;
-  std::string settle = "2s", interval = "5s", rpo = "5m", stall_after = "10m", reconcile = "1h";
+  std::string settle = "2s", interval = "5s", rpo = "5m", stall_after = "10m", reconcile = "1h",
+              poll = "10s";
   int level = 3;
   size_t memory_mib = 256;
   unsigned threads = 0;
@@ -30,10 +31,12 @@ Status JobFromFlags(const DaemonArgs& a, const Context& ctx, daemon::JobOptions*
                    {"--interval", a.interval, &o->schedule.interval},
                    {"--rpo", a.rpo, &o->schedule.rpo},
                    {"--stall-after", a.stall_after, &o->schedule.stall_after},
-                   {"--reconcile", a.reconcile, &o->reconcile_every}};
+                   {"--reconcile", a.reconcile, &o->reconcile_every},
+                   {"--poll", a.poll, &o->poll_every}};
   for (auto& d : durations) {
     ASSIGN_OR_RETURN(*d.out, daemon::ParseDuration(d.name, d.text));
   }
+  if (o->poll_every < 1) return Status::Usage("--poll must be at least 1s (got '" + a.poll + "')");
   RETURN_IF_ERROR(ParseTags(a.tags, &o->push.tags));
   o->push.zstd_level = a.level;
   o->push.pipeline.memory_budget = a.memory_mib << 20;
@@ -93,7 +96,12 @@ Runner AddDaemonCommand(CLI::App* app, const Context* ctx) {
   auto& o = a->job;
   d->add_option("--config", a->config,
                 "TOML file with the jobs (docs/daemon.md); else one job from the flags below");
-  d->add_option("--watch", o.watch, "Directory to replicate (watched with inotify)");
+  d->add_option("--watch", o.watch,
+                "Directory to replicate (watched with inotify), or s3://bucket/prefix/ (polled)");
+  d->add_option("--poll", a->poll, "s3:// sources: list the prefix this often for changes")
+      ->capture_default_str();
+  d->add_option("--source-endpoint-url", o.source_endpoint_url,
+                "s3:// sources: their S3 endpoint, if not the destinations' (--endpoint-url)");
   d->add_option("--to", o.tos,
                 "Destination: a directory, file:///path or s3://bucket/prefix/ (repeatable)")
       ->allow_extra_args(false);

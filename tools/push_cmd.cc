@@ -5,6 +5,7 @@
 #include <optional>
 
 #include "crypto/sign.h"
+#include "engine/bucket_source.h"
 #include "engine/destination.h"
 #include "engine/ops.h"
 #include "engine/stat_cache.h"
@@ -18,6 +19,7 @@ namespace {
 
 struct PushArgs {
   std::vector<std::string> sources, tos, tags;
+  std::string source_endpoint_url;
   std::string ref, chunk_spec, io = "auto", layout;
   bool json = false, no_progress = false;
   std::string junit;
@@ -223,6 +225,10 @@ int RunPush(const PushArgs& a, const Context& ctx, Output* out) {
   const auto& tos = a.tos;
   const bool progress = !a.no_progress && !ctx.quiet;
   opts.sources = a.sources;
+  // s3:// sources: the destinations' endpoint and TLS settings unless told.
+  opts.source_store = ctx.store;
+  opts.source_store.meta_prefix.clear();
+  if (!a.source_endpoint_url.empty()) opts.source_store.endpoint_url = a.source_endpoint_url;
   opts.ref = a.ref;
   opts.zstd_level = a.level;
   opts.cancel = ctx.cancel;
@@ -293,7 +299,9 @@ int RunPush(const PushArgs& a, const Context& ctx, Output* out) {
   ReportToCi(opts.dry_run ? "push (dry run)" : "push", j, a.junit);
   if (a.json) out->PrintJson(j);
   for (const auto& s : reports[0].skipped)
-    LogWarn("skipped " + s + " (not a regular file, symlink or directory)");
+    LogWarn("skipped " + s +
+            (IsBucketSource(s) ? " (its key is not a safe relative path: docs/sources.md)"
+                               : " (not a regular file, symlink or directory)"));
   for (const auto& e : reports[0].file_errors)
     std::fprintf(stderr, "ferry push: %s\n", e.message().c_str());
   if (!st.ok()) return out->Fail(st);
@@ -310,7 +318,11 @@ int RunPush(const PushArgs& a, const Context& ctx, Output* out) {
 Runner AddPushCommand(CLI::App* app, const Context* ctx) {
   auto* push = app->add_subcommand("push", "Chunk, hash and store build output; move a ref");
   auto a = std::make_shared<PushArgs>();
-  push->add_option("dirs", a->sources, "Directories (or files) to push")->required();
+  push->add_option("dirs", a->sources,
+                   "Directories, files, or s3://bucket/prefix/ (every object under it) to push")
+      ->required();
+  push->add_option("--source-endpoint-url", a->source_endpoint_url,
+                   "s3:// sources: their S3 endpoint, if not the destinations' (--endpoint-url)");
   push->add_option("--to", a->tos,
                    "Destination: a directory, file:///path or s3://bucket/prefix/ (repeat for "
                    "several; the sources are read once)")

@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "crypto/hash.h"
+#include "transport/aws/credentials.h"
 #include "transport/s3_rules.h"
 #include "util/log.h"
 #include "util/text.h"
@@ -472,12 +473,20 @@ Result<std::vector<S3Client::ListedObject>> S3Client::ListObjectsDetailed(const 
   Request r;
   r.bucket = bucket;
   r.query = {{"list-type", "2"}, {"prefix", prefix}};
+  if (max_objects > 0 && max_objects < 1000)
+    r.query.emplace_back("max-keys", std::to_string(max_objects));
   RETURN_IF_ERROR(Paginate(
       this, r, "ListBucketResult", "ListObjectsV2 of s3://" + bucket + "/" + prefix,
       [&](pugi::xml_node n) -> std::optional<Markers> {
-        for (auto c : n.children("Contents"))
-          objects.push_back({c.child("Key").text().as_string(), c.child("Size").text().as_ullong(),
-                             UnquoteEtag(c.child("ETag").text().as_string())});
+        for (auto c : n.children("Contents")) {
+          auto t = ParseAwsTime(c.child("LastModified").text().as_string());
+          objects.push_back(
+              {c.child("Key").text().as_string(), c.child("Size").text().as_ullong(),
+               UnquoteEtag(c.child("ETag").text().as_string()),
+               t.ok() ? std::chrono::duration_cast<std::chrono::nanoseconds>(t->time_since_epoch())
+                            .count()
+                      : 0});
+        }
         if (max_objects && objects.size() >= max_objects) return std::nullopt;
         return Markers{{"continuation-token", n.child("NextContinuationToken").text().as_string()}};
       }));
@@ -684,13 +693,15 @@ Status S3Client::PutObjectTagging(const std::string& bucket, const std::string& 
 }
 
 Result<std::string> S3Client::GetRange(const std::string& bucket, const std::string& key,
-                                       uint64_t offset, uint64_t n, const std::string& version_id) {
+                                       uint64_t offset, uint64_t n, const std::string& version_id,
+                                       const std::string& if_match) {
   if (n == 0) return std::string();
   Request r;
   r.bucket = bucket;
   r.key = key;
   if (!version_id.empty()) r.query = {{"versionId", version_id}};
   r.headers = {{"range", "bytes=" + std::to_string(offset) + "-" + std::to_string(offset + n - 1)}};
+  if (!if_match.empty()) r.headers.emplace_back("if-match", "\"" + if_match + "\"");
   ASSIGN_OR_RETURN(HttpResponse resp, Send(r));
   // A server or proxy may ignore Range and answer 200 with the whole object.
   if (resp.status == 200)

@@ -136,9 +136,10 @@ class S3Client {
     std::string key;
     uint64_t size = 0;
     std::string etag;
+    int64_t mtime_ns = 0;  // LastModified (whole seconds), 0 if unreadable
   };
   // With `max_objects`, stops after the page that reaches it (a prefix of
-  // the listing, in key order).
+  // the listing, in key order; under 1,000, pages are that small).
   Result<std::vector<ListedObject>> ListObjectsDetailed(const std::string& bucket,
                                                         const std::string& prefix,
                                                         size_t max_objects = 0);
@@ -193,9 +194,11 @@ class S3Client {
   Status PutObjectTagging(const std::string& bucket, const std::string& key,
                           const std::vector<std::pair<std::string, std::string>>& tags);
 
-  // Bytes [offset, offset+n) of an object (of that version, if given).
+  // Bytes [offset, offset+n) of an object (of that version, if given; only
+  // while its ETag is `if_match`, if given, else kConflict).
   Result<std::string> GetRange(const std::string& bucket, const std::string& key, uint64_t offset,
-                               uint64_t n, const std::string& version_id = "");
+                               uint64_t n, const std::string& version_id = "",
+                               const std::string& if_match = "");
 
   // The bucket's versioning state: "Enabled", "Suspended", or "" (never enabled).
   Result<std::string> GetBucketVersioning(const std::string& bucket);

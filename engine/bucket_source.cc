@@ -1,0 +1,128 @@
+#include "engine/bucket_source.h"
+
+#include <xxhash.h>
+
+#include <algorithm>
+#include <map>
+
+#include "manifest/manifest.h"
+#include "transport/s3_rules.h"
+#include "util/log.h"
+
+namespace ferry {
+
+bool IsBucketSource(const std::string& source) { return source.rfind("s3://", 0) == 0; }
+
+Result<std::unique_ptr<BucketSource>> BucketSource::Open(const std::string& url,
+                                                         const StoreOptions& opts) {
+  std::string bucket, prefix;
+  if (!ParseS3Url(url, &bucket, &prefix))
+    return Status::Usage("source '" + url + "' is not an s3://bucket/prefix/ URL");
+  StoreOptions o = opts;
+  o.read_only = true;  // a source is only ever read
+  ASSIGN_OR_RETURN(S3Config config, S3ConfigFromEnvironment(o));
+  return std::make_unique<BucketSource>(std::make_shared<S3Client>(std::move(config)),
+                                        std::move(bucket), std::move(prefix));
+}
+
+BucketSource::BucketSource(std::shared_ptr<S3Client> client, std::string bucket, std::string prefix)
+    : client_(std::move(client)), bucket_(std::move(bucket)), prefix_(std::move(prefix)) {
+  if (!prefix_.empty() && prefix_.back() != '/') prefix_ += '/';
+}
+
+FileStat BucketSource::Identity(const S3Client::ListedObject& o) {
+  // dev 0 never occurs for a local file, so an object never matches one.
+  return FileStat{0, XXH3_64bits(o.etag.data(), o.etag.size()), o.size, o.mtime_ns, o.mtime_ns};
+}
+
+namespace {
+
+constexpr size_t kProbeKeys = 100;
+
+// A listing that failed, as a source error (wrong credentials stay kAuth).
+Status ListError(const std::string& url, const Status& st) {
+  std::string m = "cannot list source " + url + ": " + st.message() +
+                  "; nothing was recorded and no store was created";
+  return st.code() == Code::kAuth ? Status::Auth(std::move(m))
+                                  : Status::SourceUnreadable(std::move(m));
+}
+
+// A key below the prefix that is an object, not the prefix or a folder marker.
+bool IsObjectKey(const std::string& key, size_t prefix_size) {
+  return key.size() > prefix_size && key.back() != '/';
+}
+
+}  // namespace
+
+Result<bool> BucketSource::HasObjects() {
+  auto listed = client_->ListObjectsDetailed(bucket_, prefix_, kProbeKeys);
+  if (!listed.ok()) return ListError(url(), listed.status());
+  if (listed->size() >= kProbeKeys) return true;  // a full page: more follow
+  for (const auto& o : *listed)
+    if (IsObjectKey(o.key, prefix_.size()) && IsSafeRelativePath(o.key.substr(prefix_.size())))
+      return true;
+  return false;
+}
+
+Status BucketSource::List(const std::string& base, WalkResult* out) {
+  auto listed = client_->ListObjectsDetailed(bucket_, prefix_);
+  if (!listed.ok()) return ListError(url(), listed.status());
+  std::map<std::string, int64_t> dirs;  // implied directories, newest object below each
+  auto add_dirs = [&](const std::string& path, int64_t mtime) {
+    for (size_t s = path.find('/'); s != std::string::npos; s = path.find('/', s + 1)) {
+      int64_t& m = dirs[path.substr(0, s)];
+      m = std::max(m, mtime);
+    }
+  };
+  for (auto& o : *listed) {
+    if (!IsObjectKey(o.key, prefix_.size())) continue;  // the prefix itself, or a folder marker
+    std::string rel = o.key.substr(prefix_.size());
+    std::string path = base.empty() ? rel : base + "/" + rel;
+    if (!IsSafeRelativePath(path)) {
+      out->skipped.push_back(url() + rel);
+      continue;
+    }
+    SourceEntry e;
+    e.entry.path = path;
+    e.entry.type = EntryType::kFile;
+    e.entry.mode = 0644;
+    e.entry.size = o.size;
+    e.entry.mtime_ns = o.mtime_ns;
+    e.stat = Identity(o);
+    e.abs_path = std::move(o.key);
+    e.remote = this;
+    e.version = std::move(o.etag);
+    add_dirs(path, o.mtime_ns);
+    out->entries.push_back(std::move(e));
+  }
+  if (!base.empty()) dirs.emplace(base, 0);
+  for (const auto& [path, mtime] : dirs) {
+    SourceEntry d;
+    d.entry.path = path;
+    d.entry.type = EntryType::kDir;
+    d.entry.mode = 0755;
+    d.entry.mtime_ns = mtime;
+    out->entries.push_back(std::move(d));
+  }
+  return Status::OK();
+}
+
+Status BucketSource::ReadAt(const SourceFile& file, uint64_t offset, uint8_t* buf, size_t n) {
+  auto got = client_->GetRange(bucket_, file.path, offset, n, "", file.version);
+  if (!got.ok()) {
+    const Status& st = got.status();
+    if (st.code() == Code::kConflict || st.code() == Code::kNotFound)
+      return Status::SourceUnreadable("s3://" + bucket_ + "/" + file.path +
+                                      " changed while it was being read (replaced or deleted "
+                                      "since it was listed); the next run takes its new version");
+    return st.WithContext("reading source s3://" + bucket_ + "/" + file.path);
+  }
+  if (got->size() != n)
+    return Status::SourceUnreadable("s3://" + bucket_ + "/" + file.path +
+                                    " changed while it was being read: it is shorter than the " +
+                                    std::to_string(file.size) + " bytes listed");
+  std::memcpy(buf, got->data(), n);
+  return Status::OK();
+}
+
+}  // namespace ferry

@@ -1,0 +1,58 @@
+// An S3 prefix as a push source (`ferry push s3://primary/builds/ --to ...`,
+// the daemon's bucket jobs): every object under the prefix is a file whose
+// path is its key below the prefix. Objects are read with ranged GETs, each
+// only while its ETag is still the one listed (If-Match), so an object
+// replaced while it is read fails that file ("changed while it was read")
+// instead of mixing two versions. docs/sources.md.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "engine/pipeline.h"
+#include "engine/walk.h"
+#include "transport/s3_client.h"
+#include "transport/s3_store.h"
+#include "util/status.h"
+
+namespace ferry {
+
+// Whether a source names a bucket prefix (s3://) rather than a local path.
+bool IsBucketSource(const std::string& source);
+
+class BucketSource final : public RemoteReader {
+ public:
+  // The client is built from the AWS environment with `opts` (the source's
+  // endpoint may differ from the destinations'). kUsage for a malformed URL.
+  static Result<std::unique_ptr<BucketSource>> Open(const std::string& url,
+                                                    const StoreOptions& opts);
+  BucketSource(std::shared_ptr<S3Client> client, std::string bucket, std::string prefix);
+
+  // Every object under the prefix, as entries of a walk: files (mode 0644,
+  // mtime LastModified) and the directories their keys imply, under `base`
+  // if not empty. Keys that cannot be a safe relative path (empty
+  // components, "..", a leading '/') and "directory marker" objects (keys
+  // ending in '/') go to out->skipped. An unreachable bucket is
+  // kSourceUnreadable: never an empty source.
+  Status List(const std::string& base, WalkResult* out);
+
+  // Whether the prefix holds an object that List would take (one small
+  // listing request). Errors as List's.
+  Result<bool> HasObjects();
+
+  Status ReadAt(const SourceFile& file, uint64_t offset, uint8_t* buf, size_t n) override;
+  unsigned PreferredConcurrency() const override { return kNetworkConcurrency; }
+
+  std::string url() const { return "s3://" + bucket_ + "/" + prefix_; }
+
+  // The stat-cache identity of an object: (size, ETag, LastModified) in
+  // FileStat's fields (docs/stat-cache.md).
+  static FileStat Identity(const S3Client::ListedObject& o);
+
+ private:
+  std::shared_ptr<S3Client> client_;
+  std::string bucket_, prefix_;  // prefix_ is "" or ends with '/'
+};
+
+}  // namespace ferry
