@@ -9,6 +9,38 @@ namespace {
 
 using testing::TempDir;
 
+TEST(ConfigTest, BucketJobsTakePollAndTheSourceEndpoint) {
+  TempDir dir;
+  const std::string path = dir.Write("ferry.toml", R"(
+state = "/var/lib/ferry"
+[[job]]
+name = "primary"
+watch = "s3://primary/app/"
+source_endpoint_url = "https://s3.us-east-1.amazonaws.com"
+poll = "30s"
+to = "s3://dr/app/"
+ref = "app/replica"
+)");
+  auto c = LoadConfig(path, JobOptions{});
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->jobs[0].watch, "s3://primary/app/");
+  EXPECT_EQ(c->jobs[0].poll_every, 30);
+  EXPECT_EQ(c->jobs[0].source_endpoint_url, "https://s3.us-east-1.amazonaws.com");
+  const std::string bad = dir.Write("bad.toml", R"(
+state = "/s"
+[[job]]
+name = "primary"
+watch = "s3://primary/app/"
+poll = "0s"
+to = "/d"
+ref = "r"
+)");
+  auto b = LoadConfig(bad, JobOptions{});
+  ASSERT_FALSE(b.ok());
+  EXPECT_NE(b.status().message().find("poll must be at least 1s"), std::string::npos)
+      << b.status().message();
+}
+
 TEST(ConfigTest, ReadsJobsWithDefaultsAndOverrides) {
   TempDir dir;
   const std::string path = dir.Write("ferry.toml", R"(

@@ -88,7 +88,9 @@ Health Scheduler::Evaluate(double now) const {
     h.reasons.push_back(std::move(r));
   };
   if (source_missing_)
-    fail("the watched source is missing (nothing is deleted in DR); waiting for it to return");
+    fail(
+        "the watched source is missing or cannot be listed (nothing is deleted in DR); waiting "
+        "for it to return");
   if (!last_error_.empty())
     fail("the last replication failed (" + std::to_string(failures_) +
          " in a row, retrying): " + last_error_);

@@ -16,8 +16,9 @@ std::vector<CoverageCandidate> Objects(int n, uint64_t size = 100) {
 }
 
 // One run: takes what the plan says, every check identical.
-CoverageSummary RunOnce(const std::vector<CoverageCandidate>& c, CoverageCursor* cursor, int64_t now,
-                    const CoveragePolicy& p, std::set<std::string>* taken = nullptr) {
+CoverageSummary RunOnce(const std::vector<CoverageCandidate>& c, CoverageCursor* cursor,
+                        int64_t now, const CoveragePolicy& p,
+                        std::set<std::string>* taken = nullptr) {
   CoveragePlan plan = PlanCoverage(c, *cursor, now, p);
   std::vector<CheckOutcome> out(c.size(), CheckOutcome::kNotReached);
   for (size_t i : plan.order) {

@@ -184,7 +184,8 @@ class MemRemote final : public RemoteReader {
     std::lock_guard<std::mutex> l(mu);
     reads++;
     auto it = objects.find(f.path);
-    if (it == objects.end() || it->second.second != f.version || offset + n > it->second.first.size())
+    if (it == objects.end() || it->second.second != f.version ||
+        offset + n > it->second.first.size())
       return Status::SourceUnreadable(f.path + " changed while it was being read");
     std::memcpy(buf, it->second.first.data() + offset, n);
     if (replace_after_reads > 0 && reads == replace_after_reads) it->second.second = "v2";

@@ -246,6 +246,46 @@ if [ -n "${S3_ENDPOINT:-}" ]; then
   check "  ... the change made during the outage is in the bucket" cmp -s "$W/s3src/dist/late.txt" "$W/late.dl"
   expect_exit "  ... and the mirror verifies" 0 "$FERRY" verify --store "s3://$BUCKET/dr/" --ref ci/art --endpoint-url "$S3_ENDPOINT"
   check "SIGTERM: exit 0" stops_with TERM 0
+
+  echo "# a bucket prefix replicated by polling it (the primary region's bucket -> DR)"
+  SRCB=ferry-dsrc-$RANDOM$RANDOM
+  "${AWS[@]}" s3 mb "s3://$SRCB" >/dev/null
+  mkdir -p "$W/btree/lib"
+  head -c $((7 << 20)) /dev/urandom >"$W/btree/app.tar"
+  echo "one" >"$W/btree/lib/one.txt"
+  "${AWS[@]}" s3 cp --recursive --quiet "$W/btree" "s3://$SRCB/art/"
+  check "a daemon with --watch s3://... starts" start_daemon b1 --watch "s3://$SRCB/art/" --to "s3://$BUCKET/fromb/" --to "$W/bstore" --ref ci/bucket --state "$W/bstate" --poll 1s --endpoint-url "$S3_ENDPOINT"
+  check "  ... says it polls the prefix" grep -q "polling s3://$SRCB/art/ every 1 s" "$W/b1.err"
+  check "  ... catches up with what the prefix held at start" caught_up 30
+  "${AWS[@]}" s3 cp --quiet "s3://$BUCKET/fromb/app.tar" "$W/bapp.dl"
+  check "  ... aws s3 cp downloads the DR copy byte-identical" cmp -s "$W/btree/app.tar" "$W/bapp.dl"
+  echo "two" >"$W/btree/lib/two.txt"
+  echo "one, replaced" >"$W/btree/lib/one.txt"
+  "${AWS[@]}" s3 cp --quiet "$W/btree/lib/two.txt" "s3://$SRCB/art/lib/two.txt"
+  "${AWS[@]}" s3 cp --quiet "$W/btree/lib/one.txt" "s3://$SRCB/art/lib/one.txt"
+  sleep 1.5  # one poll
+  check "a new and a replaced object are replicated" caught_up 30
+  ok_b=0
+  for f in lib/one.txt lib/two.txt; do
+    "${AWS[@]}" s3 cp --quiet "s3://$BUCKET/fromb/$f" "$W/b.dl" && cmp -s "$W/btree/$f" "$W/b.dl" || ok_b=1
+  done
+  check "  ... byte-identical in the DR bucket" test "$ok_b" = 0
+  check "  ... lag back to 0" test "$(metric ferry_replication_lag_seconds)" = 0
+  "${AWS[@]}" s3 rm --quiet "s3://$SRCB/art/lib/two.txt"
+  rm "$W/btree/lib/two.txt"
+  sleep 1.5
+  check "an object deleted at the source: caught up" caught_up 30
+  check "  ... its DR copy is kept (deletes are not propagated)" "${AWS[@]}" s3api head-object --bucket "$BUCKET" --key fromb/lib/two.txt --query ContentLength
+  expect_exit "  ... the mirror verifies" 0 "$FERRY" verify --store "s3://$BUCKET/fromb/" --ref ci/bucket --endpoint-url "$S3_ENDPOINT"
+  expect_exit "  ... the latest build is the prefix as it is now" 0 "$FERRY" restore --from "$W/bstore" ci/bucket --to "$W/brestored"
+  check "  ... identical, without the deleted object" diff -r "$W/btree" "$W/brestored"
+  check "SIGTERM: exit 0" stops_with TERM 0
+  check "a bucket source that cannot be listed: the daemon starts anyway" start_daemon b2 --watch "s3://no-such-$SRCB/art/" --to "$W/bstore2" --ref ci/b2 --state "$W/bstate2" --poll 1s --endpoint-url "$S3_ENDPOINT"
+  health
+  check "  ... /health 503" test "$CODE" = 503
+  check "  ... saying the source cannot be listed" grep -q "cannot be listed" "$W/health.json"
+  check "  ... and no store was created" test ! -e "$W/bstore2/FERRY-STORE"
+  check "SIGTERM: exit 0" stops_with TERM 0
 fi
 
 finish e2e_daemon
