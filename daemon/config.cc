@@ -67,11 +67,14 @@ Status StringList(const std::string& path, const toml::node& n, const std::strin
 
 Status ReadJob(const std::string& path, const toml::table& t, const std::string& base_state,
                JobOptions* o) {
-  RETURN_IF_ERROR(Unknown(path, t,
-                          {"name", "watch", "to", "ref", "state", "settle", "interval", "rpo",
-                           "stall_after", "reconcile", "layout", "compression", "memory", "threads",
-                           "tags", "exclude", "poll", "source_endpoint_url"},
-                          "job: "));
+  RETURN_IF_ERROR(Unknown(
+      path, t,
+      {"name",        "watch",    "to",          "ref",         "state",    "settle",
+       "interval",    "rpo",      "stall_after", "reconcile",   "layout",   "compression",
+       "memory",      "threads",  "tags",        "exclude",     "poll",     "source_endpoint_url",
+       "broker",      "exchange", "queue",       "routing_key", "prefetch", "delivery_limit",
+       "poison_after"},
+      "job: "));
   if (!t.contains("name"))
     return Status::Usage(At(path, t, "a [[job]] without a name (name = \"artifacts\")"));
   ASSIGN_OR_RETURN(o->job, String(path, *t.get("name"), "name"));
@@ -107,8 +110,32 @@ Status ReadJob(const std::string& path, const toml::table& t, const std::string&
     }
   if (const auto* n = t.get("poll"); n && o->poll_every < 1)
     return Status::Usage(At(path, *n, w + "poll must be at least 1s"));
-  if (const auto* n = t.get("source_endpoint_url")) {
-    ASSIGN_OR_RETURN(o->source_endpoint_url, String(path, *n, w + "source_endpoint_url"));
+  struct {
+    const char* key;
+    std::string* out;
+  } strings[] = {{"source_endpoint_url", &o->source_endpoint_url},
+                 {"broker", &o->broker.url},
+                 {"exchange", &o->broker.exchange},
+                 {"queue", &o->broker.queue},
+                 {"routing_key", &o->broker.routing_key}};
+  for (auto& k : strings)
+    if (const auto* n = t.get(k.key)) {
+      ASSIGN_OR_RETURN(*k.out, String(path, *n, w + k.key));
+    }
+  struct {
+    const char* key;
+    int64_t lo, hi;
+    unsigned* out;
+  } counts[] = {{"prefetch", 1, 65535, &o->broker.prefetch},
+                {"delivery_limit", 1, 1000, &o->broker.delivery_limit}};
+  for (auto& k : counts)
+    if (const auto* n = t.get(k.key)) {
+      ASSIGN_OR_RETURN(auto v, Integer(path, *n, w + k.key, k.lo, k.hi));
+      *k.out = static_cast<unsigned>(v);
+    }
+  if (const auto* n = t.get("poison_after")) {
+    ASSIGN_OR_RETURN(auto v, Integer(path, *n, w + "poison_after", 1, 1000));
+    o->poison_after = static_cast<int>(v);
   }
   if (const auto* n = t.get("layout")) {
     ASSIGN_OR_RETURN(o->layout, String(path, *n, w + "layout"));

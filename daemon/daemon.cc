@@ -21,6 +21,7 @@
 #include "daemon/watcher.h"
 #include "engine/bucket_source.h"
 #include "engine/destination.h"
+#include "transport/s3_rules.h"
 #include "util/clock.h"
 #include "util/hex.h"
 #include "util/log.h"
@@ -81,6 +82,8 @@ class Job {
                 CycleRecord rec);
   void Observe(const TreeEvents& ev, double now);
   Result<std::unique_ptr<ChangeFeed>> OpenFeed();
+  void SettleFeed();                                           // loop thread
+  void CountFailures(const std::vector<std::string>& failed);  // under mu_
 
   JobOptions o_;
   const CancelToken* cancel_;
@@ -95,10 +98,19 @@ class Job {
   Scheduler scheduler_;  // guarded by mu_
   Metrics metrics_;
   double last_reconcile_ = -1;  // cycle thread only
+  // Objects whose reads failed, cycles in a row; those given up on. Under mu_.
+  std::map<std::string, int> failures_;
+  std::set<std::string> poisoned_;
   std::mt19937_64 rng_{std::random_device{}()};
 };
 
 Result<std::unique_ptr<ChangeFeed>> Job::OpenFeed() {
+  if (bucket_ && !o_.broker.url.empty()) {
+    std::string bucket, prefix;
+    ParseS3Url(o_.watch, &bucket, &prefix);
+    ASSIGN_OR_RETURN(auto f, AmqpFeed::Open(o_.broker, bucket, prefix, o_.reconcile_every));
+    return std::unique_ptr<ChangeFeed>(std::move(f));
+  }
   if (bucket_) {
     ASSIGN_OR_RETURN(auto p, BucketPoller::Open(o_.watch, source_store_, o_.poll_every, cancel_));
     return std::unique_ptr<ChangeFeed>(std::move(p));
@@ -116,6 +128,12 @@ Status Job::Start() {
     return Status::Usage("daemon needs --state DIR (its journal and stat cache)");
   RETURN_IF_ERROR(ValidateRefName(o_.ref));
   bucket_ = IsBucketSource(o_.watch);
+  if (!o_.broker.url.empty()) {
+    if (o_.broker.queue.empty()) o_.broker.queue = "ferry-" + o_.job;
+    if (!bucket_)
+      return Status::Usage("--broker feeds bucket sources: give --watch s3://bucket/prefix/");
+    RETURN_IF_ERROR(ValidateBrokerOptions(o_.broker));
+  }
   source_store_ = o_.store;
   source_store_.meta_prefix.clear();
   if (!o_.source_endpoint_url.empty()) source_store_.endpoint_url = o_.source_endpoint_url;
@@ -129,8 +147,10 @@ Status Job::Start() {
   bool missing = false;
   if (feed.ok()) {
     feed_ = std::move(*feed);
-  } else if (bucket_ && (feed.status().code() == Code::kSourceUnreadable ||
-                         feed.status().code() == Code::kStoreUnavailable)) {
+  } else if (bucket_ &&
+             (feed.status().code() == Code::kSourceUnreadable ||
+              feed.status().code() == Code::kStoreUnavailable) &&
+             o_.broker.url.empty()) {
     // The primary region being down is what DR is for: start, say so, retry.
     LogWarn("daemon: job " + o_.job + ": " + feed.status().message() +
             "; starting anyway and retrying");
@@ -189,6 +209,10 @@ void Job::Observe(const TreeEvents& ev, double now) {
   if (ev.overflow) scheduler_.Changed(kWholeTree, now);
   for (const auto& e : ev.events) {
     if (!o_.filter.Included(e.path)) continue;  // never replicated: never pending
+    if (poisoned_.erase(e.path)) {              // a new version: try it again
+      failures_.erase(e.path);
+      metrics_.SetPoisoned(poisoned_.size());
+    }
     if (e.writing)
       scheduler_.Writing(e.path, now);
     else
@@ -204,6 +228,34 @@ void Job::Observe(const TreeEvents& ev, double now) {
   Status st = journal_->AddPending(delta);
   scheduler_.SetJournalError(st.ok() ? "" : st.message());
   if (!delta.empty()) cv_.notify_all();
+}
+
+void Job::SettleFeed() {
+  if (!feed_) return;
+  std::lock_guard<std::mutex> l(mu_);
+  const bool all_pending = scheduler_.IsPending(kWholeTree);
+  feed_->Settle([&](const std::string& path) {
+    if (poisoned_.count(path)) return ChangeFeed::Fate::kPoisoned;
+    return all_pending || scheduler_.IsPending(path) ? ChangeFeed::Fate::kPending
+                                                     : ChangeFeed::Fate::kReplicated;
+  });
+  metrics_.SetDeadLettered(feed_->dead_lettered());
+}
+
+// A cycle failed reading `failed` (paths): each one failing poison_after
+// cycles in a row is given up on, so one unreadable object cannot hold back
+// the rest of the prefix for ever.
+void Job::CountFailures(const std::vector<std::string>& failed) {
+  for (const auto& path : failed) {
+    if (++failures_[path] < o_.poison_after) continue;
+    poisoned_.insert(path);
+    failures_.erase(path);
+    scheduler_.Forget(path);
+    LogWarn("daemon: giving up on " + path + " after " + std::to_string(o_.poison_after) +
+            " failed cycles: left out of builds until it changes again" +
+            (o_.broker.url.empty() ? "" : "; its messages go to the dead-letter queue"));
+  }
+  metrics_.SetPoisoned(poisoned_.size());
 }
 
 void Job::Loop() {
@@ -237,6 +289,7 @@ void Job::Loop() {
       }
     }
     Observe(ev, now);
+    SettleFeed();
     UpdateGauges(now);
   }
   LogInfo("daemon: job " + o_.job + " stopping (the cycle in flight records nothing half-done)");
@@ -287,7 +340,14 @@ Status Job::Cycle(const std::set<std::string>& held, bool reconcile, CycleRecord
   p.ref = o_.ref;
   p.cache_dir = o_.state_dir + "/cache";
   p.cancel = cancel_;
-  p.hold_back = [&held](const std::string& path) { return held.count(path) > 0; };
+  std::set<std::string> poisoned;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    poisoned = poisoned_;
+  }
+  p.hold_back = [&](const std::string& path) {
+    return held.count(path) > 0 || poisoned.count(path) > 0;
+  };
   p.recheck_unchanged = reconcile;
   p.filter = &o_.filter;
   std::vector<Destination*> targets;
@@ -302,6 +362,7 @@ Status Job::Cycle(const std::set<std::string>& held, bool reconcile, CycleRecord
     return Status::OK();
   }
   if (!reports.empty()) {
+    rec->failed_paths = reports[0].failed_paths;
     rec->files = reports[0].files;
     if (reports[0].recorded) rec->manifest = DigestHex(reports[0].manifest_id);
   }
@@ -333,8 +394,10 @@ void Job::Finished(const Status& st, double begun, const std::set<std::string>& 
       done = scheduler_.Succeeded(begun, held, now);
       for (const auto& p : done)
         if (p != kWholeTree) metrics_.Latency(now - pending.at(p).first_seen);
+      failures_.clear();
     } else {
       rec.error = st.ToString();
+      CountFailures(rec.failed_paths);
       std::uniform_real_distribution<double> jitter(0, 1);
       scheduler_.Failed(st.message(), now, jitter(rng_));
     }

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "daemon/amqp_feed.h"
 #include "daemon/scheduler.h"
 #include "engine/ops.h"
 #include "transport/s3_store.h"
@@ -26,6 +27,13 @@ struct JobOptions {
   // at `source_endpoint_url` if not the destinations' endpoint.
   double poll_every = 10;
   std::string source_endpoint_url;
+  // Bucket sources: their bucket notifications from RabbitMQ instead of
+  // polling (daemon/amqp_feed.h), when broker.url is set.
+  BrokerOptions broker;
+  // An object whose read fails this many cycles in a row is given up on
+  // (poisoned): left out of builds until it changes again, its broker
+  // messages dead-lettered, counted in ferry_poisoned_objects.
+  int poison_after = 5;
   std::vector<std::string> tos;
   std::string layout;     // for new s3:// destinations ("" = mirror)
   std::string ref;        // builds are recorded under it

@@ -20,7 +20,8 @@ struct CycleRecord {
   double started = 0, finished = 0;
   std::string manifest;  // hex; empty if none was recorded
   uint64_t files = 0, objects = 0, bytes = 0;
-  std::string error;  // empty: every destination recorded the build
+  std::string error;                      // empty: every destination recorded the build
+  std::vector<std::string> failed_paths;  // sources that could not be read (not journaled)
 };
 
 class Journal {

@@ -65,6 +65,18 @@ struct Metrics::Impl {
           .Name("ferry_last_reconcile_timestamp_seconds")
           .Help("When every object was last rechecked in DR")
           .Register(*registry);
+  prometheus::Family<prometheus::Gauge>& poisoned =
+      BuildGauge()
+          .Name("ferry_poisoned_objects")
+          .Help("Objects given up on after failing too many cycles (left out of builds)")
+          .Register(*registry);
+  // A gauge over the feed's own count (prometheus-cpp counters only go up by
+  // increments; the feed counts for itself).
+  prometheus::Family<prometheus::Gauge>& dead_lettered =
+      BuildGauge()
+          .Name("ferry_dead_lettered_messages_total")
+          .Help("Broker messages moved to the dead-letter queue")
+          .Register(*registry);
   prometheus::Histogram& latency_job = latency.Add(
       {{"job", job}}, prometheus::Histogram::BucketBoundaries{0.25, 0.5, 1, 1.5, 2, 3, 4, 5, 7.5,
                                                               10, 15, 20, 30, 60, 120, 300, 1800});
@@ -78,6 +90,7 @@ Metrics::Metrics(MetricsRegistry* registry, const std::string& job)
   // Present from the start, so a scrape never finds a series missing.
   SetLag(0);
   SetPending(0);
+  SetPoisoned(0);
   impl_->builds.Add({{"job", job}});
 }
 Metrics::~Metrics() = default;
@@ -100,6 +113,12 @@ void Metrics::Latency(double s) { impl_->latency_job.Observe(s); }
 void Metrics::BuildRecorded(double now) {
   impl_->builds.Add({{"job", impl_->job}}).Increment();
   impl_->last_success.Add({{"job", impl_->job}}).Set(now);
+}
+void Metrics::SetPoisoned(size_t n) {
+  impl_->poisoned.Add({{"job", impl_->job}}).Set(static_cast<double>(n));
+}
+void Metrics::SetDeadLettered(uint64_t total) {
+  impl_->dead_lettered.Add({{"job", impl_->job}}).Set(static_cast<double>(total));
 }
 void Metrics::Reconciled(double now) { impl_->last_reconcile.Add({{"job", impl_->job}}).Set(now); }
 

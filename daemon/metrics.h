@@ -12,6 +12,8 @@
 //   ferry_last_success_timestamp_seconds  when the last build was recorded everywhere
 //   ferry_last_reconcile_timestamp_seconds  when every object was last rechecked
 //   ferry_healthy                         1 if /health answers 200
+//   ferry_poisoned_objects                objects given up on after failing too many cycles
+//   ferry_dead_lettered_messages_total    broker messages moved to the dead-letter queue
 #pragma once
 
 #include <memory>
@@ -47,6 +49,8 @@ class Metrics {
   void Latency(double seconds);
   void BuildRecorded(double now);
   void Reconciled(double now);
+  void SetPoisoned(size_t n);
+  void SetDeadLettered(uint64_t total);
 
  private:
   struct Impl;

@@ -62,6 +62,9 @@ class Scheduler {
   // The cycle begun at `begun` recorded its build everywhere: what was
   // pending then (and not held back) is replicated. Returns the paths done.
   std::vector<std::string> Succeeded(double begun, const std::set<std::string>& held, double now);
+  // Drops a pending change without replicating it (an object given up on).
+  void Forget(const std::string& path) { pending_.erase(path); }
+  bool IsPending(const std::string& path) const { return pending_.count(path) > 0; }
   // The cycle failed; `jitter` in [0, 1) spreads the retries of many daemons.
   void Failed(const std::string& reason, double now, double jitter);
   // The source is gone (nothing is deleted in DR) or back.

@@ -4,6 +4,7 @@
 // sleeps in poll(2) until the kernel has events or the timeout passes.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -38,6 +39,15 @@ class ChangeFeed {
   virtual Status Poll(int timeout_ms, TreeEvents* out) = 0;
   // For the log: "watching DIR (N directories)", "polling s3://... every 10 s".
   virtual std::string Describe() const = 0;
+  // Where a change reported for a path stands: still pending, recorded in
+  // every destination, or given up on (poisoned: it failed too many cycles).
+  enum class Fate { kPending, kReplicated, kPoisoned };
+  // A feed that holds its events until they are replicated (a broker's
+  // unacknowledged messages) lets them go; called from the polling thread
+  // after each poll and each cycle.
+  virtual void Settle(const std::function<Fate(const std::string& path)>& /*fate*/) {}
+  // Events the feed gave up on (dead-lettered: unreadable, or poisoned).
+  virtual uint64_t dead_lettered() const { return 0; }
 };
 
 class TreeWatcher final : public ChangeFeed {

@@ -646,9 +646,16 @@ Status PushMulti(const std::vector<Destination*>& targets, const PushOptions& op
   if (Cancelled(opts.cancel)) return opts.cancel->Check("the push");
   RETURN_IF_ERROR(run);
   std::vector<Status> file_errors;
-  for (const auto& d : digests)
-    if (!d.status.ok()) file_errors.push_back(d.status);
-  if (!file_errors.empty()) return SourceFailure(std::move(file_errors), plan, reports);
+  std::vector<std::string> failed;
+  for (size_t i = 0; i < digests.size(); i++)
+    if (!digests[i].status.ok()) {
+      file_errors.push_back(digests[i].status);
+      failed.push_back(plan.entry(i).path);
+    }
+  if (!file_errors.empty()) {
+    for (auto& r : *reports) r.failed_paths = failed;
+    return SourceFailure(std::move(file_errors), plan, reports);
+  }
   PushReport totals;
   Manifest m = BuildManifest(&plan, opts, &digests, &totals);
   if (opts.dry_run) return ReportDryRun(plan, totals, reports);

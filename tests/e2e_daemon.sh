@@ -22,14 +22,7 @@ start_daemon() {
   "$FERRY" daemon --listen 127.0.0.1:0 --json --settle 1s --interval 1s "$@" >"$W/$name.out" 2>"$W/$name.err" &
   PID=$!
   PIDS+=("$PID")
-  PORT=""
-  for _ in $(seq 1 100); do
-    PORT=$(jq -r 'select(.status == "ready") | .port' "$W/$name.out" 2>/dev/null | head -1)
-    [ -n "$PORT" ] && return 0
-    kill -0 "$PID" 2>/dev/null || return 1
-    sleep 0.1
-  done
-  return 1
+  wait_ready "$W/$name.out" "$PID"
 }
 # health: sets CODE and writes the body to $W/health.json.
 health() { CODE=$(curl -s -o "$W/health.json" -w '%{http_code}' "http://127.0.0.1:$PORT/health"); }

@@ -31,6 +31,18 @@ cred_server() {
     sleep 0.1
   done
 }
+# wait_ready OUT PID: waits up to 10 s for a daemon's '{"status":"ready","port":N}'
+# line in OUT (ferry daemon --json); sets PORT. Fails if PID exits first.
+wait_ready() {
+  PORT=""
+  for _ in $(seq 1 100); do
+    PORT=$(jq -r 'select(.status == "ready") | .port' "$1" 2>/dev/null | head -1)
+    [ -n "$PORT" ] && return 0
+    kill -0 "$2" 2>/dev/null || return 1
+    sleep 0.1
+  done
+  return 1
+}
 # finish NAME: the closing line; exit status 1 if anything failed.
 finish() {
   echo

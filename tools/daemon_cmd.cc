@@ -100,6 +100,27 @@ Runner AddDaemonCommand(CLI::App* app, const Context* ctx) {
                 "Directory to replicate (watched with inotify), or s3://bucket/prefix/ (polled)");
   d->add_option("--poll", a->poll, "s3:// sources: list the prefix this often for changes")
       ->capture_default_str();
+  d->add_option("--broker", o.broker.url,
+                "s3:// sources: consume their bucket notifications from this RabbitMQ "
+                "(amqp://host:port/vhost) instead of polling (docs/daemon.md)");
+  d->add_option("--exchange", o.broker.exchange, "--broker: the topic exchange events arrive on")
+      ->capture_default_str();
+  d->add_option("--queue", o.broker.queue,
+                "--broker: this job's quorum queue (default ferry-JOB; its dead letters go to "
+                "QUEUE.dead)");
+  d->add_option("--routing-key", o.broker.routing_key,
+                "--broker: the routing key the queue is bound with (RGW: the topic name)")
+      ->capture_default_str();
+  d->add_option("--prefetch", o.broker.prefetch, "--broker: unacknowledged messages held at most")
+      ->capture_default_str();
+  d->add_option("--delivery-limit", o.broker.delivery_limit,
+                "--broker: deliveries of one message before the broker dead-letters it")
+      ->capture_default_str();
+  d->add_option("--poison-after", o.poison_after,
+                "Give up on an object whose read fails this many cycles in a row (left out of "
+                "builds until it changes; its messages dead-lettered)")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1000));
   d->add_option("--source-endpoint-url", o.source_endpoint_url,
                 "s3:// sources: their S3 endpoint, if not the destinations' (--endpoint-url)");
   d->add_option("--to", o.tos,

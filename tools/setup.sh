@@ -22,6 +22,7 @@ PKGS=(
   libcpp-httplib-dev                      # the daemon's /health and /metrics
   prometheus-cpp-dev                      # the daemon's metrics (registry, text format)
   libtomlplusplus-dev                     # the daemon's configuration file
+  librabbitmq-dev                         # the daemon's bucket notifications (RabbitMQ, AMQP 0-9-1)
   jq time util-linux                      # end-to-end tests: JSON checks, peak RSS, setpriv
 )
 missing=()

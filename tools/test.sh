@@ -49,12 +49,22 @@ echo "== S3 test server: Ceph RADOS Gateway on 127.0.0.1 (stopped by PID on exit
 apt_install awscli ceph-mon ceph-osd radosgw ceph-common uuid-runtime curl python3 openssl
 RGW_DIR=$(mktemp -d "${TMPDIR:-/tmp}/ferry-rgw-XXXXXX")
 RGW_PORT=$((20000 + RANDOM % 20000))
-trap 'bash tests/s3/stop-rgw.sh "$RGW_DIR" --purge >/dev/null' EXIT
+RMQ_DIR=$(mktemp -d "${TMPDIR:-/tmp}/ferry-rabbitmq-XXXXXX")
+trap 'bash tests/broker/stop-rabbitmq.sh "$RMQ_DIR" >/dev/null 2>&1; bash tests/s3/stop-rgw.sh "$RGW_DIR" --purge >/dev/null' EXIT
 bash tests/s3/start-rgw.sh "$RGW_PORT" "$RGW_DIR" >/dev/null
 # shellcheck disable=SC1091
 . "$RGW_DIR/s3.env"
 export S3_ENDPOINT AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_DEFAULT_REGION
 export RGW_CONF=$RGW_DIR/ceph.conf  # for tests that administer the server (quotas)
+
+echo "== RabbitMQ on 127.0.0.1 (stopped by PID on exit), fed by RGW bucket notifications"
+apt_install rabbitmq-server amqp-tools
+RMQ_PORT=$((20000 + RANDOM % 20000))
+[ "$RMQ_PORT" = "$RGW_PORT" ] && RMQ_PORT=$((RMQ_PORT + 1))
+bash tests/broker/start-rabbitmq.sh "$RMQ_PORT" "$RMQ_DIR" >/dev/null
+# shellcheck disable=SC1091
+. "$RMQ_DIR/amqp.env"
+export AMQP_URL RMQ_DIR
 
 echo "== benchmark suite smoke run (peers on the same data, S3 scenarios on this RGW; no timing is asserted)"
 bash bench/suite.sh --smoke --json "$(mktemp -d)/bench-smoke.json"

@@ -170,6 +170,9 @@ rgw gc processor period = 60
 # RGW as an STS endpoint (AssumeRoleWithWebIdentity), for the credential tests
 rgw s3 auth use sts = true
 rgw sts key = ferrytestststkey
+# SSE-C over plain HTTP on 127.0.0.1: an object only its customer key reads
+# (the daemon tests' "poisoned object": listed, never readable)
+rgw crypt require ssl = false
 EOF
 
   # ---- keys + mon bootstrap

@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# End-to-end tests of `ferry daemon --broker`: RGW bucket notifications
+# published to a real RabbitMQ (both started by tools/test.sh), consumed from
+# one quorum queue by two daemons; one is killed -9 during a burst of 500
+# objects; a poisoned object and a junk message end in the dead-letter queue.
+# usage: e2e_broker.sh PATH/TO/ferry (exits 77, skipped, without S3_ENDPOINT and AMQP_URL)
+set -uo pipefail
+FERRY=$(realpath "$1")
+HERE=$(cd "$(dirname "$0")" && pwd)
+if [ -z "${S3_ENDPOINT:-}" ] || [ -z "${AMQP_URL:-}" ] || [ -z "${RMQ_DIR:-}" ]; then
+  echo "S3_ENDPOINT, AMQP_URL and RMQ_DIR are not set: run via tools/test.sh"; exit 77
+fi
+export AWS_ENDPOINT_URL=$S3_ENDPOINT
+AWS=(/usr/bin/aws --endpoint-url "$S3_ENDPOINT" --region us-east-1)
+W=$(mktemp -d "${TMPDIR:-/tmp}/ferry-e2e-broker-XXXXXX")
+PIDS=()
+TOPIC_ARN=""
+cleanup() {
+  for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null; done
+  [ -n "$TOPIC_ARN" ] && "${AWS[@]}" sns delete-topic --topic-arn "$TOPIC_ARN" >/dev/null 2>&1
+  rm -rf "$W"
+}
+trap cleanup EXIT
+# shellcheck source=tests/lib.sh
+. "$HERE/lib.sh"
+export FERRY_CACHE_DIR=$W/cache
+
+N=$RANDOM$RANDOM
+SB=ferry-ev-$N
+DB=ferry-evdr-$N
+Q=ferry-e2e-$N
+TOPIC=ferry-e2e-$N
+"${AWS[@]}" s3 mb "s3://$SB" >/dev/null && "${AWS[@]}" s3 mb "s3://$DB" >/dev/null ||
+  { echo "cannot create buckets"; exit 1; }
+# One exchange for every topic on a broker (RGW 16 binds one connection per
+# URL to the first topic's exchange); routing key = the topic's name.
+# persistent=false: RGW delivers before the PUT returns (persistent topics
+# take 10-15 s here; docs/daemon.md).
+TOPIC_ARN=$("${AWS[@]}" sns create-topic --name "$TOPIC" --attributes \
+  "{\"push-endpoint\":\"$AMQP_URL\",\"amqp-exchange\":\"ferry\",\"amqp-ack-level\":\"broker\",\"persistent\":\"false\"}" \
+  --query TopicArn --output text)
+"${AWS[@]}" s3api put-bucket-notification-configuration --bucket "$SB" --notification-configuration \
+  "{\"TopicConfigurations\":[{\"Id\":\"ferry\",\"TopicArn\":\"$TOPIC_ARN\",\"Events\":[\"s3:ObjectCreated:*\",\"s3:ObjectRemoved:*\"]}]}"
+
+# start_daemon NAME ARGS...: in the background; sets PID and PORT.
+start_daemon() {
+  local name=$1; shift
+  "$FERRY" daemon --listen 127.0.0.1:0 --json --settle 0s --interval 1s --watch "s3://$SB/art/" \
+    --broker "$AMQP_URL" --queue "$Q" --routing-key "$TOPIC" --to "s3://$DB/store/" --layout store \
+    --ref art/replica --state "$W/state-$name" "$@" >"$W/$name.out" 2>"$W/$name.err" &
+  PID=$!
+  PIDS+=("$PID")
+  wait_ready "$W/$name.out" "$PID"
+}
+queue_counts() { bash "$HERE/broker/rabbitmqctl.sh" "$RMQ_DIR" list_queues name messages_ready messages_unacknowledged | awk -v q="$1" '$1 == q {print $2 + $3}'; }
+# drained SECONDS: the queue empty (nothing ready, nothing unacknowledged) and /health 200.
+drained() {
+  for _ in $(seq 1 $(($1 * 2))); do
+    if [ "$(queue_counts "$Q")" = 0 ]; then
+      CODE=$(curl -s -o "$W/health.json" -w '%{http_code}' "http://127.0.0.1:$PORT/health")
+      [ "$CODE" = 200 ] && [ "$(jq -r .pending "$W/health.json")" = 0 ] && return 0
+    fi
+    sleep 0.5
+  done
+  return 1
+}
+metric() { curl -s "http://127.0.0.1:$PORT/metrics" | awk -v m="$1" '$1 ~ "^"m"({|$)" {print $2; exit}'; }
+
+echo "# bad broker options are refused before anything starts"
+expect_exit "--broker without an s3:// source" 2 "$FERRY" daemon --watch "$W" --broker "$AMQP_URL" --to "$W/x" --ref a/b --state "$W/sx"
+expect_exit "a malformed --broker URL" 2 "$FERRY" daemon --watch "s3://$SB/art/" --broker "http://nope" --to "$W/x" --ref a/b --state "$W/sx"
+expect_exit "a broker that is not there" 4 "$FERRY" daemon --watch "s3://$SB/art/" --broker "amqp://127.0.0.1:1/" --to "$W/x" --ref a/b --state "$W/sx" --listen 127.0.0.1:0
+expect_exit "a password the broker refuses" 11 "$FERRY" daemon --watch "s3://$SB/art/" --broker "amqp://guest:wrong@127.0.0.1:${AMQP_URL##*:}/" --to "$W/x" --ref a/b --state "$W/sx" --listen 127.0.0.1:0
+check "  ... and the password is not in the message" bash -c "! grep -q wrong '$W/err'"
+
+echo "# two daemons on one queue; one killed -9 during a burst of 500 objects"
+check "daemon A starts" start_daemon a
+PA=$PID PORTA=$PORT
+check "daemon B starts" start_daemon b --poison-after 3
+PB=$PID PORTB=$PORT
+check "  ... B says where it consumes from" grep -q "consuming bucket notifications for s3://$SB/art/ from queue $Q" "$W/b.err"
+mkdir -p "$W/burst/d1" "$W/burst/d2"
+for i in $(seq 1 250); do echo "object $i $N" >"$W/burst/d1/o$i.txt"; head -c $((i * 37)) /dev/urandom >"$W/burst/d2/b$i.bin"; done
+"${AWS[@]}" s3 cp --recursive --quiet "$W/burst" "s3://$SB/art/" &
+UP=$!
+sleep 3
+kill -9 "$PA"
+check "  ... A was killed mid-burst (the upload still running)" kill -0 "$UP"
+wait "$UP"
+PORT=$PORTB
+check "every event is consumed and acknowledged; B caught up" drained 120
+expect_exit "the DR store verifies every build" 0 "$FERRY" verify --store "s3://$DB/store/" --all
+expect_exit "  ... and restores the latest" 0 "$FERRY" restore --from "s3://$DB/store/" art/replica --to "$W/restored"
+check "  ... all 500 objects byte-identical" diff -r "$W/burst" "$W/restored"
+
+echo "# a poisoned object (listed, never readable) and a junk message go to the dead-letter queue"
+echo "only its customer key reads this" | "${AWS[@]}" s3 cp --quiet - "s3://$SB/art/poison.bin" \
+  --sse-c AES256 --sse-c-key 01234567890123456789012345678901
+amqp-publish --url "$AMQP_URL" -e ferry -r "$TOPIC" -b 'this is not an S3 event'
+ok_p=1
+for _ in $(seq 1 120); do [ "$(metric ferry_poisoned_objects)" = 1 ] && { ok_p=0; break; }; sleep 0.5; done
+check "B gives up on the object after 3 failed cycles (ferry_poisoned_objects 1)" test "$ok_p" = 0
+check "  ... says so in its log" grep -q "giving up on poison.bin after 3 failed cycles" "$W/b.err"
+echo "after the poison" | "${AWS[@]}" s3 cp --quiet - "s3://$SB/art/after.txt"
+check "the rest still replicates (queue drained, /health 200)" drained 60
+ok_d=1
+for _ in $(seq 1 20); do [ "$(queue_counts "$Q.dead")" -ge 2 ] && { ok_d=0; break; }; sleep 0.5; done
+check "  ... the dead-letter queue $Q.dead holds both messages" test "$ok_d" = 0
+check "  ... counted in ferry_dead_lettered_messages_total" test "$(metric ferry_dead_lettered_messages_total)" -ge 2
+expect_exit "  ... the latest build has after.txt" 0 "$FERRY" restore --from "s3://$DB/store/" art/replica --to "$W/restored2"
+check "  ... byte-identical" test "$(cat "$W/restored2/after.txt")" = "after the poison"
+check "  ... and not the poisoned object" test ! -e "$W/restored2/poison.bin"
+kill -TERM "$PB"; wait "$PB"
+check "SIGTERM: exit 0" test "$?" = 0
+
+finish e2e_broker
