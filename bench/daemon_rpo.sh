@@ -3,7 +3,14 @@
 # is in the DR bucket, for `ferry daemon` and for what users glue together
 # today (a loop of `aws s3 sync`), on the same workload in one run.
 #
-#   bench/daemon_rpo.sh [--smoke] [--rate N] [--seconds S] [--json FILE]
+#   bench/daemon_rpo.sh [--smoke] [--source dir|bucket] [--rate N] [--seconds S] [--json FILE]
+#
+# --source bucket: the primary region's bucket instead of a directory. Objects
+# are PUT into a source bucket (bench/rpo_put.py; latency counts from the
+# PUT's return) and replicated by `ferry daemon --watch s3://...` polling
+# (--poll 1s), by the same fed by RGW bucket notifications through RabbitMQ
+# (when AMQP_URL is set: tools/test.sh starts one), and by a loop of
+# `aws s3 sync s3://source s3://dr`.
 #
 # Workload: N small files a second (1-64 KiB, random bytes) and a large one
 # (32 MiB; 4 MiB with --smoke) every 10 s, for S seconds (defaults: 20/s for
@@ -16,14 +23,15 @@
 # (tools/test.sh sets them for the test RGW). No assertion on time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-SMOKE=0 RATE=20 SECONDS_RUN=120 JSON_OUT=rpo-results.json
+SMOKE=0 RATE=20 SECONDS_RUN=120 JSON_OUT=rpo-results.json SOURCE=dir
 while [ $# -gt 0 ]; do
   case $1 in
     --smoke) SMOKE=1 RATE=5 SECONDS_RUN=12 ;;
     --rate) RATE=$2; shift ;;
+    --source) SOURCE=$2; shift ;;
     --seconds) SECONDS_RUN=$2; shift ;;
     --json) JSON_OUT=$2; shift ;;
-    *) echo "usage: bench/daemon_rpo.sh [--smoke] [--rate N] [--seconds S] [--json FILE]" >&2; exit 2 ;;
+    *) echo "usage: bench/daemon_rpo.sh [--smoke] [--source dir|bucket] [--rate N] [--seconds S] [--json FILE]" >&2; exit 2 ;;
   esac
   shift
 done
@@ -37,6 +45,8 @@ trap 'for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done; rm -rf "
 AWS=(aws --endpoint-url "$S3_ENDPOINT")
 BUCKET=ferry-rpo-$RANDOM$RANDOM
 "${AWS[@]}" s3 mb "s3://$BUCKET" >/dev/null
+SB=$BUCKET-src  # the broker's run has its own source bucket (its events slow every PUT)
+[ "$SOURCE" = bucket ] && "${AWS[@]}" s3 mb "s3://$SB" >/dev/null && "${AWS[@]}" s3 mb "s3://$SB-ev" >/dev/null
 
 cpu_seconds() { awk '{print ($14 + $15 + $16 + $17) / 100}' "/proc/$1/stat"; }  # self + waited-for children
 peak_rss_mib() { awk '/VmHWM/ {print int($2 / 1024)}' "/proc/$1/status"; }
@@ -79,24 +89,32 @@ print(f"{q(0.5):.2f} {q(0.99):.2f} {lat[-1] if lat else float('nan'):.2f} {len(l
 EOF
 }
 
-# run NAME PREFIX START_CMD...: probe + workload with the replicator running.
+source_bucket() { if [ "$1" = broker ]; then echo "$SB-ev"; else echo "$SB"; fi; }
+# run NAME PREFIX START_CMD...: probe + workload with the replicator running
+# (START_CMD gets the source: a directory, or s3://SOURCE-BUCKET/NAME/).
 run() {
   local name=$1 prefix=$2; shift 2
   mkdir -p "$W/$name/src"
+  local src=$W/$name/src
+  [ "$SOURCE" = bucket ] && src=s3://$(source_bucket "$name")/$name/
   python3 bench/rpo_probe.py "$S3_ENDPOINT" "$BUCKET" "$prefix" 0.5 "$W/$name/seen" "$W/$name/stop" 2>"$W/$name/probe.err" &
   PIDS+=($!)
-  "$@" "$W/$name/src" >"$W/$name/out" 2>"$W/$name/err" &
+  "$@" "$src" >"$W/$name/out" 2>"$W/$name/err" &
   REPL=$!
   PIDS+=("$REPL")
   sleep 2
-  if [ "$name" = ferry ]; then
+  if [ "$name" != sync ]; then
     # Idle: nothing written yet.
     c0=$(cpu_seconds "$REPL"); sleep "$IDLE"; c1=$(cpu_seconds "$REPL")
     IDLE_CPU=$(echo "($c1 - $c0) / $IDLE * 100" | bc -l)
   fi
   local c0 t0 c1 t1
   c0=$(cpu_seconds "$REPL"); t0=$(date +%s.%N)
-  workload "$W/$name/src" "$W/$name/closes"
+  if [ "$SOURCE" = bucket ]; then
+    python3 bench/rpo_put.py "$(source_bucket "$name")" "$name/" "$RATE" "$SECONDS_RUN" "$LARGE" "$W/$name/closes"
+  else
+    workload "$W/$name/src" "$W/$name/closes"
+  fi
   # Drain: wait until every file has been seen, or 120 s.
   local want
   want=$(wc -l <"$W/$name/closes")
@@ -117,29 +135,68 @@ ferry_daemon() {
   exec "$FERRY" --endpoint-url "$S3_ENDPOINT" daemon --watch "$1" --to "s3://$BUCKET/ferry/" \
     --ref bench/rpo --state "$W/ferry/state" --listen 127.0.0.1:0 --settle 1s --interval 2s
 }
+ferry_poll() {
+  exec "$FERRY" --endpoint-url "$S3_ENDPOINT" daemon --watch "$1" --to "s3://$BUCKET/ferry/" \
+    --ref bench/rpo --state "$W/ferry/state" --listen 127.0.0.1:0 --settle 0s --interval 1s --poll 1s
+}
+ferry_broker() {
+  exec "$FERRY" --endpoint-url "$S3_ENDPOINT" daemon --watch "$1" --to "s3://$BUCKET/broker/" \
+    --ref bench/rpo --state "$W/broker/state" --listen 127.0.0.1:0 --settle 0s --interval 1s \
+    --broker "$AMQP_URL" --queue "$BUCKET" --routing-key "$BUCKET"
+}
 sync_loop() {
   while :; do "${AWS[@]}" s3 sync "$1" "s3://$BUCKET/sync/" --only-show-errors; done
 }
+# The source bucket's events to RabbitMQ: one exchange (ferry) for every topic, routed by topic name.
+notifications() {
+  local arn
+  arn=$("${AWS[@]}" --region us-east-1 sns create-topic --name "$BUCKET" --attributes \
+    "{\"push-endpoint\":\"$AMQP_URL\",\"amqp-exchange\":\"ferry\",\"amqp-ack-level\":\"broker\",\"persistent\":\"true\"}" \
+    --query TopicArn --output text)
+  "${AWS[@]}" s3api put-bucket-notification-configuration --bucket "$SB-ev" --notification-configuration \
+    "{\"TopicConfigurations\":[{\"Id\":\"rpo\",\"TopicArn\":\"$arn\",\"Events\":[\"s3:ObjectCreated:*\"]}]}"
+}
 
-echo "RPO bench: $RATE small files/s + one of $((LARGE >> 20)) MiB every 10 s, for $SECONDS_RUN s, into RGW"
-run ferry ferry/ ferry_daemon
-F=("$P50" "$P99" "$MAX" "$COUNT" "$MISSING" "$IDLE_CPU" "$LOAD_CPU" "$RSS")
+row() { printf '  %-34s %8s %8s %8s %7s %7s %9s %9s %9s\n' "$@"; }
+fmt() { [ "$1" = nan ] && echo - || printf '%.1f' "$1"; }
+RESULTS="{}"
+ROWS=()
+add() {  # KEY LABEL: records the last run's figures
+  RESULTS=$(python3 -c 'import json, sys
+r = json.loads(sys.argv[1]); k = ["p50_s", "p99_s", "max_s", "files", "missing", "idle_cpu_pct", "load_cpu_pct", "peak_rss_mib"]
+r[sys.argv[2]] = dict(zip(k, [None if v in ("nan", "") else float(v) for v in sys.argv[3:]]))
+print(json.dumps(r))' "$RESULTS" "$1" "$P50" "$P99" "$MAX" "$COUNT" "$MISSING" "$IDLE_CPU" "$LOAD_CPU" "$RSS")
+  ROWS+=("$2|$P50|$P99|$MAX|$COUNT|$MISSING|$(fmt "$IDLE_CPU")|$(fmt "$LOAD_CPU")|$RSS")
+}
+
+echo "RPO bench ($SOURCE source): $RATE small files/s + one of $((LARGE >> 20)) MiB every 10 s, for $SECONDS_RUN s, into RGW"
+if [ "$SOURCE" = bucket ]; then
+  run ferry ferry/ ferry_poll
+  add ferry_daemon_poll "ferry daemon, polling (--poll 1s)"
+  if [ -n "${AMQP_URL:-}" ]; then
+    notifications
+    run broker broker/ ferry_broker
+    add ferry_daemon_broker "ferry daemon, RabbitMQ events"
+  fi
+else
+  run ferry ferry/ ferry_daemon
+  add ferry_daemon "ferry daemon"
+fi
 IDLE_CPU=nan
 run sync sync/ sync_loop
-S=("$P50" "$P99" "$MAX" "$COUNT" "$MISSING" "nan" "$LOAD_CPU" "nan")  # RSS: the loop is many short aws processes
+RSS=nan  # the loop is many short aws processes
+add aws_s3_sync_loop "aws s3 sync in a loop"
 
-printf '\n  %-28s %8s %8s %8s %7s %7s %9s %9s %9s\n' replicator p50_s p99_s max_s files missing idle_cpu% load_cpu% rss_MiB
-printf '  %-28s %8s %8s %8s %7s %7s %9.1f %9.1f %9s\n' "ferry daemon" "${F[0]}" "${F[1]}" "${F[2]}" "${F[3]}" "${F[4]}" "${F[5]}" "${F[6]}" "${F[7]}"
-printf '  %-28s %8s %8s %8s %7s %7s %9s %9.1f %9s\n' "aws s3 sync in a loop" "${S[0]}" "${S[1]}" "${S[2]}" "${S[3]}" "${S[4]}" "-" "${S[6]}" "-"
-echo "  (latency: file closed -> key listed in the bucket, probe every 0.5 s; cpu in % of one core,"
-echo "   aws: the loop with every aws process it ran; ferry: --settle 1s --interval 2s)"
-python3 - "$JSON_OUT" "${F[@]}" "${S[@]}" "$RATE" "$SECONDS_RUN" "$LARGE" <<'EOF'
+echo
+row replicator p50_s p99_s max_s files missing idle_cpu% load_cpu% rss_MiB
+for r in "${ROWS[@]}"; do IFS='|' read -r -a f <<<"$r"; row "${f[@]}"; done
+echo "  (latency: file closed or object PUT -> key listed in the DR bucket, probe every 0.5 s;"
+echo "   cpu in % of one core, aws: the loop with every aws process it ran)"
+python3 - "$JSON_OUT" "$RESULTS" "$RATE" "$SECONDS_RUN" "$LARGE" "$SOURCE" <<'EOF'
 import json, sys
-a = sys.argv[2:]
-keys = ["p50_s", "p99_s", "max_s", "files", "missing", "idle_cpu_pct", "load_cpu_pct", "peak_rss_mib"]
-num = lambda v: None if v in ("nan", "") else float(v)
-out = {"workload": {"small_files_per_s": int(a[16]), "seconds": int(a[17]), "large_bytes": int(a[18])},
-       "ferry_daemon": dict(zip(keys, map(num, a[0:8]))), "aws_s3_sync_loop": dict(zip(keys, map(num, a[8:16])))}
+out = json.loads(sys.argv[2])
+out["workload"] = {"source": sys.argv[6], "small_files_per_s": float(sys.argv[3]),
+                   "seconds": int(sys.argv[4]), "large_bytes": int(sys.argv[5])}
 json.dump(out, open(sys.argv[1], "w"), indent=2)
 EOF
 echo "  results: $JSON_OUT"

@@ -70,6 +70,7 @@ echo "== benchmark suite smoke run (peers on the same data, S3 scenarios on this
 bash bench/suite.sh --smoke --json "$(mktemp -d)/bench-smoke.json"
 echo "== daemon RPO bench, smoke run (ferry daemon vs an aws s3 sync loop on RGW; no timing is asserted)"
 bash bench/daemon_rpo.sh --smoke --json "$(mktemp -d)/rpo-smoke.json"
+bash bench/daemon_rpo.sh --smoke --source bucket --json "$(mktemp -d)/rpo-bucket-smoke.json"
 
 echo "== unit + end-to-end tests (local store and S3)"
 ctest --test-dir build --output-on-failure
