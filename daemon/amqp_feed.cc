@@ -15,10 +15,13 @@ namespace ferry::daemon {
 
 struct AmqpFeed::Conn {
   amqp_connection_state_t state = nullptr;
+  bool broken = false;  // after a library error: no close handshake on a dead socket
   ~Conn() {
     if (!state) return;
-    amqp_channel_close(state, 1, AMQP_REPLY_SUCCESS);
-    amqp_connection_close(state, AMQP_REPLY_SUCCESS);
+    if (!broken) {
+      amqp_channel_close(state, 1, AMQP_REPLY_SUCCESS);
+      amqp_connection_close(state, AMQP_REPLY_SUCCESS);
+    }
     amqp_destroy_connection(state);
   }
 };
@@ -119,8 +122,12 @@ Status ValidateBrokerOptions(const BrokerOptions& o) {
 }
 
 std::string RedactedBrokerUrl(const std::string& url) {
-  const size_t at = url.find('@'), scheme = url.find("://");
-  if (at == std::string::npos || scheme == std::string::npos || at < scheme) return url;
+  const size_t scheme = url.find("://");
+  if (scheme == std::string::npos) return url;
+  // The user info ends at the last '@' before the path (a password may hold '@').
+  const size_t path = url.find('/', scheme + 3);
+  const size_t at = url.rfind('@', path == std::string::npos ? std::string::npos : path);
+  if (at == std::string::npos || at < scheme + 3) return url;
   const size_t colon = url.find(':', scheme + 3);
   if (colon == std::string::npos || colon > at) return url;
   return url.substr(0, colon + 1) + "***" + url.substr(at);
@@ -151,6 +158,11 @@ Status AmqpFeed::Connect() {
   const std::string where = "broker " + RedactedBrokerUrl(o_.url);
   auto conn = std::make_unique<Conn>();
   conn->state = amqp_new_connection();
+  conn->broken = true;  // until logged in: nothing to close politely
+  // No call may block the job's loop for long (a half-open connection).
+  struct timeval limit = {10, 0};
+  amqp_set_handshake_timeout(conn->state, &limit);
+  amqp_set_rpc_timeout(conn->state, &limit);
   amqp_socket_t* socket = amqp_tcp_socket_new(conn->state);
   if (!socket) return Status::Internal("cannot create an AMQP socket");
   struct timeval tv = {5, 0};
@@ -160,6 +172,7 @@ Status AmqpFeed::Connect() {
   RETURN_IF_ERROR(RpcError(amqp_login(conn->state, info.vhost, 0, 131072, 30,
                                       AMQP_SASL_METHOD_PLAIN, info.user, info.password),
                            "logging in to " + where));
+  conn->broken = false;
   amqp_channel_open(conn->state, kChannel);
   RETURN_IF_ERROR(RpcError(amqp_get_rpc_reply(conn->state), "opening a channel on " + where));
   amqp_connection_state_t c = conn->state;
@@ -229,7 +242,10 @@ Status AmqpFeed::Poll(int timeout_ms, TreeEvents* out) {
       return Status::OK();
     }
     next_connect_ = now + 2;
-    RETURN_IF_ERROR(Connect());
+    if (Status st = Connect(); !st.ok()) {
+      last_error_ = st.message();
+      return st;
+    }
     LogInfo("daemon: connected to " + RedactedBrokerUrl(o_.url) + " again; rescanning");
     out->overflow = true;  // events may have been lost while disconnected
   }
@@ -243,8 +259,11 @@ Status AmqpFeed::Poll(int timeout_ms, TreeEvents* out) {
       return Status::OK();
     if (r.reply_type != AMQP_RESPONSE_NORMAL) {
       Status st = RpcError(r, "consuming from " + RedactedBrokerUrl(o_.url));
+      conn_->broken = r.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION;
       Disconnect();
-      return st.ok() ? Status::StoreUnavailable("the broker connection was lost") : st;
+      if (st.ok()) st = Status::StoreUnavailable("the broker connection was lost");
+      last_error_ = st.message();
+      return st;
     }
     tv = {0, 0};  // then take what else is there without waiting
     std::vector<std::string> paths;

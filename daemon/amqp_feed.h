@@ -54,6 +54,7 @@ class AmqpFeed final : public ChangeFeed {
   std::string Describe() const override;
   void Settle(const std::function<Fate(const std::string&)>& fate) override;
   uint64_t dead_lettered() const override { return dead_lettered_; }
+  std::string failing() const override { return conn_ ? "" : last_error_; }
 
   // One message body as changes (paths below the prefix); false if it is
   // not an S3 event document. Exposed for tests.
@@ -76,6 +77,7 @@ class AmqpFeed final : public ChangeFeed {
   std::vector<Held> held_;  // delivered, not yet acknowledged or rejected
   uint64_t dead_lettered_ = 0;
   double next_connect_ = 0;
+  std::string last_error_;  // why the connection was lost or refused
   double rescan_every_, next_rescan_;
 };
 

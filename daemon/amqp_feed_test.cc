@@ -37,6 +37,8 @@ TEST(AmqpFeedTest, OptionsAreCheckedAndPasswordsNeverEchoed) {
   EXPECT_TRUE(ValidateBrokerOptions(o).ok());
   EXPECT_EQ(RedactedBrokerUrl(o.url), "amqp://ferry:***@broker:5672/dr");
   EXPECT_EQ(RedactedBrokerUrl("amqp://127.0.0.1:5672"), "amqp://127.0.0.1:5672");
+  // A password holding '@' (unencoded) still never shows.
+  EXPECT_EQ(RedactedBrokerUrl("amqp://u:p@ss@host:5672/v@h"), "amqp://u:***@host:5672/v@h");
   o.url = "http://s3cret@broker";
   Status st = ValidateBrokerOptions(o);
   EXPECT_EQ(st.code(), Code::kUsage);

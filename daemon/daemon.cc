@@ -82,8 +82,9 @@ class Job {
                 CycleRecord rec);
   void Observe(const TreeEvents& ev, double now);
   Result<std::unique_ptr<ChangeFeed>> OpenFeed();
-  void SettleFeed();                                           // loop thread
-  void CountFailures(const std::vector<std::string>& failed);  // under mu_
+  void SettleFeed();                                             // loop thread
+  void CountFailures(const std::vector<std::string>& failed);    // under mu_
+  void GiveUp(const std::string& path, const std::string& why);  // under mu_
 
   JobOptions o_;
   const CancelToken* cancel_;
@@ -134,6 +135,7 @@ Status Job::Start() {
       return Status::Usage("--broker feeds bucket sources: give --watch s3://bucket/prefix/");
     RETURN_IF_ERROR(ValidateBrokerOptions(o_.broker));
   }
+  RETURN_IF_ERROR(CheckSourceIsNotDestination({o_.watch}, o_.tos, o_.source_endpoint_url.empty()));
   source_store_ = o_.store;
   source_store_.meta_prefix.clear();
   if (!o_.source_endpoint_url.empty()) source_store_.endpoint_url = o_.source_endpoint_url;
@@ -212,6 +214,7 @@ void Job::Observe(const TreeEvents& ev, double now) {
     if (poisoned_.erase(e.path)) {              // a new version: try it again
       failures_.erase(e.path);
       metrics_.SetPoisoned(poisoned_.size());
+      scheduler_.SetGivenUp(poisoned_.size(), poisoned_.empty() ? "" : *poisoned_.begin());
     }
     if (e.writing)
       scheduler_.Writing(e.path, now);
@@ -248,14 +251,20 @@ void Job::SettleFeed() {
 void Job::CountFailures(const std::vector<std::string>& failed) {
   for (const auto& path : failed) {
     if (++failures_[path] < o_.poison_after) continue;
-    poisoned_.insert(path);
     failures_.erase(path);
-    scheduler_.Forget(path);
-    LogWarn("daemon: giving up on " + path + " after " + std::to_string(o_.poison_after) +
-            " failed cycles: left out of builds until it changes again" +
-            (o_.broker.url.empty() ? "" : "; its messages go to the dead-letter queue"));
+    GiveUp(path, "after " + std::to_string(o_.poison_after) + " failed cycles");
   }
+}
+
+// Leaves `path` out of builds until it changes again (under mu_).
+void Job::GiveUp(const std::string& path, const std::string& why) {
+  if (!poisoned_.insert(path).second) return;
+  scheduler_.Forget(path);
+  LogWarn("daemon: giving up on " + path + " " + why +
+          ": left out of builds until it changes again" +
+          (o_.broker.url.empty() ? "" : "; its messages go to the dead-letter queue"));
   metrics_.SetPoisoned(poisoned_.size());
+  scheduler_.SetGivenUp(poisoned_.size(), *poisoned_.begin());
 }
 
 void Job::Loop() {
@@ -266,6 +275,8 @@ void Job::Loop() {
     if (feed_) {
       Status st = feed_->Poll(500, &ev);
       if (!st.ok()) LogWarn("daemon: " + st.message());
+      std::lock_guard<std::mutex> l(mu_);
+      scheduler_.SetFeedError(feed_->failing());
     } else {
       std::this_thread::sleep_for(std::chrono::milliseconds(500));
     }
@@ -363,6 +374,7 @@ Status Job::Cycle(const std::set<std::string>& held, bool reconcile, CycleRecord
   }
   if (!reports.empty()) {
     rec->failed_paths = reports[0].failed_paths;
+    rec->skipped = reports[0].skipped;
     rec->files = reports[0].files;
     if (reports[0].recorded) rec->manifest = DigestHex(reports[0].manifest_id);
   }
@@ -395,6 +407,16 @@ void Job::Finished(const Status& st, double begun, const std::set<std::string>& 
       for (const auto& p : done)
         if (p != kWholeTree) metrics_.Latency(now - pending.at(p).first_seen);
       failures_.clear();
+      // Keys the push skipped (not a safe path; a file that is also a
+      // directory) are never in DR: say so rather than let them pass.
+      if (bucket_) {
+        std::string bucket, prefix;
+        ParseS3Url(o_.watch, &bucket, &prefix);
+        const std::string base = "s3://" + bucket + "/" + prefix;
+        for (const auto& s : rec.skipped)
+          if (s.rfind(base, 0) == 0)
+            GiveUp(s.substr(base.size()), "(its key cannot be a file in DR)");
+      }
     } else {
       rec.error = st.ToString();
       CountFailures(rec.failed_paths);

@@ -22,6 +22,7 @@ struct CycleRecord {
   uint64_t files = 0, objects = 0, bytes = 0;
   std::string error;                      // empty: every destination recorded the build
   std::vector<std::string> failed_paths;  // sources that could not be read (not journaled)
+  std::vector<std::string> skipped;       // entries the push skipped (not journaled)
 };
 
 class Journal {

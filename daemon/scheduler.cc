@@ -95,6 +95,11 @@ Health Scheduler::Evaluate(double now) const {
     fail("the last replication failed (" + std::to_string(failures_) +
          " in a row, retrying): " + last_error_);
   if (!journal_error_.empty()) fail("the journal cannot be written: " + journal_error_);
+  if (!feed_error_.empty())
+    fail("the change feed is failing (changes may go unseen): " + feed_error_);
+  if (given_up_ > 0)
+    fail(std::to_string(given_up_) + " object(s) given up on after failing every attempt (first: " +
+         given_up_first_ + "): the DR copy lacks them until they change");
   const double lag = Lag(now);
   if (lag > opts_.rpo)
     fail("replication lag " + Seconds(lag) + " is over the RPO target of " + Seconds(opts_.rpo));

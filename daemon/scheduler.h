@@ -70,6 +70,13 @@ class Scheduler {
   // The source is gone (nothing is deleted in DR) or back.
   void SetSourceMissing(bool missing) { source_missing_ = missing; }
   void SetJournalError(const std::string& e) { journal_error_ = e; }
+  // The change feed is failing (a broker unreachable): changes may go unseen.
+  void SetFeedError(const std::string& e) { feed_error_ = e; }
+  // Objects given up on (poisoned): the DR copy lacks them.
+  void SetGivenUp(size_t n, const std::string& first) {
+    given_up_ = n;
+    given_up_first_ = first;
+  }
 
   double Lag(double now) const;
   size_t pending() const { return pending_.size(); }
@@ -92,7 +99,8 @@ class Scheduler {
   int failures_ = 0;            // in a row
   std::string last_error_;      // of the last cycle, if it failed
   bool source_missing_ = false;
-  std::string journal_error_;
+  std::string journal_error_, feed_error_, given_up_first_;
+  size_t given_up_ = 0;
 };
 
 }  // namespace ferry::daemon

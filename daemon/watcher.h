@@ -48,6 +48,8 @@ class ChangeFeed {
   virtual void Settle(const std::function<Fate(const std::string& path)>& /*fate*/) {}
   // Events the feed gave up on (dead-lettered: unreadable, or poisoned).
   virtual uint64_t dead_lettered() const { return 0; }
+  // Why the feed cannot currently see changes ("" while it can).
+  virtual std::string failing() const { return ""; }
 };
 
 class TreeWatcher final : public ChangeFeed {

@@ -96,6 +96,13 @@ Status BucketSource::List(const std::string& base, WalkResult* out) {
     out->entries.push_back(std::move(e));
   }
   if (!base.empty()) dirs.emplace(base, 0);
+  // S3 can hold both `a` and `a/b`; a tree cannot. The object whose key is
+  // also a directory of others is skipped (reported), never recorded twice.
+  std::erase_if(out->entries, [&](const SourceEntry& e) {
+    if (e.remote != this || !dirs.count(e.entry.path)) return false;
+    out->skipped.push_back(url() + e.entry.path.substr(base.empty() ? 0 : base.size() + 1));
+    return true;
+  });
   for (const auto& [path, mtime] : dirs) {
     SourceEntry d;
     d.entry.path = path;
@@ -103,6 +110,26 @@ Status BucketSource::List(const std::string& base, WalkResult* out) {
     d.entry.mode = 0755;
     d.entry.mtime_ns = mtime;
     out->entries.push_back(std::move(d));
+  }
+  return Status::OK();
+}
+
+Status CheckSourceIsNotDestination(const std::vector<std::string>& sources,
+                                   const std::vector<std::string>& tos, bool same_endpoint) {
+  if (!same_endpoint) return Status::OK();
+  for (const auto& src : sources) {
+    std::string sb, sp;
+    if (!IsBucketSource(src) || !ParseS3Url(src, &sb, &sp)) continue;
+    for (const auto& to : tos) {
+      std::string db, dp;
+      if (!ParseS3Url(to, &db, &dp) || db != sb) continue;
+      if (dp.rfind(sp, 0) == 0 || sp.rfind(dp, 0) == 0)
+        return Status::Usage("source " + src + " and destination " + to +
+                             " overlap in one bucket on one endpoint: the push would copy the "
+                             "bucket onto itself. Give the source's endpoint with "
+                             "--source-endpoint-url if it is another S3 service, or another "
+                             "prefix");
+    }
   }
   return Status::OK();
 }

@@ -21,6 +21,12 @@ namespace ferry {
 // Whether a source names a bucket prefix (s3://) rather than a local path.
 bool IsBucketSource(const std::string& source);
 
+// kUsage if an s3:// source and an s3:// destination overlap (one bucket,
+// one prefix inside the other) on the same endpoint (`same_endpoint`: no
+// --source-endpoint-url of its own).
+Status CheckSourceIsNotDestination(const std::vector<std::string>& sources,
+                                   const std::vector<std::string>& tos, bool same_endpoint);
+
 class BucketSource final : public RemoteReader {
  public:
   // The client is built from the AWS environment with `opts` (the source's
@@ -32,8 +38,9 @@ class BucketSource final : public RemoteReader {
   // Every object under the prefix, as entries of a walk: files (mode 0644,
   // mtime LastModified) and the directories their keys imply, under `base`
   // if not empty. Keys that cannot be a safe relative path (empty
-  // components, "..", a leading '/') and "directory marker" objects (keys
-  // ending in '/') go to out->skipped. An unreachable bucket is
+  // components, "..", a leading '/') and objects whose key is also the
+  // directory of other keys (`a` beside `a/b`) go to out->skipped; folder
+  // markers (keys ending in '/') are left out. An unreachable bucket is
   // kSourceUnreadable: never an empty source.
   Status List(const std::string& base, WalkResult* out);
 

@@ -111,12 +111,14 @@ struct PushReport {
   uint64_t packs_new = 0;  // store layout: packs written (chunks_new counts their chunks)
   double seconds = 0;
   std::string io_backend;
-  std::vector<std::string> skipped;       // special files not pushed
-  uint64_t held_back = 0;                 // files left out by PushOptions::hold_back
-  uint64_t filtered = 0;                  // entries left out by PushOptions::filter
-  bool empty_source = false;              // refused: the sources (as filtered) hold no file
-  std::vector<Status> file_errors;        // sources that could not be read
-  std::vector<std::string> failed_paths;  // their paths, as in the manifest
+  std::vector<std::string> skipped;  // special files not pushed
+  uint64_t held_back = 0;            // files left out by PushOptions::hold_back
+  uint64_t filtered = 0;             // entries left out by PushOptions::filter
+  bool empty_source = false;         // refused: the sources (as filtered) hold no file
+  std::vector<Status> file_errors;   // sources that could not be read
+  // The paths of those whose error is about the file itself (not retryable,
+  // not credentials): what the daemon counts toward giving an object up.
+  std::vector<std::string> failed_paths;
   // PushOptions::dry_run: nothing was written; the counters above say what a
   // push would have done, and `planned` file by file.
   bool dry_run = false;

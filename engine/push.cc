@@ -649,8 +649,12 @@ Status PushMulti(const std::vector<Destination*>& targets, const PushOptions& op
   std::vector<std::string> failed;
   for (size_t i = 0; i < digests.size(); i++)
     if (!digests[i].status.ok()) {
-      file_errors.push_back(digests[i].status);
-      failed.push_back(plan.entry(i).path);
+      const Status& st = digests[i].status;
+      file_errors.push_back(st);
+      // About this file alone: not a source-wide outage (retryable: 503s,
+      // a lost connection) nor credentials, which fail every file alike.
+      if (!st.retryable() && st.code() != Code::kAuth && st.code() != Code::kInterrupted)
+        failed.push_back(plan.entry(i).path);
     }
   if (!file_errors.empty()) {
     for (auto& r : *reports) r.failed_paths = failed;

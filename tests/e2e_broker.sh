@@ -64,6 +64,17 @@ drained() {
   done
   return 1
 }
+# queue_empty SECONDS: nothing ready or unacknowledged on the queue, nothing pending.
+queue_empty() {
+  for _ in $(seq 1 $(($1 * 2))); do
+    if [ "$(queue_counts "$Q")" = 0 ]; then
+      CODE=$(curl -s -o "$W/health.json" -w '%{http_code}' "http://127.0.0.1:$PORT/health")
+      [ "$(jq -r .pending "$W/health.json")" = 0 ] && return 0
+    fi
+    sleep 0.5
+  done
+  return 1
+}
 metric() { curl -s "http://127.0.0.1:$PORT/metrics" | awk -v m="$1" '$1 ~ "^"m"({|$)" {print $2; exit}'; }
 
 echo "# bad broker options are refused before anything starts"
@@ -102,7 +113,9 @@ for _ in $(seq 1 120); do [ "$(metric ferry_poisoned_objects)" = 1 ] && { ok_p=0
 check "B gives up on the object after 3 failed cycles (ferry_poisoned_objects 1)" test "$ok_p" = 0
 check "  ... says so in its log" grep -q "giving up on poison.bin after 3 failed cycles" "$W/b.err"
 echo "after the poison" | "${AWS[@]}" s3 cp --quiet - "s3://$SB/art/after.txt"
-check "the rest still replicates (queue drained, /health 200)" drained 60
+check "the rest still replicates (queue drained, nothing pending)" queue_empty 60
+check "  ... /health 503: the DR copy lacks the object" test "$CODE" = 503
+check "  ... naming it" grep -q "given up on after failing every attempt (first: poison.bin)" "$W/health.json"
 ok_d=1
 for _ in $(seq 1 20); do [ "$(queue_counts "$Q.dead")" -ge 2 ] && { ok_d=0; break; }; sleep 0.5; done
 check "  ... the dead-letter queue $Q.dead holds both messages" test "$ok_d" = 0
@@ -110,6 +123,32 @@ check "  ... counted in ferry_dead_lettered_messages_total" test "$(metric ferry
 expect_exit "  ... the latest build has after.txt" 0 "$FERRY" restore --from "s3://$DB/store/" art/replica --to "$W/restored2"
 check "  ... byte-identical" test "$(cat "$W/restored2/after.txt")" = "after the poison"
 check "  ... and not the poisoned object" test ! -e "$W/restored2/poison.bin"
+echo "# the broker stopped and started again: /health says so, the daemon reconnects and rescans"
+bash "$HERE/broker/stop-rabbitmq.sh" "$RMQ_DIR" >/dev/null 2>&1
+ok_f=1
+for _ in $(seq 1 40); do
+  curl -s -o "$W/health.json" "http://127.0.0.1:$PORT/health"
+  grep -q "the change feed is failing" "$W/health.json" && { ok_f=0; break; }
+  sleep 0.5
+done
+check "broker down: /health names the failing feed" test "$ok_f" = 0
+# A regular RGW topic loses events while the broker is down: the rescan after
+# the reconnect must find this object anyway.
+echo "written while the broker was down" | "${AWS[@]}" s3 cp --quiet - "s3://$SB/art/while-down.txt"
+AMQP_PORT=${AMQP_URL##*:}
+AMQP_PORT=${AMQP_PORT%%/*}
+bash "$HERE/broker/start-rabbitmq.sh" "$AMQP_PORT" "$RMQ_DIR" >/dev/null
+ok_r=1
+for _ in $(seq 1 120); do
+  curl -s -o "$W/health.json" "http://127.0.0.1:$PORT/health"
+  if ! grep -q "the change feed is failing" "$W/health.json" && [ "$(jq -r .pending "$W/health.json")" = 0 ]; then
+    "$FERRY" restore --from "s3://$DB/store/" art/replica --to "$W/restored3" >/dev/null 2>&1 &&
+      [ -f "$W/restored3/while-down.txt" ] && { ok_r=0; break; }
+  fi
+  sleep 1
+done
+check "broker back: reconnected, and the object written meanwhile is in DR" test "$ok_r" = 0
+check "  ... byte-identical" test "$(cat "$W/restored3/while-down.txt" 2>/dev/null)" = "written while the broker was down"
 kill -TERM "$PB"; wait "$PB"
 check "SIGTERM: exit 0" test "$?" = 0
 

@@ -32,14 +32,16 @@ for i in $(seq 1 30); do echo "small $i" >"$T/docs/f$i.txt"; done
 "${AWS[@]}" s3 cp --recursive --quiet "$T" "s3://$SB/app/"
 "${AWS[@]}" s3api put-object --bucket "$SB" --key app/folder/ >/dev/null        # a console folder marker
 "${AWS[@]}" s3api put-object --bucket "$SB" --key 'app/x/../evil' --body "$T/empty" >/dev/null
+"${AWS[@]}" s3api put-object --bucket "$SB" --key 'app/lib' --body "$T/empty" >/dev/null  # a file and a directory
 
 echo "# an S3 prefix pushed to a DR mirror and a local store in one read"
 expect_exit "push s3://primary/app/ --to s3://dr/app/ --to STORE" 0 \
   "$FERRY" push "s3://$SB/app/" --to "s3://$DB/app/" --to "$W/store" --ref app/main --json
 check "  ... 33 files" test "$(json .files)" = 33
 check "  ... read with the threaded reader" test "$(json .io_backend)" = threads
-check "  ... the unsafe key is skipped, and said so" test "$(json '.skipped | length')" = 1
-check "  ... naming it" grep -q 'evil (its key is not a safe relative path' "$W/err"
+check "  ... the unsafe key and the key that is also a directory are skipped" test "$(json '.skipped | length')" = 2
+check "  ... naming them" grep -q 'evil (its key cannot be a file' "$W/err"
+check "  ... (app/lib)" grep -q "app/lib (its key" "$W/err"
 ok_all=0
 for f in app.tar lib/deep/x.so docs/f7.txt empty; do
   "${AWS[@]}" s3 cp --quiet "s3://$DB/app/$f" "$W/dl" && cmp -s "$T/$f" "$W/dl" || ok_all=1
@@ -67,6 +69,9 @@ expect_exit "an empty prefix is refused" 3 "$FERRY" push "s3://$SB/nothing/" --t
 check "  ... and no store was created" test ! -e "$W/store2"
 expect_exit "a bucket that does not exist is refused" 3 "$FERRY" push "s3://no-such-$SB/app/" --to "$W/store" --ref app/main
 check "  ... naming it" grep -q "no-such-$SB" "$W/err"
+expect_exit "a source that overlaps its destination (one bucket, one endpoint) is refused" 2 \
+  "$FERRY" push "s3://$SB/app/" --to "s3://$SB/app/dr/" --ref app/main
+check "  ... saying why" grep -q "copy the bucket onto itself" "$W/err"
 expect_exit "a malformed source URL is a usage error" 2 "$FERRY" push "s3:///app/" --to "$W/store" --ref app/main
 BEFORE=$("$FERRY" log --store "$W/store" app/main --json | jq -r '.builds[0].manifest')
 expect_exit "wrong credentials for the source" 11 env AWS_SECRET_ACCESS_KEY=wrong "$FERRY" push "s3://$SB/app/" --to "$W/store" --ref app/main

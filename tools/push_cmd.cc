@@ -273,6 +273,9 @@ int RunPush(const PushArgs& a, const Context& ctx, Output* out) {
     key = std::move(*k);
     opts.sign_key = key.get();
   }
+  if (Status o = CheckSourceIsNotDestination(opts.sources, tos, a.source_endpoint_url.empty());
+      !o.ok())
+    return out->Fail(o);
   // A missing or empty build output fails before any store is created.
   if (Status src = CheckPushSources(opts); !src.ok()) return out->Fail(src);
   // Every destination is opened (and checked) before a byte is read.
@@ -300,7 +303,8 @@ int RunPush(const PushArgs& a, const Context& ctx, Output* out) {
   if (a.json) out->PrintJson(j);
   for (const auto& s : reports[0].skipped)
     LogWarn("skipped " + s +
-            (IsBucketSource(s) ? " (its key is not a safe relative path: docs/sources.md)"
+            (IsBucketSource(s) ? " (its key cannot be a file of a tree: not a safe relative path, "
+                                 "or also the directory of other keys; docs/sources.md)"
                                : " (not a regular file, symlink or directory)"));
   for (const auto& e : reports[0].file_errors)
     std::fprintf(stderr, "ferry push: %s\n", e.message().c_str());
