@@ -5,32 +5,15 @@
 #include <algorithm>
 #include <thread>
 
-#include "transport/s3_rules.h"
-#include "transport/s3_store.h"
-#include "util/log.h"
-
 namespace ferry::daemon {
 
-BucketPoller::BucketPoller(std::shared_ptr<S3Client> client, std::string bucket, std::string prefix,
-                           double every, const CancelToken* cancel)
-    : client_(std::move(client)),
-      bucket_(std::move(bucket)),
-      prefix_(std::move(prefix)),
-      every_(every),
-      cancel_(cancel) {}
+BucketPoller::BucketPoller(std::unique_ptr<BucketSource> source, double every)
+    : source_(std::move(source)), every_(every) {}
 
 Result<std::unique_ptr<BucketPoller>> BucketPoller::Open(const std::string& url,
-                                                         const StoreOptions& opts, double every,
-                                                         const CancelToken* cancel) {
-  std::string bucket, prefix;
-  if (!ParseS3Url(url, &bucket, &prefix))
-    return Status::Usage("source '" + url + "' is not an s3://bucket/prefix/ URL");
-  StoreOptions o = opts;
-  o.read_only = true;
-  o.cancel = cancel;
-  ASSIGN_OR_RETURN(S3Config config, S3ConfigFromEnvironment(o));
-  auto p = std::make_unique<BucketPoller>(std::make_shared<S3Client>(std::move(config)),
-                                          std::move(bucket), std::move(prefix), every, cancel);
+                                                         const StoreOptions& opts, double every) {
+  ASSIGN_OR_RETURN(auto source, BucketSource::Open(url, opts));
+  auto p = std::make_unique<BucketPoller>(std::move(source), every);
   TreeEvents first;  // the whole tree: the job rescans at start anyway
   RETURN_IF_ERROR(p->ListOnce(&first));
   p->next_ = std::chrono::steady_clock::now() +
@@ -39,25 +22,25 @@ Result<std::unique_ptr<BucketPoller>> BucketPoller::Open(const std::string& url,
 }
 
 std::string BucketPoller::Describe() const {
-  return "polling s3://" + bucket_ + "/" + prefix_ + " every " +
-         std::to_string(static_cast<int64_t>(every_)) + " s (" + std::to_string(known_.size()) +
-         " objects)";
+  return "polling " + source_->url() + " every " + std::to_string(static_cast<int64_t>(every_)) +
+         " s (" + std::to_string(known_.size()) + " objects)";
 }
 
 Status BucketPoller::ListOnce(TreeEvents* out) {
-  auto listed = client_->ListObjectsDetailed(bucket_, prefix_);
-  if (!listed.ok())
-    return Status::SourceUnreadable("cannot list s3://" + bucket_ + "/" + prefix_ + ": " +
-                                    listed.status().message());
+  auto result = source_->ListObjects();
+  // Every failure, credentials too, is "the source cannot be listed" here:
+  // the daemon starts anyway and keeps trying (docs/daemon.md).
+  if (!result.ok()) return Status::SourceUnreadable(result.status().message());
+  auto listed = std::move(*result);
+  const size_t prefix_size = source_->prefix().size();
   struct Seen {
     uint64_t key, ident;
     size_t index;  // into *listed
   };
   std::vector<Seen> now;
-  now.reserve(listed->size());
-  for (size_t i = 0; i < listed->size(); i++) {
-    const auto& o = (*listed)[i];
-    if (o.key.size() <= prefix_.size() || o.key.back() == '/') continue;  // as BucketSource
+  now.reserve(listed.size());
+  for (size_t i = 0; i < listed.size(); i++) {
+    const auto& o = listed[i];
     std::string ident = o.etag + "/" + std::to_string(o.size);
     now.push_back(
         {XXH3_64bits(o.key.data(), o.key.size()), XXH3_64bits(ident.data(), ident.size()), i});
@@ -74,7 +57,7 @@ Status BucketPoller::ListOnce(TreeEvents* out) {
       }
       const bool same = k < known_.size() && known_[k].first == s.key;
       if (!same || known_[k].second != s.ident)
-        out->events.push_back({(*listed)[s.index].key.substr(prefix_.size()), false});
+        out->events.push_back({listed[s.index].key.substr(prefix_size), false});
       if (same) k++;
     }
     if (k < known_.size()) out->overflow = true;

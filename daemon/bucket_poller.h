@@ -15,22 +15,19 @@
 #include <vector>
 
 #include "daemon/watcher.h"
-#include "transport/s3_client.h"
-#include "transport/s3_store.h"
-#include "util/cancel.h"
+#include "engine/bucket_source.h"
 
 namespace ferry::daemon {
 
 class BucketPoller final : public ChangeFeed {
  public:
-  // `prefix` is "" or ends with '/'; `every` in seconds.
-  BucketPoller(std::shared_ptr<S3Client> client, std::string bucket, std::string prefix,
-               double every, const CancelToken* cancel);
+  // Lists `source` every `every` seconds.
+  BucketPoller(std::unique_ptr<BucketSource> source, double every);
 
-  // Lists once: kSourceUnreadable naming the bucket if it cannot.
+  // Opens the source (engine/bucket_source.h) and lists it once:
+  // kSourceUnreadable naming the bucket if it cannot.
   static Result<std::unique_ptr<BucketPoller>> Open(const std::string& url,
-                                                    const StoreOptions& opts, double every,
-                                                    const CancelToken* cancel);
+                                                    const StoreOptions& opts, double every);
 
   Status Poll(int timeout_ms, TreeEvents* out) override;
   std::string Describe() const override;
@@ -40,10 +37,8 @@ class BucketPoller final : public ChangeFeed {
   size_t objects() const { return known_.size(); }
 
  private:
-  std::shared_ptr<S3Client> client_;
-  std::string bucket_, prefix_;
+  std::unique_ptr<BucketSource> source_;
   double every_;
-  const CancelToken* cancel_;
   std::chrono::steady_clock::time_point next_{};
   bool listed_ = false;
   std::vector<std::pair<uint64_t, uint64_t>> known_;  // (key hash, identity hash), by key hash

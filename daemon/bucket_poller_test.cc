@@ -38,7 +38,7 @@ TEST(BucketPollerTest, ReportsNewAndReplacedKeysAndAGoneKeyAsTheWholeTree) {
   c.endpoint = "http://127.0.0.1:" + std::to_string(server.port());
   c.credentials = StaticCredentials({"AKID", "secret", ""});
   c.max_attempts = 1;
-  BucketPoller p(std::make_shared<S3Client>(c), "b", "app/", 10, nullptr);
+  BucketPoller p(std::make_unique<BucketSource>(std::make_shared<S3Client>(c), "b", "app/"), 10);
 
   TreeEvents first;
   ASSERT_TRUE(p.ListOnce(&first).ok());

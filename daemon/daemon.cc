@@ -89,7 +89,8 @@ class Job {
   JobOptions o_;
   const CancelToken* cancel_;
   std::unique_ptr<Journal> journal_;
-  bool bucket_ = false;  // the source is an s3:// prefix
+  bool bucket_ = false;  // the source is an s3:// prefix: these are its parts
+  std::string source_bucket_, source_prefix_;
   StoreOptions source_store_;
   std::unique_ptr<ChangeFeed> feed_;
   std::vector<std::unique_ptr<Destination>> dests_;  // cycle thread only
@@ -107,13 +108,12 @@ class Job {
 
 Result<std::unique_ptr<ChangeFeed>> Job::OpenFeed() {
   if (bucket_ && !o_.broker.url.empty()) {
-    std::string bucket, prefix;
-    ParseS3Url(o_.watch, &bucket, &prefix);
-    ASSIGN_OR_RETURN(auto f, AmqpFeed::Open(o_.broker, bucket, prefix, o_.reconcile_every));
+    ASSIGN_OR_RETURN(auto f,
+                     AmqpFeed::Open(o_.broker, source_bucket_, source_prefix_, o_.reconcile_every));
     return std::unique_ptr<ChangeFeed>(std::move(f));
   }
   if (bucket_) {
-    ASSIGN_OR_RETURN(auto p, BucketPoller::Open(o_.watch, source_store_, o_.poll_every, cancel_));
+    ASSIGN_OR_RETURN(auto p, BucketPoller::Open(o_.watch, source_store_, o_.poll_every));
     return std::unique_ptr<ChangeFeed>(std::move(p));
   }
   ASSIGN_OR_RETURN(auto w, TreeWatcher::Open(o_.watch));
@@ -129,6 +129,8 @@ Status Job::Start() {
     return Status::Usage("daemon needs --state DIR (its journal and stat cache)");
   RETURN_IF_ERROR(ValidateRefName(o_.ref));
   bucket_ = IsBucketSource(o_.watch);
+  if (bucket_ && !ParseS3Url(o_.watch, &source_bucket_, &source_prefix_))
+    return Status::Usage("--watch '" + o_.watch + "' is not an s3://bucket/prefix/ URL");
   if (!o_.broker.url.empty()) {
     if (o_.broker.queue.empty()) o_.broker.queue = "ferry-" + o_.job;
     if (!bucket_)
@@ -410,9 +412,7 @@ void Job::Finished(const Status& st, double begun, const std::set<std::string>& 
       // Keys the push skipped (not a safe path; a file that is also a
       // directory) are never in DR: say so rather than let them pass.
       if (bucket_) {
-        std::string bucket, prefix;
-        ParseS3Url(o_.watch, &bucket, &prefix);
-        const std::string base = "s3://" + bucket + "/" + prefix;
+        const std::string base = "s3://" + source_bucket_ + "/" + source_prefix_;
         for (const auto& s : rec.skipped)
           if (s.rfind(base, 0) == 0)
             GiveUp(s.substr(base.size()), "(its key cannot be a file in DR)");

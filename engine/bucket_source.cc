@@ -40,12 +40,13 @@ namespace {
 constexpr size_t kProbeKeys = 100;
 
 // A listing that failed, as a source error (wrong credentials stay kAuth).
-Status ListError(const std::string& url, const Status& st) {
-  std::string m = "cannot list source " + url + ": " + st.message() +
-                  "; nothing was recorded and no store was created";
+Status ListError(const std::string& url, const Status& st, const std::string& advice) {
+  std::string m = "cannot list source " + url + ": " + st.message() + advice;
   return st.code() == Code::kAuth ? Status::Auth(std::move(m))
                                   : Status::SourceUnreadable(std::move(m));
 }
+
+const char kNothingRecorded[] = "; nothing was recorded and no store was created";
 
 // A key below the prefix that is an object, not the prefix or a folder marker.
 bool IsObjectKey(const std::string& key, size_t prefix_size) {
@@ -54,9 +55,18 @@ bool IsObjectKey(const std::string& key, size_t prefix_size) {
 
 }  // namespace
 
+Result<std::vector<S3Client::ListedObject>> BucketSource::ListObjects(const std::string& advice) {
+  auto listed = client_->ListObjectsDetailed(bucket_, prefix_);
+  if (!listed.ok()) return ListError(url(), listed.status(), advice);
+  std::erase_if(*listed, [&](const S3Client::ListedObject& o) {
+    return !IsObjectKey(o.key, prefix_.size());  // the prefix itself, or a folder marker
+  });
+  return listed;
+}
+
 Result<bool> BucketSource::HasObjects() {
   auto listed = client_->ListObjectsDetailed(bucket_, prefix_, kProbeKeys);
-  if (!listed.ok()) return ListError(url(), listed.status());
+  if (!listed.ok()) return ListError(url(), listed.status(), kNothingRecorded);
   if (listed->size() >= kProbeKeys) return true;  // a full page: more follow
   for (const auto& o : *listed)
     if (IsObjectKey(o.key, prefix_.size()) && IsSafeRelativePath(o.key.substr(prefix_.size())))
@@ -65,8 +75,7 @@ Result<bool> BucketSource::HasObjects() {
 }
 
 Status BucketSource::List(const std::string& base, WalkResult* out) {
-  auto listed = client_->ListObjectsDetailed(bucket_, prefix_);
-  if (!listed.ok()) return ListError(url(), listed.status());
+  ASSIGN_OR_RETURN(auto listed, ListObjects(kNothingRecorded));
   std::map<std::string, int64_t> dirs;  // implied directories, newest object below each
   auto add_dirs = [&](const std::string& path, int64_t mtime) {
     for (size_t s = path.find('/'); s != std::string::npos; s = path.find('/', s + 1)) {
@@ -74,8 +83,7 @@ Status BucketSource::List(const std::string& base, WalkResult* out) {
       m = std::max(m, mtime);
     }
   };
-  for (auto& o : *listed) {
-    if (!IsObjectKey(o.key, prefix_.size())) continue;  // the prefix itself, or a folder marker
+  for (auto& o : listed) {
     std::string rel = o.key.substr(prefix_.size());
     std::string path = base.empty() ? rel : base + "/" + rel;
     if (!IsSafeRelativePath(path)) {

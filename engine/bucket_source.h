@@ -44,6 +44,12 @@ class BucketSource final : public RemoteReader {
   // kSourceUnreadable: never an empty source.
   Status List(const std::string& base, WalkResult* out);
 
+  // Every object under the prefix (neither the prefix itself nor a folder
+  // marker), in key order. kSourceUnreadable (kAuth for credentials) naming
+  // the source (and ending with `advice`) if the listing fails: never an
+  // empty list.
+  Result<std::vector<S3Client::ListedObject>> ListObjects(const std::string& advice = "");
+
   // Whether the prefix holds an object that List would take (one small
   // listing request). Errors as List's.
   Result<bool> HasObjects();
@@ -52,6 +58,7 @@ class BucketSource final : public RemoteReader {
   unsigned PreferredConcurrency() const override { return kNetworkConcurrency; }
 
   std::string url() const { return "s3://" + bucket_ + "/" + prefix_; }
+  const std::string& prefix() const { return prefix_; }  // "" or ends with '/'
 
   // The stat-cache identity of an object: (size, ETag, LastModified) in
   // FileStat's fields (docs/stat-cache.md).
