@@ -127,16 +127,13 @@ Status ReadJob(const std::string& path, const toml::table& t, const std::string&
     int64_t lo, hi;
     unsigned* out;
   } counts[] = {{"prefetch", 1, 65535, &o->broker.prefetch},
-                {"delivery_limit", 1, 1000, &o->broker.delivery_limit}};
+                {"delivery_limit", 1, 1000, &o->broker.delivery_limit},
+                {"poison_after", 1, 1000, &o->poison_after}};
   for (auto& k : counts)
     if (const auto* n = t.get(k.key)) {
       ASSIGN_OR_RETURN(auto v, Integer(path, *n, w + k.key, k.lo, k.hi));
       *k.out = static_cast<unsigned>(v);
     }
-  if (const auto* n = t.get("poison_after")) {
-    ASSIGN_OR_RETURN(auto v, Integer(path, *n, w + "poison_after", 1, 1000));
-    o->poison_after = static_cast<int>(v);
-  }
   if (const auto* n = t.get("layout")) {
     ASSIGN_OR_RETURN(o->layout, String(path, *n, w + "layout"));
     if (o->layout != "mirror" && o->layout != "store")

@@ -101,7 +101,7 @@ class Job {
   Metrics metrics_;
   double last_reconcile_ = -1;  // cycle thread only
   // Objects whose reads failed, cycles in a row; those given up on. Under mu_.
-  std::map<std::string, int> failures_;
+  std::map<std::string, unsigned> failures_;
   std::set<std::string> poisoned_;
   std::mt19937_64 rng_{std::random_device{}()};
 };
@@ -138,9 +138,7 @@ Status Job::Start() {
     RETURN_IF_ERROR(ValidateBrokerOptions(o_.broker));
   }
   RETURN_IF_ERROR(CheckSourceIsNotDestination({o_.watch}, o_.tos, o_.source_endpoint_url.empty()));
-  source_store_ = o_.store;
-  source_store_.meta_prefix.clear();
-  if (!o_.source_endpoint_url.empty()) source_store_.endpoint_url = o_.source_endpoint_url;
+  source_store_ = SourceStoreOptions(o_.store, o_.source_endpoint_url);
   std::error_code ec;
   std::filesystem::create_directories(o_.state_dir + "/cache", ec);
   if (ec)

@@ -33,7 +33,7 @@ struct JobOptions {
   // An object whose read fails this many cycles in a row is given up on
   // (poisoned): left out of builds until it changes again, its broker
   // messages dead-lettered, counted in ferry_poisoned_objects.
-  int poison_after = 5;
+  unsigned poison_after = 5;
   std::vector<std::string> tos;
   std::string layout;     // for new s3:// destinations ("" = mirror)
   std::string ref;        // builds are recorded under it

@@ -122,6 +122,13 @@ Status BucketSource::List(const std::string& base, WalkResult* out) {
   return Status::OK();
 }
 
+StoreOptions SourceStoreOptions(const StoreOptions& destinations, const std::string& endpoint_url) {
+  StoreOptions o = destinations;
+  o.meta_prefix.clear();
+  if (!endpoint_url.empty()) o.endpoint_url = endpoint_url;
+  return o;
+}
+
 Status CheckSourceIsNotDestination(const std::vector<std::string>& sources,
                                    const std::vector<std::string>& tos, bool same_endpoint) {
   if (!same_endpoint) return Status::OK();

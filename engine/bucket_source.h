@@ -21,6 +21,11 @@ namespace ferry {
 // Whether a source names a bucket prefix (s3://) rather than a local path.
 bool IsBucketSource(const std::string& source);
 
+// The options an s3:// source is opened with: the destinations' (endpoint,
+// TLS, --bwlimit, cancel) without --meta-prefix, at `endpoint_url` if given
+// (--source-endpoint-url).
+StoreOptions SourceStoreOptions(const StoreOptions& destinations, const std::string& endpoint_url);
+
 // kUsage if an s3:// source and an s3:// destination overlap (one bucket,
 // one prefix inside the other) on the same endpoint (`same_endpoint`: no
 // --source-endpoint-url of its own).

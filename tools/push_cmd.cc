@@ -226,9 +226,7 @@ int RunPush(const PushArgs& a, const Context& ctx, Output* out) {
   const bool progress = !a.no_progress && !ctx.quiet;
   opts.sources = a.sources;
   // s3:// sources: the destinations' endpoint and TLS settings unless told.
-  opts.source_store = ctx.store;
-  opts.source_store.meta_prefix.clear();
-  if (!a.source_endpoint_url.empty()) opts.source_store.endpoint_url = a.source_endpoint_url;
+  opts.source_store = SourceStoreOptions(ctx.store, a.source_endpoint_url);
   opts.ref = a.ref;
   opts.zstd_level = a.level;
   opts.cancel = ctx.cancel;
