@@ -48,7 +48,17 @@ BUCKET=ferry-rpo-$RANDOM$RANDOM
 SB=$BUCKET-src  # the broker's run has its own source bucket (its events slow every PUT)
 [ "$SOURCE" = bucket ] && "${AWS[@]}" s3 mb "s3://$SB" >/dev/null && "${AWS[@]}" s3 mb "s3://$SB-ev" >/dev/null
 
-cpu_seconds() { awk '{print ($14 + $15 + $16 + $17) / 100}' "/proc/$1/stat"; }  # self + waited-for children
+# CPU seconds of PID, self + waited-for children; a replicator that died is
+# an error that shows its stderr (the work directory is removed on exit).
+cpu_seconds() {
+  if [ ! -r "/proc/$1/stat" ]; then
+    echo "daemon_rpo: the replicator (pid $1) exited early; its stderr:" >&2
+    sed 's/^/  | /' "$W"/*/err >&2 2>/dev/null || true
+    echo "  (the S3 endpoint $S3_ENDPOINT answers HTTP $(curl -s -o /dev/null -w '%{http_code}' "$S3_ENDPOINT"))" >&2
+    exit 1
+  fi
+  awk '{print ($14 + $15 + $16 + $17) / 100}' "/proc/$1/stat"
+}
 peak_rss_mib() { awk '/VmHWM/ {print int($2 / 1024)}' "/proc/$1/status"; }
 
 # workload DIR CLOSES: writes the files, one "unix_seconds relpath" line each.
