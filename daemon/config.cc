@@ -69,11 +69,11 @@ Status ReadJob(const std::string& path, const toml::table& t, const std::string&
                JobOptions* o) {
   RETURN_IF_ERROR(Unknown(
       path, t,
-      {"name",        "watch",    "to",          "ref",         "state",    "settle",
-       "interval",    "rpo",      "stall_after", "reconcile",   "layout",   "compression",
-       "memory",      "threads",  "tags",        "exclude",     "poll",     "source_endpoint_url",
-       "broker",      "exchange", "queue",       "routing_key", "prefetch", "delivery_limit",
-       "poison_after"},
+      {"name",         "watch",    "to",          "ref",         "state",    "settle",
+       "interval",     "rpo",      "stall_after", "reconcile",   "layout",   "compression",
+       "memory",       "threads",  "tags",        "exclude",     "poll",     "source_endpoint_url",
+       "broker",       "exchange", "queue",       "routing_key", "prefetch", "delivery_limit",
+       "poison_after", "delete",   "max_delete"},
       "job: "));
   if (!t.contains("name"))
     return Status::Usage(At(path, t, "a [[job]] without a name (name = \"artifacts\")"));
@@ -134,6 +134,15 @@ Status ReadJob(const std::string& path, const toml::table& t, const std::string&
       ASSIGN_OR_RETURN(auto v, Integer(path, *n, w + k.key, k.lo, k.hi));
       *k.out = static_cast<unsigned>(v);
     }
+  if (const auto* n = t.get("delete")) {
+    const auto* b = n->as_boolean();
+    if (!b) return Status::Usage(At(path, *n, w + "delete must be true or false"));
+    o->push.propagate_deletes = b->get();
+  }
+  if (const auto* n = t.get("max_delete")) {
+    ASSIGN_OR_RETURN(auto v, Integer(path, *n, w + "max_delete", 0, int64_t{1} << 40));
+    o->push.max_delete = static_cast<uint64_t>(v);
+  }
   if (const auto* n = t.get("layout")) {
     ASSIGN_OR_RETURN(o->layout, String(path, *n, w + "layout"));
     if (o->layout != "mirror" && o->layout != "store")

@@ -64,6 +64,8 @@ to = "/mnt/dr-nightly"
 ref = "ci/nightly"
 state = "/srv/state/nightly"
 compression = 9
+delete = true
+max_delete = 7
 )");
   JobOptions defaults;
   defaults.schedule.rpo = 300;
@@ -89,6 +91,10 @@ compression = 9
   EXPECT_EQ(n.tos, std::vector<std::string>{"/mnt/dr-nightly"});
   EXPECT_EQ(n.state_dir, "/srv/state/nightly");
   EXPECT_EQ(n.push.zstd_level, 9);
+  EXPECT_TRUE(n.push.propagate_deletes);
+  EXPECT_EQ(n.push.max_delete, 7u);
+  EXPECT_FALSE(a.push.propagate_deletes);  // off unless asked
+  EXPECT_EQ(a.push.max_delete, PushOptions::kDefaultMaxDelete);
   EXPECT_EQ(n.schedule.rpo, 300);
 }
 
@@ -110,6 +116,13 @@ TEST(ConfigTest, MistakesAreUsageErrorsThatSayWhere) {
       {"listen = 9464\n[[job]]\n", "listen must be a string"},
       {"state = \"/s\"\n", "no [[job]]"},
       {"[[job]\n", "ferry.toml:1:"},
+      {"[[job]]\nname = \"a\"\nwatch = \"/w\"\nto = \"/d\"\nref = \"r\"\nstate = \"/s\"\ndelete = "
+       "\"yes\"\n",
+       "ferry.toml:7: job 'a': delete must be true or false"},
+      {"[[job]]\nname = \"a\"\nwatch = \"/w\"\nto = \"/d\"\nref = \"r\"\nstate = "
+       "\"/s\"\nmax_delete = "
+       "-1\n",
+       "ferry.toml:7: job 'a': max_delete"},
   };
   for (const auto& c : cases) {
     const std::string path = dir.Write("ferry.toml", c.text);

@@ -386,6 +386,7 @@ Status Job::Cycle(const std::set<std::string>& held, bool reconcile, CycleRecord
     const uint64_t objects = r.chunks_new + r.mirror.objects_put + r.mirror.objects_copied;
     const uint64_t bytes = r.bytes_new + r.mirror.bytes_copied;
     metrics_.Replicated(o_.tos[i], objects, bytes);
+    if (o_.push.propagate_deletes) metrics_.Deleted(o_.tos[i], r.objects_deleted);
     rec->objects += objects;
     rec->bytes += bytes;
   }

@@ -40,6 +40,11 @@ struct Metrics::Impl {
                                                        .Name("ferry_replicated_bytes_total")
                                                        .Help("Bytes sent or copied")
                                                        .Register(*registry);
+  prometheus::Family<prometheus::Counter>& deleted =
+      BuildCounter()
+          .Name("ferry_deleted_objects_total")
+          .Help("--delete: objects of files gone from the source deleted in a destination")
+          .Register(*registry);
   prometheus::Family<prometheus::Counter>& failures =
       BuildCounter()
           .Name("ferry_replication_failures_total")
@@ -70,13 +75,14 @@ struct Metrics::Impl {
           .Name("ferry_poisoned_objects")
           .Help("Objects given up on after failing too many cycles (left out of builds)")
           .Register(*registry);
-  // A gauge over the feed's own count (prometheus-cpp counters only go up by
-  // increments; the feed counts for itself).
-  prometheus::Family<prometheus::Gauge>& dead_lettered =
-      BuildGauge()
+  // A counter (a _total is one): the feed counts for itself, and each report
+  // of its count adds what is new since the last (dead_lettered_seen).
+  prometheus::Family<prometheus::Counter>& dead_lettered =
+      BuildCounter()
           .Name("ferry_dead_lettered_messages_total")
           .Help("Broker messages moved to the dead-letter queue")
           .Register(*registry);
+  uint64_t dead_lettered_seen = 0;
   prometheus::Histogram& latency_job = latency.Add(
       {{"job", job}}, prometheus::Histogram::BucketBoundaries{0.25, 0.5, 1, 1.5, 2, 3, 4, 5, 7.5,
                                                               10, 15, 20, 30, 60, 120, 300, 1800});
@@ -106,6 +112,10 @@ void Metrics::Replicated(const std::string& dest, uint64_t objects, uint64_t byt
   impl_->bytes.Add({{"job", impl_->job}, {"destination", dest}})
       .Increment(static_cast<double>(bytes));
 }
+void Metrics::Deleted(const std::string& dest, uint64_t objects) {
+  impl_->deleted.Add({{"job", impl_->job}, {"destination", dest}})
+      .Increment(static_cast<double>(objects));
+}
 void Metrics::Failed(const std::string& reason) {
   impl_->failures.Add({{"job", impl_->job}, {"reason", reason}}).Increment();
 }
@@ -118,7 +128,10 @@ void Metrics::SetPoisoned(size_t n) {
   impl_->poisoned.Add({{"job", impl_->job}}).Set(static_cast<double>(n));
 }
 void Metrics::SetDeadLettered(uint64_t total) {
-  impl_->dead_lettered.Add({{"job", impl_->job}}).Set(static_cast<double>(total));
+  auto& c = impl_->dead_lettered.Add({{"job", impl_->job}});  // present from the first report
+  if (total <= impl_->dead_lettered_seen) return;             // the feed's count only grows
+  c.Increment(static_cast<double>(total - impl_->dead_lettered_seen));
+  impl_->dead_lettered_seen = total;
 }
 void Metrics::Reconciled(double now) { impl_->last_reconcile.Add({{"job", impl_->job}}).Set(now); }
 

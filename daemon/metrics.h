@@ -6,7 +6,10 @@
 //                                         (store layout), objects uploaded or copied (mirror)
 //   ferry_replicated_bytes_total          new bytes (store, before compression), bytes
 //                                         sent or copied (mirror)
-//   ferry_replication_failures_total      failed cycles, by reason (an exit-code name)
+//   ferry_deleted_objects_total           --delete: objects of files gone from the source
+//                                         deleted in a destination (mirror)
+//   ferry_replication_failures_total      failed cycles, by reason (an exit-code name;
+//                                         too-many-deletes: over --max-delete)
 //   ferry_replication_latency_seconds     per change: first event -> recorded in DR
 //   ferry_builds_recorded_total           builds (manifests + ref) recorded
 //   ferry_last_success_timestamp_seconds  when the last build was recorded everywhere
@@ -45,6 +48,7 @@ class Metrics {
   void SetPending(size_t n);
   void SetHealthy(bool ok);
   void Replicated(const std::string& destination, uint64_t objects, uint64_t bytes);
+  void Deleted(const std::string& destination, uint64_t objects);
   void Failed(const std::string& reason);
   void Latency(double seconds);
   void BuildRecorded(double now);

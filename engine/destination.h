@@ -14,6 +14,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -67,9 +68,13 @@ struct PreviousBuild {
 // What a layout sees of the push it takes part in. files[i] is the file the
 // pipeline reads (absolute path); entries[i] its manifest entry (relative
 // path, size, mtime); entries stay valid during Plan.
+// still_at_source: paths the sources hold but this build leaves out
+// (--exclude/--include, held back, given up on): --delete never deletes
+// their objects.
 struct PushFiles {
   std::vector<SourceFile> files;
   std::vector<const FileEntry*> entries;
+  std::set<std::string> still_at_source;
 };
 
 // One push into one destination. The push calls, in order: Plan; then the
@@ -109,6 +114,10 @@ class LayoutWriter {
   // The manifest is stored as `id` (the ref not moved yet): records what the
   // layout keeps beside it (mirror: where each file's object is).
   virtual Status Record(const Digest& id, const std::vector<FileDigest>& digests) = 0;
+  // The ref names the recorded build now: what PushOptions::propagate_deletes
+  // deletes (mirror). Failures are counted in `r` and logged; they never undo
+  // the build.
+  virtual void PropagateDeletes(PushReport* /*r*/) {}
 };
 
 class Destination {

@@ -6,6 +6,8 @@
 #include <atomic>
 #include <map>
 #include <mutex>
+#include <set>
+#include <string_view>
 
 #include "engine/destination.h"
 #include "engine/mirror.h"
@@ -60,15 +62,19 @@ Result<std::vector<LocatedBuild>> BuildsAt(ObjectStore* store, const std::string
   return at[url];
 }
 
-// After a push that wrote `written` (path -> SHA-256) at record.url: every
-// earlier build there that had other bytes at one of those paths, in an
-// object without a version ID (an unversioned bucket), lost that object to
-// this push. It is marked superseded by `id`, so verify and restore say so
-// instead of reporting damage.
-Status MarkSupersededBuilds(ObjectStore* store, const MirrorRecord& record,
+// The SHA-256 MarkSupersededBuilds takes for an object deleted (no file's).
+const Digest kDeleted{};
+
+// After a push that wrote `written` (path -> SHA-256, kDeleted: deleted) at
+// `url`: every earlier build there that had other bytes at one of those
+// paths, in an object without a version ID (an unversioned bucket), lost that
+// object to this push. It is marked superseded by `id`, so verify and restore
+// say so instead of reporting damage. `record`: build `id`'s, to index it at
+// `url` first; null if it is indexed already.
+Status MarkSupersededBuilds(ObjectStore* store, const std::string& url, const MirrorRecord* record,
                             const std::map<std::string, Digest>& written, const Digest& id) {
-  ASSIGN_OR_RETURN(auto builds, BuildsAt(store, record.url));
-  RETURN_IF_ERROR(AddBuildAtLocation(store, record.url, {id, FullyVersioned(record)}));
+  ASSIGN_OR_RETURN(auto builds, BuildsAt(store, url));
+  if (record) RETURN_IF_ERROR(AddBuildAtLocation(store, url, {id, FullyVersioned(*record)}));
   if (written.empty()) return Status::OK();
   // Only builds that can still lose an object: not versioned, not superseded yet.
   ASSIGN_OR_RETURN(auto superseded, SupersededIds(store));
@@ -83,8 +89,9 @@ Status MarkSupersededBuilds(ObjectStore* store, const MirrorRecord& record,
       auto o = orec->objects.find(f.path);
       if (o != orec->objects.end() && !o->second.version_id.empty()) continue;  // kept by version
       RETURN_IF_ERROR(MarkSuperseded(store, old, id));
-      LogInfo("build " + DigestHex(old).substr(0, 12) + " is superseded: this push replaced " +
-              record.url + f.path + " in place");
+      LogInfo("build " + DigestHex(old).substr(0, 12) + " is superseded: this push " +
+              (w->second == kDeleted ? "deleted " : "replaced ") + url + f.path +
+              (w->second == kDeleted ? " (--delete)" : " in place"));
       break;
     }
   }
@@ -138,7 +145,9 @@ class MirrorWriter final : public LayoutWriter {
         mo_(std::move(mo)),
         max_chunk_(opts.pipeline.chunking.max_size),
         metadata_(MetadataHeaders(opts.tags, opts.ref)),
-        dry_run_(opts.dry_run) {
+        dry_run_(opts.dry_run),
+        propagate_deletes_(opts.propagate_deletes),
+        max_delete_(opts.max_delete) {
     mo_.object_tags = S3ObjectTags(opts.tags, nullptr);
     mo_.cancel = opts.cancel;
     mo_.trust_unchanged = !opts.recheck_unchanged;
@@ -180,6 +189,12 @@ class MirrorWriter final : public LayoutWriter {
     if (dry_run_) {
       r->mirror = PreviewMirrorPush(client_, bucket_, S3KeyPrefix(prefix_), files_, known_, mo_,
                                     digests, &r->planned);
+      for (const auto& path : deletions_) {
+        PlannedFile p;
+        p.path = path;
+        p.action = PlannedFile::Action::kDelete;
+        r->planned.push_back(std::move(p));
+      }
     } else {
       st = uploader_->Finish(digests);  // always: it aborts unfinished uploads
       r->mirror = uploader_->stats();
@@ -200,10 +215,14 @@ class MirrorWriter final : public LayoutWriter {
       if (uploader_->wrote(i)) written[paths_[i]] = digests[i].sha256;
     }
     RETURN_IF_ERROR(PutMirrorRecord(meta_, id, record));
-    return MarkSupersededBuilds(meta_, record, written, id);
+    id_ = id;
+    return MarkSupersededBuilds(meta_, record.url, &record, written, id);
   }
 
+  void PropagateDeletes(PushReport* r) override;
+
  private:
+  Status PlanDeletes(const PushFiles& files, const PreviousBuild& prev);
   size_t InflightBytes(size_t share) const {
     const size_t one_part = mo_.part_size + 2 * max_chunk_;
     return std::max(one_part, std::min(mo_.max_inflight_bytes, share));
@@ -216,6 +235,10 @@ class MirrorWriter final : public LayoutWriter {
   size_t max_chunk_;
   std::vector<std::pair<std::string, std::string>> metadata_;
   bool dry_run_;
+  bool propagate_deletes_;
+  uint64_t max_delete_;
+  std::vector<std::string> deletions_;        // --delete: paths whose objects go once the ref moved
+  Digest id_{};                               // the build Record stored
   std::vector<std::string> paths_;            // files[i]'s manifest path
   std::vector<MirrorFile> files_;             // what Plan matched for each file
   std::map<Digest, std::string> known_;       // the previous build's objects here, by SHA-256
@@ -253,6 +276,8 @@ Status MirrorWriter::Plan(const PushFiles& files, const PreviousBuild& prev,
   if (prev_here)
     for (const auto& e : prev.manifest.files)
       if (e.type == EntryType::kFile && e.size > 0) known_.emplace(e.sha256, prev_prefix + e.path);
+  if (propagate_deletes_ && prev_here && prev_prefix == own_prefix)
+    RETURN_IF_ERROR(PlanDeletes(files, prev));
   if (dry_run_) {
     files_ = std::move(mfiles);
     return Status::OK();
@@ -274,6 +299,54 @@ Status MirrorWriter::Plan(const PushFiles& files, const PreviousBuild& prev,
   uploader_->SetListing(std::move(listing));
   for (const auto& [sha, key] : known_) uploader_->AddKnownObject(sha, key);
   return Status::OK();
+}
+
+// --delete: the previous build's files that are gone from the sources (not
+// merely left out of this build). More than --max-delete of them: refused
+// before anything is sent.
+Status MirrorWriter::PlanDeletes(const PushFiles& files, const PreviousBuild& prev) {
+  std::set<std::string_view> now(paths_.begin(), paths_.end());
+  for (const auto& e : prev.manifest.files)
+    if (e.type == EntryType::kFile && !now.count(e.path) && !files.still_at_source.count(e.path))
+      deletions_.push_back(e.path);
+  if (deletions_.size() <= max_delete_) return Status::OK();
+  std::string some;
+  for (size_t i = 0; i < deletions_.size() && i < 3; i++) some += (i ? ", " : "") + deletions_[i];
+  return Status::TooManyDeletes(
+      "--delete: this push would delete " + std::to_string(deletions_.size()) +
+      " objects from s3://" + bucket_ + "/" + S3KeyPrefix(prefix_) +
+      " (files of the previous build gone from the source: " + some +
+      (deletions_.size() > 3 ? ", ..." : "") + "), more than --max-delete " +
+      std::to_string(max_delete_) +
+      "; nothing was sent or recorded. If the source is complete, run again with --max-delete " +
+      std::to_string(deletions_.size()) + "; if not (a missing mount, a partial checkout), fix it");
+}
+
+// After the ref moved: each deleted object is gone from this location (on a
+// versioned bucket, a delete marker hides it; the builds that recorded its
+// version still restore it); builds that lose an object are marked superseded.
+void MirrorWriter::PropagateDeletes(PushReport* r) {
+  if (deletions_.empty()) return;
+  const std::string own_prefix = S3KeyPrefix(prefix_);
+  std::map<std::string, Digest> deleted;
+  for (const auto& path : deletions_) {
+    Status st = client_->DeleteObject(bucket_, own_prefix + path);
+    if (st.ok() || st.code() == Code::kNotFound) {
+      r->objects_deleted++;
+      deleted[path] = kDeleted;
+      continue;
+    }
+    r->delete_failures++;
+    LogWarn("--delete: could not delete s3://" + bucket_ + "/" + own_prefix + path +
+            " (it stays; the build is recorded): " + st.message());
+  }
+  Status st =
+      MarkSupersededBuilds(meta_, "s3://" + bucket_ + "/" + own_prefix, nullptr, deleted, id_);
+  if (!st.ok())
+    LogWarn(
+        "--delete: could not mark the builds that had the deleted objects superseded (verify "
+        "will report them damaged): " +
+        st.message());
 }
 
 class MirrorChunkSource final : public ChunkSource {

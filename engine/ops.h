@@ -75,6 +75,15 @@ struct PushOptions {
   // --sign-key: each recorded build gets a signed statement beside its
   // manifest (manifest/signature.h), stored before the ref names it.
   const SigningKey* sign_key = nullptr;
+  // --delete (mirror destinations; docs/deletes.md): the objects of files
+  // the ref's previous build had there and this build lacks are deleted once
+  // this build is recorded and the ref moved (a versioned bucket keeps them
+  // as noncurrent versions). Only objects Ferry recorded are touched. If a
+  // destination would lose more than max_delete of them, the push fails
+  // before anything is sent (kTooManyDeletes) and nothing is recorded.
+  bool propagate_deletes = false;
+  uint64_t max_delete = kDefaultMaxDelete;
+  static constexpr uint64_t kDefaultMaxDelete = 100;
 };
 
 // What a dry run found for one file at one destination.
@@ -85,6 +94,7 @@ struct PlannedFile {
     kUnchanged,  // already there with these bytes: nothing sent
     kStore,      // store: new chunks stored (bytes: their uncompressed size)
     kDedup,      // store: every chunk already stored (or earlier in this push)
+    kDelete,     // mirror, --delete: the object of a file the build no longer has
   };
   std::string path;
   Action action = Action::kUpload;
@@ -109,6 +119,9 @@ struct PushReport {
   MirrorStats mirror;         // mirror layout: uploads, copies, throttling
   uint64_t chunks = 0, chunks_new = 0;
   uint64_t packs_new = 0;  // store layout: packs written (chunks_new counts their chunks)
+  // --delete: objects deleted after the ref moved, and those whose DELETE
+  // failed (they stay; the build is recorded either way).
+  uint64_t objects_deleted = 0, delete_failures = 0;
   double seconds = 0;
   std::string io_backend;
   std::vector<std::string> skipped;  // special files not pushed
@@ -144,6 +157,8 @@ void ForEachPushCounter(const PushReport& r, F&& f) {
   f("parts_copied", r.mirror.parts_copied);
   f("chunks_new", r.chunks_new);
   f("packs_written", r.packs_new);
+  f("objects_deleted", r.objects_deleted);
+  f("delete_failures", r.delete_failures);
 }
 
 // Checks, before any destination is opened or created, the ref name and the

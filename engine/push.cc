@@ -225,6 +225,7 @@ struct PushPlan {
   bool writes_file_objects = false;  // some destination overwrites objects as it goes
   bool use_cache = false;
   WalkResult walk;
+  std::set<std::string> left_out;  // --delete: paths at the source this build leaves out
   std::vector<SourceFile> files;
   std::vector<size_t> file_entry;  // files[i] is walk.entries[file_entry[i]]
   std::vector<TargetState> states;
@@ -277,15 +278,20 @@ Status ListSources(const PushOptions& opts, PushPlan* plan, std::vector<PushRepo
   if (opts.filter && !opts.filter->empty()) {
     auto& entries = plan->walk.entries;
     const size_t before = entries.size();
-    std::erase_if(entries,
-                  [&](const SourceEntry& e) { return !opts.filter->Included(e.entry.path); });
+    std::erase_if(entries, [&](const SourceEntry& e) {
+      const bool out = !opts.filter->Included(e.entry.path);
+      if (out && opts.propagate_deletes) plan->left_out.insert(e.entry.path);
+      return out;
+    });
     for (auto& r : *reports) r.filtered = before - entries.size();
   }
   if (opts.hold_back) {
     auto& entries = plan->walk.entries;
     const size_t before = entries.size();
     std::erase_if(entries, [&](const SourceEntry& e) {
-      return e.entry.type == EntryType::kFile && opts.hold_back(e.entry.path);
+      const bool out = e.entry.type == EntryType::kFile && opts.hold_back(e.entry.path);
+      if (out && opts.propagate_deletes) plan->left_out.insert(e.entry.path);
+      return out;
     });
     for (auto& r : *reports) r.held_back = before - entries.size();
   }
@@ -432,6 +438,7 @@ Status Plan(const std::vector<Destination*>& targets, const PushOptions& opts, P
   PushFiles files;
   files.files = plan->files;
   for (size_t i = 0; i < plan->files.size(); i++) files.entries.push_back(&plan->entry(i));
+  files.still_at_source = std::move(plan->left_out);
   for (size_t t = 0; t < targets.size(); t++) {
     TargetState& ts = plan->states[t];
     RETURN_IF_ERROR(IndexPreviousBuild(*targets[t], opts, plan->use_cache, &ts));
@@ -584,6 +591,7 @@ Status RecordEverywhere(const std::vector<Destination*>& targets, const PushOpti
     r.seconds = plan.elapsed();
     if (st.ok() && !ts.cache_path.empty()) SaveStatCache(plan, opts, ts, digests);
     if (st.ok()) {
+      ts.writer->PropagateDeletes(&r);
       r.recorded = true;
       recorded++;
     } else if (record_error.ok()) {
@@ -625,6 +633,8 @@ const char* PlannedActionName(PlannedFile::Action a) {
       return "store";
     case PlannedFile::Action::kDedup:
       return "deduplicated";
+    case PlannedFile::Action::kDelete:
+      return "delete";
   }
   return "?";
 }

@@ -362,7 +362,8 @@ Result<std::map<Digest, Digest>> ListSuperseded(ObjectStore* store) {
 Status SupersededError(const Digest& id, const Digest& by) {
   return Status::VerifyFailed(
       "build " + DigestHex(id) + " was superseded by build " + DigestHex(by) +
-      ", which replaced some of its objects in place (the bucket is not versioned), so it "
+      ", which replaced or deleted (--delete) some of its objects in place (the bucket is not "
+      "versioned), so it "
       "cannot be restored whole; restore the newer build, and enable bucket versioning (or push "
       "each build to its own prefix) to keep every build restorable");
 }

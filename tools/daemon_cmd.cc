@@ -121,6 +121,14 @@ Runner AddDaemonCommand(CLI::App* app, const Context* ctx) {
                 "builds until it changes; its messages dead-lettered)")
       ->capture_default_str()
       ->check(CLI::Range(1, 1000));
+  d->add_flag("--delete", o.push.propagate_deletes,
+              "Mirror destinations: delete the objects of files gone from the source once a "
+              "build without them is recorded (docs/deletes.md)");
+  d->add_option("--max-delete", o.push.max_delete,
+                "--delete: a cycle that would delete more objects than this from one destination "
+                "records nothing and fails /health until the limit is raised or the source fixed")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
   d->add_option("--source-endpoint-url", o.source_endpoint_url,
                 "s3:// sources: their S3 endpoint, if not the destinations' (--endpoint-url)");
   d->add_option("--to", o.tos,

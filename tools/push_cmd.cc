@@ -209,6 +209,13 @@ void PrintPushSummary(const PushArgs& a, const std::vector<Destination*>& target
                           " of them found by listing the prefix, with the size and ETag recorded)")
                              .c_str()
                        : "");
+      if (r.objects_deleted + r.delete_failures > 0)
+        std::fprintf(stderr, "  --delete: %llu objects of files gone from the source deleted%s\n",
+                     static_cast<unsigned long long>(r.objects_deleted),
+                     r.delete_failures ? (", " + std::to_string(r.delete_failures) +
+                                          " could not be (they stay; see the warnings above)")
+                                             .c_str()
+                                       : "");
     } else {
       std::fprintf(stderr, "  new: %s in %llu of %llu chunks, stored as %s; deduplicated: %s\n",
                    Human(r.bytes_new).c_str(), static_cast<unsigned long long>(r.chunks_new),
@@ -285,6 +292,10 @@ int RunPush(const PushArgs& a, const Context& ctx, Output* out) {
     if (!dest.ok()) return out->Fail(dest.status().WithContext(to));
     dests.push_back(std::move(*dest));
     targets.push_back(dests.back().get());
+    if (opts.propagate_deletes && targets.back()->layout() != Layout::kMirror)
+      LogInfo("--delete has nothing to delete in " + to +
+              " (store layout): a file gone from the source is already absent from the new "
+              "build, and its chunks stay until prune");
   }
 
   ProgressMeter meter;
@@ -392,6 +403,14 @@ Runner AddPushCommand(CLI::App* app, const Context* ctx) {
   push->add_option("--layout", a->layout,
                    "s3://: mirror (default: each file an object) or store (chunks)")
       ->check(CLI::IsMember({"mirror", "store"}));
+  push->add_flag("--delete", a->opts.propagate_deletes,
+                 "Mirror destinations: once the build is recorded, delete the objects of files "
+                 "the ref's previous build had and the source no longer has (docs/deletes.md)");
+  push->add_option("--max-delete", a->opts.max_delete,
+                   "--delete: refuse the push, sending nothing, if it would delete more objects "
+                   "than this from one destination")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
 
   return [a, ctx](Output* out) { return RunPush(*a, *ctx, out); };
 }

@@ -93,8 +93,9 @@ int RunVerify(const VerifyArgs& a, const Context& ctx, Output* out, const char* 
     std::fprintf(stderr, "ferry %s: %s\n", command, p.message().c_str());
   if (!r.superseded.empty() && !quiet)
     std::fprintf(stderr,
-                 "ferry %s: %zu superseded build(s) not checked: later pushes replaced their "
-                 "objects in place (the bucket is not versioned; versioning keeps every build)\n",
+                 "ferry %s: %zu superseded build(s) not checked: later pushes replaced or "
+                 "deleted their objects in place (the bucket is not versioned; versioning keeps "
+                 "every build)\n",
                  command, r.superseded.size());
   for (const auto& p : r.chunk_problems) {
     std::string files;

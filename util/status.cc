@@ -40,6 +40,8 @@ const char* CodeName(Code code) {
       return "smoke-test-failed";
     case Code::kUntrusted:
       return "untrusted";
+    case Code::kTooManyDeletes:
+      return "too-many-deletes";
   }
   return "unknown";
 }

@@ -37,6 +37,7 @@ enum class Code : int {
   kTargetBreached = 15,    // drill: restored and verified, but slower or older than its target
   kSmokeTestFailed = 16,   // drill: the smoke test run in the restored tree failed
   kUntrusted = 17,  // --trust-key: a build unsigned, signed by another key, altered, rolled back
+  kTooManyDeletes = 18,  // push --delete: more deletions than --max-delete; nothing sent
 };
 
 // Short, stable name of a code ("verify-failed"), used in JSON reports.
@@ -74,6 +75,9 @@ class [[nodiscard]] Status {
   }
   static Status Conflict(std::string m) { return Status(Code::kConflict, std::move(m)); }
   static Status Untrusted(std::string m) { return Status(Code::kUntrusted, std::move(m)); }
+  static Status TooManyDeletes(std::string m) {
+    return Status(Code::kTooManyDeletes, std::move(m));
+  }
 
   bool ok() const { return state_ == nullptr; }
   Code code() const { return state_ ? state_->code : Code::kOk; }

@@ -1,0 +1,134 @@
+#!/usr/bin/env bash
+# End-to-end tests of --delete (docs/deletes.md) against a real S3 server
+# (Ceph RGW, started by tools/test.sh): push and the daemon delete the DR
+# objects of files gone from the source once a build without them is
+# recorded, never objects Ferry did not write, never files merely left out,
+# and never more than --max-delete at once.
+# usage: e2e_deletes.sh PATH/TO/ferry (exits 77, skipped, without S3_ENDPOINT)
+set -uo pipefail
+FERRY=$(realpath "$1")
+if [ -z "${S3_ENDPOINT:-}" ]; then echo "S3_ENDPOINT is not set: run via tools/test.sh"; exit 77; fi
+export AWS_ENDPOINT_URL=$S3_ENDPOINT
+AWS=(/usr/bin/aws --endpoint-url "$S3_ENDPOINT")
+W=$(mktemp -d "${TMPDIR:-/tmp}/ferry-e2e-del-XXXXXX")
+PIDS=()
+cleanup() {
+  for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null; done
+  rm -rf "$W"
+}
+trap cleanup EXIT
+# shellcheck source=tests/lib.sh
+. "$(dirname "$0")/lib.sh"
+export FERRY_CACHE_DIR=$W/cache
+
+N=$RANDOM$RANDOM
+B=ferry-del-$N
+VB=ferry-delv-$N
+"${AWS[@]}" s3 mb "s3://$B" >/dev/null && "${AWS[@]}" s3 mb "s3://$VB" >/dev/null ||
+  { echo "cannot create buckets"; exit 1; }
+"${AWS[@]}" s3api put-bucket-versioning --bucket "$VB" --versioning-configuration Status=Enabled
+exists() { "${AWS[@]}" s3api head-object --bucket "$1" --key "$2" >/dev/null 2>&1; }
+gone() { ! exists "$@"; }
+ref_object() { "${AWS[@]}" s3 cp --quiet "s3://$B/app/.ferry/refs/app%2Fmain" - 2>/dev/null; }
+
+T=$W/tree
+mkdir -p "$T/sub" "$T/logs"
+for f in keep gone1 gone2; do echo "$f $N" >"$T/$f.txt"; done
+head -c 70000 /dev/urandom >"$T/sub/gone3.bin"
+echo "log" >"$T/logs/a.log"
+
+echo "# push --delete into a mirror on an unversioned bucket"
+expect_exit "first push" 0 "$FERRY" push "$T" --to "s3://$B/app/" --ref app/main --json
+FIRST=$(json .manifest)
+# An object of someone else's beside Ferry's (a new mirror must start empty).
+echo "not Ferry's" | "${AWS[@]}" s3 cp --quiet - "s3://$B/app/foreign.txt"
+rm "$T/gone1.txt"
+expect_exit "--delete --dry-run" 0 "$FERRY" push "$T" --to "s3://$B/app/" --ref app/main --delete --dry-run
+check "  ... lists the deletion" grep -q "(dry run) delete: gone1.txt -> s3://$B/app/gone1.txt" "$W/out"
+check "  ... and deletes nothing" exists "$B" app/gone1.txt
+expect_exit "push --delete after a file was removed" 0 "$FERRY" push "$T" --to "s3://$B/app/" --ref app/main --delete --json
+check "  ... reports 1 object deleted" test "$(json .objects_deleted)" = 1
+check "  ... and no failure" test "$(json .delete_failures)" = 0
+check "  ... gone1.txt is gone from DR" gone "$B" app/gone1.txt
+"${AWS[@]}" s3 cp --quiet "s3://$B/app/keep.txt" "$W/dl"
+check "  ... keep.txt still downloads byte-identical" cmp -s "$T/keep.txt" "$W/dl"
+check "  ... an object Ferry did not write is untouched" exists "$B" app/foreign.txt
+check "  ... the manifests and refs are untouched" test -n "$(ref_object)"
+expect_exit "  ... the latest build verifies" 0 "$FERRY" verify --store "s3://$B/app/" --ref app/main
+expect_exit "  ... the build that had gone1.txt is reported superseded" 5 "$FERRY" verify --store "s3://$B/app/" --ref "$FIRST"
+check "  ... saying so" grep -q -i "superseded" "$W/err"
+
+echo "# files left out of a build are not deleted"
+expect_exit "push --delete --exclude '*.log'" 0 "$FERRY" push "$T" --to "s3://$B/app/" --ref app/main --delete --exclude '*.log' --json
+check "  ... deletes nothing" test "$(json .objects_deleted)" = 0
+check "  ... logs/a.log stays in DR" exists "$B" app/logs/a.log
+
+echo "# --max-delete: a push that would delete more is refused before anything is sent"
+rm "$T/gone2.txt" "$T/sub/gone3.bin"
+echo "new" >"$T/new.txt"
+REF_BEFORE=$(ref_object)
+expect_exit "push --delete --max-delete 1 with 2 files gone" 18 "$FERRY" push "$T" --to "s3://$B/app/" --ref app/main --delete --max-delete 1
+check "  ... the message says how many and the fix" grep -q "would delete 2 objects from s3://$B/app/.*more than --max-delete 1; nothing was sent or recorded.*--max-delete 2" "$W/err"
+check "  ... nothing deleted" exists "$B" app/gone2.txt
+check "  ... nothing sent (new.txt is not in DR)" gone "$B" app/new.txt
+check "  ... the ref did not move" test "$(ref_object)" = "$REF_BEFORE"
+expect_exit "  ... --json says too-many-deletes" 18 "$FERRY" push "$T" --to "s3://$B/app/" --ref app/main --delete --max-delete 1 --json
+check "  ... in error.code" test "$(json .error.code)" = too-many-deletes
+expect_exit "  ... with --max-delete 2 it goes through" 0 "$FERRY" push "$T" --to "s3://$B/app/" --ref app/main --delete --max-delete 2 --json
+check "  ... 2 objects deleted" test "$(json .objects_deleted)" = 2
+check "  ... sub/gone3.bin is gone" gone "$B" app/sub/gone3.bin
+check "  ... new.txt was sent" exists "$B" app/new.txt
+rm "$T/keep.txt"
+expect_exit "push without --delete after a file was removed" 0 "$FERRY" push "$T" --to "s3://$B/app/" --ref app/main --json
+check "  ... its object stays in DR" exists "$B" app/keep.txt
+
+echo "# bad values"
+expect_exit "--max-delete -1" 2 "$FERRY" push "$T" --to "s3://$B/app/" --ref app/main --delete --max-delete -1
+check "  ... naming the option" grep -q -- "--max-delete" "$W/err"
+expect_exit "--max-delete many" 2 "$FERRY" push "$T" --to "s3://$B/app/" --ref app/main --delete --max-delete many
+expect_exit "--delete into a local store: nothing to delete, said" 0 "$FERRY" push "$T" --to "$W/store" --ref app/main --delete
+check "  ... says why" grep -q "has nothing to delete in $W/store (store layout)" "$W/err"
+
+echo "# a versioned bucket keeps the deleted object as a noncurrent version"
+V=$W/vtree
+mkdir -p "$V"
+echo "one" >"$V/one.txt"
+echo "two $N" >"$V/two.txt"
+expect_exit "push into the versioned bucket" 0 "$FERRY" push "$V" --to "s3://$VB/app/" --ref app/main --json
+VFIRST=$(json .manifest)
+rm "$V/two.txt"
+expect_exit "push --delete" 0 "$FERRY" push "$V" --to "s3://$VB/app/" --ref app/main --delete --json
+check "  ... two.txt is no longer current" gone "$VB" app/two.txt
+expect_exit "  ... the earlier build still verifies (its versions are kept)" 0 "$FERRY" verify --store "s3://$VB/app/" --ref "$VFIRST"
+expect_exit "  ... and restores" 0 "$FERRY" restore --from "s3://$VB/app/" "$VFIRST" --to "$W/vrestored"
+check "  ... two.txt byte-identical" test "$(cat "$W/vrestored/two.txt")" = "two $N"
+
+echo "# ferry daemon --delete"
+D=$W/dtree
+mkdir -p "$D"
+for i in 1 2 3 4; do echo "d$i" >"$D/d$i.txt"; done
+"$FERRY" daemon --watch "$D" --to "s3://$B/daemon/" --ref app/daemon --state "$W/dstate" --listen 127.0.0.1:0 \
+  --json --settle 0s --interval 1s --delete --max-delete 2 >"$W/d.out" 2>"$W/d.err" &
+DP=$!
+PIDS+=("$DP")
+check "the daemon starts" wait_ready "$W/d.out" "$DP"
+until_true() {  # SECONDS CMD...
+  local n=$(($1 * 2)); shift
+  for _ in $(seq 1 "$n"); do "$@" && return 0; sleep 0.5; done
+  return 1
+}
+check "  ... replicates the tree" until_true 30 exists "$B" daemon/d4.txt
+rm "$D/d1.txt"
+check "a removed file's object is deleted" until_true 30 gone "$B" daemon/d1.txt
+check "  ... counted in ferry_deleted_objects_total" until_true 10 bash -c \
+  "curl -s http://127.0.0.1:$PORT/metrics | grep -q '^ferry_deleted_objects_total{.*} 1'"
+rm "$D/d2.txt" "$D/d3.txt" "$D/d4.txt"
+echo "d5" >"$D/d5.txt"
+health() { curl -s "http://127.0.0.1:$PORT/health" >"$W/health.json"; grep -q "max-delete" "$W/health.json"; }
+check "three removed at once (--max-delete 2): /health names the guard" until_true 30 health
+check "  ... nothing deleted" exists "$B" daemon/d2.txt
+check "  ... nothing recorded (d5.txt not sent)" gone "$B" daemon/d5.txt
+kill -TERM "$DP"; wait "$DP"
+check "SIGTERM: exit 0" test "$?" = 0
+
+finish e2e_deletes
