@@ -129,8 +129,10 @@ void Metrics::SetPoisoned(size_t n) {
 }
 void Metrics::SetDeadLettered(uint64_t total) {
   auto& c = impl_->dead_lettered.Add({{"job", impl_->job}});  // present from the first report
-  if (total <= impl_->dead_lettered_seen) return;             // the feed's count only grows
-  c.Increment(static_cast<double>(total - impl_->dead_lettered_seen));
+  // A feed opened again (a broker reconnect) counts from 0 again.
+  if (total < impl_->dead_lettered_seen) impl_->dead_lettered_seen = 0;
+  if (total > impl_->dead_lettered_seen)
+    c.Increment(static_cast<double>(total - impl_->dead_lettered_seen));
   impl_->dead_lettered_seen = total;
 }
 void Metrics::Reconciled(double now) { impl_->last_reconcile.Add({{"job", impl_->job}}).Set(now); }

@@ -88,6 +88,7 @@ Status BucketSource::List(const std::string& base, WalkResult* out) {
     std::string path = base.empty() ? rel : base + "/" + rel;
     if (!IsSafeRelativePath(path)) {
       out->skipped.push_back(url() + rel);
+      out->skipped_paths.push_back(path);
       continue;
     }
     SourceEntry e;
@@ -109,6 +110,7 @@ Status BucketSource::List(const std::string& base, WalkResult* out) {
   std::erase_if(out->entries, [&](const SourceEntry& e) {
     if (e.remote != this || !dirs.count(e.entry.path)) return false;
     out->skipped.push_back(url() + e.entry.path.substr(base.empty() ? 0 : base.size() + 1));
+    out->skipped_paths.push_back(e.entry.path);
     return true;
   });
   for (const auto& [path, mtime] : dirs) {

@@ -7,7 +7,6 @@
 #include <map>
 #include <mutex>
 #include <set>
-#include <string_view>
 
 #include "engine/destination.h"
 #include "engine/mirror.h"
@@ -189,7 +188,7 @@ class MirrorWriter final : public LayoutWriter {
     if (dry_run_) {
       r->mirror = PreviewMirrorPush(client_, bucket_, S3KeyPrefix(prefix_), files_, known_, mo_,
                                     digests, &r->planned);
-      for (const auto& path : deletions_) {
+      for (const auto& [path, object] : deletions_) {
         PlannedFile p;
         p.path = path;
         p.action = PlannedFile::Action::kDelete;
@@ -222,7 +221,8 @@ class MirrorWriter final : public LayoutWriter {
   void PropagateDeletes(PushReport* r) override;
 
  private:
-  Status PlanDeletes(const PushFiles& files, const PreviousBuild& prev);
+  Status PlanDeletes(const PushFiles& files, const PreviousBuild& prev,
+                     const MirrorRecord& prev_record);
   size_t InflightBytes(size_t share) const {
     const size_t one_part = mo_.part_size + 2 * max_chunk_;
     return std::max(one_part, std::min(mo_.max_inflight_bytes, share));
@@ -237,7 +237,10 @@ class MirrorWriter final : public LayoutWriter {
   bool dry_run_;
   bool propagate_deletes_;
   uint64_t max_delete_;
-  std::vector<std::string> deletions_;        // --delete: paths whose objects go once the ref moved
+  // --delete: the paths whose objects go once the ref moved, each with the
+  // object the previous build (prev_id_) recorded there.
+  std::vector<std::pair<std::string, MirrorObject>> deletions_;
+  std::optional<Digest> prev_id_;
   Digest id_{};                               // the build Record stored
   std::vector<std::string> paths_;            // files[i]'s manifest path
   std::vector<MirrorFile> files_;             // what Plan matched for each file
@@ -276,8 +279,10 @@ Status MirrorWriter::Plan(const PushFiles& files, const PreviousBuild& prev,
   if (prev_here)
     for (const auto& e : prev.manifest.files)
       if (e.type == EntryType::kFile && e.size > 0) known_.emplace(e.sha256, prev_prefix + e.path);
-  if (propagate_deletes_ && prev_here && prev_prefix == own_prefix)
-    RETURN_IF_ERROR(PlanDeletes(files, prev));
+  // --delete: only over a previous build recorded at this very location
+  // (its mirror record says where and which objects).
+  if (propagate_deletes_ && prev_here && prev_prefix == own_prefix && !prev_record.url.empty())
+    RETURN_IF_ERROR(PlanDeletes(files, prev, prev_record));
   if (dry_run_) {
     files_ = std::move(mfiles);
     return Status::OK();
@@ -304,40 +309,76 @@ Status MirrorWriter::Plan(const PushFiles& files, const PreviousBuild& prev,
 // --delete: the previous build's files that are gone from the sources (not
 // merely left out of this build). More than --max-delete of them: refused
 // before anything is sent.
-Status MirrorWriter::PlanDeletes(const PushFiles& files, const PreviousBuild& prev) {
-  std::set<std::string_view> now(paths_.begin(), paths_.end());
-  for (const auto& e : prev.manifest.files)
-    if (e.type == EntryType::kFile && !now.count(e.path) && !files.still_at_source.count(e.path))
-      deletions_.push_back(e.path);
+Status MirrorWriter::PlanDeletes(const PushFiles& files, const PreviousBuild& prev,
+                                 const MirrorRecord& prev_record) {
+  prev_id_ = prev.id;
+  const std::set<std::string> now(paths_.begin(), paths_.end());
+  for (const auto& e : prev.manifest.files) {
+    if (e.type != EntryType::kFile || now.count(e.path) || files.still_at_source.count(e.path))
+      continue;
+    auto o = prev_record.objects.find(e.path);
+    deletions_.emplace_back(e.path, o == prev_record.objects.end() ? MirrorObject{} : o->second);
+  }
   if (deletions_.size() <= max_delete_) return Status::OK();
   std::string some;
-  for (size_t i = 0; i < deletions_.size() && i < 3; i++) some += (i ? ", " : "") + deletions_[i];
+  for (size_t i = 0; i < deletions_.size() && i < 3; i++)
+    some += (i ? ", " : "") + deletions_[i].first;
   return Status::TooManyDeletes(
       "--delete: this push would delete " + std::to_string(deletions_.size()) +
       " objects from s3://" + bucket_ + "/" + S3KeyPrefix(prefix_) +
       " (files of the previous build gone from the source: " + some +
       (deletions_.size() > 3 ? ", ..." : "") + "), more than --max-delete " +
       std::to_string(max_delete_) +
-      "; nothing was sent or recorded. If the source is complete, run again with --max-delete " +
+      "; nothing was uploaded, deleted or recorded. If the source is complete, run again with "
+      "--max-delete " +
       std::to_string(deletions_.size()) + "; if not (a missing mount, a partial checkout), fix it");
 }
 
-// After the ref moved: each deleted object is gone from this location (on a
-// versioned bucket, a delete marker hides it; the builds that recorded its
-// version still restore it); builds that lose an object are marked superseded.
+// After the ref moved: each object is deleted (on a versioned bucket a delete
+// marker hides it; the builds that recorded its version still restore it)
+// unless it is no longer the one the previous build recorded (someone wrote
+// there since: theirs is kept). Builds that lose an object are marked
+// superseded. If the ref moved while this push ran, the build was recorded on
+// top of another push's, whose files may differ: nothing is deleted.
 void MirrorWriter::PropagateDeletes(PushReport* r) {
   if (deletions_.empty()) return;
+  if (r->parent != prev_id_) {
+    LogWarn("--delete: the ref moved while this push ran (another push recorded build " +
+            (r->parent ? DigestHex(*r->parent).substr(0, 12) : std::string("?")) +
+            "): " + std::to_string(deletions_.size()) +
+            " deletions skipped, their objects stay (docs/deletes.md)");
+    return;
+  }
   const std::string own_prefix = S3KeyPrefix(prefix_);
   std::map<std::string, Digest> deleted;
-  for (const auto& path : deletions_) {
-    Status st = client_->DeleteObject(bucket_, own_prefix + path);
+  size_t left = deletions_.size();
+  for (const auto& [path, recorded] : deletions_) {
+    if (Cancelled(mo_.cancel)) {
+      LogWarn("--delete: interrupted; " + std::to_string(left) +
+              " objects not deleted (they stay; the build is recorded)");
+      break;
+    }
+    left--;
+    const std::string url = "s3://" + bucket_ + "/" + own_prefix + path;
+    auto head = client_->HeadObject(bucket_, own_prefix + path);
+    if (!head.ok() && head.status().code() == Code::kNotFound) {
+      r->objects_deleted++;  // gone already
+      deleted[path] = kDeleted;
+      continue;
+    }
+    if (head.ok() && !recorded.etag.empty() &&
+        UnquoteEtag(head->etag) != UnquoteEtag(recorded.etag)) {
+      LogInfo("--delete: " + url + " was written by someone else since Ferry recorded it; kept");
+      continue;
+    }
+    Status st = head.ok() ? client_->DeleteObject(bucket_, own_prefix + path) : head.status();
     if (st.ok() || st.code() == Code::kNotFound) {
       r->objects_deleted++;
       deleted[path] = kDeleted;
       continue;
     }
     r->delete_failures++;
-    LogWarn("--delete: could not delete s3://" + bucket_ + "/" + own_prefix + path +
+    LogWarn("--delete: could not delete " + url +
             " (it stays; the build is recorded): " + st.message());
   }
   Status st =

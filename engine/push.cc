@@ -275,6 +275,8 @@ Status SourceFailure(std::vector<Status> errors, const PushPlan& plan,
 // are found before a byte is sent, so a source error does not replace DR data.
 Status ListSources(const PushOptions& opts, PushPlan* plan, std::vector<PushReport>* reports) {
   ASSIGN_OR_RETURN(plan->walk, WalkSources(opts.sources, opts.source_store));
+  if (opts.propagate_deletes)
+    plan->left_out.insert(plan->walk.skipped_paths.begin(), plan->walk.skipped_paths.end());
   if (opts.filter && !opts.filter->empty()) {
     auto& entries = plan->walk.entries;
     const size_t before = entries.size();

@@ -54,6 +54,7 @@ Status Add(const std::string& abs, const std::string& rel, const struct stat& st
     e.entry.type = EntryType::kDir;
   } else {
     out->skipped.push_back(abs);
+    out->skipped_paths.push_back(rel);
     return Status::OK();
   }
   out->entries.push_back(std::move(e));

@@ -32,6 +32,9 @@ struct SourceEntry {
 struct WalkResult {
   std::vector<SourceEntry> entries;  // sorted by entry.path
   std::vector<std::string> skipped;  // sockets, FIFOs, devices: not build artifacts
+  // The same entries' paths in the tree (as a manifest would name them):
+  // still at the source, so push --delete never deletes their DR objects.
+  std::vector<std::string> skipped_paths;
   std::vector<std::shared_ptr<RemoteReader>> remotes;  // what entries' `remote` point to
 };
 

@@ -46,6 +46,8 @@ rm "$T/gone1.txt"
 expect_exit "--delete --dry-run" 0 "$FERRY" push "$T" --to "s3://$B/app/" --ref app/main --delete --dry-run
 check "  ... lists the deletion" grep -q "(dry run) delete: gone1.txt -> s3://$B/app/gone1.txt" "$W/out"
 check "  ... and deletes nothing" exists "$B" app/gone1.txt
+expect_exit "  ... --json" 0 "$FERRY" push "$T" --to "s3://$B/app/" --ref app/main --delete --dry-run --json
+check "  ... plans it as action delete" test "$(json '[.destinations[0].planned[] | select(.action == "delete") | .path] | join(",")')" = gone1.txt
 expect_exit "push --delete after a file was removed" 0 "$FERRY" push "$T" --to "s3://$B/app/" --ref app/main --delete --json
 check "  ... reports 1 object deleted" test "$(json .objects_deleted)" = 1
 check "  ... and no failure" test "$(json .delete_failures)" = 0
@@ -63,12 +65,22 @@ expect_exit "push --delete --exclude '*.log'" 0 "$FERRY" push "$T" --to "s3://$B
 check "  ... deletes nothing" test "$(json .objects_deleted)" = 0
 check "  ... logs/a.log stays in DR" exists "$B" app/logs/a.log
 
+echo "# an object someone else wrote over one of Ferry's is not deleted"
+expect_exit "push (logs/a.log in the build again)" 0 "$FERRY" push "$T" --to "s3://$B/app/" --ref app/main
+echo "theirs" | "${AWS[@]}" s3 cp --quiet - "s3://$B/app/logs/a.log"
+rm "$T/logs/a.log"
+expect_exit "push --delete after logs/a.log was removed" 0 "$FERRY" push "$T" --to "s3://$B/app/" --ref app/main --delete --json
+check "  ... deletes nothing" test "$(json .objects_deleted)" = 0
+check "  ... says why" grep -q "logs/a.log was written by someone else since Ferry recorded it; kept" "$W/err"
+check "  ... their object is still there" test "$("${AWS[@]}" s3 cp --quiet "s3://$B/app/logs/a.log" -)" = theirs
+
 echo "# --max-delete: a push that would delete more is refused before anything is sent"
 rm "$T/gone2.txt" "$T/sub/gone3.bin"
 echo "new" >"$T/new.txt"
 REF_BEFORE=$(ref_object)
+expect_exit "--dry-run --delete --max-delete 1 with 2 files gone" 18 "$FERRY" push "$T" --to "s3://$B/app/" --ref app/main --delete --max-delete 1 --dry-run
 expect_exit "push --delete --max-delete 1 with 2 files gone" 18 "$FERRY" push "$T" --to "s3://$B/app/" --ref app/main --delete --max-delete 1
-check "  ... the message says how many and the fix" grep -q "would delete 2 objects from s3://$B/app/.*more than --max-delete 1; nothing was sent or recorded.*--max-delete 2" "$W/err"
+check "  ... the message says how many and the fix" grep -q "would delete 2 objects from s3://$B/app/.*more than --max-delete 1; nothing was uploaded, deleted or recorded.*--max-delete 2" "$W/err"
 check "  ... nothing deleted" exists "$B" app/gone2.txt
 check "  ... nothing sent (new.txt is not in DR)" gone "$B" app/new.txt
 check "  ... the ref did not move" test "$(ref_object)" = "$REF_BEFORE"
@@ -81,6 +93,11 @@ check "  ... new.txt was sent" exists "$B" app/new.txt
 rm "$T/keep.txt"
 expect_exit "push without --delete after a file was removed" 0 "$FERRY" push "$T" --to "s3://$B/app/" --ref app/main --json
 check "  ... its object stays in DR" exists "$B" app/keep.txt
+
+rm "$T/new.txt"
+echo "other" >"$T/other.txt"
+expect_exit "--max-delete 0: no deletion at all" 18 "$FERRY" push "$T" --to "s3://$B/app/" --ref app/main --delete --max-delete 0
+check "  ... new.txt stays in DR" exists "$B" app/new.txt
 
 echo "# bad values"
 expect_exit "--max-delete -1" 2 "$FERRY" push "$T" --to "s3://$B/app/" --ref app/main --delete --max-delete -1
@@ -105,8 +122,10 @@ check "  ... two.txt byte-identical" test "$(cat "$W/vrestored/two.txt")" = "two
 
 echo "# ferry daemon --delete"
 D=$W/dtree
-mkdir -p "$D"
-for i in 1 2 3 4; do echo "d$i" >"$D/d$i.txt"; done
+mkdir -p "$D/sub"
+echo "d0" >"$D/d0.txt"  # stays: a tree emptied records no build at all (so deletes nothing)
+echo "d1" >"$D/d1.txt"
+for i in 2 3 4; do echo "d$i" >"$D/sub/d$i.txt"; done
 "$FERRY" daemon --watch "$D" --to "s3://$B/daemon/" --ref app/daemon --state "$W/dstate" --listen 127.0.0.1:0 \
   --json --settle 0s --interval 1s --delete --max-delete 2 >"$W/d.out" 2>"$W/d.err" &
 DP=$!
@@ -117,17 +136,23 @@ until_true() {  # SECONDS CMD...
   for _ in $(seq 1 "$n"); do "$@" && return 0; sleep 0.5; done
   return 1
 }
-check "  ... replicates the tree" until_true 30 exists "$B" daemon/d4.txt
+check "  ... replicates the tree" until_true 30 exists "$B" daemon/sub/d4.txt
 rm "$D/d1.txt"
 check "a removed file's object is deleted" until_true 30 gone "$B" daemon/d1.txt
 check "  ... counted in ferry_deleted_objects_total" until_true 10 bash -c \
   "curl -s http://127.0.0.1:$PORT/metrics | grep -q '^ferry_deleted_objects_total{.*} 1'"
-rm "$D/d2.txt" "$D/d3.txt" "$D/d4.txt"
-echo "d5" >"$D/d5.txt"
-health() { curl -s "http://127.0.0.1:$PORT/health" >"$W/health.json"; grep -q "max-delete" "$W/health.json"; }
-check "three removed at once (--max-delete 2): /health names the guard" until_true 30 health
-check "  ... nothing deleted" exists "$B" daemon/d2.txt
-check "  ... nothing recorded (d5.txt not sent)" gone "$B" daemon/d5.txt
+DREF_BEFORE=$("${AWS[@]}" s3 cp --quiet "s3://$B/daemon/.ferry/refs/app%2Fdaemon" -)
+mv "$D/sub" "$W/moved-away"  # three files gone in one rename: one cycle sees them all
+health() {
+  CODE=$(curl -s -o "$W/health.json" -w '%{http_code}' "http://127.0.0.1:$PORT/health")
+  grep -q "max-delete" "$W/health.json"
+}
+check "three gone at once (--max-delete 2): /health names the guard" until_true 30 health
+check "  ... answering 503" test "$CODE" = 503
+check "  ... ferry_replication_failures_total{reason=too-many-deletes}" bash -c \
+  "curl -s http://127.0.0.1:$PORT/metrics | grep -q '^ferry_replication_failures_total{.*reason=\"too-many-deletes\".*} [1-9]'"
+check "  ... nothing deleted" exists "$B" daemon/sub/d2.txt
+check "  ... nothing recorded (the ref did not move)" test "$("${AWS[@]}" s3 cp --quiet "s3://$B/daemon/.ferry/refs/app%2Fdaemon" -)" = "$DREF_BEFORE"
 kill -TERM "$DP"; wait "$DP"
 check "SIGTERM: exit 0" test "$?" = 0
 
