@@ -15,12 +15,8 @@ AWS=(/usr/bin/aws --endpoint-url "$S3_ENDPOINT" --region us-east-1)
 W=$(mktemp -d "${TMPDIR:-/tmp}/ferry-e2e-broker-XXXXXX")
 PIDS=()
 TOPIC_ARN=""
-R2=$(mktemp -d "${TMPDIR:-/tmp}/ferry-e2e-rmq2-XXXXXX")  # a second broker (the rabbitmq user reads it)
-chmod 755 "$R2"
 cleanup() {
   for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null; done
-  [ -f "$R2/rabbitmq.pid" ] && bash "$HERE/broker/stop-rabbitmq.sh" "$R2" >/dev/null 2>&1
-  rm -rf "$R2"
   [ -n "$TOPIC_ARN" ] && "${AWS[@]}" sns delete-topic --topic-arn "$TOPIC_ARN" >/dev/null 2>&1
   rm -rf "$W"
 }
@@ -51,7 +47,7 @@ TOPIC_ARN=$("${AWS[@]}" sns create-topic --name "$TOPIC" --attributes \
 start_daemon() {
   local name=$1; shift
   "$FERRY" daemon --listen 127.0.0.1:0 --json --settle 0s --interval 1s --watch "s3://$SB/art/" \
-    --broker "${BROKER:-$AMQP_URL}" --queue "$Q" --routing-key "$TOPIC" --to "s3://$DB/store/" --layout store \
+    --broker "$AMQP_URL" --queue "$Q" --routing-key "$TOPIC" --to "s3://$DB/store/" --layout store \
     --ref art/replica --state "$W/state-$name" "$@" >"$W/$name.out" 2>"$W/$name.err" &
   PID=$!
   PIDS+=("$PID")
@@ -151,30 +147,12 @@ for _ in $(seq 1 20); do [ "$(queue_counts "$Q.dead")" -ge 2 ] && { ok_d=0; brea
 check "  ... the dead-letter queue $Q.dead holds both messages" test "$ok_d" = 0
 check "  ... counted in ferry_dead_lettered_messages_total" test "$(metric ferry_dead_lettered_messages_total)" -ge 2
 check "  ... the latest build lacks the poisoned object" test ! -e "$W/restored2/poison.bin"
-kill -TERM "$PB"; wait "$PB"
-check "SIGTERM: exit 0" test "$?" = 0
-
-echo "# a broker stopped and started again: /health says so, the daemon reconnects and rescans"
-# On a broker of its own, which RGW does not publish to: radosgw 16.2.15
-# crashed here when the broker it publishes to was restarted (a storm of
-# "AMQP publish_with_confirm: no connection", then SIGSEGV on reconnecting;
-# docs/performance.md). Without events, what the daemon must do is the same:
-# 503 while the broker is down, reconnect, rescan the prefix.
-free_port() {
-  local p
-  while :; do
-    p=$((20000 + RANDOM % 20000))
-    (echo >"/dev/tcp/127.0.0.1/$p") 2>/dev/null || (echo >"/dev/tcp/127.0.0.1/$((p + 20000))") 2>/dev/null || break
-  done
-  echo "$p"
-}
-P2=$(free_port)
-bash "$HERE/broker/start-rabbitmq.sh" "$P2" "$R2" >/dev/null || { echo "cannot start a second RabbitMQ"; exit 1; }
-"${AWS[@]}" s3 rm --quiet "s3://$SB/art/poison.bin"  # or C would spend --poison-after cycles on it
-BROKER="amqp://127.0.0.1:$P2"
-check "daemon C starts on the second broker" start_daemon c
-PC=$PID
-bash "$HERE/broker/stop-rabbitmq.sh" "$R2" >/dev/null 2>&1
+echo "# the broker stopped and started again: /health says so, the daemon reconnects and rescans"
+# (radosgw 16.2.15 crashed here once after the broker it publishes to was
+# restarted: tools/test.sh restarts a dead RGW and runs the failed tests again.
+# A broker of the test's own, which RGW does not publish to, did not start in
+# one CI run, for a reason its deleted log did not tell.)
+bash "$HERE/broker/stop-rabbitmq.sh" "$RMQ_DIR" >/dev/null 2>&1
 ok_f=1
 for _ in $(seq 1 40); do
   curl -s -o "$W/health.json" "http://127.0.0.1:$PORT/health"
@@ -182,8 +160,13 @@ for _ in $(seq 1 40); do
   sleep 0.5
 done
 check "broker down: /health names the failing feed" test "$ok_f" = 0
+# Whether RGW keeps this event until the broker is back or not, the rescan
+# after the reconnect must find the object.
 echo "written while the broker was down" | "${AWS[@]}" s3 cp --quiet - "s3://$SB/art/while-down.txt"
-bash "$HERE/broker/start-rabbitmq.sh" "$P2" "$R2" >/dev/null
+AMQP_PORT=${AMQP_URL##*:}
+AMQP_PORT=${AMQP_PORT%%/*}
+bash "$HERE/broker/start-rabbitmq.sh" "$AMQP_PORT" "$RMQ_DIR" >/dev/null ||
+  { echo "RabbitMQ did not start again:"; tail -n 20 "$RMQ_DIR/server.out"; exit 1; }
 ok_r=1
 for _ in $(seq 1 120); do
   curl -s -o "$W/health.json" "http://127.0.0.1:$PORT/health"
@@ -196,8 +179,8 @@ for _ in $(seq 1 120); do
 done
 check "broker back: reconnected, and the object written meanwhile is in DR" test "$ok_r" = 0
 check "  ... byte-identical" test "$(cat "$W/restored3/while-down.txt" 2>/dev/null)" = "written while the broker was down"
-check "  ... C says it reconnected and rescanned" grep -q "connected to amqp://127.0.0.1:$P2 again; rescanning" "$W/c.err"
-kill -TERM "$PC"; wait "$PC"
+check "  ... B says it reconnected and rescanned" grep -q "connected to ${AMQP_URL%/} again; rescanning" "$W/b.err"
+kill -TERM "$PB"; wait "$PB"
 check "SIGTERM: exit 0" test "$?" = 0
 
 finish e2e_broker
