@@ -129,7 +129,7 @@ void Metrics::SetPoisoned(size_t n) {
 }
 void Metrics::SetDeadLettered(uint64_t total) {
   auto& c = impl_->dead_lettered.Add({{"job", impl_->job}});  // present from the first report
-  // A feed opened again (a broker reconnect) counts from 0 again.
+  // A feed opened again (its source went missing and came back) counts from 0.
   if (total < impl_->dead_lettered_seen) impl_->dead_lettered_seen = 0;
   if (total > impl_->dead_lettered_seen)
     c.Increment(static_cast<double>(total - impl_->dead_lettered_seen));
