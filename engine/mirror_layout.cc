@@ -361,16 +361,12 @@ void MirrorWriter::PropagateDeletes(PushReport* r) {
     left--;
     const std::string url = "s3://" + bucket_ + "/" + own_prefix + path;
     auto head = client_->HeadObject(bucket_, own_prefix + path);
-    if (!head.ok() && head.status().code() == Code::kNotFound) {
-      r->objects_deleted++;  // gone already
-      deleted[path] = kDeleted;
-      continue;
-    }
     if (head.ok() && !recorded.etag.empty() &&
         UnquoteEtag(head->etag) != UnquoteEtag(recorded.etag)) {
       LogInfo("--delete: " + url + " was written by someone else since Ferry recorded it; kept");
       continue;
     }
+    // A HEAD that found nothing: gone already, as good as deleted.
     Status st = head.ok() ? client_->DeleteObject(bucket_, own_prefix + path) : head.status();
     if (st.ok() || st.code() == Code::kNotFound) {
       r->objects_deleted++;
