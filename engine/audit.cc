@@ -33,9 +33,8 @@ class LocalTree final : public AuditTree {
     ASSIGN_OR_RETURN(WalkResult w, WalkSources({root_}));
     std::vector<AuditObject> out;
     for (const auto& e : w.entries) {
-      if (e.entry.type == EntryType::kFile)
-        out.push_back({e.entry.path, e.entry.size, std::to_string(e.entry.mtime_ns)});
-      if (e.entry.type == EntryType::kSymlink) skipped->push_back(e.entry.path + " (symlink)");
+      if (e.type == EntryType::kFile) out.push_back({e.path, e.size, std::to_string(e.mtime_ns)});
+      if (e.type == EntryType::kSymlink) skipped->push_back(e.path + " (symlink)");
     }
     for (const auto& s : w.skipped) skipped->push_back(s);
     return out;

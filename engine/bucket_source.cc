@@ -83,6 +83,7 @@ Status BucketSource::List(const std::string& base, WalkResult* out) {
       m = std::max(m, mtime);
     }
   };
+  std::vector<std::pair<std::string, S3Client::ListedObject*>> paths;  // safe ones, listed order
   for (auto& o : listed) {
     std::string rel = o.key.substr(prefix_.size());
     std::string path = base.empty() ? rel : base + "/" + rel;
@@ -91,35 +92,35 @@ Status BucketSource::List(const std::string& base, WalkResult* out) {
       out->skipped_paths.push_back(path);
       continue;
     }
-    SourceEntry e;
-    e.entry.path = path;
-    e.entry.type = EntryType::kFile;
-    e.entry.mode = 0644;
-    e.entry.size = o.size;
-    e.entry.mtime_ns = o.mtime_ns;
-    e.stat = Identity(o);
-    e.abs_path = std::move(o.key);
-    e.remote = this;
-    e.version = std::move(o.etag);
     add_dirs(path, o.mtime_ns);
-    out->entries.push_back(std::move(e));
+    paths.emplace_back(std::move(path), &o);
   }
   if (!base.empty()) dirs.emplace(base, 0);
-  // S3 can hold both `a` and `a/b`; a tree cannot. The object whose key is
-  // also a directory of others is skipped (reported), never recorded twice.
-  std::erase_if(out->entries, [&](const SourceEntry& e) {
-    if (e.remote != this || !dirs.count(e.entry.path)) return false;
-    out->skipped.push_back(url() + e.entry.path.substr(base.empty() ? 0 : base.size() + 1));
-    out->skipped_paths.push_back(e.entry.path);
-    return true;
-  });
+  for (auto& [path, o] : paths) {
+    // S3 can hold both `a` and `a/b`; a tree cannot. The object whose key is
+    // also a directory of others is skipped (reported), never recorded twice.
+    if (dirs.count(path)) {
+      out->skipped.push_back(url() + path.substr(base.empty() ? 0 : base.size() + 1));
+      out->skipped_paths.push_back(path);
+      continue;
+    }
+    FileEntry e;
+    e.path = std::move(path);
+    e.type = EntryType::kFile;
+    e.mode = 0644;
+    e.size = o->size;
+    e.mtime_ns = o->mtime_ns;
+    const FileStat identity = Identity(*o);  // before the ETag moves
+    SourceFile read{std::move(o->key), o->size, o->mtime_ns, this, std::move(o->etag)};
+    out->Add(std::move(e), identity, std::move(read));
+  }
   for (const auto& [path, mtime] : dirs) {
-    SourceEntry d;
-    d.entry.path = path;
-    d.entry.type = EntryType::kDir;
-    d.entry.mode = 0755;
-    d.entry.mtime_ns = mtime;
-    out->entries.push_back(std::move(d));
+    FileEntry d;
+    d.path = path;
+    d.type = EntryType::kDir;
+    d.mode = 0755;
+    d.mtime_ns = mtime;
+    out->Add(std::move(d), FileStat{});
   }
   return Status::OK();
 }

@@ -34,20 +34,23 @@ TEST(BucketSourceTest, KeysATreeCannotHoldAreSkippedNotRecordedTwice) {
   WalkResult w;
   ASSERT_TRUE(src.List("", &w).ok());
   std::vector<std::string> files, dirs;
-  for (const auto& e : w.entries)
-    (e.entry.type == EntryType::kFile ? files : dirs).push_back(e.entry.path);
+  for (const auto& e : w.entries) (e.type == EntryType::kFile ? files : dirs).push_back(e.path);
   std::sort(files.begin(), files.end());
   EXPECT_EQ(files, (std::vector<std::string>{"lib/x.so", "ok"}));
   EXPECT_EQ(dirs, (std::vector<std::string>{"lib"}));
   std::sort(w.skipped.begin(), w.skipped.end());
   EXPECT_EQ(w.skipped, (std::vector<std::string>{"s3://b/app/a//b", "s3://b/app/lib",
                                                  "s3://b/app/x/../evil"}));
-  for (const auto& e : w.entries)
-    if (e.entry.type == EntryType::kFile) {
-      EXPECT_EQ(e.remote, &src);
-      EXPECT_EQ(e.version, "e1");
-      EXPECT_EQ(e.stat.dev, 0u);  // never a local file's identity
-    }
+  ASSERT_EQ(w.files.size(), 2u);
+  for (size_t k = 0; k < w.files.size(); k++) {
+    const size_t i = w.file_entry[k];
+    ASSERT_LT(i, w.entries.size());
+    EXPECT_EQ(w.entries[i].type, EntryType::kFile);
+    EXPECT_EQ(w.files[k].remote, &src);
+    EXPECT_EQ(w.files[k].version, "e1");
+    EXPECT_EQ(w.files[k].path, "app/" + w.entries[i].path);  // the key to read
+    EXPECT_EQ(w.stats[i].dev, 0u);                           // never a local file's identity
+  }
 }
 
 TEST(BucketSourceTest, ASourceOverlappingItsDestinationIsRefused) {

@@ -1,5 +1,7 @@
 #include "engine/destination.h"
 
+#include <algorithm>
+
 #include "manifest/repo.h"
 #include "transport/read_only_store.h"
 #include "transport/s3_client.h"
@@ -7,6 +9,29 @@
 #include "transport/s3_store.h"
 
 namespace ferry {
+
+const FileEntry* PreviousBuild::Find(std::string_view path) const {
+  const auto& f = manifest.files;
+  auto it = std::lower_bound(f.begin(), f.end(), path,
+                             [](const FileEntry& e, std::string_view p) { return e.path < p; });
+  return it != f.end() && it->path == path ? &*it : nullptr;
+}
+
+void PreviousBuild::IndexByStat() {
+  by_stat_.clear();
+  for (const auto& e : manifest.files)
+    if (e.type == EntryType::kFile) by_stat_.push_back({{e.size, e.mtime_ns}, &e});
+  // Stable: among files of one size and mtime, the first in path order answers.
+  std::stable_sort(by_stat_.begin(), by_stat_.end(),
+                   [](const auto& a, const auto& b) { return a.first < b.first; });
+}
+
+const FileEntry* PreviousBuild::FindByStat(uint64_t size, int64_t mtime_ns) const {
+  const StatKey key{size, mtime_ns};
+  auto it = std::lower_bound(by_stat_.begin(), by_stat_.end(), key,
+                             [](const auto& e, const StatKey& k) { return e.first < k; });
+  return it != by_stat_.end() && it->first == key ? it->second : nullptr;
+}
 
 const char* LayoutName(Layout layout) { return layout == Layout::kMirror ? "mirror" : "store"; }
 

@@ -15,7 +15,9 @@
 #include <memory>
 #include <optional>
 #include <set>
+#include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "engine/ops.h"
@@ -61,8 +63,24 @@ class ChunkSource {
 struct PreviousBuild {
   std::optional<Digest> id;  // none: a new ref (or no ref)
   Manifest manifest;         // loaded only if something compares against it
-  std::map<std::string, const FileEntry*> by_path;
-  std::map<std::pair<uint64_t, int64_t>, const FileEntry*> by_stat;  // files by (size, mtime)
+
+  // Its entry at `path`, or null. A binary search of the manifest (whose
+  // files are sorted by path), so a push holds no index per file for it.
+  const FileEntry* Find(std::string_view path) const;
+  // Its first file in path order with this size and mtime (a rename), or
+  // null. Needs IndexByStat() first.
+  const FileEntry* FindByStat(uint64_t size, int64_t mtime_ns) const;
+  void IndexByStat();
+  // Gives the manifest's memory back once nothing compares against it (the
+  // id stays: the new build's parent).
+  void ReleaseManifest() {
+    Manifest().files.swap(manifest.files);
+    std::vector<std::pair<StatKey, const FileEntry*>>().swap(by_stat_);
+  }
+
+ private:
+  using StatKey = std::pair<uint64_t, int64_t>;  // (size, mtime)
+  std::vector<std::pair<StatKey, const FileEntry*>> by_stat_;
 };
 
 // What a layout sees of the push it takes part in. files[i] is the file the
@@ -72,7 +90,7 @@ struct PreviousBuild {
 // (--exclude/--include, held back, given up on): --delete never deletes
 // their objects.
 struct PushFiles {
-  std::vector<SourceFile> files;
+  std::span<const SourceFile> files;
   std::vector<const FileEntry*> entries;
   std::set<std::string> still_at_source;
 };

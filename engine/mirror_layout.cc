@@ -109,14 +109,12 @@ MirrorFile MatchPreviousObject(const SourceFile& file, const FileEntry& e,
   MirrorFile mf{e.path, file, e.size, std::nullopt, ""};
   // Unchanged (same path, size, mtime), or renamed (same size and mtime elsewhere)?
   const FileEntry* same = nullptr;
-  auto it = prev.by_path.find(e.path);
-  if (it != prev.by_path.end() && it->second->type == EntryType::kFile) same = it->second;
+  if (const FileEntry* p = prev.Find(e.path); p && p->type == EntryType::kFile) same = p;
   const FileEntry* earlier = nullptr;
   if (same && same->size == e.size && same->mtime_ns == e.mtime_ns) {
     earlier = same;
   } else if (e.size > 0) {
-    auto moved = prev.by_stat.find({e.size, e.mtime_ns});
-    if (moved != prev.by_stat.end()) earlier = moved->second;
+    earlier = prev.FindByStat(e.size, e.mtime_ns);
   }
   // In place: checked, not sent. Elsewhere: copied if that pays (else sent).
   const bool in_place = earlier && key_of(earlier) == own_prefix + e.path;

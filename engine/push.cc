@@ -2,6 +2,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -224,20 +225,20 @@ struct PushPlan {
   int64_t start_ns = 0;              // before any stat: see StatCache::IsClean
   bool writes_file_objects = false;  // some destination overwrites objects as it goes
   bool use_cache = false;
+  // The sources' entries; walk.files are what the pipeline reads (file i is
+  // entry walk.file_entry[i]). The manifest takes walk.entries at the end.
   WalkResult walk;
   std::set<std::string> left_out;  // --delete: paths at the source this build leaves out
-  std::vector<SourceFile> files;
-  std::vector<size_t> file_entry;  // files[i] is walk.entries[file_entry[i]]
   std::vector<TargetState> states;
   PipelineOptions popts;
   size_t inflight_share = 0;             // each mirror's bytes in flight (SplitMemory)
   std::vector<const FileEntry*> cached;  // not read: the stat cache vouches for it
-  // Each file's path and stat, kept when the manifest takes the entries.
-  std::vector<std::pair<std::string, FileStat>> file_stats;
   double elapsed() const {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   }
-  const FileEntry& entry(size_t i) const { return walk.entries[file_entry[i]].entry; }
+  size_t file_count() const { return walk.files.size(); }
+  const FileEntry& entry(size_t i) const { return walk.entries[walk.file_entry[i]]; }
+  const FileStat& stat(size_t i) const { return walk.stats[walk.file_entry[i]]; }
 };
 
 // The ref name, the level and the tags (warning about tags S3 cannot carry).
@@ -277,40 +278,27 @@ Status ListSources(const PushOptions& opts, PushPlan* plan, std::vector<PushRepo
   ASSIGN_OR_RETURN(plan->walk, WalkSources(opts.sources, opts.source_store));
   if (opts.propagate_deletes)
     plan->left_out.insert(plan->walk.skipped_paths.begin(), plan->walk.skipped_paths.end());
+  auto& walk = plan->walk;
   if (opts.filter && !opts.filter->empty()) {
-    auto& entries = plan->walk.entries;
-    const size_t before = entries.size();
-    std::erase_if(entries, [&](const SourceEntry& e) {
-      const bool out = !opts.filter->Included(e.entry.path);
-      if (out && opts.propagate_deletes) plan->left_out.insert(e.entry.path);
-      return out;
+    const size_t before = walk.entries.size();
+    walk.KeepIf([&](const FileEntry& e) {
+      const bool out = !opts.filter->Included(e.path);
+      if (out && opts.propagate_deletes) plan->left_out.insert(e.path);
+      return !out;
     });
-    for (auto& r : *reports) r.filtered = before - entries.size();
+    for (auto& r : *reports) r.filtered = before - walk.entries.size();
   }
   if (opts.hold_back) {
-    auto& entries = plan->walk.entries;
-    const size_t before = entries.size();
-    std::erase_if(entries, [&](const SourceEntry& e) {
-      const bool out = e.entry.type == EntryType::kFile && opts.hold_back(e.entry.path);
-      if (out && opts.propagate_deletes) plan->left_out.insert(e.entry.path);
-      return out;
+    const size_t before = walk.entries.size();
+    walk.KeepIf([&](const FileEntry& e) {
+      const bool out = e.type == EntryType::kFile && opts.hold_back(e.path);
+      if (out && opts.propagate_deletes) plan->left_out.insert(e.path);
+      return !out;
     });
-    for (auto& r : *reports) r.held_back = before - entries.size();
+    for (auto& r : *reports) r.held_back = before - walk.entries.size();
   }
-  for (auto& r : *reports) r.skipped = plan->walk.skipped;
-  // Per file, once: its path to read moves here (the walk's copy is not used again).
-  plan->files.reserve(plan->walk.entries.size());
-  plan->file_entry.reserve(plan->walk.entries.size());
-  plan->file_stats.reserve(plan->walk.entries.size());
-  for (size_t i = 0; i < plan->walk.entries.size(); i++) {
-    auto& e = plan->walk.entries[i];
-    if (e.entry.type != EntryType::kFile) continue;
-    plan->files.push_back(SourceFile{std::move(e.abs_path), e.entry.size, e.entry.mtime_ns,
-                                     e.remote, std::move(e.version)});
-    plan->file_entry.push_back(i);
-    plan->file_stats.emplace_back(e.entry.path, e.stat);
-  }
-  if (plan->files.empty() && !opts.allow_empty) {
+  for (auto& r : *reports) r.skipped = walk.skipped;
+  if (walk.files.empty() && !opts.allow_empty) {
     for (auto& r : *reports) r.empty_source = true;
     if (!reports->empty() && (*reports)[0].filtered > 0)
       return Status::SourceUnreadable(
@@ -320,7 +308,7 @@ Status ListSources(const PushOptions& opts, PushPlan* plan, std::vector<PushRepo
   }
   if (!plan->writes_file_objects) return Status::OK();
   std::vector<Status> errors;
-  for (const auto& f : plan->files) {
+  for (const auto& f : walk.files) {
     if (f.remote) continue;  // listed just now; each read checks its ETag
     int fd = open(f.path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     if (fd < 0)
@@ -354,17 +342,42 @@ Status IndexPreviousBuild(const Destination& target, const PushOptions& opts, bo
   auto pm = LoadManifest(target.meta(), *prev);
   if (!pm.ok()) return Status::OK();  // verify reports it; this push sends everything
   pb.manifest = std::move(*pm);
-  for (const auto& e : pb.manifest.files) {
-    pb.by_path[e.path] = &e;
-    if (e.type == EntryType::kFile) pb.by_stat.emplace(std::make_pair(e.size, e.mtime_ns), &e);
-  }
+  if (ts->writer->NeedsPreviousBuild()) pb.IndexByStat();  // renames: only mirrors look
   return Status::OK();
 }
 
+size_t HeapBytes(const std::string& s) {
+  return s.capacity() > 15 ? s.capacity() + 1 : 0;  // past the short-string buffer
+}
+
+// Bytes a push holds per entry for its whole run, outside any buffer: the
+// walk (entry, stat, where to read it), each file's digests, chunk list and
+// chunk IDs in the dedup set; the previous builds and stat caches it compares
+// against (docs/performance.md, "Memory per file").
+size_t MetadataBytes(const PushPlan& plan, const ChunkerParams& chunking) {
+  constexpr size_t kChunkIdSeen = 48;  // a node of the set of chunk IDs this push saw
+  const WalkResult& w = plan.walk;
+  size_t bytes = w.entries.size() * (sizeof(FileEntry) + sizeof(FileStat));
+  for (const auto& e : w.entries) bytes += HeapBytes(e.path) + HeapBytes(e.link_target);
+  for (const auto& f : w.files) {
+    const size_t chunks = f.size / chunking.avg_size + 1;
+    bytes += sizeof(SourceFile) + sizeof(uint32_t) + sizeof(FileDigest) + HeapBytes(f.path) +
+             HeapBytes(f.version) + chunks * (sizeof(ChunkInfo) + kChunkIdSeen);
+  }
+  for (const auto& ts : plan.states) {
+    for (const auto& e : ts.previous.manifest.files)
+      bytes += sizeof(FileEntry) + HeapBytes(e.path) + e.chunks.capacity() * sizeof(ChunkInfo);
+    bytes += ts.cache.size() * (sizeof(std::pair<std::string, StatCache::Entry>) + 16);
+  }
+  return bytes;
+}
+
 // The memory budget split: buffers sized from the budget up front (the
-// store layout's packs, a small part of it), then every destination's fixed
-// buffers, then what is left above the pipeline's minimum, shared out among
-// those that hold bytes in flight (mirrors); the pipeline keeps the rest.
+// store layout's packs, a small part of it), then the push's per-file
+// metadata, then every destination's fixed buffers, then what is left above
+// the pipeline's minimum, shared out among those that hold bytes in flight
+// (mirrors); the pipeline keeps the rest. Metadata that does not fit leaves
+// the pipeline its minimum, with a warning: the push needs more than --memory.
 Status SplitMemory(const PushOptions& opts, PushPlan* plan) {
   size_t& budget = plan->popts.memory_budget;
   size_t holders = 0, all_fixed = 0;
@@ -376,6 +389,19 @@ Status SplitMemory(const PushOptions& opts, PushPlan* plan) {
       budget -= std::min(budget, ts.writer->Memory(0));
     }
   }
+  const size_t meta = MetadataBytes(*plan, opts.pipeline.chunking);
+  const size_t room =
+      budget > all_fixed + kMinPipelineMemory ? budget - all_fixed - kMinPipelineMemory : 0;
+  budget -= std::min(meta, room);
+  static std::atomic<bool> warned{false};  // once per process: a daemon pushes the tree each cycle
+  if (meta > room && !warned.exchange(true))
+    LogWarn(std::to_string(plan->walk.entries.size()) + " entries: about " +
+            std::to_string((meta >> 20) + 1) + " MiB of per-file metadata, beyond the " +
+            std::to_string(room >> 20) + " MiB that --memory " +
+            std::to_string(opts.pipeline.memory_budget >> 20) +
+            " leaves beside its buffers: the push may use up to about " +
+            std::to_string(((meta - room) >> 20) + 1) +
+            " MiB more than the budget (give more with --memory, or push the tree in parts)");
   const size_t share = holders == 0 || budget < all_fixed + kMinPipelineMemory
                            ? 0
                            : (budget - all_fixed - kMinPipelineMemory) / holders;
@@ -395,23 +421,22 @@ Status SplitMemory(const PushOptions& opts, PushPlan* plan) {
 // Files the stat cache vouches for in every destination are not read: their
 // digests come from the previous manifest (docs/stat-cache.md).
 void MatchStatCache(const PushOptions& opts, PushPlan* plan) {
-  plan->cached.assign(plan->files.size(), nullptr);
+  plan->cached.assign(plan->file_count(), nullptr);
   if (!plan->use_cache || opts.rehash) return;
-  for (size_t i = 0; i < plan->files.size(); i++) {
-    const SourceEntry& se = plan->walk.entries[plan->file_entry[i]];
+  for (size_t i = 0; i < plan->file_count(); i++) {
+    const FileEntry& e = plan->entry(i);
     const FileEntry* prev = nullptr;
     for (const TargetState& ts : plan->states) {
-      const Digest* sha = ts.cache.Lookup(se.entry.path, se.stat);
-      const auto& by_path = ts.previous.by_path;
-      auto it = by_path.find(se.entry.path);
+      const Digest* sha = ts.cache.Lookup(e.path, plan->stat(i));
+      const FileEntry* p = ts.previous.Find(e.path);
       if (!ts.writer->CanSkipRead(i) || !sha ||
-          ts.previous.manifest.chunking != opts.pipeline.chunking || it == by_path.end() ||
-          it->second->type != EntryType::kFile || it->second->size != se.entry.size ||
-          it->second->mtime_ns != se.entry.mtime_ns || it->second->sha256 != *sha) {
+          ts.previous.manifest.chunking != opts.pipeline.chunking || !p ||
+          p->type != EntryType::kFile || p->size != e.size || p->mtime_ns != e.mtime_ns ||
+          p->sha256 != *sha) {
         prev = nullptr;
         break;
       }
-      prev = it->second;
+      prev = p;
     }
     plan->cached[i] = prev;
   }
@@ -436,18 +461,23 @@ Status Plan(const std::vector<Destination*>& targets, const PushOptions& opts, P
   plan->popts = opts.pipeline;
   plan->popts.cancel = opts.cancel;
   plan->use_cache = !opts.ref.empty() && !opts.cache_dir.empty();
+  for (size_t t = 0; t < targets.size(); t++)
+    RETURN_IF_ERROR(IndexPreviousBuild(*targets[t], opts, plan->use_cache, &plan->states[t]));
   RETURN_IF_ERROR(SplitMemory(opts, plan));
   PushFiles files;
-  files.files = plan->files;
-  for (size_t i = 0; i < plan->files.size(); i++) files.entries.push_back(&plan->entry(i));
+  files.files = plan->walk.files;
+  files.entries.reserve(plan->file_count());
+  for (size_t i = 0; i < plan->file_count(); i++) files.entries.push_back(&plan->entry(i));
   files.still_at_source = std::move(plan->left_out);
   for (size_t t = 0; t < targets.size(); t++) {
     TargetState& ts = plan->states[t];
-    RETURN_IF_ERROR(IndexPreviousBuild(*targets[t], opts, plan->use_cache, &ts));
     RETURN_IF_ERROR(ts.writer->Plan(files, ts.previous, plan->inflight_share));
   }
   MatchStatCache(opts, plan);
-  for (auto& ts : plan->states) ts.writer->CheckCached(&plan->cached);
+  for (auto& ts : plan->states) {
+    ts.writer->CheckCached(&plan->cached);
+    ts.cache = StatCache();  // asked once per file above; the push writes a new one
+  }
   return Status::OK();
 }
 
@@ -459,27 +489,36 @@ struct RunCounts {
 };
 
 // Reads what is not cached once, into every destination. digests[i] belongs
-// to plan.files[i].
+// to file i of the plan.
 Status RunOnce(PushPlan* plan, const PushOptions& opts, std::vector<FileDigest>* digests,
                RunCounts* counts) {
+  const auto& files = plan->walk.files;
+  std::vector<size_t> read_index;  // the k-th file read is files[read_index[k]]
+  for (size_t i = 0; i < files.size(); i++)
+    if (!plan->cached[i]) read_index.push_back(i);
+  // Nothing cached (a first push): the pipeline reads the plan's own list
+  // into `digests`, with no second copy of either.
+  const bool read_all = read_index.size() == files.size();
   std::vector<SourceFile> to_read;
-  std::vector<size_t> read_index;  // to_read[k] is files[read_index[k]]
-  digests->assign(plan->files.size(), FileDigest{});
-  for (size_t i = 0; i < plan->files.size(); i++) {
+  if (!read_all) {
+    to_read.reserve(read_index.size());
+    for (size_t i : read_index) to_read.push_back(files[i]);
+    digests->assign(files.size(), FileDigest{});
+  }
+  for (size_t i = 0; i < files.size(); i++) {
     const FileEntry* c = plan->cached[i];
-    if (!c) {
-      to_read.push_back(plan->files[i]);
-      read_index.push_back(i);
-      continue;
-    }
+    if (!c) continue;
     (*digests)[i] = FileDigest{Status::OK(), c->sha256, c->xxh3, c->chunks};
     counts->files_cached++;
     counts->bytes_cached += c->size;
     counts->chunks_cached += c->chunks.size();
     // A mirror still checks (HEAD) that the object is there, and resends it if not.
-    if (plan->files[i].size > 0)
+    if (files[i].size > 0)
       for (auto& ts : plan->states) ts.writer->OnUnchanged(i, (*digests)[i]);
   }
+  // The previous builds' entries were what `cached` pointed to: nothing
+  // compares against them from here on.
+  for (auto& ts : plan->states) ts.previous.ReleaseManifest();
   std::vector<ChunkSink*> cs;
   std::vector<FileSink*> fs;
   for (auto& ts : plan->states) {
@@ -493,6 +532,9 @@ Status RunOnce(PushPlan* plan, const PushOptions& opts, std::vector<FileDigest>*
                           : cs.size() == 1 ? cs[0]
                                            : &chunk_fan;
   FileSink* file_sink = fs.empty() ? nullptr : fs.size() == 1 ? fs[0] : &file_fan;
+  if (read_all)
+    return RunPipeline(files, plan->popts, chunk_sink, digests, &counts->stats, opts.progress_bytes,
+                       file_sink);
   IndexMapSink mapped(file_sink, &read_index);
   std::vector<FileDigest> read_digests;
   Status run = RunPipeline(to_read, plan->popts, chunk_sink, &read_digests, &counts->stats,
@@ -527,12 +569,13 @@ Status FinishTargets(const std::vector<Destination*>& targets, PushPlan* plan,
 
 // ---- record ------------------------------------------------------------------
 
-// The manifest of what was read (every file's digests and chunks).
+// The manifest of what was read (every file's digests and chunks). It takes
+// the walk's entries (in the same order: file i stays at walk.file_entry[i]).
 Manifest BuildManifest(PushPlan* plan, const PushOptions& opts, std::vector<FileDigest>* digests,
                        PushReport* counts) {
-  Manifest m;
-  for (size_t i = 0; i < plan->files.size(); i++) {
-    FileEntry& e = plan->walk.entries[plan->file_entry[i]].entry;
+  auto& walk = plan->walk;
+  for (size_t i = 0; i < plan->file_count(); i++) {
+    FileEntry& e = walk.entries[walk.file_entry[i]];
     e.sha256 = (*digests)[i].sha256;
     e.xxh3 = (*digests)[i].xxh3;
     e.chunks = std::move((*digests)[i].chunks);
@@ -540,9 +583,8 @@ Manifest BuildManifest(PushPlan* plan, const PushOptions& opts, std::vector<File
     for (const auto& c : e.chunks) total += c.size;
     e.size = total;  // what was read (the file may have been listed at another size)
   }
-  m.files.reserve(plan->walk.entries.size());
-  for (auto& se : plan->walk.entries) {
-    switch (se.entry.type) {
+  for (const auto& e : walk.entries) {
+    switch (e.type) {
       case EntryType::kFile:
         counts->files++;
         break;
@@ -553,8 +595,12 @@ Manifest BuildManifest(PushPlan* plan, const PushOptions& opts, std::vector<File
         counts->symlinks++;
         break;
     }
-    m.files.push_back(std::move(se.entry));
   }
+  Manifest m;
+  m.files = std::move(walk.entries);
+  // Nothing reads a file after this: give back the paths to read (a first
+  // push of many small files holds them until here).
+  std::vector<SourceFile>().swap(walk.files);
   m.created_unix_ns = UnixNowNs();
   m.ref = opts.ref;
   m.tags = opts.tags;
@@ -562,14 +608,18 @@ Manifest BuildManifest(PushPlan* plan, const PushOptions& opts, std::vector<File
   return m;
 }
 
-// What this push hashed, for the next one (only entries that are not racily clean).
+// What this push hashed, for the next one (only entries that are not racily
+// clean). `m` holds the walk's entries in the walk's order.
 void SaveStatCache(const PushPlan& plan, const PushOptions& opts, const TargetState& ts,
-                   const std::vector<FileDigest>& digests) {
+                   const Manifest& m) {
   StatCache next;
-  for (size_t i = 0; i < plan.files.size(); i++) {
-    const auto& [path, fs] = plan.file_stats[i];
+  const auto& walk = plan.walk;
+  next.Reserve(walk.file_entry.size());
+  for (size_t i = 0; i < walk.file_entry.size(); i++) {
+    const size_t e = walk.file_entry[i];
+    const FileStat& fs = walk.stats[e];
     if (StatCache::IsClean(fs, plan.start_ns, opts.racy_margin_ns))
-      next.Add(path, {fs, digests[i].sha256});
+      next.Add(m.files[e].path, {fs, m.files[e].sha256});
   }
   Status saved = next.Save(ts.cache_path, plan.start_ns);
   if (!saved.ok())
@@ -591,7 +641,7 @@ Status RecordEverywhere(const std::vector<Destination*>& targets, const PushOpti
     Status st = RecordBuild(targets[t]->meta(), ts.writer.get(), opts.ref, ts.previous.id, digests,
                             opts.sign_key, m, &r);
     r.seconds = plan.elapsed();
-    if (st.ok() && !ts.cache_path.empty()) SaveStatCache(plan, opts, ts, digests);
+    if (st.ok() && !ts.cache_path.empty()) SaveStatCache(plan, opts, ts, *m);
     if (st.ok()) {
       ts.writer->PropagateDeletes(&r);
       r.recorded = true;

@@ -1,5 +1,6 @@
 #include "engine/stat_cache.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 
@@ -62,6 +63,9 @@ Result<StatCache> StatCache::Decode(std::string_view bytes) {
   uint64_t start, count;
   if (!GetVarint64(&in, &start) || !GetVarint64(&in, &count)) return bad("truncated header");
   StatCache c;
+  // Each entry takes at least 38 bytes: a count the bytes cannot hold is damage.
+  if (count > in.size() / 38) return bad("entry count " + std::to_string(count) + " too large");
+  c.Reserve(count);
   for (uint64_t i = 0; i < count; i++) {
     std::string_view path, sha;
     Entry e;
@@ -73,7 +77,7 @@ Result<StatCache> StatCache::Decode(std::string_view bytes) {
     e.stat.mtime_ns = static_cast<int64_t>(mtime);
     e.stat.ctime_ns = static_cast<int64_t>(ctime);
     std::memcpy(e.sha256.data(), sha.data(), 32);
-    c.entries_.emplace(std::string(path), e);
+    c.Add(std::string(path), e);
   }
   if (!in.empty()) return bad("trailing bytes");
   return c;
@@ -95,9 +99,31 @@ StatCache StatCache::Load(const std::string& path) {
   return std::move(*c);
 }
 
+namespace {
+
+template <class It>
+It FindPath(It begin, It end, const std::string& path) {
+  return std::lower_bound(begin, end, path,
+                          [](const auto& entry, const std::string& p) { return entry.first < p; });
+}
+
+}  // namespace
+
+void StatCache::Add(const std::string& rel_path, const Entry& e) {
+  if (entries_.empty() || entries_.back().first < rel_path) {
+    entries_.emplace_back(rel_path, e);
+    return;
+  }
+  auto it = FindPath(entries_.begin(), entries_.end(), rel_path);
+  if (it != entries_.end() && it->first == rel_path)
+    it->second = e;
+  else
+    entries_.emplace(it, rel_path, e);
+}
+
 const Digest* StatCache::Lookup(const std::string& rel_path, const FileStat& st) const {
-  auto it = entries_.find(rel_path);
-  if (it == entries_.end() || !(it->second.stat == st)) return nullptr;
+  auto it = FindPath(entries_.begin(), entries_.end(), rel_path);
+  if (it == entries_.end() || it->first != rel_path || !(it->second.stat == st)) return nullptr;
   return &it->second.sha256;
 }
 

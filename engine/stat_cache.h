@@ -4,7 +4,6 @@
 // losing it only costs time.
 #pragma once
 
-#include <map>
 #include <string>
 #include <vector>
 
@@ -40,7 +39,10 @@ class StatCache {
     return st.mtime_ns < start_ns - margin_ns && st.ctime_ns < start_ns - margin_ns;
   }
 
-  void Add(const std::string& rel_path, const Entry& e) { entries_[rel_path] = e; }
+  // Replaces an entry of the same path. Cheapest in path order (a push adds
+  // its files sorted).
+  void Add(const std::string& rel_path, const Entry& e);
+  void Reserve(size_t n) { entries_.reserve(n); }
   size_t size() const { return entries_.size(); }
 
   // Writes the cache atomically (creating the directory).
@@ -51,7 +53,9 @@ class StatCache {
   static Result<StatCache> Decode(std::string_view bytes);
 
  private:
-  std::map<std::string, Entry> entries_;
+  // Sorted by path, looked up by binary search: about 100 bytes a file, where
+  // a map's nodes took 40 more.
+  std::vector<std::pair<std::string, Entry>> entries_;
 };
 
 // FERRY_CACHE_DIR, else $XDG_CACHE_HOME/ferry, else $HOME/.cache/ferry; empty if none is set.

@@ -31,34 +31,56 @@ std::string BaseName(std::string p) {
 }
 
 Status Add(const std::string& abs, const std::string& rel, const struct stat& st, WalkResult* out) {
-  SourceEntry e;
-  e.abs_path = abs;
-  e.entry.path = rel;
-  e.entry.mode = st.st_mode & 07777;
-  e.entry.mtime_ns = MtimeNs(st);
-  e.stat = FileStat{static_cast<uint64_t>(st.st_dev), static_cast<uint64_t>(st.st_ino),
-                    static_cast<uint64_t>(st.st_size), e.entry.mtime_ns,
+  FileEntry e;
+  e.path = rel;
+  e.mode = st.st_mode & 07777;
+  e.mtime_ns = MtimeNs(st);
+  const FileStat fs{static_cast<uint64_t>(st.st_dev), static_cast<uint64_t>(st.st_ino),
+                    static_cast<uint64_t>(st.st_size), e.mtime_ns,
                     static_cast<int64_t>(st.st_ctim.tv_sec) * 1000000000LL + st.st_ctim.tv_nsec};
   if (S_ISREG(st.st_mode)) {
-    e.entry.type = EntryType::kFile;
-    e.entry.size = static_cast<uint64_t>(st.st_size);
-  } else if (S_ISLNK(st.st_mode)) {
-    e.entry.type = EntryType::kSymlink;
+    e.type = EntryType::kFile;
+    e.size = static_cast<uint64_t>(st.st_size);
+    SourceFile read{abs, e.size, e.mtime_ns};
+    out->Add(std::move(e), fs, std::move(read));
+    return Status::OK();
+  }
+  if (S_ISLNK(st.st_mode)) {
+    e.type = EntryType::kSymlink;
     std::string target(static_cast<size_t>(st.st_size) + 256, '\0');
     ssize_t n = readlink(abs.c_str(), target.data(), target.size());
     if (n < 0) return SourceError("cannot read symlink " + abs, errno);
     target.resize(static_cast<size_t>(n));
     if (target.empty()) return Status::SourceUnreadable("symlink " + abs + " is empty");
-    e.entry.link_target = target;
+    e.link_target = target;
   } else if (S_ISDIR(st.st_mode)) {
-    e.entry.type = EntryType::kDir;
+    e.type = EntryType::kDir;
   } else {
     out->skipped.push_back(abs);
     out->skipped_paths.push_back(rel);
     return Status::OK();
   }
-  out->entries.push_back(std::move(e));
+  out->Add(std::move(e), fs);
   return Status::OK();
+}
+
+// v[i] becomes the old v[order[i]] for every i (order is a permutation), in
+// place: no second copy of a vector that holds an entry per file.
+template <class T>
+void Permute(std::vector<uint32_t> order, std::vector<T>* v) {
+  for (uint32_t i = 0; i < order.size(); i++) {
+    if (order[i] == i) continue;
+    T first = std::move((*v)[i]);
+    uint32_t j = i;
+    while (order[j] != i) {
+      const uint32_t k = order[j];
+      (*v)[j] = std::move((*v)[k]);
+      order[j] = j;
+      j = k;
+    }
+    (*v)[j] = std::move(first);
+    order[j] = j;
+  }
 }
 
 Status WalkDir(const std::string& abs, const std::string& rel, WalkResult* out) {
@@ -85,6 +107,62 @@ Status WalkDir(const std::string& abs, const std::string& rel, WalkResult* out) 
 }
 
 }  // namespace
+
+void WalkResult::Add(FileEntry e, const FileStat& st, SourceFile read) {
+  if (e.type == EntryType::kFile) {
+    file_entry.push_back(static_cast<uint32_t>(entries.size()));
+    files.push_back(std::move(read));
+  }
+  entries.push_back(std::move(e));
+  stats.push_back(st);
+}
+
+void WalkResult::Sort() {
+  std::vector<uint32_t> order(entries.size());
+  for (uint32_t i = 0; i < order.size(); i++) order[i] = i;
+  std::sort(order.begin(), order.end(),
+            [&](uint32_t a, uint32_t b) { return entries[a].path < entries[b].path; });
+  std::vector<uint32_t> position(order.size());  // where each entry goes
+  for (uint32_t i = 0; i < order.size(); i++) position[order[i]] = i;
+  Permute(order, &stats);
+  Permute(std::move(order), &entries);
+  for (auto& fe : file_entry) fe = position[fe];
+  std::vector<uint32_t> file_order(files.size());
+  for (uint32_t k = 0; k < file_order.size(); k++) file_order[k] = k;
+  std::sort(file_order.begin(), file_order.end(),
+            [&](uint32_t a, uint32_t b) { return file_entry[a] < file_entry[b]; });
+  Permute(file_order, &files);
+  Permute(std::move(file_order), &file_entry);
+  // The vectors grew by doubling: give back up to half of each before the
+  // push's buffers are taken.
+  entries.shrink_to_fit();
+  stats.shrink_to_fit();
+  files.shrink_to_fit();
+  file_entry.shrink_to_fit();
+}
+
+void WalkResult::KeepIf(const std::function<bool(const FileEntry&)>& keep) {
+  size_t kept = 0, kept_files = 0, f = 0;
+  for (size_t i = 0; i < entries.size(); i++) {
+    const bool is_file = f < file_entry.size() && file_entry[f] == i;
+    if (keep(entries[i])) {
+      if (is_file) {
+        if (kept_files != f) files[kept_files] = std::move(files[f]);
+        file_entry[kept_files++] = static_cast<uint32_t>(kept);
+      }
+      if (kept != i) {
+        entries[kept] = std::move(entries[i]);
+        stats[kept] = stats[i];
+      }
+      kept++;
+    }
+    if (is_file) f++;
+  }
+  entries.resize(kept);
+  stats.resize(kept);
+  files.resize(kept_files);
+  file_entry.resize(kept_files);
+}
 
 Result<WalkResult> WalkSources(const std::vector<std::string>& roots,
                                const StoreOptions& remote_opts) {
@@ -127,11 +205,7 @@ Result<WalkResult> WalkSources(const std::vector<std::string>& roots,
       return Status::SourceUnreadable("source " + root + " is not a directory or regular file");
     }
   }
-  std::sort(out.entries.begin(), out.entries.end(),
-            [](const SourceEntry& a, const SourceEntry& b) { return a.entry.path < b.entry.path; });
-  // The vector grew by doubling: give back up to half of it (about 100 bytes
-  // a file) before the push's buffers are taken.
-  out.entries.shrink_to_fit();
+  out.Sort();
   return out;
 }
 

@@ -1,10 +1,12 @@
 // Lists the source trees of a push.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "engine/pipeline.h"
 #include "manifest/manifest.h"
 #include "transport/s3_store.h"
 #include "util/status.h"
@@ -19,23 +21,29 @@ struct FileStat {
   bool operator==(const FileStat&) const = default;
 };
 
-class RemoteReader;  // engine/pipeline.h
-
-struct SourceEntry {
-  FileEntry entry;       // path, type, mode, mtime, size, link_target
-  std::string abs_path;  // where to read it (remote: the object's key)
-  FileStat stat;
-  RemoteReader* remote = nullptr;  // set for an object in a bucket
-  std::string version;             // remote: its ETag when listed
-};
-
+// The entries of the source trees as parallel vectors, sorted by path. A
+// push holds this for its whole run, so it is kept lean: about 300 bytes a
+// file with the path to read it (docs/performance.md, "Memory per file").
 struct WalkResult {
-  std::vector<SourceEntry> entries;  // sorted by entry.path
+  std::vector<FileEntry> entries;  // sorted by path
+  std::vector<FileStat> stats;     // stats[i]: what lstat (or the listing) said of entries[i]
+  // The regular files among entries, in the same order, and where to read
+  // each (remote: the object's key and its ETag when listed): files[k] is
+  // entries[file_entry[k]].
+  std::vector<SourceFile> files;
+  std::vector<uint32_t> file_entry;
   std::vector<std::string> skipped;  // sockets, FIFOs, devices: not build artifacts
   // The same entries' paths in the tree (as a manifest would name them):
   // still at the source, so push --delete never deletes their DR objects.
   std::vector<std::string> skipped_paths;
-  std::vector<std::shared_ptr<RemoteReader>> remotes;  // what entries' `remote` point to
+  std::vector<std::shared_ptr<RemoteReader>> remotes;  // what files' `remote` point to
+
+  // Appends an entry; `read` is where to read it if it is a regular file.
+  void Add(FileEntry e, const FileStat& st, SourceFile read = {});
+  // Sorts the entries by path, keeping the vectors in step, in place.
+  void Sort();
+  // Drops the entries `keep` says no to, keeping the vectors in step.
+  void KeepIf(const std::function<bool(const FileEntry&)>& keep);
 };
 
 // One root: its contents, with paths relative to it (a root that is a file
