@@ -4,9 +4,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <set>
 
 #include "engine/destination.h"
 #include "engine/drill.h"
@@ -240,6 +242,54 @@ TEST(VerifyTest, NamesCorruptAndMissingChunksAndTheirFiles) {
   }
   EXPECT_EQ(corrupt, 1);
   EXPECT_EQ(missing, 1);
+}
+
+// verify --all reads one manifest at a time: a chunk several builds share is
+// still fetched once and reported once, naming its file in every build.
+TEST(VerifyTest, AllNamesEveryBuildThatHoldsADamagedSharedChunk) {
+  TempDir src;
+  const std::string shared = RandomBytes(100 << 10, 7);
+  MemStore store;
+  std::vector<Digest> builds;
+  for (int i = 0; i < 3; i++) {
+    src.Write("lib.so", shared);
+    src.Write("app-" + std::to_string(i), RandomBytes(10 << 10, 10 + i));
+    PushReport r;
+    ASSERT_TRUE(Push(&store, LoosePush(src.path()), &r).ok());
+    builds.push_back(r.manifest_id);
+  }
+  auto m = LoadManifest(&store, builds[0]);
+  ASSERT_TRUE(m.ok());
+  const FileEntry* lib = nullptr;
+  for (const auto& f : m->files)
+    if (f.path == "lib.so") lib = &f;
+  ASSERT_NE(lib, nullptr);
+  const Digest id = lib->chunks[0].id;
+  std::set<Digest> unique;  // what verify --all must fetch: each chunk once
+  for (const auto& b : builds) {
+    auto each = LoadManifest(&store, b);
+    ASSERT_TRUE(each.ok());
+    for (const auto& f : each->files)
+      for (const auto& c : f.chunks) unique.insert(c.id);
+  }
+  store.Mutate(ChunkKey(id), [](std::string* s) { (*s)[s->size() / 2] ^= 1; });
+
+  VerifyOptions vo;
+  vo.all = true;
+  vo.read_only = true;
+  VerifyReport vr;
+  EXPECT_EQ(Verify(&store, vo, &vr).code(), Code::kVerifyFailed);
+  EXPECT_EQ(vr.manifests.size(), 3u);
+  ASSERT_EQ(vr.chunk_problems.size(), 1u);
+  EXPECT_EQ(vr.chunk_problems[0].id, id);
+  std::vector<std::string> named = vr.chunk_problems[0].files;
+  std::sort(named.begin(), named.end());
+  std::vector<std::string> want;
+  for (const auto& b : builds)
+    want.push_back("lib.so (manifest " + DigestHex(b).substr(0, 12) + ")");
+  std::sort(want.begin(), want.end());
+  EXPECT_EQ(named, want);
+  EXPECT_EQ(vr.chunks_checked, unique.size());
 }
 
 TEST(VerifyTest, AllReportsDanglingRefsAndDamagedManifests) {
