@@ -120,6 +120,46 @@ expect_exit "  ... the earlier build still verifies (its versions are kept)" 0 "
 expect_exit "  ... and restores" 0 "$FERRY" restore --from "s3://$VB/app/" "$VFIRST" --to "$W/vrestored"
 check "  ... two.txt byte-identical" test "$(cat "$W/vrestored/two.txt")" = "two $N"
 
+echo "# the ref moved while a push --delete ran: its deletions are skipped"
+# Two data prefixes sharing one ref (--meta-prefix): A (slow, --bwlimit) plans
+# against build 1; B records on top of it meanwhile; A is re-parented onto B.
+R1=$W/race1
+R2=$W/race2
+mkdir -p "$R1" "$R2"
+echo "doomed $N" >"$R1/doomed.txt"
+echo "b $N" >"$R2/b.txt"
+RACE=(--meta-prefix race-meta/)
+expect_exit "build 1 into race/a/" 0 "$FERRY" "${RACE[@]}" push "$R1" --to "s3://$B/race/a/" --ref race/main
+rm "$R1/doomed.txt"
+head -c $((6 << 20)) /dev/urandom >"$R1/slow.bin"
+"$FERRY" "${RACE[@]}" push "$R1" --to "s3://$B/race/a/" --ref race/main --delete --bwlimit 1M \
+  --no-progress --json >"$W/race.out" 2>"$W/race.err" &
+RP=$!
+PIDS+=("$RP")
+sleep 2  # A has planned (against build 1) and is sending slow.bin at 1 MB/s
+expect_exit "B records a build on the same ref meanwhile" 0 "$FERRY" "${RACE[@]}" push "$R2" --to "s3://$B/race/b/" --ref race/main
+wait "$RP"
+check "A succeeds" test "$?" = 0
+check "  ... re-parented onto B's build" grep -q "moved while this push ran; recording the build on top of" "$W/race.err"
+check "  ... skipping its deletion, saying why" grep -q -- "--delete: the ref moved while this push ran.*1 deletions skipped" "$W/race.err"
+check "  ... reports 0 objects deleted" test "$(jq -r .objects_deleted "$W/race.out")" = 0
+check "  ... doomed.txt stays in DR" exists "$B" race/a/doomed.txt
+check "  ... slow.bin was sent" exists "$B" race/a/slow.bin
+
+echo "# a key the source still holds but a tree cannot (lib beside lib/x.so) is not deleted"
+SB=ferry-delsrc-$N
+"${AWS[@]}" s3 mb "s3://$SB" >/dev/null
+echo "lib $N" | "${AWS[@]}" s3 cp --quiet - "s3://$SB/app/lib"
+echo "ok $N" | "${AWS[@]}" s3 cp --quiet - "s3://$SB/app/ok"
+expect_exit "push s3://$SB/app/ (lib is a file)" 0 "$FERRY" push "s3://$SB/app/" --to "s3://$B/fromsrc/" --ref src/main
+check "  ... lib is in DR" exists "$B" fromsrc/lib
+echo "x $N" | "${AWS[@]}" s3 cp --quiet - "s3://$SB/app/lib/x.so"
+expect_exit "push --delete once lib/x.so makes lib a directory" 0 "$FERRY" push "s3://$SB/app/" --to "s3://$B/fromsrc/" --ref src/main --delete --json
+check "  ... lib is reported skipped" grep -q "s3://$SB/app/lib" "$W/out" "$W/err"
+check "  ... deletes nothing" test "$(json .objects_deleted)" = 0
+check "  ... lib stays in DR" exists "$B" fromsrc/lib
+check "  ... lib/x.so was sent" exists "$B" fromsrc/lib/x.so
+
 echo "# ferry daemon --delete"
 D=$W/dtree
 mkdir -p "$D/sub"
