@@ -82,6 +82,10 @@ struct PushOptions {
   // destination would lose more than max_delete of them, the push fails
   // before anything is sent (kTooManyDeletes) and nothing is recorded.
   bool propagate_deletes = false;
+  // --merge (docs/merge.md): record this push's entries laid over the ref's
+  // current build (re-merged onto whatever build a concurrent push left
+  // there). Store layout only; needs a ref; never with propagate_deletes.
+  bool merge = false;
   uint64_t max_delete = kDefaultMaxDelete;
   static constexpr uint64_t kDefaultMaxDelete = 100;
 };
@@ -110,6 +114,10 @@ struct PushReport {
   Digest manifest_id{};
   std::optional<Digest> parent;
   uint64_t files = 0, dirs = 0, symlinks = 0;
+  // --merge: the files of the recorded build, and the build it was merged
+  // onto (none: a new ref).
+  uint64_t build_files = 0;
+  std::optional<Digest> merged_onto;
   uint64_t bytes_read = 0;    // source bytes read and hashed
   uint64_t files_cached = 0;  // not read: unchanged per the stat cache
   uint64_t bytes_cached = 0;

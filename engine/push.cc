@@ -139,6 +139,24 @@ bool HasRegularFile(const std::filesystem::path& path) {
   return false;
 }
 
+// --merge: m's entries become `own` laid over build `onto` (docs/merge.md).
+Status MergeOnto(ObjectStore* store, std::optional<Digest> onto, const std::vector<FileEntry>& own,
+                 Manifest* m, PushReport* r) {
+  r->merged_onto = onto;
+  if (!onto) {
+    m->files = own;
+  } else {
+    auto base = LoadManifest(store, *onto);
+    if (!base.ok())
+      return base.take_status().WithContext(
+          "--merge: cannot read the build to merge onto; nothing was recorded and no ref moved");
+    m->files = LayEntriesOver(base->files, own);
+  }
+  r->build_files = 0;
+  for (const auto& e : m->files) r->build_files += e.type == EntryType::kFile;
+  return Status::OK();
+}
+
 // How often a push re-chains onto a ref that other pushes keep moving.
 constexpr int kRefAttempts = 10;
 
@@ -146,13 +164,17 @@ constexpr int kRefAttempts = 10;
 // objects are, then moves the ref by compare-and-swap. If another push moved
 // the ref meanwhile, the build is re-parented onto that push's build and the
 // swap tried again, so neither build drops out of the ref's history.
+// --merge (`own` set): each attempt records `own` laid over the build it
+// goes on top of, so a concurrent push's files are kept.
 Status RecordBuild(ObjectStore* store, LayoutWriter* writer, const std::string& ref,
                    std::optional<Digest> parent, const std::vector<FileDigest>& digests,
-                   const SigningKey* key, Manifest* m, PushReport* r) {
+                   const SigningKey* key, const std::vector<FileEntry>* own, Manifest* m,
+                   PushReport* r) {
   Status st;
   for (int attempt = 1; attempt <= kRefAttempts; attempt++) {
     m->parent = parent;
     r->parent = parent;
+    if (own) RETURN_IF_ERROR(MergeOnto(store, parent, *own, m, r));
     ASSIGN_OR_RETURN(r->manifest_id, PutManifest(store, m));
     RETURN_IF_ERROR(writer->Record(r->manifest_id, digests));
     if (key) RETURN_IF_ERROR(SignBuild(store, r->manifest_id, ref, parent, *key));
@@ -247,6 +269,10 @@ Status CheckPushArguments(size_t n_targets, const PushOptions& opts) {
   if (opts.zstd_level < 0 || opts.zstd_level > 19)
     return Status::Usage("compression level must be 0 (none) to 19");
   if (!opts.ref.empty()) RETURN_IF_ERROR(ValidateRefName(opts.ref));
+  if (opts.merge && opts.ref.empty())
+    return Status::Usage("--merge lays this push over the ref's latest build: give --ref");
+  if (opts.merge && opts.propagate_deletes)
+    return Status::Usage("--merge keeps every file of the ref's latest build: it cannot --delete");
   return Status::OK();
 }
 
@@ -450,6 +476,10 @@ Status Plan(const std::vector<Destination*>& targets, const PushOptions& opts, P
     plan->states[t].writer = targets[t]->StartPush(opts);
     plan->writes_file_objects |= plan->states[t].writer->WritesFileObjects();
   }
+  if (plan->writes_file_objects && opts.merge)
+    return Status::Usage(
+        "--merge is for store-layout destinations (a local store, or s3:// with --layout "
+        "store): a mirror keeps one object per file at one prefix (docs/merge.md)");
   if (plan->writes_file_objects) RETURN_IF_ERROR(CheckObjectTags(opts));
   bool empty = false;
   Status src = CheckPushSources(opts, &empty);
@@ -632,6 +662,19 @@ Status RecordEverywhere(const std::vector<Destination*>& targets, const PushOpti
                         const PushReport& counts, Manifest* m, std::vector<PushReport>* reports) {
   size_t recorded = 0;
   Status record_error;
+  // --merge: m keeps this push's entries (the stat cache's); `merged` is what
+  // each destination records, this push laid over its ref's build.
+  Manifest merged;
+  Manifest* rec = m;
+  const std::vector<FileEntry>* merge_own = nullptr;
+  if (opts.merge) {
+    merged.created_unix_ns = m->created_unix_ns;
+    merged.ref = m->ref;
+    merged.tags = m->tags;
+    merged.chunking = m->chunking;
+    rec = &merged;
+    merge_own = &m->files;
+  }
   for (size_t t = 0; t < targets.size(); t++) {
     PushReport& r = (*reports)[t];
     r.files = counts.files;
@@ -639,7 +682,7 @@ Status RecordEverywhere(const std::vector<Destination*>& targets, const PushOpti
     r.symlinks = counts.symlinks;
     const TargetState& ts = plan.states[t];
     Status st = RecordBuild(targets[t]->meta(), ts.writer.get(), opts.ref, ts.previous.id, digests,
-                            opts.sign_key, m, &r);
+                            opts.sign_key, merge_own, rec, &r);
     r.seconds = plan.elapsed();
     if (st.ok() && !ts.cache_path.empty()) SaveStatCache(plan, opts, ts, *m);
     if (st.ok()) {

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <functional>
 #include <set>
 #include <thread>
 
@@ -69,12 +70,9 @@ TEST(SafetyTest, ConcurrentPushesToOneRefKeepEveryBuildInItsHistory) {
   for (const auto& r : reports) EXPECT_EQ(history.count(r.manifest_id), 1u);
 }
 
-// A store whose first compare-and-swap lands but answers "conflict", as a
-// conditional PUT does when its answer is lost and the retry meets the
-// object the first attempt wrote.
-class LostAnswerStore final : public ObjectStore {
+// A MemStore behind the ObjectStore interface; the stores below perturb one call.
+class ForwardingStore : public ObjectStore {
  public:
-  std::string Describe() const override { return "lost-answer://"; }
   Status Put(std::string_view k, std::string_view d) override { return base_.Put(k, d); }
   Result<std::string> Get(std::string_view k) override { return base_.Get(k); }
   Result<uint64_t> Size(std::string_view k) override { return base_.Size(k); }
@@ -82,13 +80,96 @@ class LostAnswerStore final : public ObjectStore {
   Status Delete(std::string_view k) override { return base_.Delete(k); }
   Status ReplaceIf(std::string_view k, const std::optional<std::string>& expected,
                    std::string_view d) override {
+    return base_.ReplaceIf(k, expected, d);
+  }
+  MemStore base_;
+};
+
+// A store whose first compare-and-swap lands but answers "conflict", as a
+// conditional PUT does when its answer is lost and the retry meets the
+// object the first attempt wrote.
+class LostAnswerStore final : public ForwardingStore {
+ public:
+  std::string Describe() const override { return "lost-answer://"; }
+  Status ReplaceIf(std::string_view k, const std::optional<std::string>& expected,
+                   std::string_view d) override {
     RETURN_IF_ERROR(base_.ReplaceIf(k, expected, d));
     if (lost_++ == 0) return Status::Conflict("precondition failed (the retry of a landed write)");
     return Status::OK();
   }
-  MemStore base_;
   int lost_ = 0;
 };
+
+// A store on which another push lands just before this push's first
+// compare-and-swap of a ref (so that swap conflicts).
+class RacedStore final : public ForwardingStore {
+ public:
+  std::string Describe() const override { return "raced://"; }
+  Status ReplaceIf(std::string_view k, const std::optional<std::string>& expected,
+                   std::string_view d) override {
+    if (race_) std::exchange(race_, nullptr)();
+    return base_.ReplaceIf(k, expected, d);
+  }
+  std::function<void()> race_;
+};
+
+std::vector<std::string> Paths(ObjectStore* store, const Digest& id) {
+  std::vector<std::string> out;
+  auto m = LoadManifest(store, id);
+  if (m.ok())
+    for (const auto& f : m->files) out.push_back(f.path);
+  return out;
+}
+
+// Two matrix jobs merge into one ref at once: the one that lands second is
+// merged again onto the other's build, so the latest build holds both.
+TEST(SafetyTest, ConcurrentMergesBothEndUpInTheLatestBuild) {
+  TempDir common, linux_job, mac_job;
+  common.Write("readme.txt", "shared");
+  linux_job.Write("linux.bin", RandomBytes(40 << 10, 31));
+  mac_job.Write("mac.bin", RandomBytes(40 << 10, 32));
+  RacedStore store;
+  auto merge_push = [](const std::string& src) {
+    PushOptions o = SmallPush(src);
+    o.merge = true;
+    return o;
+  };
+  PushReport first, linux_r, mac_r;
+  ASSERT_TRUE(Push(&store, merge_push(common.path()), &first).ok());
+  EXPECT_FALSE(first.merged_onto.has_value());
+  store.race_ = [&] { ASSERT_TRUE(Push(&store.base_, merge_push(mac_job.path()), &mac_r).ok()); };
+  Status st = Push(&store, merge_push(linux_job.path()), &linux_r);
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  EXPECT_EQ(mac_r.merged_onto, first.manifest_id);
+  EXPECT_EQ(linux_r.merged_onto, mac_r.manifest_id);  // merged again onto the build it lost to
+  EXPECT_EQ(linux_r.parent, mac_r.manifest_id);
+  EXPECT_EQ(linux_r.build_files, 3u);
+  auto head = ReadRef(&store, "app/main");
+  ASSERT_TRUE(head.ok());
+  EXPECT_EQ(*head, linux_r.manifest_id);
+  EXPECT_EQ(Paths(&store, *head), (std::vector<std::string>{"linux.bin", "mac.bin", "readme.txt"}));
+  VerifyReport vr;
+  EXPECT_TRUE(Verify(&store, VerifyOptions{{"app/main"}, false, 2}, &vr).ok());
+  TempDir out;
+  RestoreReport rr;
+  ASSERT_TRUE(Restore(&store, RestoreTo("app/main", out.path() + "/r"), &rr).ok());
+  EXPECT_EQ(*ReadFileToString(out.path() + "/r/mac.bin"),
+            *ReadFileToString(mac_job.path() + "/mac.bin"));
+}
+
+TEST(SafetyTest, MergeNeedsARefAndNeverDeletes) {
+  TempDir src;
+  src.Write("a", "x");
+  MemStore store;
+  PushOptions o = SmallPush(src.path(), "");
+  o.merge = true;
+  PushReport r;
+  EXPECT_EQ(Push(&store, o, &r).code(), Code::kUsage);
+  o.ref = "app/main";
+  o.propagate_deletes = true;
+  EXPECT_EQ(Push(&store, o, &r).code(), Code::kUsage);
+  EXPECT_TRUE(store.Snapshot().empty());
+}
 
 TEST(SafetyTest, ARefUpdateWhoseAnswerWasLostRecordsTheBuildOnce) {
   TempDir src;

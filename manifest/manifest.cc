@@ -71,6 +71,37 @@ Status ValidateRefName(std::string_view name) {
   return Status::OK();
 }
 
+std::vector<FileEntry> LayEntriesOver(const std::vector<FileEntry>& base,
+                                      const std::vector<FileEntry>& top) {
+  auto by_path = [](const FileEntry& e, std::string_view p) { return e.path < p; };
+  auto find = [&](std::string_view p) -> const FileEntry* {
+    auto it = std::lower_bound(top.begin(), top.end(), p, by_path);
+    return it != top.end() && it->path == p ? &*it : nullptr;
+  };
+  auto replaced = [&](const FileEntry& b) {
+    if (find(b.path)) return true;
+    // A file or symlink of top above it: its directory became a file.
+    for (size_t s = b.path.find('/'); s != std::string::npos; s = b.path.find('/', s + 1)) {
+      const FileEntry* up = find(std::string_view(b.path).substr(0, s));
+      if (up && up->type != EntryType::kDir) return true;
+    }
+    // Top has something below it: a file of base became a directory.
+    if (b.type == EntryType::kDir) return false;
+    const std::string below = b.path + "/";
+    auto it = std::lower_bound(top.begin(), top.end(), below, by_path);
+    return it != top.end() && it->path.compare(0, below.size(), below) == 0;
+  };
+  std::vector<FileEntry> out;
+  out.reserve(base.size() + top.size());
+  auto t = top.begin();
+  for (const auto& b : base) {
+    for (; t != top.end() && t->path < b.path; ++t) out.push_back(*t);
+    if (!replaced(b)) out.push_back(b);
+  }
+  out.insert(out.end(), t, top.end());
+  return out;
+}
+
 std::string EncodeManifest(Manifest* m) {
   std::sort(m->files.begin(), m->files.end(),
             [](const FileEntry& a, const FileEntry& b) { return a.path < b.path; });

@@ -44,6 +44,12 @@ struct Manifest {
 // Sorts files and tags into canonical order (in place) and encodes.
 std::string EncodeManifest(Manifest* m);
 
+// push --merge (docs/merge.md): `top`'s entries laid over `base`'s, both
+// sorted by path; the result is sorted. A base entry goes if top has one at
+// its path, one below it, or a non-directory above it.
+std::vector<FileEntry> LayEntriesOver(const std::vector<FileEntry>& base,
+                                      const std::vector<FileEntry>& top);
+
 // `name` is used in error messages (e.g. "manifest 3fa1..." or a file path).
 Result<Manifest> DecodeManifest(std::string_view bytes, const std::string& name);
 

@@ -414,3 +414,55 @@ TEST(ManifestTest, GoldenVersion1StillLoads) {
 
 }  // namespace
 }  // namespace ferry
+
+namespace ferry {
+namespace {
+
+FileEntry E(std::string path, EntryType type = EntryType::kFile, uint64_t size = 1) {
+  FileEntry e;
+  e.path = std::move(path);
+  e.type = type;
+  e.size = size;
+  return e;
+}
+
+std::vector<std::string> Described(const std::vector<FileEntry>& v) {
+  std::vector<std::string> out;
+  for (const auto& e : v)
+    out.push_back(e.path + (e.type == EntryType::kDir ? "/" : "") + "=" + std::to_string(e.size));
+  return out;
+}
+
+TEST(LayEntriesOverTest, KeepsWhatTopDoesNotHoldAndTakesTopsVersionOfTheRest) {
+  const auto d = EntryType::kDir;
+  std::vector<FileEntry> base = {E("bin", d),
+                                 E("bin/linux", EntryType::kFile, 1),
+                                 E("bin/mac", EntryType::kFile, 1),
+                                 E("docs", d),
+                                 E("docs/a.md"),
+                                 E("lib"),
+                                 E("readme")};
+  // Top: a new mac binary, windows added, lib (a file) became a directory,
+  // docs (a directory) became a file.
+  std::vector<FileEntry> top = {E("bin", d),
+                                E("bin/mac", EntryType::kFile, 2),
+                                E("bin/win", EntryType::kFile, 2),
+                                E("docs", EntryType::kFile, 2),
+                                E("lib", d),
+                                E("lib/x.so", EntryType::kFile, 2)};
+  auto merged = LayEntriesOver(base, top);
+  EXPECT_EQ(Described(merged),
+            (std::vector<std::string>{"bin/=1", "bin/linux=1", "bin/mac=2", "bin/win=2", "docs=2",
+                                      "lib/=1", "lib/x.so=2", "readme=1"}));
+  EXPECT_TRUE(std::is_sorted(merged.begin(), merged.end(),
+                             [](const auto& a, const auto& b) { return a.path < b.path; }));
+}
+
+TEST(LayEntriesOverTest, AnEmptySideGivesTheOther) {
+  std::vector<FileEntry> some = {E("a"), E("b")};
+  EXPECT_EQ(Described(LayEntriesOver({}, some)), Described(some));
+  EXPECT_EQ(Described(LayEntriesOver(some, {})), Described(some));
+}
+
+}  // namespace
+}  // namespace ferry

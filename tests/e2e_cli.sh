@@ -244,6 +244,28 @@ expect_exit "the real push" 0 "$FERRY" push "$W/dry" --to "$W/dry-store" --ref d
 check "  ... stores what the dry run said" test "$(json .chunks_new)" = "$dry_new" -a "$(json .bytes_new)" = 3
 expect_exit "a dry run into a non-empty directory that is not a store is refused like a push" 4 "$FERRY" push "$W/dry" --to "$W/dry" -n
 
+echo "# push --merge: matrix jobs into one build (local store)"
+mkdir -p "$W/mx/linux/bin" "$W/mx/mac/bin"
+echo linux >"$W/mx/linux/bin/app"
+echo mac >"$W/mx/mac/bin/app-mac"
+echo "v1" >"$W/mx/linux/VERSION"
+expect_exit "the linux job, --merge onto a new ref" 0 "$FERRY" push "$W/mx/linux" --to "$W/mx-store" --ref rel/1 --merge --json
+check "  ... merged onto nothing, the build holds its 2 files" test "$(json .merged_onto)" = null -a "$(json .build_files)" = 2
+LINUX_BUILD=$(json .manifest)
+expect_exit "the mac job, --merge" 0 "$FERRY" push "$W/mx/mac" --to "$W/mx-store" --ref rel/1 --merge --json
+check "  ... merged onto the linux build, which is its parent" test "$(json .merged_onto)" = "$LINUX_BUILD" -a "$(json .parent)" = "$LINUX_BUILD"
+check "  ... the build holds 3 files; this push read 1" test "$(json .build_files)" = 3 -a "$(json .files)" = 1
+expect_exit "  ... the ref restores both jobs' files" 0 "$FERRY" restore rel/1 --from "$W/mx-store" --to "$W/mx-out"
+check "  ... byte-identical" bash -c "cmp -s $W/mx/linux/bin/app $W/mx-out/bin/app && cmp -s $W/mx/mac/bin/app-mac $W/mx-out/bin/app-mac && cmp -s $W/mx/linux/VERSION $W/mx-out/VERSION"
+echo "v2" >"$W/mx/mac/VERSION"
+expect_exit "a later job's file replaces the one at its path" 0 "$FERRY" push "$W/mx/mac" --to "$W/mx-store" --ref rel/1 --merge
+expect_exit "  ... restore" 0 "$FERRY" restore rel/1 --from "$W/mx-store" --to "$W/mx-out2"
+check "  ... VERSION is v2, bin/app still there" bash -c "test \"\$(cat $W/mx-out2/VERSION)\" = v2 && test -f $W/mx-out2/bin/app"
+expect_exit "  ... and verifies" 0 "$FERRY" verify --store "$W/mx-store" --ref rel/1
+expect_exit "--merge without --ref" 2 "$FERRY" push "$W/mx/mac" --to "$W/mx-store" --merge
+check "  ... says to give --ref" grep -q "give --ref" "$W/err"
+expect_exit "--merge --delete" 2 "$FERRY" push "$W/mx/mac" --to "$W/mx-store" --ref rel/1 --merge --delete
+
 echo "# CI reports: GitHub step summary and JUnit XML"
 export GITHUB_STEP_SUMMARY=$W/step-summary.md
 expect_exit "push --junit with a step summary" 0 "$FERRY" push "$W/flt" --to "$W/ci-store" --ref ci/main --junit "$W/push.xml"

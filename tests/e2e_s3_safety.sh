@@ -150,6 +150,21 @@ at=$("${AWS[@]}" s3 cp "s3://$B/cc/refs/app%2Fcc" - 2>/dev/null) n=0
 while [ -n "$at" ] && [ "$at" != null ] && [ $n -lt 20 ]; do n=$((n + 1)); at=${PARENT[$at]:-}; done
 check "6 pushes in 3 simultaneous pairs: all 6 builds are on the ref's chain ($n)" test "$n" = 6
 
+echo "# --merge: three matrix jobs at once into one ref (S3 store layout)"
+MJ=$W/matrix
+for os in linux mac win; do mkdir -p "$MJ/$os/dist"; head -c 50000 /dev/urandom >"$MJ/$os/dist/app-$os"; done
+for os in linux mac win; do
+  "$FERRY" push "$MJ/$os" --to "s3://$B/matrix/" --layout store --ref app/matrix --merge --json \
+    >"$MJ/$os.json" 2>"$MJ/$os.err" &
+done
+wait
+check "each job recorded a build" bash -c "for os in linux mac win; do jq -e '.status == \"ok\"' $MJ/\$os.json >/dev/null || exit 1; done"
+expect_exit "the ref's latest build restores" 0 "$FERRY" restore app/matrix --from "s3://$B/matrix/" --to "$W/matrix-restored"
+check "  ... with every job's file, byte-identical" bash -c "for os in linux mac win; do cmp -s $MJ/\$os/dist/app-\$os $W/matrix-restored/dist/app-\$os || exit 1; done"
+check "  ... one job's report says the build holds all 3 files" bash -c "cat $MJ/*.json | jq -s -e 'map(.build_files) | max == 3' >/dev/null"
+expect_exit "--merge into a mirror" 2 "$FERRY" push "$MJ/linux" --to "s3://$B/matrix-mirror/" --ref app/matrix --merge
+check "  ... says it is for the store layout" grep -q -- "--merge is for store-layout destinations" "$W/err"
+
 echo "# an endpoint that is not an S3 server"
 PORT=$((20000 + RANDOM % 20000))
 mkdir -p "$W/www"

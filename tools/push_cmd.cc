@@ -90,6 +90,11 @@ json PushJson(const PushArgs& a, const PushOptions& opts,
   j["files"] = reports[0].files;
   j["dirs"] = reports[0].dirs;
   j["symlinks"] = reports[0].symlinks;
+  if (opts.merge) {
+    j["merged_onto"] = same_id && reports[0].merged_onto ? json(DigestHex(*reports[0].merged_onto))
+                                                         : json(nullptr);
+    j["build_files"] = reports[0].build_files;
+  }
   j["bytes_read"] = reports[0].bytes_read;
   j["files_cached"] = reports[0].files_cached;
   j["bytes_cached"] = reports[0].bytes_cached;
@@ -110,6 +115,11 @@ json PushJson(const PushArgs& a, const PushOptions& opts,
     d["status"] = r.recorded || r.dry_run ? "ok" : "error";
     d["manifest"] = r.recorded ? json(DigestHex(r.manifest_id)) : json(nullptr);
     d["parent"] = r.recorded && r.parent ? json(DigestHex(*r.parent)) : json(nullptr);
+    if (opts.merge) {
+      d["merged_onto"] =
+          r.recorded && r.merged_onto ? json(DigestHex(*r.merged_onto)) : json(nullptr);
+      d["build_files"] = r.build_files;
+    }
     d.update(c);
     d["seconds"] = r.seconds;
     if (r.dry_run) d["planned"] = PlannedJson(r.planned);
@@ -183,6 +193,7 @@ void PrintPushSummary(const PushArgs& a, const std::vector<Destination*>& target
                       const std::vector<PushReport>& reports) {
   const auto& tos = a.tos;
   const std::string& ref = a.ref;
+  const bool merge = a.opts.merge;
   for (size_t i = 0; i < reports.size(); i++) {
     const PushReport& r = reports[i];
     double mbps = r.seconds > 0 ? r.bytes_read / r.seconds / 1e6 : 0;
@@ -224,6 +235,11 @@ void PrintPushSummary(const PushArgs& a, const std::vector<Destination*>& target
     }
     std::fprintf(stderr, "  manifest %s%s%s\n", DigestHex(r.manifest_id).c_str(),
                  ref.empty() ? "" : " -> ref ", ref.c_str());
+    if (merge)
+      std::fprintf(
+          stderr, "  merged onto %s: the build holds %llu files\n",
+          r.merged_onto ? DigestHex(*r.merged_onto).substr(0, 12).c_str() : "nothing (a new ref)",
+          static_cast<unsigned long long>(r.build_files));
   }
 }
 
@@ -403,6 +419,9 @@ Runner AddPushCommand(CLI::App* app, const Context* ctx) {
   push->add_option("--layout", a->layout,
                    "s3://: mirror (default: each file an object) or store (chunks)")
       ->check(CLI::IsMember({"mirror", "store"}));
+  push->add_flag("--merge", a->opts.merge,
+                 "Store layout: record this push's files laid over the ref's latest build, keeping "
+                 "the files it does not hold (CI matrix jobs, one build; docs/merge.md)");
   push->add_flag("--delete", a->opts.propagate_deletes,
                  "Mirror destinations: once the build is recorded, delete the objects of files "
                  "the ref's previous build had and the source no longer has (docs/deletes.md)");
