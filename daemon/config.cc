@@ -73,7 +73,7 @@ Status ReadJob(const std::string& path, const toml::table& t, const std::string&
        "interval",     "rpo",      "stall_after", "reconcile",   "layout",   "compression",
        "memory",       "threads",  "tags",        "exclude",     "poll",     "source_endpoint_url",
        "broker",       "exchange", "queue",       "routing_key", "prefetch", "delivery_limit",
-       "poison_after", "delete",   "max_delete"},
+       "poison_after", "delete",   "max_delete",  "merge"},
       "job: "));
   if (!t.contains("name"))
     return Status::Usage(At(path, t, "a [[job]] without a name (name = \"artifacts\")"));
@@ -138,6 +138,11 @@ Status ReadJob(const std::string& path, const toml::table& t, const std::string&
     const auto* b = n->as_boolean();
     if (!b) return Status::Usage(At(path, *n, w + "delete must be true or false"));
     o->push.propagate_deletes = b->get();
+  }
+  if (const auto* n = t.get("merge")) {
+    const auto* b = n->as_boolean();
+    if (!b) return Status::Usage(At(path, *n, w + "merge must be true or false"));
+    o->push.merge = b->get();
   }
   if (const auto* n = t.get("max_delete")) {
     ASSIGN_OR_RETURN(auto v, Integer(path, *n, w + "max_delete", 0, int64_t{1} << 40));

@@ -56,6 +56,7 @@ rpo = "2m"
 settle = 5
 tags = { team = "platform" }
 exclude = ["*.tmp", "cache/"]
+merge = true
 
 [[job]]
 name = "nightly"
@@ -96,6 +97,8 @@ max_delete = 7
   EXPECT_FALSE(a.push.propagate_deletes);  // off unless asked
   EXPECT_EQ(a.push.max_delete, PushOptions::kDefaultMaxDelete);
   EXPECT_EQ(n.schedule.rpo, 300);
+  EXPECT_TRUE(a.push.merge);
+  EXPECT_FALSE(n.push.merge);  // off unless asked
 }
 
 // Every mistake names the file, the line and the key.

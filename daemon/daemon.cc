@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <random>
 #include <thread>
 
@@ -64,6 +65,10 @@ bool HasFiles(const std::string& root, const PathFilter& filter) {
   return false;
 }
 
+// --merge: changes one cycle takes at most (memory stays bounded with a
+// backlog of any size: docs/daemon.md).
+constexpr size_t kMaxBatch = 10000;
+
 class Job {
  public:
   Job(const JobOptions& o, const CancelToken* cancel, MetricsRegistry* registry)
@@ -77,7 +82,11 @@ class Job {
 
  private:
   void CycleLoop();
-  Status Cycle(const std::set<std::string>& held, bool reconcile, CycleRecord* rec);
+  Status Cycle(const std::set<std::string>& held, const std::vector<std::string>* batch,
+               bool reconcile, CycleRecord* rec);
+  // --merge: the settled changes this cycle takes (at most kMaxBatch; the
+  // rest join `held`, for the next cycle), or none for the whole source.
+  std::optional<std::vector<std::string>> TakeBatch(std::set<std::string>* held);  // under mu_
   void Finished(const Status& st, double begun, const std::set<std::string>& held, bool reconcile,
                 CycleRecord rec);
   void Observe(const TreeEvents& ev, double now);
@@ -138,6 +147,15 @@ Status Job::Start() {
     RETURN_IF_ERROR(ValidateBrokerOptions(o_.broker));
   }
   RETURN_IF_ERROR(CheckSourceIsNotDestination({o_.watch}, o_.tos, o_.source_endpoint_url.empty()));
+  if (o_.push.merge) {
+    if (o_.push.propagate_deletes)
+      return Status::Usage(
+          "--merge keeps every file of the ref's latest build: it cannot --delete");
+    for (const auto& to : o_.tos)
+      if (to.rfind("s3://", 0) == 0 && o_.layout != "store")
+        return Status::Usage("--merge is for store-layout destinations: add --layout store for " +
+                             to + " (docs/merge.md)");
+  }
   source_store_ = SourceStoreOptions(o_.store, o_.source_endpoint_url);
   std::error_code ec;
   std::filesystem::create_directories(o_.state_dir + "/cache", ec);
@@ -308,10 +326,25 @@ void Job::Loop() {
   cycles.join();
 }
 
+std::optional<std::vector<std::string>> Job::TakeBatch(std::set<std::string>* held) {
+  if (!o_.push.merge || scheduler_.IsPending(kWholeTree)) return std::nullopt;
+  std::vector<std::string> batch;
+  for (const auto& [path, p] : scheduler_.pending_changes()) {
+    if (held->count(path) || poisoned_.count(path)) continue;
+    if (batch.size() < kMaxBatch)
+      batch.push_back(path);
+    else
+      held->insert(path);  // a later cycle's
+  }
+  return batch;
+}
+
 void Job::CycleLoop() {
   while (!Cancelled(cancel_)) {
     std::set<std::string> held;
+    std::optional<std::vector<std::string>> batch;
     double begun;
+    bool reconcile;
     {
       std::unique_lock<std::mutex> l(mu_);
       cv_.wait_for(l, std::chrono::milliseconds(500));
@@ -319,17 +352,19 @@ void Job::CycleLoop() {
       begun = UnixNowSeconds();
       if (!scheduler_.Due(begun)) continue;
       held = scheduler_.Begin(begun);
+      reconcile = last_reconcile_ < 0 || begun - last_reconcile_ >= o_.reconcile_every;
+      if (!reconcile) batch = TakeBatch(&held);
     }
-    const bool reconcile = last_reconcile_ < 0 || begun - last_reconcile_ >= o_.reconcile_every;
     CycleRecord rec;
     rec.started = begun;
-    Status st = Cycle(held, reconcile, &rec);
+    Status st = Cycle(held, batch ? &*batch : nullptr, reconcile, &rec);
     if (Cancelled(cancel_)) return;  // interrupted: nothing recorded, nothing cleared
     Finished(st, begun, held, reconcile, std::move(rec));
   }
 }
 
-Status Job::Cycle(const std::set<std::string>& held, bool reconcile, CycleRecord* rec) {
+Status Job::Cycle(const std::set<std::string>& held, const std::vector<std::string>* batch,
+                  bool reconcile, CycleRecord* rec) {
   if (dests_.empty()) {
     for (const auto& to : o_.tos) {
       auto d = OpenDestination(to, OpenMode::kCreate, o_.store, o_.layout);
@@ -340,7 +375,8 @@ Status Job::Cycle(const std::set<std::string>& held, bool reconcile, CycleRecord
       dests_.push_back(std::move(*d));
     }
   }
-  if (!bucket_ && !HasFiles(o_.watch, o_.filter)) {
+  if (batch && batch->empty()) return Status::OK();
+  if (!batch && !bucket_ && !HasFiles(o_.watch, o_.filter)) {
     LogInfo("daemon: " + o_.watch + " holds no file yet" +
             (o_.filter.empty() ? "" : " that --exclude/--include keep") + "; nothing to record");
     return Status::OK();
@@ -360,6 +396,7 @@ Status Job::Cycle(const std::set<std::string>& held, bool reconcile, CycleRecord
     return held.count(path) > 0 || poisoned.count(path) > 0;
   };
   p.recheck_unchanged = reconcile;
+  p.only_paths = batch;  // --merge: this cycle's changes alone, laid over the ref's build
   p.filter = &o_.filter;
   std::vector<Destination*> targets;
   for (auto& d : dests_) targets.push_back(d.get());
@@ -368,8 +405,11 @@ Status Job::Cycle(const std::set<std::string>& held, bool reconcile, CycleRecord
   if (!st.ok() && !reports.empty() && reports[0].empty_source) {
     // A prefix with no object (or none the filter keeps) records no build:
     // the ref never moves to an empty one.
-    LogInfo("daemon: " + o_.watch + " holds no object yet" +
-            (o_.filter.empty() ? "" : " that --exclude/--include keep") + "; nothing to record");
+    LogInfo(batch ? "daemon: this cycle's changes are gone from " + o_.watch +
+                        " (deleted); nothing to record"
+                  : "daemon: " + o_.watch + " holds no object yet" +
+                        (o_.filter.empty() ? "" : " that --exclude/--include keep") +
+                        "; nothing to record");
     return Status::OK();
   }
   if (!reports.empty()) {
@@ -387,6 +427,7 @@ Status Job::Cycle(const std::set<std::string>& held, bool reconcile, CycleRecord
     const uint64_t bytes = r.bytes_new + r.mirror.bytes_copied;
     metrics_.Replicated(o_.tos[i], objects, bytes);
     if (o_.push.propagate_deletes) metrics_.Deleted(o_.tos[i], r.objects_deleted);
+    if (i == 0) metrics_.SourceRead(r.bytes_read);  // one read for every destination
     rec->objects += objects;
     rec->bytes += bytes;
   }

@@ -45,6 +45,11 @@ struct Metrics::Impl {
           .Name("ferry_deleted_objects_total")
           .Help("--delete: objects of files gone from the source deleted in a destination")
           .Register(*registry);
+  prometheus::Family<prometheus::Counter>& source_read =
+      BuildCounter()
+          .Name("ferry_source_bytes_read_total")
+          .Help("Bytes read from the source (a bucket source: transfer out of the primary)")
+          .Register(*registry);
   prometheus::Family<prometheus::Counter>& failures =
       BuildCounter()
           .Name("ferry_replication_failures_total")
@@ -115,6 +120,9 @@ void Metrics::Replicated(const std::string& dest, uint64_t objects, uint64_t byt
 void Metrics::Deleted(const std::string& dest, uint64_t objects) {
   impl_->deleted.Add({{"job", impl_->job}, {"destination", dest}})
       .Increment(static_cast<double>(objects));
+}
+void Metrics::SourceRead(uint64_t bytes) {
+  impl_->source_read.Add({{"job", impl_->job}}).Increment(static_cast<double>(bytes));
 }
 void Metrics::Failed(const std::string& reason) {
   impl_->failures.Add({{"job", impl_->job}, {"reason", reason}}).Increment();

@@ -8,6 +8,7 @@
 //                                         sent or copied (mirror)
 //   ferry_deleted_objects_total           --delete: objects of files gone from the source
 //                                         deleted in a destination (mirror)
+//   ferry_source_bytes_read_total         bytes read from the source
 //   ferry_replication_failures_total      failed cycles, by reason (an exit-code name;
 //                                         too-many-deletes: over --max-delete)
 //   ferry_replication_latency_seconds     per change: first event -> recorded in DR
@@ -49,6 +50,8 @@ class Metrics {
   void SetHealthy(bool ok);
   void Replicated(const std::string& destination, uint64_t objects, uint64_t bytes);
   void Deleted(const std::string& destination, uint64_t objects);
+  // Bytes read from the job's source (a bucket source: GETs from the primary).
+  void SourceRead(uint64_t bytes);
   void Failed(const std::string& reason);
   void Latency(double seconds);
   void BuildRecorded(double now);

@@ -76,6 +76,33 @@ Result<bool> BucketSource::HasObjects() {
 
 Status BucketSource::List(const std::string& base, WalkResult* out) {
   ASSIGN_OR_RETURN(auto listed, ListObjects(kNothingRecorded));
+  return AddListed(base, std::move(listed), out);
+}
+
+Status BucketSource::ListOnly(const std::string& base, const std::vector<std::string>& paths,
+                              WalkResult* out) {
+  std::vector<S3Client::ListedObject> listed;
+  for (const auto& rel : paths) {
+    // A listing of the key itself (one request), so the object's identity
+    // is what a full listing says of it (the stat cache compares the two).
+    const std::string key = prefix_ + rel;
+    auto one = client_->ListObjectsDetailed(bucket_, key, 1);
+    if (!one.ok()) return ListError(url(), one.status(), kNothingRecorded);
+    if (one->empty() || (*one)[0].key != key) continue;  // gone: nothing to take
+    auto below = client_->ListObjectsDetailed(bucket_, key + "/", 1);
+    if (!below.ok()) return ListError(url(), below.status(), kNothingRecorded);
+    if (!below->empty()) {  // `a` beside `a/b`: what List skips too
+      out->skipped.push_back(url() + rel);
+      out->skipped_paths.push_back(base.empty() ? rel : base + "/" + rel);
+      continue;
+    }
+    listed.push_back(std::move((*one)[0]));
+  }
+  return AddListed(base, std::move(listed), out);
+}
+
+Status BucketSource::AddListed(const std::string& base, std::vector<S3Client::ListedObject> listed,
+                               WalkResult* out) {
   std::map<std::string, int64_t> dirs;  // implied directories, newest object below each
   auto add_dirs = [&](const std::string& path, int64_t mtime) {
     for (size_t s = path.find('/'); s != std::string::npos; s = path.find('/', s + 1)) {

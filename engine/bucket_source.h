@@ -48,6 +48,9 @@ class BucketSource final : public RemoteReader {
   // markers (keys ending in '/') are left out. An unreachable bucket is
   // kSourceUnreadable: never an empty source.
   Status List(const std::string& base, WalkResult* out);
+  // As List, for these paths below the prefix only (two small listings each,
+  // not one of the whole prefix); a path with no object is left out.
+  Status ListOnly(const std::string& base, const std::vector<std::string>& paths, WalkResult* out);
 
   // Every object under the prefix (neither the prefix itself nor a folder
   // marker), in key order. kSourceUnreadable (kAuth for credentials) naming
@@ -70,6 +73,10 @@ class BucketSource final : public RemoteReader {
   static FileStat Identity(const S3Client::ListedObject& o);
 
  private:
+  // The entries of `listed` (in key order) into `out`, as List describes.
+  Status AddListed(const std::string& base, std::vector<S3Client::ListedObject> listed,
+                   WalkResult* out);
+
   std::shared_ptr<S3Client> client_;
   std::string bucket_, prefix_;  // prefix_ is "" or ends with '/'
 };

@@ -86,6 +86,10 @@ struct PushOptions {
   // current build (re-merged onto whatever build a concurrent push left
   // there). Store layout only; needs a ref; never with propagate_deletes.
   bool merge = false;
+  // Only these paths of the (single) source, relative as in a manifest: the
+  // daemon's batch of changes (a bucket's keys listed one by one, not the
+  // whole prefix). Null: the whole source.
+  const std::vector<std::string>* only_paths = nullptr;
   uint64_t max_delete = kDefaultMaxDelete;
   static constexpr uint64_t kDefaultMaxDelete = 100;
 };

@@ -301,7 +301,7 @@ Status SourceFailure(std::vector<Status> errors, const PushPlan& plan,
 // Walks the sources. A mirror overwrites objects as it goes: unreadable files
 // are found before a byte is sent, so a source error does not replace DR data.
 Status ListSources(const PushOptions& opts, PushPlan* plan, std::vector<PushReport>* reports) {
-  ASSIGN_OR_RETURN(plan->walk, WalkSources(opts.sources, opts.source_store));
+  ASSIGN_OR_RETURN(plan->walk, WalkSources(opts.sources, opts.source_store, opts.only_paths));
   if (opts.propagate_deletes)
     plan->left_out.insert(plan->walk.skipped_paths.begin(), plan->walk.skipped_paths.end());
   auto& walk = plan->walk;
@@ -506,7 +506,8 @@ Status Plan(const std::vector<Destination*>& targets, const PushOptions& opts, P
   MatchStatCache(opts, plan);
   for (auto& ts : plan->states) {
     ts.writer->CheckCached(&plan->cached);
-    ts.cache = StatCache();  // asked once per file above; the push writes a new one
+    // Asked once per file above; the push writes a new one (--merge: on top of it).
+    if (!opts.merge) ts.cache = StatCache();
   }
   return Status::OK();
 }
@@ -651,6 +652,7 @@ void SaveStatCache(const PushPlan& plan, const PushOptions& opts, const TargetSt
     if (StatCache::IsClean(fs, plan.start_ns, opts.racy_margin_ns))
       next.Add(m.files[e].path, {fs, m.files[e].sha256});
   }
+  if (opts.merge) next.KeepFrom(ts.cache);  // the files this push did not hold
   Status saved = next.Save(ts.cache_path, plan.start_ns);
   if (!saved.ok())
     LogWarn("could not write the stat cache (the next push reads every file): " + saved.message());

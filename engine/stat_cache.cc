@@ -121,6 +121,19 @@ void StatCache::Add(const std::string& rel_path, const Entry& e) {
     entries_.emplace(it, rel_path, e);
 }
 
+void StatCache::KeepFrom(const StatCache& older) {
+  std::vector<std::pair<std::string, Entry>> merged;
+  merged.reserve(entries_.size() + older.entries_.size());
+  auto a = entries_.begin();
+  for (const auto& o : older.entries_) {
+    for (; a != entries_.end() && a->first < o.first; ++a) merged.push_back(std::move(*a));
+    if (a != entries_.end() && a->first == o.first) continue;  // this cache's is newer
+    merged.push_back(o);
+  }
+  merged.insert(merged.end(), std::make_move_iterator(a), std::make_move_iterator(entries_.end()));
+  entries_ = std::move(merged);
+}
+
 const Digest* StatCache::Lookup(const std::string& rel_path, const FileStat& st) const {
   auto it = FindPath(entries_.begin(), entries_.end(), rel_path);
   if (it == entries_.end() || it->first != rel_path || !(it->second.stat == st)) return nullptr;

@@ -43,6 +43,9 @@ class StatCache {
   // its files sorted).
   void Add(const std::string& rel_path, const Entry& e);
   void Reserve(size_t n) { entries_.reserve(n); }
+  // Adds `older`'s entries for paths this cache lacks (push --merge: a push
+  // of some files keeps what the cache knew of the others).
+  void KeepFrom(const StatCache& older);
   size_t size() const { return entries_.size(); }
 
   // Writes the cache atomically (creating the directory).

@@ -209,3 +209,27 @@ TEST_F(StatCachePushTest, AnotherRefHasItsOwnCache) {
 
 }  // namespace
 }  // namespace ferry
+
+namespace ferry {
+namespace {
+
+TEST(StatCacheTest, KeepFromAddsTheOlderEntriesThisOneLacks) {
+  StatCache older, newer;
+  Digest one{}, two{};
+  one[0] = 1;
+  two[0] = 2;
+  const FileStat st{1, 2, 3, 4, 5};
+  for (const char* p : {"a", "c", "e"}) older.Add(p, {st, one});
+  for (const char* p : {"b", "c", "f"}) newer.Add(p, {st, two});
+  newer.KeepFrom(older);
+  EXPECT_EQ(newer.size(), 5u);
+  for (const char* p : {"a", "e"}) EXPECT_EQ(*newer.Lookup(p, st), one) << p;
+  for (const char* p : {"b", "c", "f"}) EXPECT_EQ(*newer.Lookup(p, st), two) << p;  // newer wins
+  auto d = StatCache::Decode(newer.Encode(0));  // still sorted: it decodes and finds each
+  ASSERT_TRUE(d.ok());
+  EXPECT_EQ(*d->Lookup("a", st), one);
+  EXPECT_EQ(*d->Lookup("f", st), two);
+}
+
+}  // namespace
+}  // namespace ferry

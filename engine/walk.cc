@@ -6,9 +6,11 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <optional>
 #include <set>
 
 #include "engine/bucket_source.h"
+#include "manifest/manifest.h"
 #include "util/posix.h"
 
 namespace ferry {
@@ -164,9 +166,61 @@ void WalkResult::KeepIf(const std::function<bool(const FileEntry&)>& keep) {
   file_entry.resize(kept_files);
 }
 
+namespace {
+
+// WalkSources with `only`: those paths of one root (a directory below them
+// walked whole) and the directories above them.
+Result<WalkResult> WalkOnly(const std::string& root, const StoreOptions& remote_opts,
+                            const std::vector<std::string>& only) {
+  WalkResult out;
+  for (const auto& rel : only)
+    if (!IsSafeRelativePath(rel)) return Status::Usage("not a relative path in the source: " + rel);
+  if (IsBucketSource(root)) {
+    ASSIGN_OR_RETURN(std::shared_ptr<BucketSource> b, BucketSource::Open(root, remote_opts));
+    RETURN_IF_ERROR(b->ListOnly("", only, &out));
+    out.remotes.push_back(std::move(b));
+  } else {
+    std::set<std::string> dirs;  // directories above the paths, added once
+    for (const auto& rel : only) {
+      struct stat st;
+      const std::string abs = root + "/" + rel;
+      if (lstat(abs.c_str(), &st) != 0) {
+        if (errno == ENOENT) continue;  // gone since: nothing to take
+        return SourceError("cannot stat " + abs, errno);
+      }
+      for (size_t s = rel.find('/'); s != std::string::npos; s = rel.find('/', s + 1)) {
+        const std::string dir = rel.substr(0, s);
+        struct stat ds;
+        if (!dirs.insert(dir).second) continue;
+        if (lstat((root + "/" + dir).c_str(), &ds) != 0)
+          return SourceError("cannot stat " + root + "/" + dir, errno);
+        RETURN_IF_ERROR(Add(root + "/" + dir, dir, ds, &out));
+      }
+      RETURN_IF_ERROR(Add(abs, rel, st, &out));
+      if (S_ISDIR(st.st_mode)) RETURN_IF_ERROR(WalkDir(abs, rel, &out));
+    }
+  }
+  out.Sort();
+  // A path given twice, or below a directory also given: once.
+  std::optional<std::string> last;  // a copy: KeepIf moves the entries it keeps
+  out.KeepIf([&](const FileEntry& e) {
+    const bool again = last == e.path;
+    last = e.path;
+    return !again;
+  });
+  return out;
+}
+
+}  // namespace
+
 Result<WalkResult> WalkSources(const std::vector<std::string>& roots,
-                               const StoreOptions& remote_opts) {
+                               const StoreOptions& remote_opts,
+                               const std::vector<std::string>* only) {
   if (roots.empty()) return Status::Usage("no source directory given");
+  if (only) {
+    if (roots.size() != 1) return Status::Usage("a push of given paths takes one source");
+    return WalkOnly(roots[0], remote_opts, *only);
+  }
   WalkResult out;
   std::set<std::string> prefixes;
   for (const auto& root : roots) {

@@ -51,7 +51,12 @@ struct WalkResult {
 // base name. Unreadable roots or directories are kSourceUnreadable naming them.
 // A root that is an s3:// URL is a bucket prefix (engine/bucket_source.h),
 // opened with `remote_opts`.
+// With `only` (one root): just those paths below it (relative, as in a
+// manifest; a directory among them walked whole; a bucket's keys listed one
+// by one) and the directories above them; paths that no longer exist are
+// left out.
 Result<WalkResult> WalkSources(const std::vector<std::string>& roots,
-                               const StoreOptions& remote_opts = {});
+                               const StoreOptions& remote_opts = {},
+                               const std::vector<std::string>* only = nullptr);
 
 }  // namespace ferry

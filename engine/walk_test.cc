@@ -102,5 +102,27 @@ TEST(WalkResultTest, AWalkedTreeReadsEachFileFromItsOwnPath) {
   EXPECT_EQ(w->entries[3].link_target, "m");
 }
 
+TEST(WalkResultTest, OnlyGivenPathsTheirDirectoriesAndWhatIsBelowAGivenDirectory) {
+  TempDir t;
+  const std::string root = t.path() + "/src";
+  ASSERT_TRUE(MkdirAll(root + "/a/b").ok());
+  ASSERT_TRUE(MkdirAll(root + "/d").ok());
+  for (const char* f : {"a/b/1", "a/b/2", "a/x", "d/3", "top"})
+    ASSERT_TRUE(WriteFileAtomic(root, f, "x", false).ok());
+  const std::vector<std::string> only = {"a/b/1", "d", "gone", "d/3"};
+  auto w = WalkSources({root}, {}, &only);
+  ASSERT_TRUE(w.ok()) << w.status().message();
+  std::vector<std::string> paths;
+  for (const auto& e : w->entries) paths.push_back(e.path);
+  // a/b/2, a/x and top were not asked for; "gone" does not exist; d/3 once.
+  EXPECT_EQ(paths, (std::vector<std::string>{"a", "a/b", "a/b/1", "d", "d/3"}));
+  ASSERT_EQ(w->files.size(), 2u);
+  EXPECT_EQ(w->files[0].path, root + "/a/b/1");
+  EXPECT_EQ(w->files[1].path, root + "/d/3");
+  EXPECT_EQ(w->file_entry[1], 4u);
+  const std::vector<std::string> bad = {"../etc/passwd"};
+  EXPECT_EQ(WalkSources({root}, {}, &bad).status().code(), Code::kUsage);
+}
+
 }  // namespace
 }  // namespace ferry

@@ -183,4 +183,44 @@ check "  ... B says it reconnected and rescanned" grep -q "connected to ${AMQP_U
 kill -TERM "$PB"; wait "$PB"
 check "SIGTERM: exit 0" test "$?" = 0
 
+echo "# two --merge daemons on one queue split a burst of 300 objects"
+expect_exit "--merge into a mirror is refused at start" 2 "$FERRY" daemon --watch "s3://$SB/split/" \
+  --broker "$AMQP_URL" --queue "$Q" --to "s3://$DB/mirror/" --ref split/main --state "$W/sx" --merge
+check "  ... naming the fix" grep -q -- "--merge is for store-layout destinations: add --layout store" "$W/err"
+start_split() {  # NAME: a --merge daemon on the split/ prefix; sets PID and PORT
+  "$FERRY" daemon --listen 127.0.0.1:0 --json --settle 0s --interval 1s --watch "s3://$SB/split/" \
+    --broker "$AMQP_URL" --queue "$Q" --routing-key "$TOPIC" --to "s3://$DB/split/" --layout store \
+    --ref split/main --merge --state "$W/state-$1" >"$W/$1.out" 2>"$W/$1.err" &
+  PID=$!
+  PIDS+=("$PID")
+  wait_ready "$W/$1.out" "$PID"
+}
+check "daemon C starts" start_split c
+PC=$PID PORTC=$PORT
+check "daemon D starts" start_split d
+PD=$PID PORTD=$PORT
+mkdir -p "$W/burst2"
+for i in $(seq 1 300); do head -c $((2000 + i * 50)) /dev/urandom >"$W/burst2/s$i.bin"; done
+BURST2=$(du -sb "$W/burst2" | cut -f1)
+"${AWS[@]}" s3 cp --recursive --quiet "$W/burst2" "s3://$SB/split/"
+split_restored() {  # SECONDS: the latest split/main build holds all 300 objects
+  for _ in $(seq 1 "$1"); do
+    rm -rf "$W/restored4"
+    "$FERRY" restore --from "s3://$DB/split/" split/main --to "$W/restored4" >/dev/null 2>&1 &&
+      diff -r "$W/burst2" "$W/restored4" >/dev/null 2>&1 && return 0
+    sleep 1
+  done
+  return 1
+}
+check "the latest build restores all 300 objects byte-identical" split_restored 180
+READ_C=$(PORT=$PORTC metric ferry_source_bytes_read_total)
+READ_D=$(PORT=$PORTD metric ferry_source_bytes_read_total)
+echo "  (bytes read from the source: C ${READ_C%.*}, D ${READ_D%.*}, the burst $BURST2)"
+check "  ... both daemons took a share" test "${READ_C%.*}" -gt 0 -a "${READ_D%.*}" -gt 0
+check "  ... and together read the burst about once (< 1.5x its bytes)" \
+  test $((${READ_C%.*} + ${READ_D%.*})) -lt $((BURST2 * 3 / 2))
+expect_exit "  ... every build verifies" 0 "$FERRY" verify --store "s3://$DB/split/" --all
+kill -TERM "$PC" "$PD"; wait "$PC"; RC=$?; wait "$PD"
+check "SIGTERM: C and D exit 0" test "$RC" = 0 -a "$?" = 0
+
 finish e2e_broker

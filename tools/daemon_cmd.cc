@@ -121,6 +121,9 @@ Runner AddDaemonCommand(CLI::App* app, const Context* ctx) {
                 "builds until it changes; its messages dead-lettered)")
       ->capture_default_str()
       ->check(CLI::Range(1, 1000));
+  d->add_flag("--merge", o.push.merge,
+              "Store layout: each cycle pushes only what changed, merged onto the ref's latest "
+              "build, so daemons on one queue split its work (docs/merge.md)");
   d->add_flag("--delete", o.push.propagate_deletes,
               "Mirror destinations: delete the objects of files gone from the source once a "
               "build without them is recorded (docs/deletes.md)");
