@@ -396,17 +396,20 @@ Status Job::Cycle(const std::set<std::string>& held, const std::vector<std::stri
     return held.count(path) > 0 || poisoned.count(path) > 0;
   };
   p.recheck_unchanged = reconcile;
-  p.only_paths = batch;  // --merge: this cycle's changes alone, laid over the ref's build
+  p.merge_keep_newer = true;  // --merge: two daemons' versions of a key, the newer stays
+  p.only_paths = batch;       // --merge: this cycle's changes alone, laid over the ref's build
   p.filter = &o_.filter;
   std::vector<Destination*> targets;
   for (auto& d : dests_) targets.push_back(d.get());
   std::vector<PushReport> reports;
   Status st = PushMulti(targets, p, &reports);
+  // Skipped keys are given up on (Finished) even when nothing is recorded.
+  if (!reports.empty()) rec->skipped = reports[0].skipped;
   if (!st.ok() && !reports.empty() && reports[0].empty_source) {
     // A prefix with no object (or none the filter keeps) records no build:
     // the ref never moves to an empty one.
-    LogInfo(batch ? "daemon: this cycle's changes are gone from " + o_.watch +
-                        " (deleted); nothing to record"
+    LogInfo(batch ? "daemon: this cycle's changes hold no file to record (gone from " + o_.watch +
+                        ", skipped, or directories and links only)"
                   : "daemon: " + o_.watch + " holds no object yet" +
                         (o_.filter.empty() ? "" : " that --exclude/--include keep") +
                         "; nothing to record");
@@ -414,7 +417,6 @@ Status Job::Cycle(const std::set<std::string>& held, const std::vector<std::stri
   }
   if (!reports.empty()) {
     rec->failed_paths = reports[0].failed_paths;
-    rec->skipped = reports[0].skipped;
     rec->files = reports[0].files;
     if (reports[0].recorded) rec->manifest = DigestHex(reports[0].manifest_id);
   }

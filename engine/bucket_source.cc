@@ -83,14 +83,23 @@ Status BucketSource::ListOnly(const std::string& base, const std::vector<std::st
                               WalkResult* out) {
   std::vector<S3Client::ListedObject> listed;
   for (const auto& rel : paths) {
+    if (rel.empty() || rel.back() == '/') continue;  // a folder marker: List leaves it out
+    const std::string path = base.empty() ? rel : base + "/" + rel;
+    if (!IsSafeRelativePath(path)) {  // as List: reported, never a failed cycle
+      out->skipped.push_back(url() + rel);
+      out->skipped_paths.push_back(path);
+      continue;
+    }
     // A listing of the key itself (one request), so the object's identity
     // is what a full listing says of it (the stat cache compares the two).
     const std::string key = prefix_ + rel;
     auto one = client_->ListObjectsDetailed(bucket_, key, 1);
     if (!one.ok()) return ListError(url(), one.status(), kNothingRecorded);
     if (one->empty() || (*one)[0].key != key) continue;  // gone: nothing to take
-    auto below = client_->ListObjectsDetailed(bucket_, key + "/", 1);
+    // Objects below it (a folder marker `a/` alone does not count, as in List).
+    auto below = client_->ListObjectsDetailed(bucket_, key + "/", 2);
     if (!below.ok()) return ListError(url(), below.status(), kNothingRecorded);
+    std::erase_if(*below, [&](const S3Client::ListedObject& o) { return o.key == key + "/"; });
     if (!below->empty()) {  // `a` beside `a/b`: what List skips too
       out->skipped.push_back(url() + rel);
       out->skipped_paths.push_back(base.empty() ? rel : base + "/" + rel);

@@ -86,6 +86,10 @@ struct PushOptions {
   // current build (re-merged onto whatever build a concurrent push left
   // there). Store layout only; needs a ref; never with propagate_deletes.
   bool merge = false;
+  // --merge: where both builds hold a file at a path, the one with the later
+  // mtime stays (the daemon, whose builds of one source compare: a key read
+  // by two daemons, the older version recorded last). Off: this push's wins.
+  bool merge_keep_newer = false;
   // Only these paths of the (single) source, relative as in a manifest: the
   // daemon's batch of changes (a bucket's keys listed one by one, not the
   // whole prefix). Null: the whole source.

@@ -141,7 +141,7 @@ bool HasRegularFile(const std::filesystem::path& path) {
 
 // --merge: m's entries become `own` laid over build `onto` (docs/merge.md).
 Status MergeOnto(ObjectStore* store, std::optional<Digest> onto, const std::vector<FileEntry>& own,
-                 Manifest* m, PushReport* r) {
+                 bool keep_newer, Manifest* m, PushReport* r) {
   r->merged_onto = onto;
   if (!onto) {
     m->files = own;
@@ -149,8 +149,10 @@ Status MergeOnto(ObjectStore* store, std::optional<Digest> onto, const std::vect
     auto base = LoadManifest(store, *onto);
     if (!base.ok())
       return base.take_status().WithContext(
-          "--merge: cannot read the build to merge onto; nothing was recorded and no ref moved");
-    m->files = LayEntriesOver(base->files, own);
+          "--merge: cannot read the build to merge onto; nothing was recorded and no ref moved "
+          "(`ferry verify` names the damage; one push without --merge records a whole tree "
+          "again)");
+    m->files = LayEntriesOver(base->files, own, keep_newer);
   }
   r->build_files = 0;
   for (const auto& e : m->files) r->build_files += e.type == EntryType::kFile;
@@ -168,13 +170,13 @@ constexpr int kRefAttempts = 10;
 // goes on top of, so a concurrent push's files are kept.
 Status RecordBuild(ObjectStore* store, LayoutWriter* writer, const std::string& ref,
                    std::optional<Digest> parent, const std::vector<FileDigest>& digests,
-                   const SigningKey* key, const std::vector<FileEntry>* own, Manifest* m,
-                   PushReport* r) {
+                   const SigningKey* key, const std::vector<FileEntry>* own, bool keep_newer,
+                   Manifest* m, PushReport* r) {
   Status st;
   for (int attempt = 1; attempt <= kRefAttempts; attempt++) {
     m->parent = parent;
     r->parent = parent;
-    if (own) RETURN_IF_ERROR(MergeOnto(store, parent, *own, m, r));
+    if (own) RETURN_IF_ERROR(MergeOnto(store, parent, *own, keep_newer, m, r));
     ASSIGN_OR_RETURN(r->manifest_id, PutManifest(store, m));
     RETURN_IF_ERROR(writer->Record(r->manifest_id, digests));
     if (key) RETURN_IF_ERROR(SignBuild(store, r->manifest_id, ref, parent, *key));
@@ -684,7 +686,7 @@ Status RecordEverywhere(const std::vector<Destination*>& targets, const PushOpti
     r.symlinks = counts.symlinks;
     const TargetState& ts = plan.states[t];
     Status st = RecordBuild(targets[t]->meta(), ts.writer.get(), opts.ref, ts.previous.id, digests,
-                            opts.sign_key, merge_own, rec, &r);
+                            opts.sign_key, merge_own, opts.merge_keep_newer, rec, &r);
     r.seconds = plan.elapsed();
     if (st.ok() && !ts.cache_path.empty()) SaveStatCache(plan, opts, ts, *m);
     if (st.ok()) {

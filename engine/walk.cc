@@ -173,29 +173,44 @@ namespace {
 Result<WalkResult> WalkOnly(const std::string& root, const StoreOptions& remote_opts,
                             const std::vector<std::string>& only) {
   WalkResult out;
-  for (const auto& rel : only)
-    if (!IsSafeRelativePath(rel)) return Status::Usage("not a relative path in the source: " + rel);
   if (IsBucketSource(root)) {
     ASSIGN_OR_RETURN(std::shared_ptr<BucketSource> b, BucketSource::Open(root, remote_opts));
-    RETURN_IF_ERROR(b->ListOnly("", only, &out));
+    RETURN_IF_ERROR(b->ListOnly("", only, &out));  // unsafe keys skipped, as List does
     out.remotes.push_back(std::move(b));
   } else {
     std::set<std::string> dirs;  // directories above the paths, added once
     for (const auto& rel : only) {
-      struct stat st;
-      const std::string abs = root + "/" + rel;
-      if (lstat(abs.c_str(), &st) != 0) {
-        if (errno == ENOENT) continue;  // gone since: nothing to take
-        return SourceError("cannot stat " + abs, errno);
+      if (!IsSafeRelativePath(rel)) {  // not from a walk of the tree: said, not taken
+        out.skipped.push_back(root + "/" + rel);
+        out.skipped_paths.push_back(rel);
+        continue;
       }
-      for (size_t s = rel.find('/'); s != std::string::npos; s = rel.find('/', s + 1)) {
+      // Every directory above must still be one (not a file, not a symlink
+      // that would lead out of the tree); else the path is gone.
+      std::vector<std::pair<std::string, struct stat>> above;
+      bool gone = false;
+      for (size_t s = rel.find('/'); s != std::string::npos && !gone; s = rel.find('/', s + 1)) {
         const std::string dir = rel.substr(0, s);
         struct stat ds;
-        if (!dirs.insert(dir).second) continue;
-        if (lstat((root + "/" + dir).c_str(), &ds) != 0)
-          return SourceError("cannot stat " + root + "/" + dir, errno);
-        RETURN_IF_ERROR(Add(root + "/" + dir, dir, ds, &out));
+        if (lstat((root + "/" + dir).c_str(), &ds) != 0) {
+          if (errno != ENOENT && errno != ENOTDIR)
+            return SourceError("cannot stat " + root + "/" + dir, errno);
+          gone = true;
+        } else if (!S_ISDIR(ds.st_mode)) {
+          gone = true;
+        } else {
+          above.emplace_back(dir, ds);
+        }
       }
+      struct stat st;
+      const std::string abs = root + "/" + rel;
+      if (gone) continue;
+      if (lstat(abs.c_str(), &st) != 0) {
+        if (errno == ENOENT || errno == ENOTDIR) continue;  // gone since: nothing to take
+        return SourceError("cannot stat " + abs, errno);
+      }
+      for (const auto& [dir, ds] : above)
+        if (dirs.insert(dir).second) RETURN_IF_ERROR(Add(root + "/" + dir, dir, ds, &out));
       RETURN_IF_ERROR(Add(abs, rel, st, &out));
       if (S_ISDIR(st.st_mode)) RETURN_IF_ERROR(WalkDir(abs, rel, &out));
     }

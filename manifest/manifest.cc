@@ -72,7 +72,7 @@ Status ValidateRefName(std::string_view name) {
 }
 
 std::vector<FileEntry> LayEntriesOver(const std::vector<FileEntry>& base,
-                                      const std::vector<FileEntry>& top) {
+                                      const std::vector<FileEntry>& top, bool keep_newer_base) {
   auto by_path = [](const FileEntry& e, std::string_view p) { return e.path < p; };
   auto find = [&](std::string_view p) -> const FileEntry* {
     auto it = std::lower_bound(top.begin(), top.end(), p, by_path);
@@ -96,6 +96,13 @@ std::vector<FileEntry> LayEntriesOver(const std::vector<FileEntry>& base,
   auto t = top.begin();
   for (const auto& b : base) {
     for (; t != top.end() && t->path < b.path; ++t) out.push_back(*t);
+    if (t != top.end() && t->path == b.path) {  // one entry each: which one stays
+      const bool base_newer = keep_newer_base && b.type == EntryType::kFile &&
+                              t->type == EntryType::kFile && b.mtime_ns > t->mtime_ns;
+      out.push_back(base_newer ? b : *t);
+      ++t;
+      continue;
+    }
     if (!replaced(b)) out.push_back(b);
   }
   out.insert(out.end(), t, top.end());

@@ -46,9 +46,12 @@ std::string EncodeManifest(Manifest* m);
 
 // push --merge (docs/merge.md): `top`'s entries laid over `base`'s, both
 // sorted by path; the result is sorted. A base entry goes if top has one at
-// its path, one below it, or a non-directory above it.
+// its path, one below it, or a non-directory above it. keep_newer_base: a
+// file of base with a later mtime than top's file at its path stays (the
+// daemon: two daemons read one key's versions, the older one recorded last).
 std::vector<FileEntry> LayEntriesOver(const std::vector<FileEntry>& base,
-                                      const std::vector<FileEntry>& top);
+                                      const std::vector<FileEntry>& top,
+                                      bool keep_newer_base = false);
 
 // `name` is used in error messages (e.g. "manifest 3fa1..." or a file path).
 Result<Manifest> DecodeManifest(std::string_view bytes, const std::string& name);

@@ -458,6 +458,19 @@ TEST(LayEntriesOverTest, KeepsWhatTopDoesNotHoldAndTakesTopsVersionOfTheRest) {
                              [](const auto& a, const auto& b) { return a.path < b.path; }));
 }
 
+TEST(LayEntriesOverTest, KeepNewerBaseKeepsTheLaterVersionOfAFile) {
+  auto at = [](std::string p, int64_t mtime, uint64_t size) {
+    FileEntry e = E(std::move(p), EntryType::kFile, size);
+    e.mtime_ns = mtime;
+    return e;
+  };
+  std::vector<FileEntry> base = {at("k", 200, 2), at("old", 100, 1)};
+  std::vector<FileEntry> top = {at("k", 100, 1), at("old", 300, 3)};  // k: an older version
+  EXPECT_EQ(Described(LayEntriesOver(base, top, true)), (std::vector<std::string>{"k=2", "old=3"}));
+  EXPECT_EQ(Described(LayEntriesOver(base, top)),  // push --merge: this push's always
+            (std::vector<std::string>{"k=1", "old=3"}));
+}
+
 TEST(LayEntriesOverTest, AnEmptySideGivesTheOther) {
   std::vector<FileEntry> some = {E("a"), E("b")};
   EXPECT_EQ(Described(LayEntriesOver({}, some)), Described(some));
