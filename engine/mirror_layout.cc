@@ -61,6 +61,29 @@ Result<std::vector<LocatedBuild>> BuildsAt(ObjectStore* store, const std::string
   return at[url];
 }
 
+// --delete: the paths at mirror location `url` that another ref's latest
+// build still names (refs pushed into one prefix share its objects), each
+// with that ref's name. `self`: the build just recorded, whose ref is not
+// "another". A ref that cannot be read is an error: then nothing is deleted.
+Result<std::map<std::string, std::string>> NamedByOtherRefs(ObjectStore* store,
+                                                            const std::string& url,
+                                                            const Digest& self) {
+  std::map<std::string, std::string> named;
+  ASSIGN_OR_RETURN(auto refs, ListRefs(store));
+  for (const auto& ref : refs) {
+    auto head = ReadRef(store, ref);
+    if (!head.ok() && head.status().code() == Code::kNotFound) continue;  // deleted since
+    if (!head.ok()) return head.take_status().WithContext("ref " + ref);
+    if (*head == self) continue;
+    auto rec = GetMirrorRecord(store, *head);
+    if (!rec.ok() && rec.status().code() == Code::kNotFound) continue;  // not a mirror build
+    if (!rec.ok()) return rec.take_status().WithContext("ref " + ref);
+    if (rec->url != url) continue;
+    for (const auto& [path, object] : rec->objects) named.emplace(path, ref);
+  }
+  return named;
+}
+
 // The SHA-256 MarkSupersededBuilds takes for an object deleted (no file's).
 const Digest kDeleted{};
 
@@ -348,6 +371,13 @@ void MirrorWriter::PropagateDeletes(PushReport* r) {
     return;
   }
   const std::string own_prefix = S3KeyPrefix(prefix_);
+  auto shared = NamedByOtherRefs(meta_, "s3://" + bucket_ + "/" + own_prefix, id_);
+  if (!shared.ok()) {
+    LogWarn("--delete: cannot read the other refs of s3://" + bucket_ + "/" + own_prefix +
+            " (their latest builds may name these objects): " + std::to_string(deletions_.size()) +
+            " deletions skipped, their objects stay: " + shared.status().message());
+    return;
+  }
   std::map<std::string, Digest> deleted;
   size_t left = deletions_.size();
   for (const auto& [path, recorded] : deletions_) {
@@ -358,6 +388,11 @@ void MirrorWriter::PropagateDeletes(PushReport* r) {
     }
     left--;
     const std::string url = "s3://" + bucket_ + "/" + own_prefix + path;
+    if (auto other = shared->find(path); other != shared->end()) {
+      LogInfo("--delete: " + url + " is kept: the latest build of ref " + other->second +
+              " (same prefix) names it");
+      continue;
+    }
     auto head = client_->HeadObject(bucket_, own_prefix + path);
     if (head.ok() && !recorded.etag.empty() &&
         UnquoteEtag(head->etag) != UnquoteEtag(recorded.etag)) {

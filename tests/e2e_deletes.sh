@@ -106,6 +106,28 @@ expect_exit "--max-delete many" 2 "$FERRY" push "$T" --to "s3://$B/app/" --ref a
 expect_exit "--delete into a local store: nothing to delete, said" 0 "$FERRY" push "$T" --to "$W/store" --ref app/main --delete
 check "  ... says why" grep -q "has nothing to delete in $W/store (store layout)" "$W/err"
 
+echo "# two refs in one prefix: --delete keeps what the other ref's latest build names"
+S=$W/shared
+mkdir -p "$S"
+echo "both $N" >"$S/both.txt"
+echo "mine $N" >"$S/mine.txt"
+expect_exit "push ref shared/a" 0 "$FERRY" push "$S" --to "s3://$B/shared/" --ref shared/a
+expect_exit "push the same tree as ref shared/b" 0 "$FERRY" push "$S" --to "s3://$B/shared/" --ref shared/b
+rm "$S/both.txt" "$S/mine.txt"
+echo "new $N" >"$S/new.txt"
+expect_exit "push shared/a --delete without both files" 0 "$FERRY" push "$S" --to "s3://$B/shared/" --ref shared/a --delete --json
+check "  ... both.txt stays in DR (shared/b's latest build names it)" exists "$B" shared/both.txt
+check "  ... saying why" grep -q "shared/both.txt is kept: the latest build of ref shared/b (same prefix) names it" "$W/err"
+check "  ... and deletes nothing shared/b has" test "$(json .objects_deleted)" = 0
+expect_exit "  ... shared/b's latest build still verifies" 0 "$FERRY" verify --store "s3://$B/shared/" --ref shared/b
+expect_exit "push shared/b without them (no --delete)" 0 "$FERRY" push "$S" --to "s3://$B/shared/" --ref shared/b
+echo "gone $N" >"$S/gone.txt"
+expect_exit "push shared/a with gone.txt" 0 "$FERRY" push "$S" --to "s3://$B/shared/" --ref shared/a
+rm "$S/gone.txt"
+expect_exit "push shared/a --delete: gone.txt is shared/a's alone" 0 "$FERRY" push "$S" --to "s3://$B/shared/" --ref shared/a --delete --json
+check "  ... it is deleted" gone "$B" shared/gone.txt
+check "  ... 1 object deleted" test "$(json .objects_deleted)" = 1
+
 echo "# a versioned bucket keeps the deleted object as a noncurrent version"
 V=$W/vtree
 mkdir -p "$V"
