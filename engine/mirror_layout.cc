@@ -228,7 +228,7 @@ class MirrorWriter final : public LayoutWriter {
   // location lost objects to this push.
   Status Record(const Digest& id, const std::vector<FileDigest>& digests) override {
     MirrorRecord record;
-    record.url = "s3://" + bucket_ + "/" + S3KeyPrefix(prefix_);
+    record.url = Url();
     std::map<std::string, Digest> written;  // paths this push wrote, and their bytes
     for (size_t i = 0; i < paths_.size(); i++) {
       record.objects[paths_[i]] = uploader_->object(i);
@@ -244,6 +244,8 @@ class MirrorWriter final : public LayoutWriter {
  private:
   Status PlanDeletes(const PushFiles& files, const PreviousBuild& prev,
                      const MirrorRecord& prev_record);
+  // The location's URL, as its builds' mirror records name it.
+  std::string Url() const { return "s3://" + bucket_ + "/" + S3KeyPrefix(prefix_); }
   size_t InflightBytes(size_t share) const {
     const size_t one_part = mo_.part_size + 2 * max_chunk_;
     return std::max(one_part, std::min(mo_.max_inflight_bytes, share));
@@ -345,9 +347,8 @@ Status MirrorWriter::PlanDeletes(const PushFiles& files, const PreviousBuild& pr
   for (size_t i = 0; i < deletions_.size() && i < 3; i++)
     some += (i ? ", " : "") + deletions_[i].first;
   return Status::TooManyDeletes(
-      "--delete: this push would delete " + std::to_string(deletions_.size()) +
-      " objects from s3://" + bucket_ + "/" + S3KeyPrefix(prefix_) +
-      " (files of the previous build gone from the source: " + some +
+      "--delete: this push would delete " + std::to_string(deletions_.size()) + " objects from " +
+      Url() + " (files of the previous build gone from the source: " + some +
       (deletions_.size() > 3 ? ", ..." : "") + "), more than --max-delete " +
       std::to_string(max_delete_) +
       "; nothing was uploaded, deleted or recorded. If the source is complete, run again with "
@@ -371,9 +372,9 @@ void MirrorWriter::PropagateDeletes(PushReport* r) {
     return;
   }
   const std::string own_prefix = S3KeyPrefix(prefix_);
-  auto shared = NamedByOtherRefs(meta_, "s3://" + bucket_ + "/" + own_prefix, id_);
+  auto shared = NamedByOtherRefs(meta_, Url(), id_);
   if (!shared.ok()) {
-    LogWarn("--delete: cannot read the other refs of s3://" + bucket_ + "/" + own_prefix +
+    LogWarn("--delete: cannot read the other refs of " + Url() +
             " (their latest builds may name these objects): " + std::to_string(deletions_.size()) +
             " deletions skipped, their objects stay: " + shared.status().message());
     return;
@@ -387,7 +388,7 @@ void MirrorWriter::PropagateDeletes(PushReport* r) {
       break;
     }
     left--;
-    const std::string url = "s3://" + bucket_ + "/" + own_prefix + path;
+    const std::string url = Url() + path;
     if (auto other = shared->find(path); other != shared->end()) {
       LogInfo("--delete: " + url + " is kept: the latest build of ref " + other->second +
               " (same prefix) names it");
@@ -410,8 +411,7 @@ void MirrorWriter::PropagateDeletes(PushReport* r) {
     LogWarn("--delete: could not delete " + url +
             " (it stays; the build is recorded): " + st.message());
   }
-  Status st =
-      MarkSupersededBuilds(meta_, "s3://" + bucket_ + "/" + own_prefix, nullptr, deleted, id_);
+  Status st = MarkSupersededBuilds(meta_, Url(), nullptr, deleted, id_);
   if (!st.ok())
     LogWarn(
         "--delete: could not mark the builds that had the deleted objects superseded (verify "
