@@ -206,4 +206,9 @@ Status BucketSource::ReadAt(const SourceFile& file, uint64_t offset, uint8_t* bu
   return Status::OK();
 }
 
+bool BucketSource::CopySourceOf(const SourceFile& file, S3CopySource* out) const {
+  *out = {client_->config().endpoint, bucket_, file.path, file.version};
+  return !file.version.empty();
+}
+
 }  // namespace ferry

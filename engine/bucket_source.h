@@ -64,6 +64,7 @@ class BucketSource final : public RemoteReader {
 
   Status ReadAt(const SourceFile& file, uint64_t offset, uint8_t* buf, size_t n) override;
   unsigned PreferredConcurrency() const override { return kNetworkConcurrency; }
+  bool CopySourceOf(const SourceFile& file, S3CopySource* out) const override;
 
   std::string url() const { return "s3://" + bucket_ + "/" + prefix_; }
   const std::string& prefix() const { return prefix_; }  // "" or ends with '/'

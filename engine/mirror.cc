@@ -38,8 +38,16 @@ struct MirrorUploader::FileUpload {
   uint64_t front_skip = 0;
   std::unique_ptr<CopyPlanner> planner;  // which bytes are uploaded, which copied
   uint64_t buf_offset = 0;
-  Md5 run_md5;  // a committed run's bytes so far
+  Md5 run_md5;   // a committed run's bytes so far
+  Md5 read_md5;  // from_source, large, multipart ETag: the MD5 of the bytes read
 };
+
+namespace {
+// A multipart upload's ETag ("<md5-of-md5s>-<parts>"): not the MD5 of the bytes.
+bool IsMultipartEtag(const std::string& etag) {
+  return UnquoteEtag(etag).find('-') != std::string::npos;
+}
+}  // namespace
 
 ObjectListing ListForChecks(S3Client* client, const std::string& bucket, const std::string& prefix,
                             size_t objects) {
@@ -69,7 +77,7 @@ MirrorUploader::MirrorUploader(S3Client* client, std::string bucket, std::string
   for (size_t i = 0; i < files_.size(); i++) {
     uploads_.push_back(std::make_unique<FileUpload>());
     const MirrorFile& f = files_[i];
-    if (f.previous_sha || f.size <= opts_.part_size) continue;
+    if (f.previous_sha || f.from_source || f.size <= opts_.part_size) continue;
     FileUpload& u = *uploads_.back();
     u.chunked = true;
     u.planner = std::make_unique<CopyPlanner>(f.previous_chunks, opts_.part_size, kMinPartSize,
@@ -141,7 +149,11 @@ Status MirrorUploader::OnData(size_t index, uint64_t, const uint8_t* data, size_
     if (!error_.ok()) return error_;
   }
   FileUpload& u = *uploads_[index];
-  if (u.chunked) return Status::OK();  // the bytes come with their chunks (OnChunk)
+  if (u.chunked) return Status::OK();               // the bytes come with their chunks (OnChunk)
+  if (f.from_source && f.size > opts_.part_size) {  // copied, not sent: read again if need be
+    if (IsMultipartEtag(f.from_source->etag)) u.read_md5.Update(data, n);
+    return Status::OK();
+  }
   if (u.buf.empty()) u.buf.reserve(std::min<uint64_t>(f.size, opts_.part_size + n));
   u.buf.append(reinterpret_cast<const char*>(data), n);
   if (f.size <= opts_.part_size) return Status::OK();
@@ -408,7 +420,42 @@ Status MirrorUploader::CopyFrom(size_t index, const std::string& src_key, const 
   return Status::OK();
 }
 
+// The object the file was read from, copied server-side (that version
+// only), then HEADed: its ETag must be the source's (S3 keeps a single-part
+// object's MD5, RGW a multipart one's too) or the MD5 of the bytes read (`md5`:
+// AWS gives a copied multipart object its MD5).
+Status MirrorUploader::CopyFromSource(size_t index, const Digest& sha, const std::string& md5) {
+  const MirrorFile& f = files_[index];
+  const S3CopySource& src = *f.from_source;
+  const std::string what = "the server-side copy of s3://" + src.bucket + "/" + src.key;
+  auto headers = Headers(index);
+  headers.emplace_back("x-amz-metadata-directive", "REPLACE");
+  headers.emplace_back("x-amz-tagging-directive", "REPLACE");
+  headers.emplace_back("x-amz-meta-ferry-sha256", DigestHex(sha));
+  headers.emplace_back("x-amz-copy-source-if-match", "\"" + UnquoteEtag(src.etag) + "\"");
+  Status st = client_->CopyObjectFrom(src.bucket, src.key, bucket_, Key(index), headers);
+  if (!st.ok()) return st.WithContext(what);
+  RETURN_IF_ERROR(PutTags(index));
+  MirrorObject found;
+  st = CheckMirrorObject(client_, bucket_, Key(index), f.size, &sha, {}, opts_.part_size, &found);
+  if (!st.ok()) return st.WithContext(what);
+  const std::string etag = UnquoteEtag(found.etag);
+  if (etag != UnquoteEtag(src.etag) && etag != md5)
+    return Status::VerifyFailed(what + " to " + Key(index) + " has ETag " + etag +
+                                ", neither the source's (" + UnquoteEtag(src.etag) +
+                                ") nor the MD5 of the bytes read");
+  Found(index, found, true);
+  bytes_copied_ += f.size;
+  objects_copied_++;
+  return Status::OK();
+}
+
 void MirrorUploader::SendWhole(size_t index, std::shared_ptr<std::string> data, const Digest& sha) {
+  if (const auto& src = files_[index].from_source) {  // the bytes are kept to PUT if need be
+    Status st = CopyFromSource(index, sha, IsMultipartEtag(src->etag) ? Md5::Hex(*data) : "");
+    if (st.ok()) return;
+    LogInfo(st.message() + "; sending it");
+  }
   std::string twin;
   {
     std::lock_guard<std::mutex> l(done_mu_);
@@ -456,6 +503,18 @@ void MirrorUploader::OnFileDone(size_t index, const FileDigest& digest) {
         std::lock_guard<std::mutex> l(mu_);
         redo_.push_back(index);  // missing, changed or not copyable: send it again
       }
+    });
+    return;
+  }
+  if (f.from_source && f.size > opts_.part_size) {
+    Digest sha = digest.sha256;
+    std::string md5 = IsMultipartEtag(f.from_source->etag) ? u.read_md5.HexAndReset() : "";
+    Enqueue(0, [this, index, sha, md5] {
+      Status st = CopyFromSource(index, sha, md5);
+      if (st.ok()) return;
+      LogInfo(st.message() + "; reading it again to send it");
+      std::lock_guard<std::mutex> l(mu_);
+      redo_.push_back(index);
     });
     return;
   }
@@ -714,6 +773,7 @@ void MirrorUploader::SendAgain(size_t i, const FileDigest& digest) {
     LogInfo(f.rel_path + " changed although its size and mtime did not; reading it again");
   f.previous_sha.reset();
   f.previous_chunks.clear();
+  f.from_source.reset();  // its copy failed: sent this time
   uploads_[i] = std::make_unique<FileUpload>();
   PipelineOptions po;
   po.threads = 1;
@@ -724,6 +784,7 @@ void MirrorUploader::SendAgain(size_t i, const FileDigest& digest) {
   std::vector<FileDigest> got;
   PipelineStats stats;
   Status st = RunPipeline({f.source}, po, &hash_only, &got, &stats, nullptr, &resend);
+  bytes_read_again_ += stats.bytes_read;
   if (st.ok() && !got.empty()) st = got[0].status;
   if (!st.ok()) {
     Fail(st.code() == Code::kSourceUnreadable || st.code() == Code::kInterrupted
@@ -797,6 +858,7 @@ MirrorStats MirrorUploader::stats() const {
   st.files_listed = files_listed_;
   st.objects_checked_by_put = checked_by_put_;
   st.bytes_copied = bytes_copied_;
+  st.bytes_read_again = bytes_read_again_;
   st.objects_copied = objects_copied_;
   st.parts_copied = parts_copied_;
   st.throttled = client_->throttle_count();

@@ -70,6 +70,11 @@ struct MirrorFile {
   // is checked too, so a same-size object swapped behind Ferry's back is
   // never taken for this file's bytes).
   MirrorObject previous_object;
+  // An object of a bucket on the destination's endpoint (an s3:// source):
+  // read for its hashes only, then copied server-side from that very version
+  // (x-amz-copy-source-if-match), nothing sent; read and sent if the copy
+  // fails or its result is not that version's bytes.
+  std::optional<S3CopySource> from_source;
 };
 
 // What MirrorUploader would do with `files` (push --dry-run), from the read's
@@ -204,8 +209,10 @@ class MirrorUploader final : public FileSink {
   Status AbortUnfinished(const std::vector<FileDigest>& digests);
   // CopyObject from src (a key under the prefix) and the same checks as an upload.
   Status CopyFrom(size_t index, const std::string& src_key, const Digest& sha);
-  // Sends a small file: a copy of an identical object this push already
-  // uploaded, else a PUT.
+  // MirrorFile::from_source: CopyObject from that object's version, checked.
+  Status CopyFromSource(size_t index, const Digest& sha, const std::string& md5);
+  // Sends a small file: a copy from its source object (from_source) or of an
+  // identical object this push already uploaded, else a PUT.
   void SendWhole(size_t index, std::shared_ptr<std::string> data, const Digest& sha);
 
   std::atomic<uint64_t> bytes_sent_{0}, objects_put_{0}, files_unchanged_{0}, files_listed_{0};
@@ -213,6 +220,7 @@ class MirrorUploader final : public FileSink {
   ObjectListing listing_;  // read-only once set
   std::atomic<uint64_t> bytes_resumed_{0}, uploads_resumed_{0};
   std::atomic<uint64_t> bytes_copied_{0}, objects_copied_{0}, parts_copied_{0};
+  std::atomic<uint64_t> bytes_read_again_{0};
   mutable std::mutex done_mu_;
   std::map<Digest, std::string> done_by_sha_;  // guarded by done_mu_: uploaded whole, checked
   std::vector<MirrorObject> objects_;          // guarded by done_mu_: by file index

@@ -244,6 +244,18 @@ class MirrorWriter final : public LayoutWriter {
  private:
   Status PlanDeletes(const PushFiles& files, const PreviousBuild& prev,
                      const MirrorRecord& prev_record);
+  // A file to read that is an object on this endpoint, as large as a copy
+  // pays from: copied server-side from it (MirrorFile::from_source).
+  void TakeFromSource(MirrorFile* f) const {
+    S3CopySource src;
+    if (f->previous_sha || f->size == 0 || f->size < mo_.copy_min_size ||
+        f->size > kMaxCopyObject || !f->source.remote ||
+        !f->source.remote->CopySourceOf(f->source, &src) ||
+        src.endpoint != client_->config().endpoint)
+      return;
+    f->from_source = std::move(src);
+    f->previous_chunks.clear();  // the whole object is copied: no part is sent
+  }
   // The location's URL, as its builds' mirror records name it.
   std::string Url() const { return "s3://" + bucket_ + "/" + S3KeyPrefix(prefix_); }
   size_t InflightBytes(size_t share) const {
@@ -299,6 +311,7 @@ Status MirrorWriter::Plan(const PushFiles& files, const PreviousBuild& prev,
                                                      own_prefix, prev_prefix)
                                : MirrorFile{e.path, files.files[i], e.size, std::nullopt, ""});
   }
+  for (auto& f : mfiles) TakeFromSource(&f);
   if (prev_here)
     for (const auto& e : prev.manifest.files)
       if (e.type == EntryType::kFile && e.size > 0) known_.emplace(e.sha256, prev_prefix + e.path);

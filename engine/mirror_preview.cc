@@ -88,8 +88,12 @@ MirrorStats PreviewMirrorPush(S3Client* client, const std::string& bucket,
     if (!digests[i].status.ok()) continue;  // the push fails on it: see file_errors
     if (!decided[i]) {
       auto twin = known.find(digests[i].sha256);
-      if (f.size > 0 && f.size <= opts.part_size && f.size >= opts.copy_min_size &&
-          twin != known.end()) {
+      if (f.from_source) {  // copied from the object it was read from (assumed to succeed)
+        p.action = Action::kCopy;
+        p.from = "s3://" + f.from_source->bucket + "/" + f.from_source->key;
+        p.bytes_copied = f.size;
+      } else if (f.size > 0 && f.size <= opts.part_size && f.size >= opts.copy_min_size &&
+                 twin != known.end()) {
         p.action = Action::kCopy;  // the same bytes are in the bucket already
         p.from = "s3://" + bucket + "/" + twin->second;
         p.bytes_copied = f.size;

@@ -157,12 +157,17 @@ std::string PutResponse(const std::string& etag, const std::string& version) {
          "\r\nx-amz-version-id: " + version + "\r\nConnection: close\r\n\r\n";
 }
 
+// A file "f" of `data`'s size, read from s3://src/app/f (`etag`) if given.
+MirrorFile FileF(const std::string& data, const std::string& source_etag = "") {
+  MirrorFile f{"f", SourceFile{"/nonexistent"}, data.size(), std::nullopt};
+  if (!source_etag.empty()) f.from_source = S3CopySource{"", "src", "app/f", source_etag};
+  return f;
+}
+
 // One file uploaded through a fake server.
 struct OneUpload {
-  explicit OneUpload(const FakeServer& server, const std::string& data)
-      : client(FakeConfig(server)),
-        up(&client, "bucket", "", {{"f", SourceFile{"/nonexistent"}, data.size(), std::nullopt}},
-           MirrorOptions{}, {}) {
+  OneUpload(const FakeServer& server, const std::string& data, MirrorFile f)
+      : client(FakeConfig(server)), up(&client, "bucket", "", {f}, MirrorOptions{}, {}) {
     status = up.OnData(0, 0, reinterpret_cast<const uint8_t*>(data.data()), data.size());
     if (!status.ok()) return;
     FileDigest d;
@@ -170,6 +175,8 @@ struct OneUpload {
     up.OnFileDone(0, d);
     status = up.Finish({d});
   }
+  OneUpload(const FakeServer& server, const std::string& data)
+      : OneUpload(server, data, FileF(data)) {}
   S3Client client;
   MirrorUploader up;
   Status status;
@@ -200,6 +207,73 @@ TEST(MirrorUploaderTest, APutWithAnotherEtagIsCheckedWithHead) {
   EXPECT_EQ(server.received()[1].rfind("HEAD /bucket/f", 0), 0u);
   EXPECT_TRUE(one.status.data_loss());  // the HEAD found the wrong size
   EXPECT_EQ(one.up.stats().objects_checked_by_put, 0u);
+}
+
+// A CopyObject answer, and a HEAD of an object Ferry labelled with `data`'s SHA-256.
+std::string CopyResponse(const std::string& etag) {
+  const std::string xml = "<CopyObjectResult><ETag>" + etag + "</ETag></CopyObjectResult>";
+  return "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(xml.size()) +
+         "\r\nConnection: close\r\n\r\n" + xml;
+}
+std::string LabelledHead(const std::string& data, const std::string& etag) {
+  return "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(data.size()) + "\r\nETag: " + etag +
+         "\r\nx-amz-meta-ferry-sha256: " + DigestHex(Sha256::Of(data)) +
+         "\r\nConnection: close\r\n\r\n";
+}
+
+// An s3:// source on the destination's endpoint: the object is copied from
+// the very version that was read (If-Match), and its copy checked; nothing sent.
+TEST(MirrorUploaderTest, AnObjectOfTheSourceBucketIsCopiedNotSent) {
+  const std::string data = "an artifact in the primary bucket";
+  const std::string etag = "\"" + Md5::Hex(data) + "\"";
+  FakeServer server({CopyResponse(etag), LabelledHead(data, etag)});
+  OneUpload one(server, data, FileF(data, etag));
+  ASSERT_TRUE(one.status.ok()) << one.status.ToString();
+  ASSERT_EQ(server.received().size(), 2u);
+  const std::string copy = server.received()[0];
+  EXPECT_EQ(copy.rfind("PUT /bucket/f", 0), 0u);
+  EXPECT_NE(copy.find("x-amz-copy-source: /src/app/f"), std::string::npos) << copy;
+  EXPECT_NE(copy.find("x-amz-copy-source-if-match: " + etag), std::string::npos) << copy;
+  EXPECT_EQ(copy.find(data), std::string::npos);  // no body
+  EXPECT_EQ(server.received()[1].rfind("HEAD /bucket/f", 0), 0u);
+  EXPECT_EQ(one.up.stats().objects_copied, 1u);
+  EXPECT_EQ(one.up.stats().bytes_sent, 0u);
+  EXPECT_TRUE(one.up.wrote(0));
+}
+
+// A copy refused (no read access for the destination's request, another
+// account) or whose result is not the source's bytes: the file is sent.
+TEST(MirrorUploaderTest, ACopyFromTheSourceThatFailsOrDiffersIsSent) {
+  const std::string data = "an artifact in the primary bucket";
+  const std::string etag = "\"" + Md5::Hex(data) + "\"";
+  const std::string put_ok =
+      "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nETag: " + etag + "\r\nConnection: close\r\n\r\n";
+  FakeServer refused(
+      {Response(403, "Forbidden", "<Error><Code>AccessDenied</Code></Error>"), put_ok});
+  OneUpload a(refused, data, FileF(data, etag));
+  ASSERT_TRUE(a.status.ok()) << a.status.ToString();
+  EXPECT_EQ(a.up.stats().objects_copied, 0u);
+  EXPECT_EQ(a.up.stats().bytes_sent, data.size());
+  ASSERT_EQ(refused.received().size(), 2u);
+  EXPECT_NE(refused.received()[1].find(data), std::string::npos);
+  const std::string other = "\"0123456789abcdef0123456789abcdef\"";
+  FakeServer differs({CopyResponse(other), LabelledHead(data, other), put_ok});
+  OneUpload b(differs, data, FileF(data, etag));
+  ASSERT_TRUE(b.status.ok()) << b.status.ToString();
+  EXPECT_EQ(b.up.stats().objects_copied, 0u);
+  EXPECT_EQ(b.up.stats().bytes_sent, data.size());
+}
+
+// A multipart source: AWS gives its copy the MD5 of the bytes as ETag (RGW
+// keeps the source's); either proves it.
+TEST(MirrorUploaderTest, ACopyOfAMultipartSourceIsProvedByTheMd5OfTheBytesRead) {
+  const std::string data = "uploaded in parts";
+  const std::string md5 = "\"" + Md5::Hex(data) + "\"";
+  FakeServer server({CopyResponse(md5), LabelledHead(data, md5)});
+  OneUpload one(server, data, FileF(data, "\"d41d8cd98f00b204e9800998ecf8427e-2\""));
+  ASSERT_TRUE(one.status.ok()) << one.status.ToString();
+  EXPECT_EQ(one.up.stats().objects_copied, 1u);
+  EXPECT_EQ(one.up.stats().bytes_sent, 0u);
 }
 
 // The daemon between reconciles: a file the stat cache vouches for is taken

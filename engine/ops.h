@@ -169,6 +169,7 @@ void ForEachPushCounter(const PushReport& r, F&& f) {
   f("bytes_resumed", r.mirror.bytes_resumed);
   f("throttled", r.mirror.throttled);
   f("bytes_copied", r.mirror.bytes_copied);
+  f("bytes_read_again", r.mirror.bytes_read_again);
   f("objects_copied", r.mirror.objects_copied);
   f("parts_copied", r.mirror.parts_copied);
   f("chunks_new", r.chunks_new);

@@ -35,6 +35,12 @@ struct SourceFile {
   std::string version;
 };
 
+// A file that is an S3 object, as a destination on the same endpoint can
+// copy it server-side: the object's version is `etag` (the copy must be of it).
+struct S3CopySource {
+  std::string endpoint, bucket, key, etag;
+};
+
 // Reads files that are not local paths (objects in a bucket). ReadAt is
 // called from several I/O threads at once, for different blocks.
 class RemoteReader {
@@ -46,6 +52,11 @@ class RemoteReader {
   virtual Status ReadAt(const SourceFile& file, uint64_t offset, uint8_t* buf, size_t n) = 0;
   // Reads worth having in flight at once.
   virtual unsigned PreferredConcurrency() const { return 16; }
+  // Where `file` is, for a server-side copy (push into a mirror on the same
+  // endpoint); false if it is not an S3 object.
+  virtual bool CopySourceOf(const SourceFile& /*file*/, S3CopySource* /*out*/) const {
+    return false;
+  }
 };
 
 struct FileDigest {

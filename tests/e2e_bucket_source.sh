@@ -42,6 +42,9 @@ check "  ... read with the threaded reader" test "$(json .io_backend)" = threads
 check "  ... the unsafe key and the key that is also a directory are skipped" test "$(json '.skipped | length')" = 2
 check "  ... naming them" grep -q 'evil (its key cannot be a file' "$W/err"
 check "  ... (app/lib)" grep -q "app/lib (its key" "$W/err"
+check "  ... app.tar (9 MiB, multipart at the source) was copied server-side into the mirror, not sent" \
+  test "$(json '.destinations[0] | "\(.objects_copied) \(.bytes_copied)"')" = "1 $((9 << 20))"
+check "  ... only the small objects were sent" test "$(json '.destinations[0].bytes_sent')" -lt 100000
 ok_all=0
 for f in app.tar lib/deep/x.so docs/f7.txt empty; do
   "${AWS[@]}" s3 cp --quiet "s3://$DB/app/$f" "$W/dl" && cmp -s "$T/$f" "$W/dl" || ok_all=1
@@ -52,6 +55,55 @@ expect_exit "  ... the store verifies" 0 "$FERRY" verify --store "$W/store" --re
 expect_exit "  ... and restores the tree" 0 "$FERRY" restore --from "$W/store" app/main --to "$W/restored"
 check "  ... identical to what was uploaded (directories too)" diff -r "$T" "$W/restored"
 check "  ... with nothing outside the target" test ! -e "$W/evil" -a ! -e "$W/restored/evil"
+
+echo "# same endpoint: objects are copied server-side from the version read, and checked"
+C=$W/copies
+mkdir -p "$C"
+head -c $((3 << 20)) /dev/urandom >"$C/single.bin"  # one PUT at the source: its ETag is its MD5
+head -c 200000 /dev/urandom >"$C/small.bin"        # under 1 MiB: sent (--server-copy auto)
+"${AWS[@]}" s3 cp --recursive --quiet "$C" "s3://$SB/copies/"
+expect_exit "push s3://primary/copies/ --to s3://dr/copies/ --dry-run" 0 \
+  "$FERRY" push "s3://$SB/copies/" --to "s3://$DB/copies/" --ref copies/main --dry-run --json
+check "  ... plans single.bin as a copy from the source" test \
+  "$(json '.destinations[0].planned[] | select(.path == "single.bin") | "\(.action) \(.from)"')" = "copy s3://$SB/copies/single.bin"
+check "  ... and small.bin as an upload" test \
+  "$(json '.destinations[0].planned[] | select(.path == "small.bin") | .action')" = upload
+expect_exit "push s3://primary/copies/ --to s3://dr/copies/" 0 \
+  "$FERRY" push "s3://$SB/copies/" --to "s3://$DB/copies/" --ref copies/main --json
+check "  ... single.bin copied, small.bin sent" test "$(json '"\(.objects_copied) \(.bytes_copied) \(.bytes_sent)"')" = "1 $((3 << 20)) 200000"
+"${AWS[@]}" s3 cp --quiet "s3://$DB/copies/single.bin" "$W/dl"
+check "  ... aws s3 cp downloads the copy byte-identical" cmp -s "$C/single.bin" "$W/dl"
+check "  ... labelled with its SHA-256" test "$("${AWS[@]}" s3api head-object --bucket "$DB" --key copies/single.bin | jq -r '.Metadata."ferry-sha256"')" = "$(sha256sum <"$C/single.bin" | cut -d' ' -f1)"
+expect_exit "  ... the mirror verifies (the copy's bytes against the manifest)" 0 \
+  "$FERRY" verify --store "s3://$DB/copies/" --ref copies/main
+head -c $((3 << 20)) /dev/urandom >"$C/single.bin"
+"${AWS[@]}" s3 cp --quiet "$C/single.bin" "s3://$SB/copies/single.bin"
+expect_exit "--server-copy never: a new version is sent, not copied" 0 \
+  "$FERRY" push "s3://$SB/copies/" --to "s3://$DB/copies/" --ref copies/main --server-copy never --json
+check "  ... nothing copied, 3 MiB sent" test "$(json '"\(.objects_copied) \(.bytes_sent)"')" = "0 $((3 << 20))"
+"${AWS[@]}" s3 cp --quiet "s3://$DB/copies/single.bin" "$W/dl"
+check "  ... byte-identical" cmp -s "$C/single.bin" "$W/dl"
+# A DR bucket whose policy refuses copies from the source bucket (as when the
+# destination's credentials cannot read the primary): each object is sent.
+NB=ferry-nocopy-$RANDOM$RANDOM
+"${AWS[@]}" s3 mb "s3://$NB" >/dev/null
+"${AWS[@]}" s3api put-bucket-policy --bucket "$NB" --policy "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Deny\",\"Principal\":\"*\",\"Action\":\"s3:PutObject\",\"Resource\":\"arn:aws:s3:::$NB/*\",\"Condition\":{\"StringLike\":{\"s3:x-amz-copy-source\":\"*$SB/*\"}}}]}"
+"${AWS[@]}" s3 cp --quiet "$T/app.tar" "s3://$SB/copies/large.tar"  # 9 MiB: read again to be sent
+expect_exit "a destination that refuses the copies: push goes on" 0 \
+  "$FERRY" push "s3://$SB/copies/" --to "s3://$NB/copies/" --ref copies/main --json
+check "  ... nothing copied; every byte sent, large.tar read a second time (said)" \
+  test "$(json '"\(.objects_copied) \(.bytes_sent) \(.bytes_read_again)"')" = "0 $(((3 << 20) + (9 << 20) + 200000)) $((9 << 20))"
+check "  ... saying why" grep -q "server-side copy of s3://$SB/copies/large.tar.*reading it again to send it" "$W/err"
+ok_all=0
+for f in single.bin small.bin; do
+  "${AWS[@]}" s3 cp --quiet "s3://$NB/copies/$f" "$W/dl" && cmp -s "$C/$f" "$W/dl" || ok_all=1
+done
+"${AWS[@]}" s3 cp --quiet "s3://$NB/copies/large.tar" "$W/dl" && cmp -s "$T/app.tar" "$W/dl" || ok_all=1
+check "  ... aws s3 cp downloads each object byte-identical" test "$ok_all" = 0
+expect_exit "  ... the mirror verifies" 0 "$FERRY" verify --store "s3://$NB/copies/" --ref copies/main
+expect_exit "into a local store nothing is copied (chunks, not objects)" 0 \
+  "$FERRY" push "s3://$SB/copies/" --to "$W/cstore" --ref copies/main --json
+check "  ... every byte read and stored" test "$(json '"\(.objects_copied // 0) \(.bytes_read)"')" = "0 $(((3 << 20) + (9 << 20) + 200000))"
 
 echo "# re-push: unchanged objects are not read again; a replaced one is"
 expect_exit "re-push of the unchanged prefix" 0 "$FERRY" push "s3://$SB/app/" --to "$W/store" --ref app/main --json

@@ -391,8 +391,9 @@ Runner AddPushCommand(CLI::App* app, const Context* ctx) {
                    "Store layout: target size of a pack file (at most 1/16 of --memory)")
       ->capture_default_str();
   push->add_option("--server-copy", a->server_copy,
-                   "Mirror: copy objects the bucket already has server-side: auto (from 1 MiB, "
-                   "where it is faster than sending), always, never")
+                   "Mirror: copy server-side what the bucket already has, or an s3:// source's "
+                   "objects on the same endpoint: auto (from 1 MiB, where it is faster than "
+                   "sending), always, never")
       ->capture_default_str()
       ->check(CLI::IsMember({"auto", "always", "never"}));
   push->add_option("--memory", a->memory_mib, "Buffer memory budget in MiB")

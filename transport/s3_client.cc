@@ -653,15 +653,15 @@ Result<std::vector<S3Client::PartInfo>> S3Client::ListParts(const std::string& b
   return out;
 }
 
-Status S3Client::CopyObject(const std::string& bucket, const std::string& src_key,
-                            const std::string& dst_key,
-                            const std::vector<std::pair<std::string, std::string>>& headers) {
+Status S3Client::CopyObjectFrom(const std::string& src_bucket, const std::string& src_key,
+                                const std::string& bucket, const std::string& dst_key,
+                                const std::vector<std::pair<std::string, std::string>>& headers) {
   Request r;
   r.method = "PUT";
   r.bucket = bucket;
   r.key = dst_key;
   r.headers = headers;
-  r.headers.emplace_back("x-amz-copy-source", "/" + bucket + "/" + UriEncode(src_key, false));
+  r.headers.emplace_back("x-amz-copy-source", "/" + src_bucket + "/" + UriEncode(src_key, false));
   r.xml_reply = true;  // an <Error> inside a 200 is an error (Send)
   auto resp = Send(r);
   return resp.ok() ? Status::OK() : resp.take_status();

@@ -187,7 +187,15 @@ class S3Client {
   // Server-side copy within a bucket (objects up to 5 GiB); metadata is copied.
   Status CopyObject(const std::string& bucket, const std::string& src_key,
                     const std::string& dst_key,
-                    const std::vector<std::pair<std::string, std::string>>& headers = {});
+                    const std::vector<std::pair<std::string, std::string>>& headers = {}) {
+    return CopyObjectFrom(bucket, src_key, bucket, dst_key, headers);
+  }
+  // The same from another bucket of this endpoint (the credentials must be
+  // allowed to read it). x-amz-copy-source-if-match in `headers` pins the
+  // source's version: another one is kConflict (412).
+  Status CopyObjectFrom(const std::string& src_bucket, const std::string& src_key,
+                        const std::string& bucket, const std::string& dst_key,
+                        const std::vector<std::pair<std::string, std::string>>& headers = {});
 
   // Replaces the object's S3 tags (RGW ignores x-amz-tagging on
   // CreateMultipartUpload, so multipart objects get theirs this way).
