@@ -85,10 +85,13 @@ class Job {
   Status Cycle(const std::set<std::string>& held, const std::vector<std::string>* batch,
                bool reconcile, CycleRecord* rec);
   // --merge: the settled changes this cycle takes (at most kMaxBatch; the
-  // rest join `held`, for the next cycle), or none for the whole source.
-  std::optional<std::vector<std::string>> TakeBatch(std::set<std::string>* held);  // under mu_
-  void Finished(const Status& st, double begun, const std::set<std::string>& held, bool reconcile,
-                CycleRecord rec);
+  // rest wait for the next cycle), or none for the whole source. *clear gets
+  // what a success clears: the batch, and pending paths given up on.
+  std::optional<std::vector<std::string>> TakeBatch(const std::set<std::string>& held,
+                                                    std::vector<std::string>* clear);  // under mu_
+  // `batch`: a --merge cycle's paths to clear (TakeBatch), else null.
+  void Finished(const Status& st, double begun, const std::set<std::string>& held,
+                const std::vector<std::string>* batch, bool reconcile, CycleRecord rec);
   void Observe(const TreeEvents& ev, double now);
   Result<std::unique_ptr<ChangeFeed>> OpenFeed();
   void SettleFeed();                                             // loop thread
@@ -326,15 +329,16 @@ void Job::Loop() {
   cycles.join();
 }
 
-std::optional<std::vector<std::string>> Job::TakeBatch(std::set<std::string>* held) {
+std::optional<std::vector<std::string>> Job::TakeBatch(const std::set<std::string>& held,
+                                                       std::vector<std::string>* clear) {
   if (!o_.push.merge || scheduler_.IsPending(kWholeTree)) return std::nullopt;
   std::vector<std::string> batch;
   for (const auto& [path, p] : scheduler_.pending_changes()) {
-    if (held->count(path) || poisoned_.count(path)) continue;
-    if (batch.size() < kMaxBatch)
-      batch.push_back(path);
-    else
-      held->insert(path);  // a later cycle's
+    if (held.count(path)) continue;
+    clear->push_back(path);
+    if (poisoned_.count(path)) continue;
+    batch.push_back(path);  // the rest are a later cycle's (Succeeded clears `clear` only)
+    if (batch.size() == kMaxBatch) break;
   }
   return batch;
 }
@@ -343,6 +347,7 @@ void Job::CycleLoop() {
   while (!Cancelled(cancel_)) {
     std::set<std::string> held;
     std::optional<std::vector<std::string>> batch;
+    std::vector<std::string> clear;  // --merge: what a success clears
     double begun;
     bool reconcile;
     {
@@ -353,13 +358,13 @@ void Job::CycleLoop() {
       if (!scheduler_.Due(begun)) continue;
       held = scheduler_.Begin(begun);
       reconcile = last_reconcile_ < 0 || begun - last_reconcile_ >= o_.reconcile_every;
-      if (!reconcile) batch = TakeBatch(&held);
+      if (!reconcile) batch = TakeBatch(held, &clear);
     }
     CycleRecord rec;
     rec.started = begun;
     Status st = Cycle(held, batch ? &*batch : nullptr, reconcile, &rec);
     if (Cancelled(cancel_)) return;  // interrupted: nothing recorded, nothing cleared
-    Finished(st, begun, held, reconcile, std::move(rec));
+    Finished(st, begun, held, batch ? &clear : nullptr, reconcile, std::move(rec));
   }
 }
 
@@ -429,7 +434,8 @@ Status Job::Cycle(const std::set<std::string>& held, const std::vector<std::stri
     const uint64_t bytes = r.bytes_new + r.mirror.bytes_copied;
     metrics_.Replicated(o_.tos[i], objects, bytes);
     if (o_.push.propagate_deletes) metrics_.Deleted(o_.tos[i], r.objects_deleted);
-    if (i == 0) metrics_.SourceRead(r.bytes_read);  // one read for every destination
+    if (i == 0) metrics_.SourceRead(r.bytes_read);   // one read for every destination...
+    metrics_.SourceRead(r.mirror.bytes_read_again);  // ...and files read again to be sent
     rec->objects += objects;
     rec->bytes += bytes;
   }
@@ -439,17 +445,18 @@ Status Job::Cycle(const std::set<std::string>& held, const std::vector<std::stri
 }
 
 void Job::Finished(const Status& st, double begun, const std::set<std::string>& held,
-                   bool reconcile, CycleRecord rec) {
+                   const std::vector<std::string>* batch, bool reconcile, CycleRecord rec) {
   const double now = UnixNowSeconds();
   rec.finished = now;
   std::vector<std::string> done;
   {
     std::lock_guard<std::mutex> l(mu_);
     if (st.ok()) {
-      const auto pending = scheduler_.pending_changes();  // before Succeeded drops them
-      done = scheduler_.Succeeded(begun, held, now);
-      for (const auto& p : done)
-        if (p != kWholeTree) metrics_.Latency(now - pending.at(p).first_seen);
+      std::vector<double> first_seen;
+      done = scheduler_.Succeeded(begun, held, now, batch, &first_seen);
+      for (size_t i = 0; i < done.size(); i++)
+        if (done[i] != kWholeTree) metrics_.Latency(now - first_seen[i]);
+      if (batch && batch->size() >= kMaxBatch) scheduler_.RunNextSoon();
       failures_.clear();
       // Keys the push skipped (not a safe path; a file that is also a
       // directory) are never in DR: say so rather than let them pass.

@@ -50,16 +50,23 @@ std::set<std::string> Scheduler::Begin(double now) {
 }
 
 std::vector<std::string> Scheduler::Succeeded(double begun, const std::set<std::string>& held,
-                                              double now) {
+                                              double now, const std::vector<std::string>* only,
+                                              std::vector<double>* first_seen) {
   std::vector<std::string> done;
-  for (auto it = pending_.begin(); it != pending_.end();) {
-    // Changed again after the cycle began (or held back): still pending.
-    if (it->second.last_event > begun || held.count(it->first)) {
-      ++it;
-      continue;
-    }
+  // Changed again after the cycle began (or held back): still pending.
+  auto replicated = [&](const auto& it) {
+    return it->second.last_event <= begun && !held.count(it->first);
+  };
+  auto take = [&](auto it) {
     done.push_back(it->first);
-    it = pending_.erase(it);
+    if (first_seen) first_seen->push_back(it->second.first_seen);
+    return pending_.erase(it);
+  };
+  if (only) {
+    for (const auto& path : *only)
+      if (auto it = pending_.find(path); it != pending_.end() && replicated(it)) take(it);
+  } else {
+    for (auto it = pending_.begin(); it != pending_.end();) it = replicated(it) ? take(it) : ++it;
   }
   last_success_ = now;
   failures_ = 0;

@@ -60,8 +60,16 @@ class Scheduler {
   // Starting a cycle at `now`: the paths to hold back from its build.
   std::set<std::string> Begin(double now);
   // The cycle begun at `begun` recorded its build everywhere: what was
-  // pending then (and not held back) is replicated. Returns the paths done.
-  std::vector<std::string> Succeeded(double begun, const std::set<std::string>& held, double now);
+  // pending then (and not held back) is replicated; with `only` (a batch:
+  // daemon --merge), only those of its paths. Returns the paths done and, in
+  // *first_seen if given, when each was first seen (for the latency).
+  std::vector<std::string> Succeeded(double begun, const std::set<std::string>& held, double now,
+                                     const std::vector<std::string>* only = nullptr,
+                                     std::vector<double>* first_seen = nullptr);
+  // The next cycle need not wait for the interval: the last one took a full
+  // batch and left settled changes for the next (a backlog drains at the
+  // rate cycles run, not one batch per interval).
+  void RunNextSoon() { last_begin_ = -1e300; }
   // Drops a pending change without replicating it (an object given up on).
   void Forget(const std::string& path) { pending_.erase(path); }
   bool IsPending(const std::string& path) const { return pending_.count(path) > 0; }

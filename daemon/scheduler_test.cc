@@ -69,6 +69,28 @@ TEST(SchedulerTest, ChangesThatKeepFlowingGetOneBuildPerInterval) {
   EXPECT_TRUE(s.Due(107.6));
 }
 
+// daemon --merge: a cycle pushes one batch; its success clears that batch
+// alone, says when each was first seen, and a full batch lets the next cycle
+// start at once (a backlog is not drained one batch per interval).
+TEST(SchedulerTest, ABatchClearsOnlyItsPathsAndAFullOneRunsTheNextSoon) {
+  Scheduler s(Opts());
+  s.Changed("a", 100);
+  s.Changed("b", 101);
+  s.Changed("c", 100.5);
+  ASSERT_TRUE(s.Due(104));
+  auto held = s.Begin(104);
+  const std::vector<std::string> batch = {"a", "c"};
+  std::vector<double> first_seen;
+  auto done = s.Succeeded(104, held, 105, &batch, &first_seen);
+  EXPECT_EQ(done, batch);
+  EXPECT_EQ(first_seen, (std::vector<double>{100, 100.5}));
+  EXPECT_EQ(s.pending(), 1u);  // b: the next batch's
+  EXPECT_TRUE(s.IsPending("b"));
+  EXPECT_FALSE(s.Due(106));  // the interval (5 s since 104)
+  s.RunNextSoon();
+  EXPECT_TRUE(s.Due(106));
+}
+
 TEST(SchedulerTest, AChangeDuringTheCycleStaysPending) {
   Scheduler s(Opts());
   s.Changed("a", 100);
