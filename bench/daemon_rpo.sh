@@ -45,7 +45,7 @@ IDLE=$((SMOKE ? 5 : 30))
 W=$(mktemp -d "${TMPDIR:-/tmp}/ferry-rpo-XXXXXX")
 PIDS=()
 trap 'for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done; rm -rf "$W"' EXIT
-AWS=(aws --endpoint-url "$S3_ENDPOINT")
+AWS=(/usr/bin/aws --endpoint-url "$S3_ENDPOINT")  # Debian's awscli, as the tests (not a pyenv shim's)
 BUCKET=ferry-rpo-$RANDOM$RANDOM
 "${AWS[@]}" s3 mb "s3://$BUCKET" >/dev/null
 SB=$BUCKET-src  # the broker's run has its own source bucket (its events slow every PUT)
