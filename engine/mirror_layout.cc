@@ -349,11 +349,26 @@ Status MirrorWriter::PlanDeletes(const PushFiles& files, const PreviousBuild& pr
                                  const MirrorRecord& prev_record) {
   prev_id_ = prev.id;
   const std::set<std::string> now(paths_.begin(), paths_.end());
+  auto gone = [&](const std::string& path) {
+    return !now.count(path) && !files.still_at_source.count(path);
+  };
   for (const auto& e : prev.manifest.files) {
-    if (e.type != EntryType::kFile || now.count(e.path) || files.still_at_source.count(e.path))
-      continue;
+    if (e.type != EntryType::kFile || !gone(e.path)) continue;
     auto o = prev_record.objects.find(e.path);
     deletions_.emplace_back(e.path, o == prev_record.objects.end() ? MirrorObject{} : o->second);
+  }
+  // What the push that recorded the previous build could not delete.
+  auto owed = GetUndeleted(meta_, *prev.id);
+  if (!owed.ok() && owed.status().code() != Code::kNotFound)
+    LogWarn(
+        "--delete: cannot read the deletions an earlier push left undone (they wait for "
+        "the next push): " +
+        owed.status().message());
+  if (owed.ok()) {
+    std::set<std::string> planned;
+    for (const auto& d : deletions_) planned.insert(d.first);
+    for (const auto& [path, object] : owed->objects)
+      if (gone(path) && !planned.count(path)) deletions_.emplace_back(path, object);
   }
   if (deletions_.size() <= max_delete_) return Status::OK();
   std::string some;
@@ -389,15 +404,23 @@ void MirrorWriter::PropagateDeletes(PushReport* r) {
   if (!shared.ok()) {
     LogWarn("--delete: cannot read the other refs of " + Url() +
             " (their latest builds may name these objects): " + std::to_string(deletions_.size()) +
-            " deletions skipped, their objects stay: " + shared.status().message());
+            " deletions skipped, their objects stay until the next push --delete: " +
+            shared.status().message());
+    MirrorRecord owed{Url(), {deletions_.begin(), deletions_.end()}};
+    if (Status o = PutUndeleted(meta_, id_, owed); !o.ok()) LogWarn("--delete: " + o.message());
     return;
   }
   std::map<std::string, Digest> deleted;
+  MirrorRecord owed;  // what is left undone, for the next push --delete
+  owed.url = Url();
   size_t left = deletions_.size();
   for (const auto& [path, recorded] : deletions_) {
     if (Cancelled(mo_.cancel)) {
       LogWarn("--delete: interrupted; " + std::to_string(left) +
-              " objects not deleted (they stay; the build is recorded)");
+              " objects not deleted (the next push --delete deletes them; the build is "
+              "recorded)");
+      for (size_t i = deletions_.size() - left; i < deletions_.size(); i++)
+        owed.objects.insert(deletions_[i]);
       break;
     }
     left--;
@@ -421,9 +444,14 @@ void MirrorWriter::PropagateDeletes(PushReport* r) {
       continue;
     }
     r->delete_failures++;
+    owed.objects.insert({path, recorded});
     LogWarn("--delete: could not delete " + url +
-            " (it stays; the build is recorded): " + st.message());
+            " (it stays until the next push --delete; the build is recorded): " + st.message());
   }
+  if (!owed.objects.empty())
+    if (Status o = PutUndeleted(meta_, id_, owed); !o.ok())
+      LogWarn("--delete: could not note the " + std::to_string(owed.objects.size()) +
+              " objects left undeleted (remove them by hand): " + o.message());
   Status st = MarkSupersededBuilds(meta_, Url(), nullptr, deleted, id_);
   if (!st.ok())
     LogWarn(

@@ -223,6 +223,13 @@ TEST(ManifestTest, MirrorRecordsRoundTripAndOldOnesStillRead) {
   EXPECT_EQ(GetMirrorRecord(&store, id)->url, "s3://b/old/");
   ASSERT_TRUE(store.Put("mirrors/" + DigestHex(id), "ferry mirror record 2\no x").ok());
   EXPECT_EQ(GetMirrorRecord(&store, id).status().code(), Code::kCorruptManifest);
+  // The deletions a push owes: the same format, under undeleted/.
+  EXPECT_EQ(GetUndeleted(&store, id).status().code(), Code::kNotFound);
+  ASSERT_TRUE(PutUndeleted(&store, id, r).ok());
+  auto owed = GetUndeleted(&store, id);
+  ASSERT_TRUE(owed.ok()) << owed.status().ToString();
+  EXPECT_EQ(owed->objects["dir/a file\nwith newline"].etag, "0123abcd-3");
+  EXPECT_TRUE(store.Get("undeleted/" + DigestHex(id)).ok());
 }
 
 TEST(ManifestTest, AChunkLargerThanTheManifestsMaximumIsRefused) {

@@ -233,23 +233,23 @@ Result<std::string> FromDash(std::string_view s) {
 
 // Format: "ferry mirror record 2\n", "url <url>\n", then one line a file:
 // "o <path> <etag> <version>\n", each field percent-encoded, "-" if empty.
-Status PutMirrorRecord(ObjectStore* store, const Digest& id, const MirrorRecord& record) {
+namespace {
+Status PutRecordAt(ObjectStore* store, const std::string& key, const MirrorRecord& record) {
   std::string body = std::string(kRecordHead) + "url " + PercentEncode(record.url) + "\n";
   for (const auto& [path, o] : record.objects)
     body += "o " + PercentEncode(path) + " " + OrDash(o.etag) + " " + OrDash(o.version_id) + "\n";
-  return store->Put("mirrors/" + DigestHex(id), body);
+  return store->Put(key, body);
 }
 
-Result<MirrorRecord> GetMirrorRecord(ObjectStore* store, const Digest& id) {
-  ASSIGN_OR_RETURN(std::string body, store->Get("mirrors/" + DigestHex(id)));
+Result<MirrorRecord> GetRecordAt(ObjectStore* store, const std::string& key) {
+  ASSIGN_OR_RETURN(std::string body, store->Get(key));
   MirrorRecord r;
   if (body.rfind("s3://", 0) == 0) {  // format 1: the URL alone
     r.url = body;
     return r;
   }
   auto corrupt = [&] {
-    return Status::CorruptManifest("mirror record mirrors/" + DigestHex(id) + " in " +
-                                   store->Describe() +
+    return Status::CorruptManifest("mirror record " + key + " in " + store->Describe() +
                                    " is damaged; push the build again to write it anew");
   };
   if (body.rfind(kRecordHead, 0) != 0) return corrupt();
@@ -280,6 +280,20 @@ Result<MirrorRecord> GetMirrorRecord(ObjectStore* store, const Digest& id) {
   }
   if (r.url.empty()) return corrupt();
   return r;
+}
+}  // namespace
+
+Status PutMirrorRecord(ObjectStore* store, const Digest& id, const MirrorRecord& record) {
+  return PutRecordAt(store, "mirrors/" + DigestHex(id), record);
+}
+Result<MirrorRecord> GetMirrorRecord(ObjectStore* store, const Digest& id) {
+  return GetRecordAt(store, "mirrors/" + DigestHex(id));
+}
+Status PutUndeleted(ObjectStore* store, const Digest& id, const MirrorRecord& owed) {
+  return PutRecordAt(store, "undeleted/" + DigestHex(id), owed);
+}
+Result<MirrorRecord> GetUndeleted(ObjectStore* store, const Digest& id) {
+  return GetRecordAt(store, "undeleted/" + DigestHex(id));
 }
 
 namespace {

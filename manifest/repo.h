@@ -57,6 +57,12 @@ Status PutMirrorRecord(ObjectStore* store, const Digest& id, const MirrorRecord&
 // kNotFound if none was recorded; kCorruptManifest if it is unreadable.
 Result<MirrorRecord> GetMirrorRecord(ObjectStore* store, const Digest& id);
 
+// undeleted/<id>: the objects build `id`'s push --delete could not delete
+// (a DELETE that failed, deletions cut short), in a mirror record's format:
+// the next push --delete onto that build deletes them. kNotFound: none owed.
+Status PutUndeleted(ObjectStore* store, const Digest& id, const MirrorRecord& owed);
+Result<MirrorRecord> GetUndeleted(ObjectStore* store, const Digest& id);
+
 // Builds at one mirror location (locations/<SHA-256 of the URL>), so that a
 // push replacing objects in place can mark the builds it damaged. A build
 // whose every object has a version ID is `versioned`: no later push can take

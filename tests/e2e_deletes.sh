@@ -128,6 +128,31 @@ expect_exit "push shared/a --delete: gone.txt is shared/a's alone" 0 "$FERRY" pu
 check "  ... it is deleted" gone "$B" shared/gone.txt
 check "  ... 1 object deleted" test "$(json .objects_deleted)" = 1
 
+echo "# a DELETE that fails is owed: the next push --delete makes it"
+OB=ferry-delo-$N
+"${AWS[@]}" s3 mb "s3://$OB" >/dev/null
+O=$W/owed
+mkdir -p "$O"
+echo "stays $N" >"$O/stays.txt"
+echo "doomed $N" >"$O/doomed.txt"
+expect_exit "push into a bucket" 0 "$FERRY" push "$O" --to "s3://$OB/app/" --ref app/main
+"${AWS[@]}" s3api put-bucket-policy --bucket "$OB" --policy "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Deny\",\"Principal\":\"*\",\"Action\":\"s3:DeleteObject\",\"Resource\":\"arn:aws:s3:::$OB/app/*\"}]}"
+rm "$O/doomed.txt"
+expect_exit "push --delete while the bucket refuses DELETE: the build is recorded" 0 \
+  "$FERRY" push "$O" --to "s3://$OB/app/" --ref app/main --delete --json
+check "  ... 1 delete failure, 0 deleted" test "$(json '"\(.delete_failures) \(.objects_deleted)"')" = "1 0"
+check "  ... saying it waits for the next push --delete" grep -q "doomed.txt (it stays until the next push --delete" "$W/err"
+check "  ... doomed.txt is still in DR" exists "$OB" app/doomed.txt
+"${AWS[@]}" s3api delete-bucket-policy --bucket "$OB"
+expect_exit "the next push --delete (nothing else changed)" 0 \
+  "$FERRY" push "$O" --to "s3://$OB/app/" --ref app/main --delete --json
+check "  ... deletes the owed object" test "$(json '"\(.delete_failures) \(.objects_deleted)"')" = "0 1"
+check "  ... doomed.txt is gone from DR" gone "$OB" app/doomed.txt
+check "  ... stays.txt stays" exists "$OB" app/stays.txt
+expect_exit "a third push --delete owes and deletes nothing" 0 \
+  "$FERRY" push "$O" --to "s3://$OB/app/" --ref app/main --delete --json
+check "  ... 0 deleted" test "$(json .objects_deleted)" = 0
+
 echo "# a versioned bucket keeps the deleted object as a noncurrent version"
 V=$W/vtree
 mkdir -p "$V"
