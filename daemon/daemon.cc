@@ -89,9 +89,11 @@ class Job {
   // what a success clears: the batch, and pending paths given up on.
   std::optional<std::vector<std::string>> TakeBatch(const std::set<std::string>& held,
                                                     std::vector<std::string>* clear);  // under mu_
-  // `batch`: a --merge cycle's paths to clear (TakeBatch), else null.
+  // `batch`: a --merge cycle's paths to clear (TakeBatch), else null;
+  // `full_batch`: it took kMaxBatch changes (more may be waiting).
   void Finished(const Status& st, double begun, const std::set<std::string>& held,
-                const std::vector<std::string>* batch, bool reconcile, CycleRecord rec);
+                const std::vector<std::string>* batch, bool full_batch, bool reconcile,
+                CycleRecord rec);
   void Observe(const TreeEvents& ev, double now);
   Result<std::unique_ptr<ChangeFeed>> OpenFeed();
   void SettleFeed();                                             // loop thread
@@ -332,14 +334,25 @@ void Job::Loop() {
 std::optional<std::vector<std::string>> Job::TakeBatch(const std::set<std::string>& held,
                                                        std::vector<std::string>* clear) {
   if (!o_.push.merge || scheduler_.IsPending(kWholeTree)) return std::nullopt;
-  std::vector<std::string> batch;
+  // The oldest changes first (a steady flow must not starve keys late in
+  // key order); the rest are a later cycle's (Succeeded clears `clear` only).
+  std::vector<std::pair<double, const std::string*>> ready;
   for (const auto& [path, p] : scheduler_.pending_changes()) {
     if (held.count(path)) continue;
-    clear->push_back(path);
-    if (poisoned_.count(path)) continue;
-    batch.push_back(path);  // the rest are a later cycle's (Succeeded clears `clear` only)
-    if (batch.size() == kMaxBatch) break;
+    if (poisoned_.count(path))
+      clear->push_back(path);
+    else
+      ready.emplace_back(p.first_seen, &path);
   }
+  if (ready.size() > kMaxBatch) {
+    std::nth_element(ready.begin(), ready.begin() + kMaxBatch, ready.end());
+    ready.resize(kMaxBatch);
+  }
+  std::sort(ready.begin(), ready.end(),
+            [](const auto& a, const auto& b) { return *a.second < *b.second; });
+  std::vector<std::string> batch;
+  for (const auto& [t, path] : ready) batch.push_back(*path);
+  clear->insert(clear->end(), batch.begin(), batch.end());
   return batch;
 }
 
@@ -364,7 +377,8 @@ void Job::CycleLoop() {
     rec.started = begun;
     Status st = Cycle(held, batch ? &*batch : nullptr, reconcile, &rec);
     if (Cancelled(cancel_)) return;  // interrupted: nothing recorded, nothing cleared
-    Finished(st, begun, held, batch ? &clear : nullptr, reconcile, std::move(rec));
+    Finished(st, begun, held, batch ? &clear : nullptr, batch && batch->size() == kMaxBatch,
+             reconcile, std::move(rec));
   }
 }
 
@@ -401,8 +415,11 @@ Status Job::Cycle(const std::set<std::string>& held, const std::vector<std::stri
     return held.count(path) > 0 || poisoned.count(path) > 0;
   };
   p.recheck_unchanged = reconcile;
-  p.merge_keep_newer = true;  // --merge: two daemons' versions of a key, the newer stays
-  p.only_paths = batch;       // --merge: this cycle's changes alone, laid over the ref's build
+  // --merge from a bucket: of two daemons' versions of a key, the later
+  // LastModified (the server's clock) stays. Not for a tree: local mtimes go
+  // back (cp -p, tar x, a rollback), and this push's version must win.
+  p.merge_keep_newer = bucket_;
+  p.only_paths = batch;  // --merge: this cycle's changes alone, laid over the ref's build
   p.filter = &o_.filter;
   std::vector<Destination*> targets;
   for (auto& d : dests_) targets.push_back(d.get());
@@ -445,7 +462,8 @@ Status Job::Cycle(const std::set<std::string>& held, const std::vector<std::stri
 }
 
 void Job::Finished(const Status& st, double begun, const std::set<std::string>& held,
-                   const std::vector<std::string>* batch, bool reconcile, CycleRecord rec) {
+                   const std::vector<std::string>* batch, bool full_batch, bool reconcile,
+                   CycleRecord rec) {
   const double now = UnixNowSeconds();
   rec.finished = now;
   std::vector<std::string> done;
@@ -456,7 +474,7 @@ void Job::Finished(const Status& st, double begun, const std::set<std::string>& 
       done = scheduler_.Succeeded(begun, held, now, batch, &first_seen);
       for (size_t i = 0; i < done.size(); i++)
         if (done[i] != kWholeTree) metrics_.Latency(now - first_seen[i]);
-      if (batch && batch->size() >= kMaxBatch) scheduler_.RunNextSoon();
+      if (full_batch) scheduler_.RunNextSoon();
       failures_.clear();
       // Keys the push skipped (not a safe path; a file that is also a
       // directory) are never in DR: say so rather than let them pass.

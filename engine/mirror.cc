@@ -440,21 +440,33 @@ Status MirrorUploader::CopyFromSource(size_t index, const Digest& sha, const std
   st = CheckMirrorObject(client_, bucket_, Key(index), f.size, &sha, {}, opts_.part_size, &found);
   if (!st.ok()) return st.WithContext(what);
   const std::string etag = UnquoteEtag(found.etag);
-  if (etag != UnquoteEtag(src.etag) && etag != md5)
-    return Status::VerifyFailed(what + " to " + Key(index) + " has ETag " + etag +
-                                ", neither the source's (" + UnquoteEtag(src.etag) +
-                                ") nor the MD5 of the bytes read");
+  if (etag.empty() || (etag != UnquoteEtag(src.etag) && etag != md5))
+    return Status::VerifyFailed(
+        what + " to " + Key(index) + " has ETag '" + etag + "', neither the source's (" +
+        UnquoteEtag(src.etag) + ")" +
+        (md5.empty() ? "" : " nor the MD5 of the bytes read (" + md5 + ")"));
   Found(index, found, true);
   bytes_copied_ += f.size;
   objects_copied_++;
   return Status::OK();
 }
 
+void MirrorUploader::CopyFailed(const Status& st, const std::string& then) {
+  if (copy_warned_.exchange(true)) {
+    LogInfo(st.message() + "; " + then);
+    return;
+  }
+  LogWarn(st.message() + "; " + then +
+          ". Objects whose copy fails are sent instead (those over the part size read from the "
+          "source a second time): if the destination's credentials cannot read the source "
+          "bucket, allow them s3:GetObject on it, or push with --server-copy never");
+}
+
 void MirrorUploader::SendWhole(size_t index, std::shared_ptr<std::string> data, const Digest& sha) {
-  if (const auto& src = files_[index].from_source) {  // the bytes are kept to PUT if need be
-    Status st = CopyFromSource(index, sha, IsMultipartEtag(src->etag) ? Md5::Hex(*data) : "");
+  if (files_[index].from_source) {  // the bytes are kept to PUT if need be
+    Status st = CopyFromSource(index, sha, Md5::Hex(*data));
     if (st.ok()) return;
-    LogInfo(st.message() + "; sending it");
+    CopyFailed(st, "sending it");
   }
   std::string twin;
   {
@@ -512,7 +524,7 @@ void MirrorUploader::OnFileDone(size_t index, const FileDigest& digest) {
     Enqueue(0, [this, index, sha, md5] {
       Status st = CopyFromSource(index, sha, md5);
       if (st.ok()) return;
-      LogInfo(st.message() + "; reading it again to send it");
+      CopyFailed(st, "reading it again to send it");
       std::lock_guard<std::mutex> l(mu_);
       redo_.push_back(index);
     });

@@ -211,6 +211,9 @@ class MirrorUploader final : public FileSink {
   Status CopyFrom(size_t index, const std::string& src_key, const Digest& sha);
   // MirrorFile::from_source: CopyObject from that object's version, checked.
   Status CopyFromSource(size_t index, const Digest& sha, const std::string& md5);
+  // A copy from the source failed: said once as a warning with the fix, then
+  // as info; `then` is what happens to the file instead.
+  void CopyFailed(const Status& st, const std::string& then);
   // Sends a small file: a copy from its source object (from_source) or of an
   // identical object this push already uploaded, else a PUT.
   void SendWhole(size_t index, std::shared_ptr<std::string> data, const Digest& sha);
@@ -221,6 +224,7 @@ class MirrorUploader final : public FileSink {
   std::atomic<uint64_t> bytes_resumed_{0}, uploads_resumed_{0};
   std::atomic<uint64_t> bytes_copied_{0}, objects_copied_{0}, parts_copied_{0};
   std::atomic<uint64_t> bytes_read_again_{0};
+  std::atomic<bool> copy_warned_{false};
   mutable std::mutex done_mu_;
   std::map<Digest, std::string> done_by_sha_;  // guarded by done_mu_: uploaded whole, checked
   std::vector<MirrorObject> objects_;          // guarded by done_mu_: by file index

@@ -76,10 +76,18 @@ Result<std::map<std::string, std::string>> NamedByOtherRefs(ObjectStore* store,
     if (!head.ok()) return head.take_status().WithContext("ref " + ref);
     if (*head == self) continue;
     auto rec = GetMirrorRecord(store, *head);
-    if (!rec.ok() && rec.status().code() == Code::kNotFound) continue;  // not a mirror build
-    if (!rec.ok()) return rec.take_status().WithContext("ref " + ref);
-    if (rec->url != url) continue;
-    for (const auto& [path, object] : rec->objects) named.emplace(path, ref);
+    if (!rec.ok() && rec.status().code() != Code::kNotFound)
+      return rec.take_status().WithContext("ref " + ref);
+    if (rec.ok() && rec->url != url) continue;
+    if (rec.ok() && !rec->objects.empty()) {
+      for (const auto& [path, object] : rec->objects) named.emplace(path, ref);
+      continue;
+    }
+    // A record of format 1 (the URL alone), or none (a build from before
+    // records: its objects are at the store's own prefix): its manifest's files.
+    ASSIGN_OR_RETURN(Manifest m, LoadManifest(store, *head));
+    for (const auto& e : m.files)
+      if (e.type == EntryType::kFile) named.emplace(e.path, ref);
   }
   return named;
 }
@@ -240,6 +248,7 @@ class MirrorWriter final : public LayoutWriter {
   }
 
   void PropagateDeletes(PushReport* r) override;
+  void OweDeletions(const MirrorRecord& owed);
 
  private:
   Status PlanDeletes(const PushFiles& files, const PreviousBuild& prev,
@@ -360,10 +369,11 @@ Status MirrorWriter::PlanDeletes(const PushFiles& files, const PreviousBuild& pr
   // What the push that recorded the previous build could not delete.
   auto owed = GetUndeleted(meta_, *prev.id);
   if (!owed.ok() && owed.status().code() != Code::kNotFound)
-    LogWarn(
-        "--delete: cannot read the deletions an earlier push left undone (they wait for "
-        "the next push): " +
-        owed.status().message());
+    LogWarn("--delete: cannot read undeleted/" + DigestHex(*prev.id) +
+            ", the deletions an earlier push left undone: those objects stay (remove them by "
+            "hand: the paths are in that object): " +
+            owed.status().message());
+  if (owed.ok() && owed->url != Url()) owed = Status::NotFound("another location's");
   if (owed.ok()) {
     std::set<std::string> planned;
     for (const auto& d : deletions_) planned.insert(d.first);
@@ -376,8 +386,8 @@ Status MirrorWriter::PlanDeletes(const PushFiles& files, const PreviousBuild& pr
     some += (i ? ", " : "") + deletions_[i].first;
   return Status::TooManyDeletes(
       "--delete: this push would delete " + std::to_string(deletions_.size()) + " objects from " +
-      Url() + " (files of the previous build gone from the source: " + some +
-      (deletions_.size() > 3 ? ", ..." : "") + "), more than --max-delete " +
+      Url() + " (files gone from the source, of the previous build or owed by an earlier push: " +
+      some + (deletions_.size() > 3 ? ", ..." : "") + "), more than --max-delete " +
       std::to_string(max_delete_) +
       "; nothing was uploaded, deleted or recorded. If the source is complete, run again with "
       "--max-delete " +
@@ -390,6 +400,19 @@ Status MirrorWriter::PlanDeletes(const PushFiles& files, const PreviousBuild& pr
 // there since: theirs is kept). Builds that lose an object are marked
 // superseded. If the ref moved while this push ran, the build was recorded on
 // top of another push's, whose files may differ: nothing is deleted.
+// Deletions left undone, for the next push --delete onto this build.
+void MirrorWriter::OweDeletions(const MirrorRecord& owed) {
+  if (owed.objects.empty()) return;
+  Status st = PutUndeleted(meta_, id_, owed);
+  if (st.ok()) return;
+  std::string some;
+  for (const auto& [path, o] : owed.objects)
+    if (some.size() < 200) some += (some.empty() ? "" : ", ") + path;
+  LogWarn("--delete: could not note the " + std::to_string(owed.objects.size()) +
+          " objects left undeleted in " + Url() + " (" + some +
+          "): no later push deletes them; remove them by hand: " + st.message());
+}
+
 void MirrorWriter::PropagateDeletes(PushReport* r) {
   if (deletions_.empty()) return;
   if (r->parent != prev_id_) {
@@ -406,8 +429,7 @@ void MirrorWriter::PropagateDeletes(PushReport* r) {
             " (their latest builds may name these objects): " + std::to_string(deletions_.size()) +
             " deletions skipped, their objects stay until the next push --delete: " +
             shared.status().message());
-    MirrorRecord owed{Url(), {deletions_.begin(), deletions_.end()}};
-    if (Status o = PutUndeleted(meta_, id_, owed); !o.ok()) LogWarn("--delete: " + o.message());
+    OweDeletions(MirrorRecord{Url(), {deletions_.begin(), deletions_.end()}});
     return;
   }
   std::map<std::string, Digest> deleted;
@@ -428,6 +450,7 @@ void MirrorWriter::PropagateDeletes(PushReport* r) {
     if (auto other = shared->find(path); other != shared->end()) {
       LogInfo("--delete: " + url + " is kept: the latest build of ref " + other->second +
               " (same prefix) names it");
+      owed.objects.insert({path, recorded});  // deleted once no ref names it
       continue;
     }
     auto head = client_->HeadObject(bucket_, own_prefix + path);
@@ -448,10 +471,7 @@ void MirrorWriter::PropagateDeletes(PushReport* r) {
     LogWarn("--delete: could not delete " + url +
             " (it stays until the next push --delete; the build is recorded): " + st.message());
   }
-  if (!owed.objects.empty())
-    if (Status o = PutUndeleted(meta_, id_, owed); !o.ok())
-      LogWarn("--delete: could not note the " + std::to_string(owed.objects.size()) +
-              " objects left undeleted (remove them by hand): " + o.message());
+  OweDeletions(owed);
   Status st = MarkSupersededBuilds(meta_, Url(), nullptr, deleted, id_);
   if (!st.ok())
     LogWarn(

@@ -55,9 +55,11 @@ struct MirrorStats {
   uint64_t files_unchanged = 0;  // not sent: same SHA-256 already there
   uint64_t files_listed = 0;     // of those, found by a listing (no HEAD)
   uint64_t objects_checked_by_put =
-      0;                          // single PUTs whose ETag (the MD5 sent) proved them: no HEAD
-  uint64_t bytes_copied = 0;      // created by server-side CopyObject/UploadPartCopy, not sent
-  uint64_t bytes_read_again = 0;  // files read a second time to be sent (a copy that failed)
+      0;                      // single PUTs whose ETag (the MD5 sent) proved them: no HEAD
+  uint64_t bytes_copied = 0;  // created by server-side CopyObject/UploadPartCopy, not sent
+  // Files read a second time to be sent: a copy from the source that failed,
+  // or a file the stat cache vouched for whose object was gone or changed.
+  uint64_t bytes_read_again = 0;
   uint64_t objects_copied = 0;
   uint64_t parts_copied = 0;  // UploadPartCopy parts (unchanged runs of a changed large file)
 };

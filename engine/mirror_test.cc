@@ -262,6 +262,15 @@ TEST(MirrorUploaderTest, ACopyFromTheSourceThatFailsOrDiffersIsSent) {
   ASSERT_TRUE(b.status.ok()) << b.status.ToString();
   EXPECT_EQ(b.up.stats().objects_copied, 0u);
   EXPECT_EQ(b.up.stats().bytes_sent, data.size());
+  // A HEAD without an ETag proves nothing: sent too.
+  const std::string no_etag = "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(data.size()) +
+                              "\r\nx-amz-meta-ferry-sha256: " + DigestHex(Sha256::Of(data)) +
+                              "\r\nConnection: close\r\n\r\n";
+  FakeServer silent({CopyResponse(""), no_etag, put_ok});
+  OneUpload c(silent, data, FileF(data, etag));
+  ASSERT_TRUE(c.status.ok()) << c.status.ToString();
+  EXPECT_EQ(c.up.stats().objects_copied, 0u);
+  EXPECT_EQ(c.up.stats().bytes_sent, data.size());
 }
 
 // A multipart source: AWS gives its copy the MD5 of the bytes as ETag (RGW
