@@ -156,6 +156,21 @@ rm -rf "$W/xr"
 "$FERRY" restore ci/x --from "$W/xstore" --to "$W/xr" -q
 check "  ... the latest build holds the kept files and none of the excluded" test -e "$W/xr/app.bin" -a -e "$W/xr/more.bin" -a ! -e "$W/xr/build.tmp" -a ! -e "$W/xr/cache"
 
+echo "# --merge on a tree: a file whose mtime goes back (cp -p, tar x, a rollback) is still replicated"
+mkdir -p "$W/msrc"
+echo "v2 of the artifact" >"$W/msrc/app.bin"
+check "a --merge daemon starts" start_daemon m1 --watch "$W/msrc" --to "$W/mstore" --ref ci/m --state "$W/mstate" --merge
+sleep 1.5
+check "  ... replicates the tree" caught_up 20
+echo "v1, restored with its old mtime" >"$W/msrc/app.bin"
+touch -d "2020-01-01" "$W/msrc/app.bin"
+sleep 1.5
+check "  ... caught up after the rollback" caught_up 20
+check "SIGTERM: exit 0" stops_with TERM 0
+rm -rf "$W/mr"
+"$FERRY" restore ci/m --from "$W/mstore" --to "$W/mr" -q
+check "  ... the latest build holds the rolled-back bytes" test "$(cat "$W/mr/app.bin")" = "v1, restored with its old mtime"
+
 echo "# --log-format json: every log line is one JSON object"
 check "a daemon with JSON logs starts" start_daemon jl --log-format json --watch "$W/src" --to "$W/store" --ref ci/art --state "$W/state"
 echo "one more" >"$W/src/json-log.txt"
