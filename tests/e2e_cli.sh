@@ -244,6 +244,30 @@ expect_exit "the real push" 0 "$FERRY" push "$W/dry" --to "$W/dry-store" --ref d
 check "  ... stores what the dry run said" test "$(json .chunks_new)" = "$dry_new" -a "$(json .bytes_new)" = 3
 expect_exit "a dry run into a non-empty directory that is not a store is refused like a push" 4 "$FERRY" push "$W/dry" --to "$W/dry" -n
 
+echo "# prune --dry-run: what a retention policy keeps and drops (dropping is not built yet)"
+PT=$W/prune-src
+mkdir -p "$PT"
+for i in 1 2 3 4 5; do
+  echo "build $i" >"$PT/app.txt"
+  tag=()
+  [ "$i" = 2 ] && tag=(--tag release=1.0.0)
+  "$FERRY" push "$PT" --to "$W/prune-store" --ref app/nightly "${tag[@]}" -q || echo "push $i failed"
+done
+expect_exit "prune --dry-run --keep-last 2 --keep-tag release" 0 \
+  "$FERRY" prune --store "$W/prune-store" --keep-last 2 --keep-tag release --dry-run --json
+check "  ... keeps 3 of 5 (the 2 newest, the release), drops 2" test "$(json '"\(.kept) \(.dropped)"')" = "3 2"
+check "  ... says why each is kept" test "$(json '[.refs[0].builds[] | .reasons | join("+")] | join(",")')" = "ref head+last 1,last 2,,tag release=*,"
+check "  ... and drops the oldest" test "$(json '.refs[0].builds[4].action')" = drop
+"$FERRY" log app/nightly --store "$W/prune-store" --json >"$W/log-after.json"
+check "  ... and changes nothing (5 builds still in the log)" test "$(jq '.builds | length' "$W/log-after.json")" = 5
+expect_exit "prune without --dry-run is refused: it cannot drop builds yet" 2 \
+  "$FERRY" prune --store "$W/prune-store" --keep-last 2
+check "  ... saying so and naming the design" grep -q "prune deletes nothing yet.*docs/gc.md.*--dry-run" "$W/err"
+expect_exit "prune without a policy is refused" 2 "$FERRY" prune --store "$W/prune-store" --dry-run
+check "  ... naming the options" grep -q -- "prune needs a policy: --keep-last" "$W/err"
+expect_exit "a bad --keep-within is a usage error" 2 "$FERRY" prune --store "$W/prune-store" --keep-within soon --dry-run
+expect_exit "an unknown ref" 7 "$FERRY" prune --store "$W/prune-store" --ref no/such --keep-last 1 --dry-run
+
 echo "# push --merge: matrix jobs into one build (local store)"
 mkdir -p "$W/mx/linux/bin" "$W/mx/mac/bin"
 echo linux >"$W/mx/linux/bin/app"

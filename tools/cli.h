@@ -67,6 +67,7 @@ Runner AddLogCommand(CLI::App* app, const Context* ctx);
 Runner AddDrillCommand(CLI::App* app, const Context* ctx);
 Runner AddAuditCommand(CLI::App* app, const Context* ctx);
 Runner AddKeyCommand(CLI::App* app, const Context* ctx);
+Runner AddPruneCommand(CLI::App* app, const Context* ctx);
 
 // ferry verify's options, and the run: also audit's "DR against its
 // manifests" mode (read-only). `command` names it in messages and reports.

@@ -56,6 +56,7 @@ int Main(int argc, char** argv) {
   commands.emplace_back("drill", AddDrillCommand(&app, &ctx));
   commands.emplace_back("audit", AddAuditCommand(&app, &ctx));
   commands.emplace_back("key", AddKeyCommand(&app, &ctx));
+  commands.emplace_back("prune", AddPruneCommand(&app, &ctx));
 
   // --json anywhere: errors, usage errors included, come as JSON on stdout too.
   bool json_errors = false;
