@@ -148,6 +148,12 @@ class Destination {
   virtual std::unique_ptr<ChunkSource> Reader() = 0;
   // A push with `opts` into this destination.
   virtual std::unique_ptr<LayoutWriter> StartPush(const PushOptions& opts) = 0;
+  // What interrupted writes left more than `older_than` seconds ago
+  // (ObjectStore::SweepAbandoned): in the store, and a mirror's data prefix.
+  virtual Status SweepAbandoned(double older_than, bool dry_run,
+                                std::vector<ObjectStore::Abandoned>* found) {
+    return meta()->SweepAbandoned(older_than, dry_run, found);
+  }
 };
 
 // Opens `url`. An existing store keeps its layout (asking for the other one is

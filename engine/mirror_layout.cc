@@ -12,6 +12,7 @@
 #include "engine/mirror.h"
 #include "manifest/repo.h"
 #include "transport/s3_rules.h"
+#include "transport/s3_store.h"
 #include "transport/s3_tags.h"
 #include "util/hex.h"
 #include "util/log.h"
@@ -594,6 +595,15 @@ class MirrorLayout final : public Destination {
   }
   std::unique_ptr<LayoutWriter> StartPush(const PushOptions& opts) override {
     return std::make_unique<MirrorWriter>(s3_.get(), bucket_, prefix_, meta_.get(), options_, opts);
+  }
+  // The uploads under the data prefix (its .ferry/ included), then those of
+  // a --meta-prefix elsewhere.
+  Status SweepAbandoned(double older_than, bool dry_run,
+                        std::vector<ObjectStore::Abandoned>* found) override {
+    S3Store data(s3_, bucket_, S3KeyPrefix(prefix_));
+    RETURN_IF_ERROR(data.SweepAbandoned(older_than, dry_run, found));
+    if (meta_->Describe().rfind(data.Describe(), 0) == 0) return Status::OK();
+    return meta_->SweepAbandoned(older_than, dry_run, found);
   }
 
  private:

@@ -343,5 +343,21 @@ echo "file 9" >"$W/other8"
 expect_exit "verify --quick after an object was replaced (same size)" 5 "$FERRY" verify --store "s3://$BUCKET/many/" --ref many --quick --json
 check "  ... names it (HEADed: its SHA-256 metadata is gone)" test "$(json '.chunk_problems | length') $(json '.chunk_problems[0].files[0]') $(json .checked_by_listing)" = "1 f8.txt 149"
 
+echo "# prune --sweep-abandoned: unfinished multipart uploads under the prefix"
+UP=$("${AWS[@]}" s3api create-multipart-upload --bucket "$BUCKET" --key many/left-behind.bin --query UploadId --output text)
+"${AWS[@]}" s3api create-multipart-upload --bucket "$BUCKET" --key elsewhere/other.bin >/dev/null
+uploads() { "${AWS[@]}" s3api list-multipart-uploads --bucket "$BUCKET" --prefix "$1" --query 'length(Uploads || `[]`)' --output text; }
+expect_exit "--sweep-abandoned --dry-run (the upload is fresh: default 24h)" 0 \
+  "$FERRY" prune --store "s3://$BUCKET/many/" --sweep-abandoned --dry-run --json
+check "  ... finds nothing that young" test "$(json '.abandoned.found | length')" = 0
+expect_exit "--sweep-abandoned --abandoned-after 0s --dry-run" 0 \
+  "$FERRY" prune --store "s3://$BUCKET/many/" --sweep-abandoned --abandoned-after 0s --dry-run --json
+check "  ... lists the upload under many/" test "$(json '.abandoned.found[0].what')" = "s3://$BUCKET/many/left-behind.bin (upload $UP)"
+check "  ... and aborts nothing" test "$(uploads many/)" = 1
+expect_exit "--sweep-abandoned --abandoned-after 0s" 0 \
+  "$FERRY" prune --store "s3://$BUCKET/many/" --sweep-abandoned --abandoned-after 0s --json
+check "  ... aborts it" test "$(uploads many/)" = 0
+check "  ... and nothing outside the prefix" test "$(uploads elsewhere/)" = 1
+
 "${AWS[@]}" s3 rb --force "s3://$BUCKET" >/dev/null 2>&1
 finish e2e-s3

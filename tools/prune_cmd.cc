@@ -1,6 +1,7 @@
-// ferry prune --dry-run: which builds a retention policy would keep and drop
-// (docs/gc.md). Dropping builds and collecting what only they used is
-// designed there but not built: without --dry-run prune refuses.
+// ferry prune: --dry-run, which builds a retention policy would keep and
+// drop (docs/gc.md; dropping builds and collecting what only they used is
+// designed there but not built: with --keep-* and without --dry-run prune
+// refuses); --sweep-abandoned, what interrupted writes left behind.
 #include <set>
 
 #include "engine/destination.h"
@@ -17,8 +18,8 @@ struct PruneArgs {
   std::string store;
   std::vector<std::string> refs, keep_tags;
   size_t keep_last = 0, keep_hourly = 0, keep_daily = 0, keep_weekly = 0, keep_monthly = 0;
-  std::string keep_within;
-  bool dry_run = false, json = false;
+  std::string keep_within, abandoned_after = "24h";
+  bool dry_run = false, json = false, sweep = false;
 };
 
 Result<RetentionPolicy> Policy(const PruneArgs& a) {
@@ -38,11 +39,11 @@ Result<RetentionPolicy> Policy(const PruneArgs& a) {
       return Status::Usage("--keep-tag " + t + ": give KEY or KEY=GLOB (release=*, env=prod)");
     p.keep_tags.emplace_back(t.substr(0, eq), eq == std::string::npos ? "*" : t.substr(eq + 1));
   }
-  if (p.empty())
+  if (p.empty() && !a.sweep)
     return Status::Usage(
         "prune needs a policy: --keep-last, --keep-hourly/daily/weekly/monthly, --keep-within "
-        "or --keep-tag (it never drops every build by default)");
-  if (!a.dry_run)
+        "or --keep-tag (it never drops every build by default), or --sweep-abandoned");
+  if (!a.dry_run && !p.empty())
     return Status::Usage(
         "prune deletes nothing yet: dropping builds and collecting what only they used is "
         "designed (docs/gc.md) but not built. Run it with --dry-run to see what the policy "
@@ -50,11 +51,42 @@ Result<RetentionPolicy> Policy(const PruneArgs& a) {
   return p;
 }
 
+// --sweep-abandoned: temporary files and multipart uploads that interrupted
+// writes left, older than --abandoned-after.
+Status Sweep(const PruneArgs& a, Destination* dest, json* j) {
+  ASSIGN_OR_RETURN(double age, ParseDuration("--abandoned-after", a.abandoned_after));
+  std::vector<ObjectStore::Abandoned> found;
+  Status st = dest->SweepAbandoned(age, a.dry_run, &found);
+  uint64_t bytes = 0;
+  json list = json::array();
+  for (const auto& f : found) {
+    bytes += f.bytes;
+    list.push_back({{"what", f.what}, {"bytes", f.bytes}, {"age_seconds", f.age_s}});
+    if (!a.json)
+      std::printf("%s %s (%.0f h old)\n", a.dry_run ? "(dry run) would remove" : "removed",
+                  f.what.c_str(), f.age_s / 3600);
+  }
+  (*j)["abandoned"] = {{"older_than_seconds", age}, {"found", list}, {"bytes", bytes}};
+  if (!a.json)
+    std::printf("%s %zu abandoned temporary file(s) and upload(s) older than %s (%s)\n",
+                a.dry_run ? "(dry run) would remove" : "removed", found.size(),
+                a.abandoned_after.c_str(), Human(bytes).c_str());
+  return st;
+}
+
 int RunPrune(const PruneArgs& a, const Context& ctx, Output* out) {
   auto policy = Policy(a);
   if (!policy.ok()) return out->Fail(policy.status());
   auto dest = OpenDestination(a.store, OpenMode::kExisting, ctx.store);
   if (!dest.ok()) return out->Fail(dest.status());
+  json j = {{"status", "ok"}, {"dry_run", a.dry_run}, {"store", a.store}};
+  if (a.sweep) {
+    if (Status st = Sweep(a, dest->get(), &j); !st.ok()) return out->Fail(st);
+  }
+  if (policy->empty()) {
+    if (a.json) out->PrintJson(j);
+    return 0;
+  }
   ObjectStore* meta = (*dest)->meta();
   std::vector<std::string> refs = a.refs;
   if (refs.empty()) {
@@ -62,7 +94,7 @@ int RunPrune(const PruneArgs& a, const Context& ctx, Output* out) {
     if (!all.ok()) return out->Fail(all.status());
     refs = *all;
   }
-  json j = {{"status", "ok"}, {"dry_run", true}, {"store", a.store}, {"refs", json::array()}};
+  j["refs"] = json::array();
   size_t kept = 0, dropped = 0;
   uint64_t dropped_bytes = 0;
   for (const auto& ref : refs) {
@@ -124,7 +156,14 @@ Runner AddPruneCommand(CLI::App* app, const Context* ctx) {
   c->add_option("--keep-within", a->keep_within,
                 "Keep builds created less than this before the ref's newest (30d, 12h)");
   c->add_option("--keep-tag", a->keep_tags, "Keep builds tagged KEY (any value) or KEY=GLOB");
-  c->add_flag("--dry-run", a->dry_run, "Report only (required: prune cannot drop builds yet)");
+  c->add_flag("--sweep-abandoned", a->sweep,
+              "Remove temporary files and multipart uploads that interrupted writes left "
+              "(with --dry-run: list them)");
+  c->add_option("--abandoned-after", a->abandoned_after,
+                "--sweep-abandoned: only what is older than this")
+      ->capture_default_str();
+  c->add_flag("--dry-run", a->dry_run,
+              "Report only (required with --keep-*: prune cannot drop builds yet)");
   c->add_flag("--json", a->json, "Print a JSON report on stdout");
   return [a, ctx](Output* out) { return RunPrune(*a, *ctx, out); };
 }

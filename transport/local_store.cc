@@ -7,6 +7,8 @@
 
 #include <cerrno>
 #include <chrono>
+#include <cstring>
+#include <filesystem>
 #include <functional>
 
 #include "util/posix.h"
@@ -209,6 +211,29 @@ Status LocalStore::Delete(std::string_view key) {
   std::string path = root_ + "/" + std::string(key);
   if (unlink(path.c_str()) != 0 && errno != ENOENT)
     return PosixError("cannot delete " + path, errno);
+  return Status::OK();
+}
+
+// Temporary files of writes cut short (a crash between write and rename),
+// anywhere under the root; the refs lock (held, never renamed) is not one.
+Status LocalStore::SweepAbandoned(double older_than, bool dry_run, std::vector<Abandoned>* found) {
+  const std::string lock = std::string(kTempPrefix) + "refs.lock";
+  std::error_code ec;
+  const auto now = std::filesystem::file_time_type::clock::now();
+  for (auto it = std::filesystem::recursive_directory_iterator(root_, ec);
+       !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    if (name.rfind(kTempPrefix, 0) != 0 || name == lock || !it->is_regular_file(ec)) continue;
+    const auto mtime = it->last_write_time(ec);
+    if (ec) continue;
+    const double age = std::chrono::duration<double>(now - mtime).count();
+    if (age < older_than) continue;
+    found->push_back({it->path().string(), it->file_size(ec), age});
+    if (!dry_run && unlink(it->path().c_str()) != 0 && errno != ENOENT)
+      return Status::StoreUnavailable("cannot remove " + it->path().string() + ": " +
+                                      std::strerror(errno));
+  }
+  if (ec) return Status::StoreUnavailable("cannot list " + root_ + ": " + ec.message());
   return Status::OK();
 }
 

@@ -35,6 +35,7 @@ class LocalStore final : public ObjectStore {
                    std::string_view data) override;
 
   const std::string& root() const { return root_; }
+  Status SweepAbandoned(double older_than, bool dry_run, std::vector<Abandoned>* found) override;
 
  private:
   Status EnsureDir(const std::string& dir);

@@ -39,6 +39,34 @@ TEST(LocalStoreTest, ListSkipsUnfinishedWrites) {
   EXPECT_EQ(*s.List("manifests/"), std::vector<std::string>{"manifests/aa"});
 }
 
+// prune --sweep-abandoned: old temporary files go, fresh ones (a write in
+// progress) and the refs lock stay.
+TEST(LocalStoreTest, SweepRemovesOldTemporaryFilesOnly) {
+  testing::TempDir dir;
+  LocalStore s(dir.path());
+  ASSERT_TRUE(s.Put("manifests/aa", "m").ok());
+  const std::string tmp = std::string(kTempPrefix);
+  const std::string old_tmp = dir.Write("chunks/ab/" + tmp + "1-2-x", "partial chunk");
+  const std::string fresh = dir.Write("manifests/" + tmp + "3-4-y", "being written");
+  const std::string lock = dir.Write(tmp + "refs.lock", "");
+  const auto day_ago = std::filesystem::file_time_type::clock::now() - std::chrono::hours(25);
+  std::filesystem::last_write_time(old_tmp, day_ago);
+  std::filesystem::last_write_time(lock, day_ago);
+  std::vector<ObjectStore::Abandoned> found;
+  ASSERT_TRUE(s.SweepAbandoned(24 * 3600, /*dry_run=*/true, &found).ok());
+  ASSERT_EQ(found.size(), 1u);
+  EXPECT_EQ(found[0].what, old_tmp);
+  EXPECT_EQ(found[0].bytes, 13u);
+  EXPECT_TRUE(std::filesystem::exists(old_tmp));  // a dry run removes nothing
+  found.clear();
+  ASSERT_TRUE(s.SweepAbandoned(24 * 3600, false, &found).ok());
+  EXPECT_EQ(found.size(), 1u);
+  EXPECT_FALSE(std::filesystem::exists(old_tmp));
+  EXPECT_TRUE(std::filesystem::exists(fresh));
+  EXPECT_TRUE(std::filesystem::exists(lock));
+  EXPECT_EQ(*s.Get("manifests/aa"), "m");
+}
+
 TEST(LocalStoreTest, FailedWriteLeavesNothingUnderTheFinalName) {
   testing::TempDir dir;
   // The final name is a non-empty directory, so the rename fails after the

@@ -68,6 +68,20 @@ class ObjectStore {
   // Requests worth having in flight when reading many objects: high for a
   // store behind a network round trip, 0 (the caller's default) for local disks.
   virtual unsigned PreferredConcurrency() const { return 0; }
+
+  // What interrupted writes left behind more than `older_than` seconds ago:
+  // temporary files (a local store; never its refs lock) or unfinished
+  // multipart uploads (S3, under the store's prefix). Each is appended to
+  // *found and, unless `dry_run`, removed. Stores with neither find nothing.
+  struct Abandoned {
+    std::string what;    // a path, or "s3://bucket/key (upload ID)"
+    uint64_t bytes = 0;  // a temporary file's size (0 for an upload)
+    double age_s = 0;
+  };
+  virtual Status SweepAbandoned(double /*older_than*/, bool /*dry_run*/,
+                                std::vector<Abandoned>* /*found*/) {
+    return Status::OK();
+  }
 };
 
 // Requests in flight for network object stores (a bucket answers each small

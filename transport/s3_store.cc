@@ -8,6 +8,7 @@
 
 #include "crypto/hash.h"
 #include "transport/aws/config.h"
+#include "transport/aws/credentials.h"
 #include "transport/s3_rules.h"
 #include "util/log.h"
 #include "util/units.h"
@@ -141,6 +142,20 @@ Status S3Store::ReplaceIf(std::string_view key, const std::optional<std::string>
             "from the ref's history (its manifest stays in the store)");
   });
   return client_->PutObject(bucket_, Key(key), data);
+}
+
+Status S3Store::SweepAbandoned(double older_than, bool dry_run, std::vector<Abandoned>* found) {
+  ASSIGN_OR_RETURN(auto uploads, client_->ListMultipartUploads(bucket_, prefix_));
+  const auto now = Clock::now();
+  for (const auto& u : uploads) {
+    auto started = ParseAwsTime(u.initiated);
+    if (!started.ok()) continue;  // an age unknown is never old enough
+    const double age = std::chrono::duration<double>(now - *started).count();
+    if (age < older_than) continue;
+    found->push_back({"s3://" + bucket_ + "/" + u.key + " (upload " + u.upload_id + ")", 0, age});
+    if (!dry_run) RETURN_IF_ERROR(client_->AbortMultipartUpload(bucket_, u.key, u.upload_id));
+  }
+  return Status::OK();
 }
 
 }  // namespace ferry

@@ -54,6 +54,7 @@ class S3Store final : public ObjectStore {
   Status ReplaceIf(std::string_view key, const std::optional<std::string>& expected,
                    std::string_view data) override;
   unsigned PreferredConcurrency() const override { return kNetworkConcurrency; }
+  Status SweepAbandoned(double older_than, bool dry_run, std::vector<Abandoned>* found) override;
 
  private:
   std::string Key(std::string_view key) const { return prefix_ + std::string(key); }
