@@ -395,12 +395,6 @@ Status MirrorWriter::PlanDeletes(const PushFiles& files, const PreviousBuild& pr
       std::to_string(deletions_.size()) + "; if not (a missing mount, a partial checkout), fix it");
 }
 
-// After the ref moved: each object is deleted (on a versioned bucket a delete
-// marker hides it; the builds that recorded its version still restore it)
-// unless it is no longer the one the previous build recorded (someone wrote
-// there since: theirs is kept). Builds that lose an object are marked
-// superseded. If the ref moved while this push ran, the build was recorded on
-// top of another push's, whose files may differ: nothing is deleted.
 // Deletions left undone, for the next push --delete onto this build.
 void MirrorWriter::OweDeletions(const MirrorRecord& owed) {
   if (owed.objects.empty()) return;
@@ -414,6 +408,14 @@ void MirrorWriter::OweDeletions(const MirrorRecord& owed) {
           "): no later push deletes them; remove them by hand: " + st.message());
 }
 
+// After the ref moved: each object is deleted (on a versioned bucket a delete
+// marker hides it; the builds that recorded its version still restore it)
+// unless it is no longer the one the previous build recorded (someone wrote
+// there since: theirs is kept) or another ref's latest build in this prefix
+// names it (kept, and owed). A DELETE that fails, or deletions cut short, are
+// owed too (OweDeletions). Builds that lose an object are marked superseded.
+// If the ref moved while this push ran, the build was recorded on top of
+// another push's, whose files may differ: nothing is deleted.
 void MirrorWriter::PropagateDeletes(PushReport* r) {
   if (deletions_.empty()) return;
   if (r->parent != prev_id_) {
