@@ -105,10 +105,16 @@ phase "unit + end-to-end tests (local store and S3)"
 # Two at a time: the end-to-end tests mostly wait on RGW, RabbitMQ and their
 # own sleeps (serial: about 11 minutes here; -j2: under 5); each uses its own
 # buckets, queues, ports and directories.
+# RGW 16.2.15 segfaults now and then under the broker test (thread
+# msgr-worker-2, docs/performance.md); a failure is a test's only if RGW is
+# still alive. It died twice in one run once (2026-12-04): up to two reruns.
 if ! ctest --test-dir build --output-on-failure -j "$JOBS"; then
-  sleep 2
-  rgw_alive && exit 1
-  rgw_restart "the tests that failed"
-  ctest --test-dir build --output-on-failure --rerun-failed
+  for rerun in 1 2; do
+    sleep 2
+    rgw_alive && exit 1
+    rgw_restart "the tests that failed"
+    ctest --test-dir build --output-on-failure --rerun-failed && break
+    [ "$rerun" = 2 ] && exit 1
+  done
 fi
 phase "every test passed"
