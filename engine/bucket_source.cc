@@ -102,7 +102,7 @@ Status BucketSource::ListOnly(const std::string& base, const std::vector<std::st
     std::erase_if(*below, [&](const S3Client::ListedObject& o) { return o.key == key + "/"; });
     if (!below->empty()) {  // `a` beside `a/b`: what List skips too
       out->skipped.push_back(url() + rel);
-      out->skipped_paths.push_back(base.empty() ? rel : base + "/" + rel);
+      out->skipped_paths.push_back(path);
       continue;
     }
     listed.push_back(std::move((*one)[0]));

@@ -44,11 +44,14 @@ std::vector<RetentionDecision> ApplyRetention(const std::vector<BuildSummary>& h
   for (const auto& b : history)
     if (b.problem.ok()) newest = std::max(newest, b.created_unix_ns);
   size_t last = 0;
-  const std::pair<size_t, Span> spans[] = {{policy.keep_hourly, Span::kHour},
-                                           {policy.keep_daily, Span::kDay},
-                                           {policy.keep_weekly, Span::kWeek},
-                                           {policy.keep_monthly, Span::kMonth}};
-  const char* names[] = {"hourly", "daily", "weekly", "monthly"};
+  const struct {
+    size_t n;
+    Span span;
+    const char* name;
+  } spans[] = {{policy.keep_hourly, Span::kHour, "hourly"},
+               {policy.keep_daily, Span::kDay, "daily"},
+               {policy.keep_weekly, Span::kWeek, "weekly"},
+               {policy.keep_monthly, Span::kMonth, "monthly"}};
   std::set<std::string> seen[4];
   for (size_t i = 0; i < history.size(); i++) {
     const BuildSummary& b = history[i];
@@ -64,9 +67,9 @@ std::vector<RetentionDecision> ApplyRetention(const std::vector<BuildSummary>& h
     if (b.superseded_by) continue;  // no slot: it cannot be restored whole
     if (last < policy.keep_last) keep(i, "last " + std::to_string(++last));
     for (int s = 0; s < 4; s++) {
-      if (seen[s].size() >= spans[s].first) continue;
-      std::string bucket = Bucket(b.created_unix_ns, spans[s].second);
-      if (seen[s].insert(bucket).second) keep(i, std::string(names[s]) + " " + bucket);
+      if (seen[s].size() >= spans[s].n) continue;
+      std::string bucket = Bucket(b.created_unix_ns, spans[s].span);
+      if (seen[s].insert(bucket).second) keep(i, std::string(spans[s].name) + " " + bucket);
     }
   }
   return out;

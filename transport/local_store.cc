@@ -15,6 +15,12 @@
 
 namespace ferry {
 
+namespace {
+// The lock ReplaceIf holds (flock) at the root: named like a temporary file
+// so List hides it, and never swept as one.
+std::string RefsLockName() { return std::string(kTempPrefix) + "refs.lock"; }
+}  // namespace
+
 LocalStore::LocalStore(std::string root, bool sync) : root_(std::move(root)), sync_(sync) {
   while (root_.size() > 1 && root_.back() == '/') root_.pop_back();
 }
@@ -189,7 +195,7 @@ Status LocalStore::ReplaceIf(std::string_view key, const std::optional<std::stri
                              std::string_view data) {
   // One lock file for the store, held with flock: the kernel releases it when
   // the process dies, so a killed push never leaves the store locked.
-  std::string lock_path = root_ + "/" + std::string(kTempPrefix) + "refs.lock";
+  std::string lock_path = root_ + "/" + RefsLockName();
   int fd = open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
   if (fd < 0) return PosixError("cannot open lock file " + lock_path, errno);
   struct Unlock {
@@ -217,18 +223,22 @@ Status LocalStore::Delete(std::string_view key) {
 // Temporary files of writes cut short (a crash between write and rename),
 // anywhere under the root; the refs lock (held, never renamed) is not one.
 Status LocalStore::SweepAbandoned(double older_than, bool dry_run, std::vector<Abandoned>* found) {
-  const std::string lock = std::string(kTempPrefix) + "refs.lock";
+  const std::string lock = RefsLockName();
   std::error_code ec;
   const auto now = std::filesystem::file_time_type::clock::now();
   for (auto it = std::filesystem::recursive_directory_iterator(root_, ec);
        !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
     const std::string name = it->path().filename().string();
-    if (name.rfind(kTempPrefix, 0) != 0 || name == lock || !it->is_regular_file(ec)) continue;
-    const auto mtime = it->last_write_time(ec);
-    if (ec) continue;
+    // An entry's own errors (renamed or removed since it was listed) skip it;
+    // `ec` is the listing's.
+    std::error_code entry_ec;
+    if (name.rfind(kTempPrefix, 0) != 0 || name == lock || !it->is_regular_file(entry_ec)) continue;
+    const auto mtime = it->last_write_time(entry_ec);
+    const uint64_t size = it->file_size(entry_ec);
+    if (entry_ec) continue;
     const double age = std::chrono::duration<double>(now - mtime).count();
     if (age < older_than) continue;
-    found->push_back({it->path().string(), it->file_size(ec), age});
+    found->push_back({it->path().string(), size, age});
     if (!dry_run && unlink(it->path().c_str()) != 0 && errno != ENOENT)
       return Status::StoreUnavailable("cannot remove " + it->path().string() + ": " +
                                       std::strerror(errno));
